@@ -1,0 +1,1 @@
+"""Built-in backends. Each folder is an ordinary ptsdk plugin (see DEFAULT_PLUGINS)."""

@@ -1,0 +1,6 @@
+from ptsdk.backends.declared import DeclaredBackend
+
+
+class TRLBackend(DeclaredBackend):
+    name = "trl"
+    framework = "trl"

@@ -1,0 +1,92 @@
+"""What a job needs, and whether a backend has it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping
+
+from ptsdk.spec.method import loss_variant
+
+if TYPE_CHECKING:
+    from ptsdk.plugins.backend import Backend
+    from ptsdk.spec import Job
+
+
+@dataclass(frozen=True)
+class Requirement:
+    kind: str
+    name: str
+    field: str  # the job field that creates the requirement
+    label: str  # how a person would say it
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.name)
+
+
+def requirements_of(job: "Job") -> list[Requirement]:
+    m, d = job.method, job.distributed
+    reqs = [Requirement("method", m.name, "method.name", f"method {m.name!r}")]
+    variant = loss_variant(m)
+    if variant is not None:
+        reqs.append(Requirement("loss", f"{m.name}:{variant}", "method.loss_type", f"{m.name} loss_type {variant!r}"))
+    reqs.append(Requirement("adapter", job.adapter.type, "adapter.type", f"adapter {job.adapter.type!r}"))
+    strategy = d.effective_strategy
+    if strategy == "deepspeed":
+        strategy = f"deepspeed_zero{d.zero_stage}"
+    if strategy != "none":
+        reqs.append(Requirement("strategy", strategy, "distributed.strategy", f"strategy {strategy!r}"))
+    if d.nodes > 1:
+        reqs.append(Requirement("topology", "multi_node", "distributed.nodes", f"{d.nodes} nodes"))
+    if d.device == "cpu":
+        reqs.append(Requirement("device", "cpu", "distributed.device", "training on CPU"))
+    if d.tensor_parallel_size > 1:
+        reqs.append(Requirement("parallel", "tensor", "distributed.tensor_parallel_size", "tensor parallelism"))
+    if d.pipeline_parallel_size > 1:
+        reqs.append(Requirement("parallel", "pipeline", "distributed.pipeline_parallel_size", "pipeline parallelism"))
+    if getattr(m, "rewards", None):
+        reqs.append(Requirement("reward", "functions", "method.rewards", "reward functions"))
+    if getattr(m, "reward_model", None):
+        reqs.append(Requirement("reward", "model", "method.reward_model", "a reward model"))
+    if job.training.packing:
+        reqs.append(Requirement("feature", "packing", "training.packing", "sequence packing"))
+    return reqs
+
+
+@dataclass
+class Unmet:
+    requirement: Requirement
+    backend: str
+    able: list[str]  # backends that have this capability
+
+    def __str__(self) -> str:
+        who = ", ".join(self.able) if self.able else "no installed backend"
+        return f"{self.requirement.field}: {self.backend} cannot run {self.requirement.label}; backends that can: {who}"
+
+
+@dataclass
+class CheckResult:
+    backend: str
+    unmet: list[Unmet] = field(default_factory=list)
+    accepted_by: list[str] = field(default_factory=list)  # backends meeting every requirement
+
+    @property
+    def ok(self) -> bool:
+        return not self.unmet
+
+
+def _keys(cls: type["Backend"]) -> set[tuple[str, str]]:
+    return {c.key for c in cls.capabilities}
+
+
+def check(job: "Job", backend: str, backends: Mapping[str, type["Backend"]]) -> CheckResult:
+    """Every requirement of the job the backend does not meet, with who meets it."""
+    reqs = requirements_of(job)
+    have = {name: _keys(cls) for name, cls in backends.items()}
+    result = CheckResult(backend=backend)
+    for req in reqs:
+        if req.key not in have.get(backend, set()):
+            able = sorted(n for n, keys in have.items() if req.key in keys)
+            result.unmet.append(Unmet(req, backend, able))
+    result.accepted_by = sorted(n for n, keys in have.items() if all(r.key in keys for r in reqs))
+    return result

@@ -1,0 +1,25 @@
+"""The hooks a ptsdk plugin may implement. Every hook is prefixed ``ptsdk_``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ptsdk.plugins.backend import Backend
+
+PROJECT = "ptsdk"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def ptsdk_register_backends(register: Callable[[type["Backend"]], None]) -> None:
+    """Register backend classes.
+
+    Call ``register(BackendClass)`` once per backend. The core refuses a class that is not a
+    :class:`ptsdk.plugins.Backend` subclass, has no ``name``, or whose name is already taken.
+
+    :param register: callback taking a Backend subclass.
+    """

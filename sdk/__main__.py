@@ -1,0 +1,3 @@
+from ptsdk.cli import main
+
+main()

@@ -1,0 +1,246 @@
+"""The `ptsdk` command. Starts fast: no framework, torch or rich import at module level."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ptsdk import __version__
+from ptsdk.errors import EXIT_BAD_INPUT, PtsdkError
+
+JOB = click.Path(dir_okay=False, path_type=Path)
+
+
+def _backend(name: str):  # type: ignore[no-untyped-def]
+    from ptsdk.plugins.manager import get_backend
+
+    return get_backend(name)()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ptsdk")
+def cli() -> None:
+    """Write a post-training job once; run it on TRL, Axolotl, vERL or OpenRLHF."""
+
+
+@cli.command()
+@click.argument("job", type=JOB)
+@click.option("--backend", "-b", help="Also check that this backend can run the job.")
+def validate(job: Path, backend: str | None) -> None:
+    """Check a job file (and, with --backend, that the backend supports it)."""
+    from ptsdk.pipeline import load_checked
+
+    loaded, result = load_checked(job, backend)
+    m = loaded.method
+    click.echo(f"{job}: valid {m.name} job, {loaded.adapter.type}, {loaded.distributed.world_size} process(es), "
+               f"gradient accumulation {loaded.gradient_accumulation_steps}")  # fmt: skip
+    if result is not None:
+        click.echo(f"backend {backend}: supported (also accepted by: {', '.join(b for b in result.accepted_by if b != backend) or 'none'})")
+
+
+@cli.command()
+@click.option("--backend", "-b", "only", multiple=True, help="Show only these backends.")
+@click.option("--kind", type=click.Choice(["method", "loss", "adapter", "strategy", "topology", "device", "parallel", "reward", "rollout", "feature"]))
+@click.option("--method", "-m", help="Rows for one method and its loss variants.")
+@click.option("--verified", type=click.Choice(["trained", "validated", "declared"]), help="Rows where some backend is at this level.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+def matrix(only: tuple[str, ...], kind: str | None, method: str | None, verified: str | None, fmt: str) -> None:
+    """What each backend can do, and how that is known."""
+    from ptsdk.matrix.render import build_rows, print_table, to_json, to_markdown
+    from ptsdk.plugins.manager import get_backends
+
+    backends = get_backends()
+    unknown = [b for b in only if b not in backends]
+    if unknown:
+        raise PtsdkError(f"--backend {unknown[0]}: no such backend; installed: {', '.join(sorted(backends))}")
+    if only:
+        backends = {b: backends[b] for b in only}
+    rows = build_rows(backends, kind=kind, method=method, verified=verified)
+    if fmt == "json":
+        click.echo(to_json(backends, rows))
+    elif fmt == "markdown":
+        click.echo(to_markdown(backends, rows))
+    else:
+        print_table(backends, rows)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def backends(fmt: str) -> None:
+    """Installed backends, their framework version and where it lives."""
+    from ptsdk.plugins.manager import get_backends
+
+    rows = []
+    for name, cls in get_backends().items():
+        env = cls().env
+        version = env.versions().get(cls.framework) if env.python else None
+        where = env.python or (env.container.image if env.container else "")
+        if env.container is not None:
+            status = f"container ({env.container.runtime})"
+        elif version:
+            status = "ready"
+        else:
+            status = f"missing: ptsdk env create {name}" if cls.translates else f"missing ({cls.install_hint})"
+        rows.append({"backend": name, "framework": cls.framework, "version": version, "source": env.source,
+                     "where": where, "status": status, "translates": cls.translates})  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="ptsdk backends", title_justify="left")
+    for col in ("backend", "framework", "version", "translates", "status", "where"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["backend"], r["framework"], r["version"] or "-", "yes" if r["translates"] else "not yet",
+                      r["status"], f"{r['where']} ({r['source']})" if r["where"] else r["source"])  # fmt: skip
+    Console().print(table)
+
+
+@cli.command()
+def schema() -> None:
+    """JSON Schema of the job spec."""
+    from ptsdk.spec import Job
+
+    click.echo(json.dumps(Job.model_json_schema(), indent=2))
+
+
+@cli.command()
+@click.argument("job", type=JOB)
+@click.option("--backend", "-b", required=True, help="Backend to translate for.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Write the native files, command.sh and NOTES.txt here.")
+@click.option("--no-native-check", is_flag=True, help="Skip the framework's own validator (it runs in the backend's environment).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON.")
+def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, as_json: bool) -> None:
+    """Show the job in a backend's own terms: native config, command, translation notes."""
+    from ptsdk.pipeline import command_script, load_checked, native_check, write_translation
+
+    loaded, _ = load_checked(job, backend)
+    b = _backend(backend)
+    plan = b.translate(loaded)
+    if not no_native_check:
+        native_check(b, plan)
+    if out is not None:
+        write_translation(plan, out)
+    if as_json:
+        click.echo(plan.to_json())
+        return
+    click.echo(f"# {plan.native_config}")
+    click.echo(plan.file(plan.native_config).content or "", nl=False)
+    click.echo("\n# command")
+    click.echo(command_script(plan).split("\n", 4)[-1], nl=False)
+    if plan.notes:
+        click.echo("\n# translation notes")
+        for note in plan.notes:
+            click.echo(f"- {note}")
+    click.echo(f"\n# native check: {'skipped' if no_native_check else f'passed ({b.framework} accepted the config)'}")
+    if out is not None:
+        click.echo(f"# written to {out}")
+
+
+@cli.command()
+@click.argument("job", type=JOB, required=False)
+@click.option("--backend", "-b", help="Backend to run on.")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default: output.dir/NAME-BACKEND-TIME).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path), help="Continue an interrupted run from its last checkpoint.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not stream the framework's output (it is always in logs/backend.log).")
+def run(job: Path | None, backend: str | None, run_dir: Path | None, resume_dir: Path | None, quiet: bool) -> None:
+    """Run a job on a backend; everything lands in one run directory."""
+    from ptsdk import pipeline
+    from ptsdk.spec import validate_job
+
+    if resume_dir is not None:
+        manifest = json.loads((resume_dir / "manifest.json").read_text()) if (resume_dir / "manifest.json").exists() else None
+        if manifest is None:
+            raise PtsdkError(f"--resume {resume_dir}: not a ptsdk run directory (no manifest.json)")
+        loaded = validate_job(manifest["job"], source=str(resume_dir / "manifest.json"))
+        backend = manifest["backend"]
+        run_dir = resume_dir
+    else:
+        if job is None or backend is None:
+            raise PtsdkError("ptsdk run needs JOB and --backend (or --resume RUN_DIR)")
+        loaded, _ = pipeline.load_checked(job, backend)
+    assert backend is not None
+    b = _backend(backend)
+    plan = b.translate(loaded)
+    result = pipeline.run(loaded, b, plan, run_dir, resume=resume_dir is not None, echo=None if quiet else sys.stderr)
+    _summary(result)
+    if result.exit_code != 0:
+        sys.exit(1)
+
+
+def _summary(result) -> None:  # type: ignore[no-untyped-def]
+    from ptsdk.metrics import read_metrics
+    from ptsdk.rundir import METRICS
+
+    records = [r for r in read_metrics(result.run_dir / METRICS) if r.kind == "train"] if (result.run_dir / METRICS).exists() else []
+    losses = [r.loss for r in records if r.loss is not None]
+    last = records[-1] if records else None
+    parts = [f"{result.status} in {result.wall_time_s:.1f}s", f"{len(records)} logged steps"]
+    if losses:
+        parts.append(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+    if last and last.reward is not None:
+        parts.append(f"reward {last.reward:.3f}")
+    if last and last.tokens_seen:
+        parts.append(f"{last.tokens_seen} tokens")
+    click.echo(f"run {' · '.join(parts)}\nrun directory: {result.run_dir}", err=True)
+
+
+@cli.group()
+def env() -> None:
+    """Managed per-backend environments."""
+
+
+@env.command("create")
+@click.argument("backend")
+@click.option("--force", is_flag=True, help="Rebuild even if ready.")
+def env_create(backend: str, force: bool) -> None:
+    """Build the backend's environment from ptsdk's pinned, known-good requirements."""
+    from ptsdk.envbuild import create_env
+    from ptsdk.plugins.manager import get_backend
+
+    get_backend(backend)
+    create_env(backend, force=force, say=lambda s: click.echo(s, err=True))
+
+
+@env.command("list")
+def env_list() -> None:
+    """Managed environments and whether they are ready."""
+    from ptsdk.envbuild import list_envs
+
+    envs = list_envs()
+    if not envs:
+        click.echo("no managed environments (ptsdk env create BACKEND)")
+    for e in envs:
+        click.echo(f"{e['backend']:<10} {'ready' if e['ready'] else 'incomplete'}  {e['path']}")
+
+
+@env.command("remove")
+@click.argument("backend")
+def env_remove(backend: str) -> None:
+    """Delete a managed environment."""
+    from ptsdk.envbuild import remove_env
+
+    click.echo(f"removed {remove_env(backend)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="ptsdk", standalone_mode=False)
+    except PtsdkError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)

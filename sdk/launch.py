@@ -1,0 +1,45 @@
+"""Starting a plan's commands in the run directory, with the output teed to the log."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ptsdk.envs import BackendEnv
+from ptsdk.plugins.backend import Command
+
+
+def resolve_argv(cmd: Command, env: BackendEnv, workdir: Path) -> list[str]:
+    if env.container is not None:
+        argv = [env.container.python if a == "{python}" else a for a in cmd.argv]
+        return env.container.wrap(argv, str(workdir), cmd.env)
+    python = env.python or sys.executable
+    return [python if a == "{python}" else a for a in cmd.argv]
+
+
+def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, echo: TextIO | None) -> int:
+    argv = resolve_argv(cmd, env, workdir)
+    proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env}
+    log.write(f"$ {cmd.shell(env.python or 'python')}\n")
+    log.flush()
+    proc = subprocess.Popen(argv, cwd=workdir, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1, errors="replace")  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            if echo is not None:
+                echo.write(line)
+                echo.flush()
+        return proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise

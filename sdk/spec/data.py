@@ -1,0 +1,71 @@
+"""Training data: where it is and which canonical record format it holds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ptsdk.spec.base import SpecModel
+
+# The canonical record formats and the fields each one has (optional ones marked).
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "messages": ("messages",),
+    "prompt_completion": ("prompt", "completion"),
+    "preference": ("prompt", "chosen", "rejected"),
+    "unpaired_preference": ("prompt", "completion", "label"),
+    "prompt": ("prompt", "ground_truth"),
+}
+OPTIONAL_FIELDS = {("prompt", "ground_truth")}
+
+# Which formats each method family reads; the first is the default.
+FAMILY_FORMATS: dict[str, tuple[str, ...]] = {
+    "sft": ("prompt_completion", "messages"),
+    "preference": ("preference",),
+    "unpaired_preference": ("unpaired_preference",),
+    "rl": ("prompt",),
+}
+
+LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+RecordFormat = Literal["messages", "prompt_completion", "preference", "unpaired_preference", "prompt"]
+
+
+class DataSource(SpecModel):
+    path: str = Field(
+        min_length=1,
+        description="A local .jsonl/.json/.parquet file (relative to the job file) or a hub dataset id.",
+    )
+    split: str = Field("train", description="Split to read when path is a hub dataset.")
+    max_samples: int | None = Field(None, ge=1, description="Use only the first N records.")
+
+    @property
+    def is_local(self) -> bool:
+        return self.path.endswith(LOCAL_SUFFIXES)
+
+
+class DataSpec(SpecModel):
+    train: DataSource = Field(description="Training data.")
+    eval: DataSource | None = Field(None, description="Evaluation data (optional).")
+    format: RecordFormat | None = Field(
+        None,
+        description="Canonical record format of the data; unset means the method family's default "
+        "(sft: prompt_completion, pairwise preference: preference, kto: unpaired_preference, RL: prompt).",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Canonical field -> column name in the source, for data whose columns are named differently.",
+    )
+    max_length: int = Field(1024, ge=8, description="Longest tokenized sequence (prompt plus answer) kept.")
+    truncation: Literal["truncate", "drop"] = Field(
+        "truncate", description="What happens to longer sequences: cut at max_length or dropped."
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+        known = sorted({f for fields in RECORD_FIELDS.values() for f in fields})
+        for key in columns:
+            if key not in known:
+                raise ValueError(f"unknown canonical field {key!r}; canonical fields are {', '.join(known)}")
+        return columns

@@ -1,0 +1,144 @@
+"""The job: one framework-neutral description of a post-training run."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from ptsdk.spec.adapter import AdapterSpec, FullFineTune
+from ptsdk.spec.base import SpecModel
+from ptsdk.spec.data import FAMILY_FORMATS, OPTIONAL_FIELDS, RECORD_FIELDS, DataSpec
+from ptsdk.spec.distributed import DistributedSpec
+from ptsdk.spec.method import GROUP_METHODS, MethodSpec
+from ptsdk.spec.model import ModelSpec
+from ptsdk.spec.output import OutputSpec
+from ptsdk.spec.training import TrainingSpec
+
+SPEC_VERSION = 1
+
+
+class Job(SpecModel):
+    """A post-training job. Every backend reads this and nothing else (but its own passthrough)."""
+
+    version: Literal[1] = Field(SPEC_VERSION, description="Spec version; 1 is the only one so far.")
+    name: str | None = Field(None, description="A short name for runs and reports (default: the job file's stem).")
+    method: MethodSpec = Field(description="The training method and its own hyperparameters.")
+    model: ModelSpec = Field(description="The model to train.")
+    adapter: AdapterSpec = Field(default_factory=FullFineTune, description="Full fine-tune, LoRA or QLoRA.")
+    data: DataSpec = Field(description="Training (and evaluation) data.")
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimization settings.")
+    distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Devices and parallelism.")
+    output: OutputSpec = Field(default_factory=OutputSpec, description="Logging, checkpoints, run location.")
+    backend_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-backend passthrough: backend name -> native keys set verbatim (after ptsdk's own). "
+        "The only place a framework's vocabulary belongs in a job.",
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cross_checks(cls, data: Any, handler: Any) -> "Job":
+        job = handler(data)
+        problems = list(cross_field_problems(job))
+        if problems:
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(type=PydanticCustomError("cross_field", msg), loc=loc, input=value)
+                    for loc, msg, value in problems
+                ],
+            )
+        job._resolve_defaults()
+        return job
+
+    def _resolve_defaults(self) -> None:
+        """Fill defaults that depend on other fields, so the resolved job states every value."""
+        if self.data.format is None:
+            self.data.format = FAMILY_FORMATS[self.method.family][0]
+        if self.training.learning_rate is None:
+            self.training.learning_rate = 2e-5 if self.adapter.type == "full" else 2e-4
+        if self.training.epochs is None and self.training.max_steps is None:
+            self.training.epochs = 1.0
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        per_step = self.training.micro_batch_size * self.distributed.data_parallel_size
+        return self.training.global_batch_size // per_step
+
+    @property
+    def uses_adapter(self) -> bool:
+        return self.adapter.type != "full"
+
+
+Loc = tuple[str | int, ...]
+
+
+def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
+    """Checks that need several fields but no backend. Each names a field and the fix."""
+    out: list[tuple[Loc, str, Any]] = []
+    t, d, m = job.training, job.distributed, job.method
+
+    per_step = t.micro_batch_size * d.data_parallel_size
+    if t.global_batch_size % per_step:
+        out.append((
+            ("training", "global_batch_size"),
+            f"{t.global_batch_size} is not divisible by micro_batch_size x data-parallel size = "
+            f"{t.micro_batch_size} x {d.data_parallel_size} = {per_step}; use a multiple of {per_step}",
+            t.global_batch_size,
+        ))  # fmt: skip
+
+    if m.family == "rl":
+        gens = m.num_generations  # type: ignore[union-attr]
+        if m.name in GROUP_METHODS and gens < 2:
+            out.append((("method", "num_generations"), f"{m.name} compares completions of one prompt: set it to 2 or more", gens))
+        elif gens < 1:
+            out.append((("method", "num_generations"), "must be at least 1", gens))
+        if gens >= 1 and t.global_batch_size % gens:
+            out.append((
+                ("training", "global_batch_size"),
+                f"{t.global_batch_size} completions do not split into groups of method.num_generations={gens}; "
+                f"use a multiple of {gens}",
+                t.global_batch_size,
+            ))  # fmt: skip
+        if not m.rewards and not m.reward_model:  # type: ignore[union-attr]
+            out.append((("method", "rewards"), "online RL needs a reward: list reward functions or set method.reward_model", []))
+
+    if job.adapter.type == "qlora" and job.model.quantization != "4bit":
+        out.append((("model", "quantization"), "adapter.type=qlora trains on a 4-bit base: set model.quantization: 4bit", job.model.quantization))
+    if job.adapter.type == "full" and job.model.quantization != "none":
+        out.append((("model", "quantization"), "quantized weights cannot be fully fine-tuned: use adapter.type lora/qlora or quantization none", job.model.quantization))
+
+    fmt = job.data.format
+    allowed = FAMILY_FORMATS[m.family]
+    if fmt is not None and fmt not in allowed:
+        out.append((("data", "format"), f"{m.name} reads {' or '.join(allowed)} records, not {fmt}", fmt))
+    fields = RECORD_FIELDS[fmt or allowed[0]]
+    for key in job.data.columns:
+        if key not in fields:
+            out.append((("data", "columns", key), f"{fmt or allowed[0]} records have no field {key!r}; they have {', '.join(fields)}", key))
+
+    if d.device == "cpu":
+        if t.precision == "fp16":
+            out.append((("training", "precision"), "fp16 needs a GPU; use fp32 (or bf16) with device=cpu", t.precision))
+        if job.model.quantization != "none":
+            out.append((("model", "quantization"), "bitsandbytes quantization needs a GPU; use device=gpu or quantization none", job.model.quantization))
+        if d.strategy in ("fsdp", "deepspeed"):
+            out.append((("distributed", "strategy"), f"{d.strategy} needs GPUs; use ddp (gloo) with device=cpu", d.strategy))
+
+    if job.output.eval_steps is not None and job.data.eval is None:
+        out.append((("output", "eval_steps"), "evaluation needs data: set data.eval or remove output.eval_steps", job.output.eval_steps))
+    if m.family == "rl":
+        total = m.max_prompt_length + m.max_completion_length  # type: ignore[union-attr]
+        if total > job.data.max_length:
+            out.append((
+                ("data", "max_length"),
+                f"{job.data.max_length} is shorter than max_prompt_length + max_completion_length = {total}; raise it",
+                job.data.max_length,
+            ))  # fmt: skip
+    return out
+
+
+def optional_field(fmt: str, name: str) -> bool:
+    return (fmt, name) in OPTIONAL_FIELDS

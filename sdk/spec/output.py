@@ -1,0 +1,20 @@
+"""Where results go and how often things are logged, saved and evaluated."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ptsdk.spec.base import SpecModel
+
+
+class OutputSpec(SpecModel):
+    dir: str = Field("runs", description="Parent folder of run directories (relative to the working directory).")
+    logging_steps: int = Field(1, ge=1, description="Log metrics every N optimizer steps.")
+    save_steps: int | None = Field(None, ge=1, description="Checkpoint every N steps; unset saves only at the end.")
+    save_total_limit: int | None = Field(2, ge=1, description="Checkpoints kept on disk.")
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (needs data.eval).")
+    report_to: list[Literal["tensorboard", "wandb", "mlflow", "trackio"]] = Field(
+        default_factory=list, description="Experiment trackers besides ptsdk's own metrics.jsonl."
+    )

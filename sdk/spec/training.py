@@ -1,0 +1,41 @@
+"""Optimization settings in framework-neutral units."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ptsdk.spec.base import SpecModel
+
+
+class TrainingSpec(SpecModel):
+    global_batch_size: int = Field(
+        8,
+        ge=1,
+        description="Sequences per optimizer step across all devices (for online RL: completions). "
+        "Gradient accumulation is derived: global / (micro_batch_size x data-parallel size).",
+    )
+    micro_batch_size: int = Field(1, ge=1, description="Sequences per device per forward/backward pass.")
+    learning_rate: float | None = Field(
+        None, gt=0, lt=1, description="Peak learning rate; unset means 2e-4 with an adapter, 2e-5 for full fine-tuning."
+    )
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "cosine", description="Learning-rate schedule after warmup."
+    )
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of the total steps spent warming up.")
+    epochs: float | None = Field(None, gt=0, description="Passes over the training data (default 1 when max_steps is unset).")
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    optimizer: Literal["adamw", "adamw_8bit", "sgd", "adafactor"] = Field("adamw", description="Optimizer.")
+    precision: Literal["bf16", "fp16", "fp32"] = Field("bf16", description="Compute precision of training.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory.")
+    packing: bool = Field(False, description="Pack several short sequences into one (SFT).")
+    seed: int = Field(42, ge=0, description="Seed for data order, initialization and sampling.")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> "TrainingSpec":
+        if self.epochs is not None and self.max_steps is not None:
+            raise ValueError("set only one of training.epochs and training.max_steps")
+        return self
