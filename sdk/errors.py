@@ -41,17 +41,27 @@ class RunFailed(PtsdkError):
     exit_code = EXIT_RUN_FAILED
 
 
+# Tags pydantic inserts into error locations for discriminated unions ('method', 'dpo', 'beta').
+_UNION_FIELDS = {"method", "adapter"}
+
+
 def format_loc(loc: Iterable[object]) -> str:
-    """('data', 'columns', 0) -> 'data.columns.0'; pydantic union tags are dropped."""
+    """('data', 'columns', 0) -> 'data.columns.0'; discriminated-union tags are dropped."""
     parts: list[str] = []
     for item in loc:
         text = str(item)
-        # Discriminated unions add the tag ('method', 'dpo', 'beta'): keep it out of the path
-        # only when it is a function-style tag like 'function-after[...]'.
-        if "[" in text and "]" in text:
+        if "[" in text and "]" in text:  # function-after[...] and similar wrapper names
+            continue
+        if parts and parts[-1] in _UNION_FIELDS and len(parts) == 1 and _is_union_tag(parts[0], text):
             continue
         parts.append(text)
     return ".".join(parts) or "(job)"
+
+
+def _is_union_tag(field: str, text: str) -> bool:
+    from ptsdk.spec.method import METHOD_NAMES
+
+    return text in (METHOD_NAMES if field == "method" else ("full", "lora", "qlora"))
 
 
 def validation_lines(errors: list[dict]) -> list[str]:

@@ -1,0 +1,27 @@
+"""Reward functions for the arithmetic examples. Referenced from jobs as `../rewards.py:correct`."""
+
+from __future__ import annotations
+
+import re
+
+
+def _text(completion: object) -> str:
+    # Conversational completions arrive as a list of messages.
+    if isinstance(completion, list):
+        return " ".join(str(m.get("content", "")) for m in completion if isinstance(m, dict))
+    return str(completion)
+
+
+def correct(prompts: list, completions: list, ground_truth: list[str] | None = None, **kwargs: object) -> list[float]:
+    """1.0 when the first number in the completion is the right sum, else 0.0."""
+    truths = ground_truth or [""] * len(completions)
+    out = []
+    for completion, truth in zip(completions, truths):
+        match = re.search(r"-?\d+", _text(completion))
+        out.append(1.0 if match and match.group() == str(truth) else 0.0)
+    return out
+
+
+def short(prompts: list, completions: list, **kwargs: object) -> list[float]:
+    """Prefers short answers: 1.0 for up to 3 characters, falling to 0 at 20."""
+    return [max(0.0, min(1.0, (20 - len(_text(c).strip())) / 17)) for c in completions]

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def minimal_job(**overrides: Any) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "method": {"name": "sft"},
+        "model": {"name_or_path": "org/model"},
+        "data": {"train": {"path": "org/dataset"}},
+    }
+    job.update(overrides)
+    return job
+
+
+@pytest.fixture
+def write_job(tmp_path: Path):
+    def write(data: dict[str, Any], name: str = "job.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(json.dumps(data) if name.endswith(".json") else yaml.safe_dump(data))
+        return path
+
+    return write
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def ptsdk(capsys: pytest.CaptureFixture[str]):
+    """Run the CLI in-process through its real entry function (exit codes and error rendering included)."""
+    from ptsdk.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable

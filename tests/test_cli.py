@@ -1,0 +1,128 @@
+"""The CLI: exit codes, error rendering, and a fast start without any framework."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from conftest import EXAMPLES, minimal_job
+
+
+def test_validate_ok(ptsdk, write_job) -> None:
+    r = ptsdk("validate", str(write_job(minimal_job())))
+    assert r.code == 0 and "valid sft job" in r.out
+
+
+def test_validate_ppo_on_trl_says_who_can(ptsdk) -> None:
+    r = ptsdk("validate", str(EXAMPLES / "jobs" / "ppo.yaml"), "--backend", "trl")
+    assert r.code == 2
+    assert "method.name: trl cannot run method 'ppo'; backends that can: openrlhf, verl" in r.err
+    assert "Traceback" not in r.err
+
+
+def test_invalid_job_lists_field_paths(ptsdk, write_job) -> None:
+    path = write_job(minimal_job(method={"name": "dpo", "beta": -1}, training={"global_batch_size": 0}, bogus=1))
+    r = ptsdk("validate", str(path))
+    assert r.code == 2
+    assert "method.beta: Input should be greater than 0" in r.err
+    assert "training.global_batch_size: Input should be greater than or equal to 1" in r.err
+    assert "bogus: unknown field" in r.err
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("method: [", "not valid YAML"),
+        ("- a\n- b\n", "this one is list"),
+        ("", "this one is empty"),
+        ("method: {name: sft}\n", "model: required field is missing"),
+    ],
+)
+def test_malformed_files(ptsdk, tmp_path, text: str, expected: str) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(text)
+    r = ptsdk("validate", str(path))
+    assert r.code == 2 and expected in r.err and "Traceback" not in r.err
+
+
+def test_bad_json_has_line_and_column(ptsdk, tmp_path) -> None:
+    path = tmp_path / "job.json"
+    path.write_text('{"method": {"name": "sft"},\n "model": }')
+    r = ptsdk("validate", str(path))
+    assert r.code == 2 and "job.json:2:" in r.err and "not valid JSON" in r.err
+
+
+def test_missing_file_and_unknown_backend(ptsdk, write_job) -> None:
+    assert ptsdk("validate", "/nonexistent/job.yaml").code == 2
+    r = ptsdk("validate", str(write_job(minimal_job())), "--backend", "nemo")
+    assert r.code == 2 and "no such backend" in r.err
+
+
+def test_unknown_backend_option_section(ptsdk, write_job) -> None:
+    r = ptsdk("validate", str(write_job(minimal_job(backend_options={"trll": {"x": 1}}))))
+    assert r.code == 2 and "backend_options.trll: no such backend" in r.err
+
+
+def test_usage_error_is_exit_2(ptsdk) -> None:
+    assert ptsdk("validate").code == 2
+    assert ptsdk("matrix", "--format", "html").code == 2
+
+
+def test_schema_is_json_schema(ptsdk) -> None:
+    r = ptsdk("schema")
+    schema = json.loads(r.out)
+    assert r.code == 0 and schema["title"] == "Job" and "method" in schema["required"]
+
+
+def test_matrix_formats(ptsdk) -> None:
+    r = ptsdk("matrix", "--format", "markdown", "--kind", "method")
+    assert r.code == 0 and "| method ppo |" in r.out
+    r = ptsdk("matrix", "--format", "json", "--backend", "verl")
+    assert r.code == 0 and set(json.loads(r.out)["backends"]) == {"verl"}
+    assert ptsdk("matrix", "--backend", "nope").code == 2
+
+
+def test_backends_lists_all_even_when_missing(ptsdk, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("PTSDK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PTSDK_VERL_PYTHON", "")
+    r = ptsdk("backends", "--format", "json")
+    rows = {row["backend"]: row for row in json.loads(r.out)}
+    assert r.code == 0 and set(rows) >= {"trl", "axolotl", "verl", "openrlhf"}
+    assert rows["verl"]["status"].startswith("missing")
+
+
+def test_translate_for_a_declared_only_backend_is_refused_clearly(ptsdk, write_job) -> None:
+    job = write_job(minimal_job(method={"name": "ppo", "rewards": ["m:f"]}, distributed={"gpus_per_node": 8, "strategy": "fsdp"}))
+    r = ptsdk("translate", str(job), "--backend", "verl")
+    assert r.code == 2 and "cannot translate jobs for it yet" in r.err
+
+
+HEAVY = ("torch", "transformers", "trl", "axolotl", "verl", "openrlhf", "datasets", "rich")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "JOB"], ["matrix", "--format", "json"], ["schema"]])
+def test_fast_start_imports_no_framework(args: list[str], write_job) -> None:
+    """The light commands import no framework (and not even rich), and answer well under a second."""
+    args = [str(write_job(minimal_job())) if a == "JOB" else a for a in args]
+    code = (
+        "import sys, time, runpy\n"
+        "t = time.perf_counter()\n"
+        f"sys.argv = ['ptsdk', *{args!r}]\n"
+        "try:\n    runpy.run_module('ptsdk', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('\\nLOADED', ' '.join(m for m in " + repr(HEAVY) + " if m in sys.modules))\n"
+        "print('SECONDS', time.perf_counter() - t)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    loaded = next(line for line in lines if line.startswith("LOADED")).split()[1:]
+    assert loaded == []
+    seconds = float(next(line for line in lines if line.startswith("SECONDS")).split()[1])
+    assert seconds < 1.0, f"{args} took {seconds:.2f}s"

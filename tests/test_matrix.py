@@ -1,0 +1,103 @@
+"""The matrix is derived from declarations; check() says what is unmet and who can."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import minimal_job
+from ptsdk.matrix import Capability, Verified, check, requirements_of
+from ptsdk.matrix.render import build_rows, to_json, to_markdown
+from ptsdk.plugins.manager import get_backends
+from ptsdk.plugins.testing import BackendContract, contract_problems
+from ptsdk.spec import validate_job
+
+
+def test_requirements_of_a_distributed_rl_job() -> None:
+    job = validate_job(minimal_job(
+        method={"name": "grpo", "num_generations": 8, "loss_type": "dr_grpo", "rewards": ["m:f"], "reward_model": "o/rm"},
+        adapter={"type": "lora"}, training={"global_batch_size": 64, "micro_batch_size": 4},
+        distributed={"nodes": 2, "gpus_per_node": 8, "strategy": "deepspeed", "zero_stage": 3, "master_addr": "n0"},
+    ))  # fmt: skip
+    keys = {r.key for r in requirements_of(job)}
+    assert keys == {
+        ("method", "grpo"), ("loss", "grpo:dr_grpo"), ("adapter", "lora"), ("strategy", "deepspeed_zero3"),
+        ("topology", "multi_node"), ("reward", "functions"), ("reward", "model"),
+    }  # fmt: skip
+
+
+def test_single_process_needs_no_strategy_and_many_default_to_ddp() -> None:
+    assert ("strategy", "ddp") not in {r.key for r in requirements_of(validate_job(minimal_job()))}
+    job = validate_job(minimal_job(distributed={"gpus_per_node": 2}))
+    assert ("strategy", "ddp") in {r.key for r in requirements_of(job)}
+
+
+def test_ppo_on_trl_is_rejected_with_alternatives() -> None:
+    job = validate_job(minimal_job(method={"name": "ppo", "rewards": ["m:f"]}))
+    result = check(job, "trl", get_backends())
+    assert not result.ok
+    (unmet,) = [u for u in result.unmet if u.requirement.kind == "method"]
+    assert unmet.able == ["openrlhf", "verl"]
+    assert str(unmet) == "method.name: trl cannot run method 'ppo'; backends that can: openrlhf, verl"
+
+
+def test_accepted_by_lists_backends_meeting_everything() -> None:
+    job = validate_job(minimal_job(method={"name": "kto"}, data={"train": {"path": "o/d"}}))
+    result = check(job, "verl", get_backends())
+    assert not result.ok
+    assert "verl" not in result.accepted_by and "trl" in result.accepted_by
+
+
+def test_matrix_is_derived_from_backends() -> None:
+    backends = get_backends()
+    rows = build_rows(backends)
+    declared = {(c.kind, c.name) for cls in backends.values() for c in cls.capabilities}
+    assert {(r.kind, r.name) for r in rows} == declared
+    rows = build_rows(backends, method="dpo")
+    assert {r.name for r in rows} >= {"dpo", "dpo:sigmoid"} and all("dpo" in r.name for r in rows)
+
+
+def test_matrix_filters_and_formats() -> None:
+    backends = get_backends()
+    rows = build_rows(backends, kind="adapter")
+    assert {r.name for r in rows} == {"full", "lora", "qlora"}
+    data = json.loads(to_json(backends, rows))
+    assert set(data["backends"]) == set(backends)
+    md = to_markdown(backends, rows)
+    assert md.splitlines()[0] == "| capability | trl | axolotl | verl | openrlhf |"
+
+
+def test_capability_needs_evidence_unless_declared() -> None:
+    with pytest.raises(ValueError, match="names no test as evidence"):
+        Capability("method", "sft", Verified.trained)
+    with pytest.raises(ValueError, match="unknown capability kind"):
+        Capability("flavour", "x", Verified.declared)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["trl", "axolotl", "verl", "openrlhf"])
+def test_builtin_backends_keep_the_contract(name: str) -> None:
+    assert contract_problems(get_backends()[name]) == []
+
+
+def test_contract_kit_catches_a_broken_backend() -> None:
+    from ptsdk.plugins.backend import Backend
+
+    class Broken(Backend):
+        name = "broken thing"
+        framework = ""
+        capabilities = (Capability("loss", "dpo:ipo", Verified.declared), Capability("loss", "dpo:ipo", Verified.declared))
+
+        def translate(self, job):  # type: ignore[no-untyped-def]
+            return None
+
+    problems = contract_problems(Broken)
+    assert any("identifier" in p for p in problems)
+    assert any("declared twice" in p for p in problems)
+    assert any("does not declare" in p for p in problems)
+
+
+class TestDeclaredBackendContract(BackendContract):
+    from ptsdk.backends.verl import VerlBackend
+
+    backend = VerlBackend
