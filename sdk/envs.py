@@ -98,7 +98,7 @@ class BackendEnv:
                 lines=[
                     f"create a managed environment: ptsdk env create {self.backend}",
                     f"or point ptsdk at one: export PTSDK_{self.backend.upper()}_PYTHON=/path/to/bin/python",
-                    f"or install it here: {hint}" if hint else "",
+                    *([f"or install it here: {hint}"] if hint else []),
                 ],
             )
         return self.python

@@ -1,6 +1,308 @@
-from ptsdk.backends.declared import DeclaredBackend
+"""TRL: a ptsdk job as a TRL config YAML, run by train_trl.py with TRL's own parser and trainers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+import yaml
+
+from ptsdk.matrix.capability import Verified, caps
+from ptsdk.plugins.backend import Backend, Command, Note, Plan, PlanFile
+from ptsdk.spec import Job
+
+HERE = Path(__file__).resolve().parent
+T, V = Verified.trained, Verified.validated
+TESTS = "tests/backends/test_trl.py::"
+
+# ptsdk method -> (TRL method, fixed TRL keys)
+METHOD_MAP: dict[str, tuple[str, dict[str, Any]]] = {
+    "sft": ("sft", {}),
+    "dpo": ("dpo", {}),
+    "ipo": ("dpo", {"loss_type": ["ipo"]}),
+    "kto": ("kto", {}),
+    "orpo": ("orpo", {}),
+    "cpo": ("cpo", {}),
+    "simpo": ("cpo", {"loss_type": "simpo"}),
+    "grpo": ("grpo", {}),
+    "rloo": ("rloo", {}),
+}
+OPTIMIZERS = {"adamw": "adamw_torch", "adamw_8bit": "adamw_bnb_8bit", "sgd": "sgd", "adafactor": "adafactor"}
+CONFIG = "trl_config.yaml"
+LOG = "logs/trl_log.jsonl"
 
 
-class TRLBackend(DeclaredBackend):
+class TRLBackend(Backend):
     name = "trl"
     framework = "trl"
+    description = "Hugging Face TRL: SFT, DPO-family, KTO, ORPO, CPO/SimPO, GRPO and RLOO trainers."
+    verified_with: ClassVar[dict[str, str]] = {"trl": "1.16.0", "transformers": "5.24.0", "torch": "2.13.0", "peft": "0.21.2"}
+    install_hint = "ptsdk env create trl   (or: pip install torch==2.13.0 && pip install trl==1.16.0 peft)"
+    capabilities = (
+        *caps("method", "sft", T, TESTS + "test_sft_full"),
+        *caps("method", "dpo", T, TESTS + "test_dpo_lora"),
+        *caps("method", "ipo", T, TESTS + "test_preference_variants"),
+        *caps("method", "kto", T, TESTS + "test_kto_lora"),
+        *caps("method", "orpo", T, TESTS + "test_orpo_full"),
+        *caps("method", "cpo simpo", T, TESTS + "test_preference_variants"),
+        *caps("method", "grpo", T, TESTS + "test_grpo_reward_function"),
+        *caps("method", "rloo", T, TESTS + "test_rloo_reward_function"),
+        *caps("loss", "dpo:sigmoid", T, TESTS + "test_dpo_lora"),
+        *caps("loss", "dpo:robust dpo:hinge", T, TESTS + "test_preference_variants"),
+        *caps("loss", " ".join(f"dpo:{v}" for v in ("ipo", "exo_pair", "nca_pair", "bco_pair", "sppo_hard", "aot",
+                                                      "aot_unpaired", "apo_zero", "apo_down", "discopop", "sigmoid_norm")),
+              V, TESTS + "test_every_loss_variant_passes_trl_parser"),  # fmt: skip
+        *caps("loss", "cpo:sigmoid", T, TESTS + "test_preference_variants"),
+        *caps("loss", "cpo:hinge cpo:ipo", V, TESTS + "test_every_loss_variant_passes_trl_parser"),
+        *caps("loss", "grpo:grpo", T, TESTS + "test_grpo_reward_function"),
+        *caps("loss", "grpo:dr_grpo grpo:dapo grpo:bnpo grpo:cispo grpo:sapo grpo:luspo grpo:vespo", V,
+              TESTS + "test_every_loss_variant_passes_trl_parser"),  # fmt: skip
+        *caps("adapter", "full", T, TESTS + "test_sft_full"),
+        *caps("adapter", "lora", T, TESTS + "test_sft_lora"),
+        *caps("adapter", "qlora", V, TESTS + "test_qlora_and_fsdp_pass_trl_parser", note="bitsandbytes needs a GPU"),
+        *caps("strategy", "ddp", T, TESTS + "test_sft_ddp_two_processes"),
+        *caps("strategy", "fsdp", V, TESTS + "test_qlora_and_fsdp_pass_trl_parser", note="FSDP needs GPUs"),
+        *caps("topology", "multi_node", V, TESTS + "test_multi_node_launcher_passes_torchrun_parser"),
+        *caps("device", "cpu", T, TESTS + "test_sft_full"),
+        *caps("reward", "functions", T, TESTS + "test_grpo_reward_function"),
+        *caps("feature", "packing", T, TESTS + "test_sft_packing"),
+    )
+
+    # --- translation -------------------------------------------------------------------
+
+    def translate(self, job: Job) -> Plan:
+        notes: list[Note] = []
+        trl_method, fixed = METHOD_MAP[job.method.name]
+        cfg: dict[str, Any] = {"method": trl_method}
+        cfg.update(self._data(job, notes))
+        cfg.update(self._model(job))
+        cfg.update(self._training(job, notes))
+        cfg.update(self._method(job, notes))
+        cfg.update(fixed)
+        cfg.update(self._output(job))
+        files = [PlanFile("train_trl.py", copy_from=str(HERE / "train_trl.py"))]
+        if cfg.get("tokenizer_chat_template") == "chat_template.jinja":
+            files.append(PlanFile("chat_template.jinja", content=job.model.chat_template or ""))
+        for key, value in job.backend_options.get(self.name, {}).items():
+            notes.append(Note(f"backend_options.trl.{key}", "passthrough", f"set verbatim to {value!r} (was {cfg.get(key)!r})"))
+            cfg[key] = value
+        files.append(PlanFile(CONFIG, content=_yaml(cfg)))
+        launcher = self.launcher_args(job)
+        argv = ["{python}", *(["-m", "torch.distributed.run", *launcher] if launcher else []), "train_trl.py", "--config", CONFIG]
+        env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+        if job.distributed.device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        return Plan(
+            backend=self.name, files=files, commands=[Command(argv, env, "train")], native_config=CONFIG, notes=notes,
+            effective=self.effective(job, cfg),
+        )  # fmt: skip
+
+    def launcher_args(self, job: Job) -> list[str]:
+        d = job.distributed
+        if d.world_size == 1:
+            return []
+        args = [f"--nproc_per_node={d.gpus_per_node}"]
+        if d.nodes > 1:
+            args += [f"--nnodes={d.nodes}", "--rdzv_backend=c10d", f"--rdzv_endpoint={d.master_addr}:{d.master_port}",
+                     f"--rdzv_id={job.name or 'ptsdk'}"]  # fmt: skip
+        else:
+            args += ["--standalone"]
+        return args
+
+    def _data(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        data = job.data
+        out: dict[str, Any] = {"train_path": data.train.path, "train_split": data.train.split}
+        if data.train.max_samples:
+            out["max_train_samples"] = data.train.max_samples
+        if data.eval is not None:
+            out.update(eval_path=data.eval.path, eval_split=data.eval.split)
+        if data.columns:
+            # TRL reads the canonical names (prompt/completion/messages/chosen/rejected/label).
+            out["rename_columns"] = [f"{src}={canon}" for canon, src in sorted(data.columns.items())]
+        if job.method.family != "rl":
+            out["max_length"] = data.max_length
+        if data.truncation == "drop":
+            notes.append(Note("data.truncation", "approximated", "TRL truncates long sequences (keep_start); it cannot drop them"))
+        if job.model.chat_template:
+            if job.model.chat_template.endswith(".jinja"):
+                out["tokenizer_chat_template"] = job.model.chat_template
+            else:
+                notes.append(Note("model.chat_template", "set", "inline template written as chat_template.jinja"))
+                out["tokenizer_chat_template"] = "chat_template.jinja"
+        return out
+
+    def _model(self, job: Job) -> dict[str, Any]:
+        m, a = job.model, job.adapter
+        out: dict[str, Any] = {"model_name_or_path": m.name_or_path, "dtype": m.dtype, "trust_remote_code": m.trust_remote_code}
+        if m.attn_implementation:
+            out["attn_implementation"] = m.attn_implementation
+        if a.type != "full":
+            targets = a.target_modules
+            out.update(use_peft=True, lora_r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout,
+                       lora_target_modules=targets if isinstance(targets, list) else "all-linear")  # fmt: skip
+        if m.quantization == "4bit":
+            out.update(load_in_4bit=True, bnb_4bit_quant_type="nf4")
+        elif m.quantization == "8bit":
+            out["load_in_8bit"] = True
+        return out
+
+    def _training(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        t, d = job.training, job.distributed
+        out: dict[str, Any] = {
+            "per_device_train_batch_size": t.micro_batch_size,
+            "gradient_accumulation_steps": job.gradient_accumulation_steps,
+            "learning_rate": t.learning_rate,
+            "lr_scheduler_type": t.lr_scheduler,
+            "warmup_steps": t.warmup_ratio,  # a float below 1 is a ratio of the total steps
+            "weight_decay": t.weight_decay,
+            "max_grad_norm": t.max_grad_norm,
+            "optim": OPTIMIZERS[t.optimizer],
+            "bf16": t.precision == "bf16",
+            "fp16": t.precision == "fp16",
+            "activation_checkpointing": t.gradient_checkpointing,
+            "seed": t.seed,
+            "data_seed": t.seed,
+        }
+        if t.max_steps is not None:
+            out["max_steps"] = t.max_steps
+        else:
+            out["num_train_epochs"] = t.epochs
+        if t.packing:
+            out["packing"] = True
+        if d.device == "cpu":
+            out["use_cpu"] = True
+            if d.world_size > 1:
+                out["ddp_backend"] = "gloo"
+        if d.effective_strategy == "fsdp":
+            out["fsdp"] = "full_shard auto_wrap" + (" offload" if d.offload != "none" else "")
+            out["fsdp_config"] = {"version": 2}
+        notes.append(Note("training.gradient_checkpointing", "set",
+                          f"activation_checkpointing={t.gradient_checkpointing} (TRL's default is on)"))  # fmt: skip
+        if t.optimizer == "adamw":
+            notes.append(Note("training.optimizer", "set", "adamw_torch (TRL's default adamw_torch_fused needs a GPU build)"))
+        return out
+
+    def _method(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        m = job.method
+        out: dict[str, Any] = {}
+        if m.name == "sft":
+            on_completion = m.loss_on == "completion"
+            if job.data.format == "messages":
+                out["assistant_only_loss"] = on_completion
+                if on_completion:
+                    notes.append(Note("method.loss_on", "set", "assistant_only_loss: the chat template needs {% generation %} markers"))
+            else:
+                out["completion_only_loss"] = on_completion
+        elif m.name == "dpo":
+            out.update(beta=m.beta, loss_type=[m.loss_type], label_smoothing=m.label_smoothing)
+        elif m.name == "ipo":
+            out["beta"] = m.beta
+        elif m.name == "kto":
+            out.update(beta=m.beta, desirable_weight=m.desirable_weight, undesirable_weight=m.undesirable_weight)
+        elif m.name == "orpo":
+            out["beta"] = m.beta
+        elif m.name == "cpo":
+            out.update(beta=m.beta, loss_type=m.loss_type, cpo_alpha=m.sft_weight)
+        elif m.name == "simpo":
+            out.update(beta=m.beta, simpo_gamma=m.gamma, cpo_alpha=m.sft_weight)
+        elif m.family == "rl":
+            out.update(num_generations=m.num_generations, max_completion_length=m.max_completion_length,
+                       temperature=m.temperature, beta=m.kl_coef, epsilon=m.clip_epsilon,
+                       reward_funcs=[*m.rewards, *([m.reward_model] if m.reward_model else [])])  # fmt: skip
+            if m.name == "grpo":
+                out["loss_type"] = m.loss_type
+            notes.append(Note("method.max_prompt_length", "dropped", f"TRL {self.verified_with['trl']} has no prompt-length limit for {m.name}; prompts are kept whole"))
+            notes.append(Note("training.global_batch_size", "set", "counts completions: one generation batch per optimizer step"))
+        return out
+
+    def _output(self, job: Job) -> dict[str, Any]:
+        o = job.output
+        out: dict[str, Any] = {
+            "output_dir": "checkpoints",
+            "logging_steps": o.logging_steps,
+            "save_strategy": "steps" if o.save_steps else "no",
+            "report_to": o.report_to or ["none"],
+            "disable_tqdm": True,
+        }
+        if o.save_steps:
+            out.update(save_steps=o.save_steps, save_total_limit=o.save_total_limit)
+        if o.eval_steps:
+            out.update(eval_strategy="steps", eval_steps=o.eval_steps)
+        return out
+
+    def effective(self, job: Job, cfg: dict[str, Any]) -> dict[str, Any]:
+        """What TRL will really use, in ptsdk's units (for parity tables)."""
+        return {
+            "global_batch_sequences": job.training.global_batch_size,
+            "micro_batch": cfg["per_device_train_batch_size"],
+            "gradient_accumulation": cfg["gradient_accumulation_steps"],
+            "world_size": job.distributed.world_size,
+            "learning_rate": cfg["learning_rate"],
+            "lr_scheduler": cfg["lr_scheduler_type"],
+            "warmup": cfg["warmup_steps"],
+            "max_length": cfg.get("max_length"),
+            "truncation": "keep_start",
+            "packing": bool(cfg.get("packing")),
+            "loss_mask": _loss_mask(cfg),
+            "seed": cfg["seed"],
+            "precision": job.training.precision,
+            "optimizer": cfg["optim"],
+        }
+
+    # --- native validation, metrics, artifacts -----------------------------------------
+
+    def native_check(self, plan: Plan, workdir: Path) -> list[str]:
+        command = plan.commands[0].argv
+        launcher = command[3 : command.index("train_trl.py")] + ["train_trl.py"] if "torch.distributed.run" in command else None
+        result = self.env.run_json(HERE / "check_trl.py", {"config": CONFIG, "workdir": str(workdir), "launcher": launcher})
+        return list(result["errors"])
+
+    def parse_metrics(self, run_dir: Path) -> Iterator[Any]:
+        from ptsdk.metrics import MetricRecord
+
+        path = run_dir / LOG
+        if not path.exists():
+            return
+        last_tokens, last_time = None, None
+        for line in path.read_text().splitlines():
+            raw = json.loads(line)
+            step = int(raw.pop("step"))
+            epoch, wall = raw.pop("epoch", None), raw.pop("wall_time_s", None)
+            if "train_runtime" in raw:
+                yield MetricRecord(step=step, kind="summary", epoch=epoch, wall_time_s=raw.get("train_runtime"),
+                                   loss=raw.get("train_loss"), extra=raw)  # fmt: skip
+                continue
+            kind = "eval" if any(k.startswith("eval_") for k in raw) else "train"
+            get = (lambda k: raw.get(f"eval_{k}")) if kind == "eval" else raw.get
+            tokens = get("num_tokens")
+            rate = None
+            if kind == "train" and tokens is not None and wall is not None and last_tokens is not None and wall > last_time:
+                rate = (tokens - last_tokens) / (wall - last_time)
+            if kind == "train" and tokens is not None:
+                last_tokens, last_time = tokens, wall
+            known = {"loss", "learning_rate", "grad_norm", "reward", "reward_std", "num_tokens"}
+            yield MetricRecord(
+                step=step, kind=kind, epoch=epoch, tokens_seen=int(tokens) if tokens is not None else None,
+                loss=get("loss"), learning_rate=raw.get("learning_rate"), grad_norm=raw.get("grad_norm"),
+                reward=get("reward"), reward_std=get("reward_std"), tokens_per_s=rate, wall_time_s=wall,
+                extra={k: v for k, v in raw.items() if k.removeprefix("eval_") not in known},
+            )  # fmt: skip
+
+    def artifacts_problems(self, run_dir: Path) -> list[str]:
+        model = run_dir / "model"
+        found = [p.name for p in model.glob("*.safetensors")] if model.is_dir() else []
+        return [] if found else [f"no trained weights in {model}"]
+
+
+def _loss_mask(cfg: dict[str, Any]) -> str:
+    if cfg.get("assistant_only_loss") or cfg.get("completion_only_loss"):
+        return "completion"
+    if cfg["method"] == "sft":
+        return "all"
+    return "completion"  # preference and RL losses score the completion only
+
+
+def _yaml(cfg: dict[str, Any]) -> str:
+    head = "# TRL config generated by ptsdk. Run: python train_trl.py --config trl_config.yaml\n"
+    return head + yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None)

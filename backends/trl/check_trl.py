@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""TRL's own validation of a ptsdk translation, run in the TRL environment.
+
+stdin: {"config": "trl_config.yaml", "workdir": "...", "launcher": [argv of torchrun args] | null}
+stdout (last line): {"ok": bool, "errors": [...], "versions": {...}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata as md
+import io
+import json
+import os
+import sys
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    os.chdir(request["workdir"])
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    errors: list[str] = []
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            import train_trl
+
+            script, training, model, _ = train_trl.parse(["--config", request["config"]])
+            for ref in script.reward_funcs or []:
+                train_trl.load_reward(ref)
+    except SystemExit as exc:
+        text = stderr.getvalue().strip().splitlines()
+        errors.append((text[-1] if text else "") or f"TRL's parser exited with {exc.code}")
+    except Exception as exc:  # the framework's verdict, whatever form it takes
+        errors.append(f"{exc.__class__.__name__}: {exc}")
+    if request.get("launcher"):
+        try:
+            from torch.distributed.run import get_args_parser
+
+            with contextlib.redirect_stderr(stderr):
+                get_args_parser().parse_args(request["launcher"])
+        except SystemExit:
+            errors.append("torchrun rejected the launcher arguments: " + stderr.getvalue().strip().splitlines()[-1])
+    versions = {d: md.version(d) for d in ("trl", "transformers", "torch", "peft", "accelerate", "datasets")}
+    print(json.dumps({"ok": not errors, "errors": errors, "versions": versions}))
+
+
+if __name__ == "__main__":
+    main()

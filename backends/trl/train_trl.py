@@ -1,0 +1,182 @@
+#!/usr/bin/env python
+"""Run one TRL 1.16 trainer from a YAML config, parsed by TRL's own TrlParser.
+
+    python train_trl.py --config trl_config.yaml
+    python -m torch.distributed.run --nproc_per_node 2 train_trl.py --config trl_config.yaml
+
+The YAML holds `method:` plus the fields of ScriptArgs below, of the method's TRL config class
+(SFTConfig, DPOConfig, ...) and of trl.ModelConfig; unknown keys are an error, as with `trl sft
+--config`. Written by ptsdk into the run directory; it imports nothing from ptsdk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# method -> (module, config class, trainer class). ORPO and CPO live in trl.experimental in 1.16.
+METHODS = {
+    "sft": ("trl", "SFTConfig", "SFTTrainer"),
+    "dpo": ("trl", "DPOConfig", "DPOTrainer"),
+    "kto": ("trl", "KTOConfig", "KTOTrainer"),
+    "orpo": ("trl.experimental.orpo", "ORPOConfig", "ORPOTrainer"),
+    "cpo": ("trl.experimental.cpo", "CPOConfig", "CPOTrainer"),
+    "grpo": ("trl", "GRPOConfig", "GRPOTrainer"),
+    "rloo": ("trl", "RLOOConfig", "RLOOTrainer"),
+}
+
+
+@dataclass
+class ScriptArgs:
+    method: str = field(metadata={"help": f"one of {sorted(METHODS)}"})
+    train_path: str = field(metadata={"help": "local .jsonl/.json/.parquet file or a hub dataset id"})
+    train_split: str = field(default="train", metadata={"help": "split of a hub dataset"})
+    eval_path: str | None = field(default=None, metadata={"help": "evaluation data, like train_path"})
+    eval_split: str = field(default="train", metadata={"help": "split of a hub eval dataset"})
+    max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training rows"})
+    rename_columns: list[str] | None = field(default=None, metadata={"help": "source=target column renames"})
+    reward_funcs: list[str] | None = field(default=None, metadata={"help": "'file.py:fn', 'module:fn' or a reward model path"})
+    tokenizer_chat_template: str | None = field(default=None, metadata={"help": "a .jinja chat template replacing the tokenizer's"})
+    log_file: str = field(default="logs/trl_log.jsonl", metadata={"help": "JSONL of every logged metrics dict"})
+    final_model_dir: str = field(default="model", metadata={"help": "where the trained model or adapter is saved"})
+
+
+def trainer_classes(method: str):
+    if method not in METHODS:
+        raise SystemExit(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    module_name, config_name, trainer_name = METHODS[method]
+    module = importlib.import_module(module_name)
+    return getattr(module, config_name), getattr(module, trainer_name)
+
+
+def parse(argv: list[str] | None = None):
+    """TRL's own parser, with the config class chosen by the YAML's `method`."""
+    import yaml
+    from trl import ModelConfig, TrlParser
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    with open(known.config) as f:
+        method = (yaml.safe_load(f) or {}).get("method")
+    config_cls, trainer_cls = trainer_classes(method)
+    parser = TrlParser((ScriptArgs, config_cls, ModelConfig))
+    script, training, model = parser.parse_args_and_config(args=argv)
+    return script, training, model, trainer_cls
+
+
+def load_reward(ref: str):
+    if os.path.isdir(ref):
+        return ref  # a reward model: TRL loads it as AutoModelForSequenceClassification
+    target, fn = ref.rsplit(":", 1)
+    if target.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(target))[0], target)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    func = getattr(module, fn)
+    params = inspect.signature(func).parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        raise SystemExit(f"reward function {ref} must accept **kwargs")
+    return func
+
+
+def load_data(path: str, split: str, renames: list[str] | None, limit: int | None):
+    from datasets import load_dataset
+
+    if path.endswith((".jsonl", ".json")):
+        ds = load_dataset("json", data_files=path, split="train")
+    elif path.endswith(".parquet"):
+        ds = load_dataset("parquet", data_files=path, split="train")
+    else:
+        ds = load_dataset(path, split=split)
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    mapping = dict(item.split("=", 1) for item in renames or [])
+    return ds.rename_columns(mapping) if mapping else ds
+
+
+def main() -> None:
+    started = time.time()
+    script, training, model_args, trainer_cls = parse()
+    import torch.distributed as dist
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import get_peft_config
+
+    class JsonlLog(TrainerCallback):
+        """Every logged dict, with the step and seconds since training began (rank 0 only)."""
+
+        def __init__(self, path: str) -> None:
+            self.path, self.t0 = path, time.time()
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t0 = time.time()
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if state.is_world_process_zero and logs:
+                rec = {"step": state.global_step, "epoch": state.epoch, "wall_time_s": time.time() - self.t0, **logs}
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(rec, default=float) + "\n")
+
+    training.model_init_kwargs = {
+        **(training.model_init_kwargs or {}),
+        "dtype": model_args.dtype,
+        "attn_implementation": model_args.attn_implementation,
+        "trust_remote_code": training.trust_remote_code,
+    }
+    if model_args.load_in_4bit or model_args.load_in_8bit:
+        from trl import get_quantization_config
+
+        training.model_init_kwargs["quantization_config"] = get_quantization_config(model_args)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=training.trust_remote_code)
+    if script.tokenizer_chat_template:
+        with open(script.tokenizer_chat_template) as f:
+            tokenizer.chat_template = f.read()
+    train = load_data(script.train_path, script.train_split, script.rename_columns, script.max_train_samples)
+    evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None) if script.eval_path else None
+
+    os.makedirs(os.path.dirname(os.path.abspath(script.log_file)), exist_ok=True)
+    kwargs = dict(
+        model=model_args.model_name_or_path, args=training, train_dataset=train, eval_dataset=evals,
+        processing_class=tokenizer, peft_config=get_peft_config(model_args), callbacks=[JsonlLog(script.log_file)],
+    )  # fmt: skip
+    if script.method in ("grpo", "rloo"):
+        kwargs["reward_funcs"] = [load_reward(ref) for ref in script.reward_funcs or []]
+    trainer = trainer_cls(**kwargs)
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    print(f"[ptsdk] rank {training.process_index}: {trainer_cls.__name__}, world size {world}, device {training.device}", flush=True)
+
+    resume = None
+    if os.environ.get("PTSDK_RESUME") == "1":
+        from transformers.trainer_utils import get_last_checkpoint
+
+        resume = get_last_checkpoint(training.output_dir) if os.path.isdir(training.output_dir) else None
+        print(f"[ptsdk] resuming from {resume or 'the start (no checkpoint found)'}", flush=True)
+    trainer.train(resume_from_checkpoint=resume)
+    if evals is not None:
+        trainer.evaluate()
+    trainer.save_model(script.final_model_dir)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(script.final_model_dir)
+        summary = {"world_size": world, "global_step": trainer.state.global_step, "total_wall_s": time.time() - started,
+                   "num_input_tokens_seen": trainer.state.num_input_tokens_seen}  # fmt: skip
+        with open(os.path.join(os.path.dirname(os.path.abspath(script.log_file)), "trl_summary.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+    if hasattr(trainer, "end"):
+        trainer.end()
+    elif dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
