@@ -219,6 +219,16 @@ def env_list() -> None:
         click.echo(f"{e['backend']:<10} {'ready' if e['ready'] else 'incomplete'}  {e['path']}")
 
 
+@env.command("python")
+@click.argument("backend")
+def env_python(backend: str) -> None:
+    """Print the interpreter a backend runs in (for scripts: $(ptsdk env python trl) x.py)."""
+    from ptsdk.plugins.manager import get_backend
+
+    cls = get_backend(backend)
+    click.echo(cls().env.require(cls.install_hint))
+
+
 @env.command("remove")
 @click.argument("backend")
 def env_remove(backend: str) -> None:

@@ -108,21 +108,17 @@ HEAVY = ("torch", "transformers", "trl", "axolotl", "verl", "openrlhf", "dataset
 
 @pytest.mark.parametrize("args", [["--help"], ["validate", "JOB"], ["matrix", "--format", "json"], ["schema"]])
 def test_fast_start_imports_no_framework(args: list[str], write_job) -> None:
-    """The light commands import no framework (and not even rich), and answer well under a second."""
+    """The light commands import no framework (and not even rich). Their speed is measured in bench/bench_cli.py."""
     args = [str(write_job(minimal_job())) if a == "JOB" else a for a in args]
     code = (
-        "import sys, time, runpy\n"
-        "t = time.perf_counter()\n"
+        "import sys, runpy\n"
         f"sys.argv = ['ptsdk', *{args!r}]\n"
         "try:\n    runpy.run_module('ptsdk', run_name='__main__')\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "print('\\nLOADED', ' '.join(m for m in " + repr(HEAVY) + " if m in sys.modules))\n"
-        "print('SECONDS', time.perf_counter() - t)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, timeout=60)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     loaded = next(line for line in lines if line.startswith("LOADED")).split()[1:]
     assert loaded == []
-    seconds = float(next(line for line in lines if line.startswith("SECONDS")).split()[1])
-    assert seconds < 1.0, f"{args} took {seconds:.2f}s"

@@ -1,0 +1,36 @@
+# ptsdk task runner. `make example` and `make test` work on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PTSDK := $(VENV)/bin/ptsdk
+
+.PHONY: setup envs model example test test-core lint bench clean
+
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,compare]'
+	touch $@
+
+envs: setup  ## the TRL environment, built once under $PTSDK_HOME (default ~/.cache/ptsdk)
+	$(PTSDK) env create trl
+
+model: envs  ## the tiny local model the examples train
+	$$($(PTSDK) env python trl) examples/make_tiny_model.py
+
+example: model  ## the main job, end to end: SFT-LoRA on the bundled arithmetic data with TRL
+	$(PTSDK) run examples/jobs/sft_lora.yaml --backend trl
+
+test: envs
+	PTSDK_REQUIRE_BACKENDS=trl $(PY) -m pytest
+
+test-core: setup  ## no framework needed
+	$(PY) -m pytest --ignore=tests/backends
+
+lint: setup
+	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check sdk plugins backends matrix tests
+
+bench: model
+	$(PY) bench/bench_cli.py
+
+clean:
+	rm -rf $(VENV) runs
