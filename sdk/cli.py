@@ -83,9 +83,10 @@ def backends(fmt: str) -> None:
         elif version:
             status = "ready"
         else:
-            status = f"missing: ptsdk env create {name}" if cls.translates else f"missing ({cls.install_hint})"
+            status = "missing"
+        hint = f"ptsdk env create {name}" if cls.translates else cls.install_hint
         rows.append({"backend": name, "framework": cls.framework, "version": version, "source": env.source,
-                     "where": where, "status": status, "translates": cls.translates})  # fmt: skip
+                     "where": where, "status": status, "translates": cls.translates, "how_to_get": hint})  # fmt: skip
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -98,7 +99,11 @@ def backends(fmt: str) -> None:
     for r in rows:
         table.add_row(r["backend"], r["framework"], r["version"] or "-", "yes" if r["translates"] else "not yet",
                       r["status"], f"{r['where']} ({r['source']})" if r["where"] else r["source"])  # fmt: skip
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for r in rows:
+        if r["status"] == "missing":
+            console.print(f"[yellow]{r['backend']}[/]: get it with: {r['how_to_get']}", highlight=False)
 
 
 @cli.command()

@@ -20,7 +20,8 @@ def resolve_argv(cmd: Command, env: BackendEnv, workdir: Path) -> list[str]:
     return [python if a == "{python}" else a for a in cmd.argv]
 
 
-def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, echo: TextIO | None) -> int:
+def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, echo: TextIO | None) -> tuple[int, float]:
+    """Run one command; returns its exit code and peak resident memory in MiB (largest process of its tree)."""
     argv = resolve_argv(cmd, env, workdir)
     proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env}
     log.write(f"$ {cmd.shell(env.python or 'python')}\n")
@@ -35,7 +36,10 @@ def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, ec
             if echo is not None:
                 echo.write(line)
                 echo.flush()
-        return proc.wait()
+        # wait4 gives this child's own resource usage: the peak RSS of it or any process it waited for.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return proc.returncode, usage.ru_maxrss / 1024
     except BaseException:
         proc.terminate()
         try:

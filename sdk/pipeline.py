@@ -4,7 +4,6 @@ load -> check -> translate -> native check -> launch -> metrics."""
 from __future__ import annotations
 
 import getpass
-import os
 import platform
 import sys
 import time
@@ -126,12 +125,13 @@ def run(job: Job, backend: Backend, plan: Plan, run_dir: Path | None = None, *, 
     info = manifest(job, backend, plan, run_dir, started_at=now(), ended_at=None, exit_code=None, status="running", resumed=resume)
     write_json(run_dir / MANIFEST, info)
     started = time.monotonic()
-    code, status = 1, "failed"
+    code, status, peak = 1, "failed", 0.0
     try:
         with (run_dir / LOG).open("a") as log:
             for cmd in plan.commands:
                 cmd = type(cmd)(cmd.argv, {**cmd.env, **({"PTSDK_RESUME": "1"} if resume else {})}, cmd.description)
-                code = run_command(cmd, backend.env, run_dir, log, echo=echo)
+                code, rss = run_command(cmd, backend.env, run_dir, log, echo=echo)
+                peak = max(peak, rss)
                 if code != 0:
                     break
         status = "succeeded" if code == 0 else "failed"
@@ -149,10 +149,7 @@ def run(job: Job, backend: Backend, plan: Plan, run_dir: Path | None = None, *, 
         if missing:
             code, status = 1, "failed"
             info["artifact_problems"] = missing
-        info.update(ended_at=now(), exit_code=code, status=status, wall_time_s=round(wall, 2), metrics_records=n)
+        info.update(ended_at=now(), exit_code=code, status=status, wall_time_s=round(wall, 2), metrics_records=n,
+                    peak_rss_mib=round(peak, 1))  # fmt: skip
         write_json(run_dir / MANIFEST, info)
     return RunResult(run_dir, code, status, n, wall)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

@@ -171,9 +171,7 @@ class TRLBackend(Backend):
         if t.packing:
             out["packing"] = True
         if d.device == "cpu":
-            out["use_cpu"] = True
-            if d.world_size > 1:
-                out["ddp_backend"] = "gloo"
+            out["use_cpu"] = True  # several CPU processes get gloo from torchrun's environment
         if d.effective_strategy == "fsdp":
             out["fsdp"] = "full_shard auto_wrap" + (" offload" if d.offload != "none" else "")
             out["fsdp_config"] = {"version": 2}

@@ -20,12 +20,20 @@ def main() -> None:
     os.chdir(request["workdir"])
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     errors: list[str] = []
+    notes: list[str] = []
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            import torch
             import train_trl
 
-            script, training, model, _ = train_trl.parse(["--config", request["config"]])
+            argv = ["--config", request["config"]]
+            if not torch.cuda.is_available():
+                # TrainingArguments refuses bf16/GPU settings on a machine without a GPU. That is a
+                # verdict on this machine, not on the config: check everything else as if on CPU.
+                argv += ["--use_cpu", "true"]
+                notes.append("no GPU here: checked with use_cpu forced on (hardware checks skipped)")
+            script, training, model, _ = train_trl.parse(argv)
             for ref in script.reward_funcs or []:
                 train_trl.load_reward(ref)
     except SystemExit as exc:
@@ -42,7 +50,7 @@ def main() -> None:
         except SystemExit:
             errors.append("torchrun rejected the launcher arguments: " + stderr.getvalue().strip().splitlines()[-1])
     versions = {d: md.version(d) for d in ("trl", "transformers", "torch", "peft", "accelerate", "datasets")}
-    print(json.dumps({"ok": not errors, "errors": errors, "versions": versions}))
+    print(json.dumps({"ok": not errors, "errors": errors, "notes": notes, "versions": versions}))
 
 
 if __name__ == "__main__":

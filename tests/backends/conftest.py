@@ -52,7 +52,7 @@ def example_job(tmp_path: Path, tiny_model: Path):  # type: ignore[no-untyped-de
         if "rewards" in data["method"]:
             data["method"]["rewards"] = [str((EXAMPLES / "jobs" / r.split(":")[0]).resolve()) + ":" + r.split(":")[1] for r in data["method"]["rewards"]]
         for key, value in overrides.items():
-            if isinstance(value, dict) and isinstance(data.get(key), dict):
+            if isinstance(value, dict) and isinstance(data.get(key), dict) and "name" not in value:
                 data[key].update(value)
             else:
                 data[key] = value

@@ -1,0 +1,207 @@
+"""Backend comparison: parity of effective settings first, then aligned metrics and a report.
+
+The parity table compares what each framework will really use, as each backend reports it in
+``Plan.effective`` (recorded in the run's manifest). A backend explains a value it did not take
+from the job in ``Plan.effective["sources"]`` (for example "framework default"); a difference no
+backend explains is flagged as unexplained.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ptsdk.errors import PtsdkError
+
+PARITY_KEYS = (
+    "global_batch_sequences", "global_batch_tokens", "micro_batch", "gradient_accumulation", "world_size",
+    "learning_rate", "lr_scheduler", "warmup", "max_length", "truncation", "packing", "loss_mask",
+    "chat_template_sha", "data_order", "seed", "precision", "optimizer",
+)  # fmt: skip
+
+
+@dataclass
+class ParityRow:
+    key: str
+    values: dict[str, Any]
+    differs: bool
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unexplained(self) -> bool:
+        return self.differs and not self.sources
+
+
+@dataclass
+class RunSummary:
+    backend: str
+    run_dir: str
+    status: str
+    exit_code: int | None
+    steps: int
+    tokens_seen: int | None
+    final_loss: float | None
+    best_loss: float | None
+    tokens_per_s: float | None
+    wall_time_s: float | None
+    peak_rss_mib: float | None
+    final_reward: float | None
+
+
+@dataclass
+class Run:
+    backend: str
+    run_dir: Path
+    manifest: dict[str, Any]
+    metrics: list[dict[str, Any]]
+
+    @property
+    def train(self) -> list[dict[str, Any]]:
+        return [m for m in self.metrics if m["kind"] == "train"]
+
+
+def load_run(run_dir: Path) -> Run:
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.exists():
+        raise PtsdkError(f"{run_dir}: not a ptsdk run directory (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    metrics_path = run_dir / "metrics.jsonl"
+    metrics = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
+    return Run(manifest["backend"], run_dir, manifest, metrics)
+
+
+def parity(runs: list[Run]) -> list[ParityRow]:
+    rows = []
+    keys = list(PARITY_KEYS) + sorted({k for r in runs for k in r.manifest.get("effective", {})} - set(PARITY_KEYS) - {"sources"})
+    for key in keys:
+        values = {r.backend: r.manifest.get("effective", {}).get(key) for r in runs}
+        if all(v is None for v in values.values()):
+            continue
+        distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
+        sources = {r.backend: r.manifest["effective"]["sources"][key] for r in runs
+                   if key in r.manifest.get("effective", {}).get("sources", {})}  # fmt: skip
+        rows.append(ParityRow(key, values, len(distinct) > 1, sources if len(distinct) > 1 else {}))
+    return rows
+
+
+def summarize(run: Run) -> RunSummary:
+    train = run.train
+    losses = [m["loss"] for m in train if m.get("loss") is not None and math.isfinite(m["loss"])]
+    tokens = next((m["tokens_seen"] for m in reversed(train) if m.get("tokens_seen")), None)
+    wall = next((m["wall_time_s"] for m in reversed(train) if m.get("wall_time_s")), None)
+    rewards = [m["reward"] for m in train if m.get("reward") is not None]
+    return RunSummary(
+        backend=run.backend, run_dir=str(run.run_dir), status=run.manifest.get("status", "unknown"),
+        exit_code=run.manifest.get("exit_code"), steps=len(train), tokens_seen=tokens,
+        final_loss=losses[-1] if losses else None, best_loss=min(losses) if losses else None,
+        tokens_per_s=tokens / wall if tokens and wall else None, wall_time_s=run.manifest.get("wall_time_s"),
+        peak_rss_mib=run.manifest.get("peak_rss_mib"), final_reward=rewards[-1] if rewards else None,
+    )  # fmt: skip
+
+
+def aligned_losses(runs: list[Run]) -> list[dict[str, Any]]:
+    """Loss of each run at the same number of tokens seen (runs without token counts align by step)."""
+    by_backend = {}
+    for run in runs:
+        points = {}
+        for m in run.train:
+            if m.get("loss") is None:
+                continue
+            points[m["tokens_seen"] if m.get("tokens_seen") is not None else ("step", m["step"])] = m["loss"]
+        by_backend[run.backend] = points
+    common = set.intersection(*(set(p) for p in by_backend.values())) if by_backend else set()
+    rows = []
+    for key in sorted(common, key=lambda k: k[1] if isinstance(k, tuple) else k):
+        losses = {b: p[key] for b, p in by_backend.items()}
+        rows.append({"tokens_seen": None if isinstance(key, tuple) else key, "step": key[1] if isinstance(key, tuple) else None,
+                     "loss": losses, "max_abs_diff": max(losses.values()) - min(losses.values())})  # fmt: skip
+    return rows
+
+
+def build_report(runs: list[Run]) -> dict[str, Any]:
+    rows = parity(runs)
+    aligned = aligned_losses(runs)
+    return {
+        "report_version": 1,
+        "job": runs[0].manifest.get("job", {}).get("name") if runs else None,
+        "backends": [r.backend for r in runs],
+        "parity": [asdict(r) | {"unexplained": r.unexplained} for r in rows],
+        "unexplained_differences": [r.key for r in rows if r.unexplained],
+        "summary": [asdict(summarize(r)) for r in runs],
+        "aligned_loss": aligned,
+        "max_abs_loss_diff": max((a["max_abs_diff"] for a in aligned), default=None),
+    }
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def report_markdown(report: dict[str, Any], plots: list[str]) -> str:
+    b = report["backends"]
+    out = [f"# Backend comparison: {report['job']}", "", "## Parity (effective settings each framework uses)", "",
+           "| setting | " + " | ".join(b) + " | |", "|---|" + "---|" * len(b) + "---|"]  # fmt: skip
+    for row in report["parity"]:
+        flag = ""
+        if row["differs"]:
+            flag = "**UNEXPLAINED**" if row["unexplained"] else "differs: " + "; ".join(f"{k}: {v}" for k, v in row["sources"].items())
+        out.append(f"| {row['key']} | " + " | ".join(_fmt(row["values"].get(x)) for x in b) + f" | {flag} |")
+    out += ["", "## Results", "", "| backend | status | steps | tokens | final loss | best loss | tokens/s | wall s | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for s in report["summary"]:
+        out.append(f"| {s['backend']} | {s['status']} | {s['steps']} | {_fmt(s['tokens_seen'])} | {_fmt(s['final_loss'])} | "
+                   f"{_fmt(s['best_loss'])} | {_fmt(s['tokens_per_s'])} | {_fmt(s['wall_time_s'])} | {_fmt(s['peak_rss_mib'])} |")  # fmt: skip
+    out += ["", f"Largest loss difference at equal tokens seen: {_fmt(report['max_abs_loss_diff'])} "
+            f"over {len(report['aligned_loss'])} aligned points.", ""]  # fmt: skip
+    out += [f"![{p}]({p})" for p in plots]
+    return "\n".join(out) + "\n"
+
+
+def plot(runs: list[Run], out: Path) -> list[str]:
+    import matplotlib  # imported here: only compare draws
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    panels = [("loss", "tokens_seen", "loss_vs_tokens.png"), ("loss", "wall_time_s", "loss_vs_time.png"),
+              ("reward", "tokens_seen", "reward_vs_tokens.png"), ("tokens_per_s", "step", "throughput.png")]  # fmt: skip
+    for y, x, name in panels:
+        series = {r.backend: [(m[x], m[y]) for m in r.train if m.get(x) is not None and m.get(y) is not None] for r in runs}
+        if not any(series.values()):
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for backend, pts in series.items():
+            if pts:
+                ax.plot(*zip(*pts), marker=".", label=backend)
+        ax.set_xlabel(x.replace("_", " "))
+        ax.set_ylabel(y.replace("_", " "))
+        ax.set_title(f"{y} vs {x}".replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        made.append(name)
+    return made
+
+
+def write_report(runs: list[Run], out: Path) -> dict[str, Any]:
+    from ptsdk.rundir import staged_dir
+
+    if out.exists() and any(out.iterdir()):
+        raise PtsdkError(f"--out {out}: exists and is not empty; choose a new folder")
+    report = build_report(runs)
+    with staged_dir(out) as tmp:
+        plots = plot(runs, tmp)
+        report["plots"] = plots
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        (tmp / "report.md").write_text(report_markdown(report, plots))
+    return report
