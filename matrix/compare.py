@@ -73,17 +73,17 @@ def load_run(run_dir: Path) -> Run:
     return Run(manifest["backend"], run_dir, manifest, metrics)
 
 
-def parity(runs: list[Run]) -> list[ParityRow]:
+def parity(effective: dict[str, dict[str, Any]]) -> list[ParityRow]:
+    """One row per setting: each backend's effective value, whether they differ, and why."""
     rows = []
-    keys = list(PARITY_KEYS) + sorted({k for r in runs for k in r.manifest.get("effective", {})} - set(PARITY_KEYS) - {"sources"})
-    for key in keys:
-        values = {r.backend: r.manifest.get("effective", {}).get(key) for r in runs}
+    extra = {k for eff in effective.values() for k in eff} - set(PARITY_KEYS) - {"sources"}
+    for key in [*PARITY_KEYS, *sorted(extra)]:
+        values = {b: eff.get(key) for b, eff in effective.items()}
         if all(v is None for v in values.values()):
             continue
-        distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
-        sources = {r.backend: r.manifest["effective"]["sources"][key] for r in runs
-                   if key in r.manifest.get("effective", {}).get("sources", {})}  # fmt: skip
-        rows.append(ParityRow(key, values, len(distinct) > 1, sources if len(distinct) > 1 else {}))
+        differs = len({json.dumps(v, sort_keys=True) for v in values.values()}) > 1
+        sources = {b: eff["sources"][key] for b, eff in effective.items() if key in eff.get("sources", {})}
+        rows.append(ParityRow(key, values, differs, sources if differs else {}))
     return rows
 
 
@@ -122,7 +122,7 @@ def aligned_losses(runs: list[Run]) -> list[dict[str, Any]]:
 
 
 def build_report(runs: list[Run]) -> dict[str, Any]:
-    rows = parity(runs)
+    rows = parity({r.backend: r.manifest.get("effective", {}) for r in runs})
     aligned = aligned_losses(runs)
     return {
         "report_version": 1,

@@ -120,13 +120,28 @@ def schema() -> None:
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Write the native files, command.sh and NOTES.txt here.")
 @click.option("--no-native-check", is_flag=True, help="Skip the framework's own validator (it runs in the backend's environment).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON.")
-def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, as_json: bool) -> None:
+@click.option("--diff", "other", help="Show this backend's effective settings side by side with another's.")
+def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, as_json: bool, other: str | None) -> None:
     """Show the job in a backend's own terms: native config, command, translation notes."""
     from ptsdk.pipeline import command_script, load_checked, native_check, write_translation
 
     loaded, _ = load_checked(job, backend)
     b = _backend(backend)
     plan = b.translate(loaded)
+    if other is not None:
+        from ptsdk.matrix.compare import parity
+
+        other_job, _ = load_checked(job, other)
+        rows = parity({backend: plan.effective, other: _backend(other).translate(other_job).effective})
+        width = max(len(r.key) for r in rows)
+        click.echo(f"{'setting':<{width}}  {backend:<24} {other:<24}")
+        for r in rows:
+            mark = ("  <- " + ("; ".join(f"{k}: {v}" for k, v in r.sources.items()) or "UNEXPLAINED")) if r.differs else ""
+            a, c = (str(r.values.get(x)) for x in (backend, other))
+            click.echo(f"{r.key:<{width}}  {a:<24} {c:<24}{mark}")
+        if any(r.unexplained for r in rows):
+            sys.exit(1)
+        return
     if not no_native_check:
         native_check(b, plan)
     if out is not None:
@@ -193,6 +208,78 @@ def _summary(result) -> None:  # type: ignore[no-untyped-def]
     if last and last.tokens_seen:
         parts.append(f"{last.tokens_seen} tokens")
     click.echo(f"run {' · '.join(parts)}\nrun directory: {result.run_dir}", err=True)
+
+
+@cli.command()
+@click.argument("job", type=JOB, required=False)
+@click.option("--backends", "names", help="Comma-separated backends to run the job on, e.g. trl,axolotl.")
+@click.option("--runs", "run_dirs", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Compare finished run directories instead (repeat the option).")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Report folder (default: output.dir/compare-NAME-TIME).")
+@click.option("--quiet", "-q", is_flag=True, help="Do not stream the frameworks' output.")
+def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out: Path | None, quiet: bool) -> None:
+    """Run one job on several backends (or read finished runs) and write a parity-first report."""
+    from ptsdk import pipeline
+    from ptsdk.matrix.compare import load_run, write_report
+
+    if run_dirs:
+        if job is not None or names:
+            raise PtsdkError("use either JOB --backends ... or --runs DIR ..., not both")
+        dirs = list(run_dirs)
+    else:
+        if job is None or not names:
+            raise PtsdkError("ptsdk compare needs JOB --backends A,B (or --runs DIR DIR)")
+        backend_names = [n.strip() for n in names.split(",") if n.strip()]
+        if len(backend_names) < 2:
+            raise PtsdkError("--backends: name at least two backends to compare")
+        # Every check and translation, native validation included, before anything launches.
+        loaded = {b: pipeline.load_checked(job, b)[0] for b in backend_names}
+        backends = {b: _backend(b) for b in backend_names}
+        plans = {b: backends[b].translate(loaded[b]) for b in backend_names}
+        for b in backend_names:
+            pipeline.native_check(backends[b], plans[b])
+        dirs = []
+        for b in backend_names:
+            result = pipeline.run(loaded[b], backends[b], plans[b], native_checked=True, echo=None if quiet else sys.stderr)
+            _summary(result)
+            dirs.append(result.run_dir)
+    runs = [load_run(d) for d in dirs]
+    if out is None:
+        from ptsdk.rundir import default_run_dir
+
+        first = runs[0].manifest
+        out = default_run_dir(Path(first["run_dir"]).parent, f"compare-{first['job'].get('name') or 'job'}", "report")
+    report = write_report(runs, out)
+    _print_report(report)
+    click.echo(f"report: {out / 'report.md'}", err=True)
+    if any(s["status"] != "succeeded" for s in report["summary"]):
+        sys.exit(1)
+
+
+def _print_report(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="parity: what each framework will really use", title_justify="left")
+    table.add_column("setting")
+    for b in report["backends"]:
+        table.add_column(b)
+    table.add_column("")
+    for row in report["parity"]:
+        flag = "[red]UNEXPLAINED[/]" if row["unexplained"] else ("[yellow]differs: " + "; ".join(row["sources"].values()) + "[/]" if row["differs"] else "")
+        table.add_row(row["key"], *(str(row["values"].get(b)) for b in report["backends"]), flag)
+    console.print(table)
+    results = Table(title="results", title_justify="left")
+    for col in ("backend", "status", "steps", "tokens", "final loss", "best loss", "tokens/s", "wall s", "peak RSS MiB"):
+        results.add_column(col)
+    for s in report["summary"]:
+        results.add_row(s["backend"], s["status"], str(s["steps"]), str(s["tokens_seen"]), *(f"{v:.4g}" if v is not None else "-" for v in
+                        (s["final_loss"], s["best_loss"], s["tokens_per_s"], s["wall_time_s"], s["peak_rss_mib"])))  # fmt: skip
+    console.print(results)
+    if report["max_abs_loss_diff"] is not None:
+        console.print(f"largest loss difference at equal tokens seen: {report['max_abs_loss_diff']:.3g} "
+                      f"({len(report['aligned_loss'])} aligned points)")  # fmt: skip
 
 
 @cli.group()

@@ -104,7 +104,7 @@ def manifest(job: Job, backend: Backend, plan: Plan, run_dir: Path, **extra: obj
 
 
 def run(job: Job, backend: Backend, plan: Plan, run_dir: Path | None = None, *, resume: bool = False,
-        echo: TextIO | None = sys.stderr) -> RunResult:  # fmt: skip
+        native_checked: bool = False, echo: TextIO | None = sys.stderr) -> RunResult:  # fmt: skip
     from ptsdk.launch import run_command
     from ptsdk.metrics import write_metrics
 
@@ -116,7 +116,8 @@ def run(job: Job, backend: Backend, plan: Plan, run_dir: Path | None = None, *, 
         run_dir = run_dir or default_run_dir(job.output.dir, job.name or "job", backend.name)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise PtsdkError(f"--run-dir {run_dir}: exists and is not empty; use --resume {run_dir} to continue it")
-        native_check(backend, plan)
+        if not native_checked:
+            native_check(backend, plan)
         with staged_dir(run_dir) as tmp:
             write_plan(plan, tmp)
             (tmp / "command.sh").write_text(command_script(plan, backend.env.python or "python"))
