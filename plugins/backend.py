@@ -68,6 +68,8 @@ class Plan:
     native_config: str
     notes: list[Note] = field(default_factory=list)
     effective: dict[str, object] = field(default_factory=dict)
+    #: Local files and folders outside the run directory that the run reads (mounted into containers).
+    inputs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -131,3 +133,12 @@ class Backend(ABC):
     def artifacts_problems(self, run_dir: Path) -> list[str]:
         """What is missing from a finished run directory (the model, say)."""
         return []
+
+
+def local_inputs(job: "Job") -> list[str]:
+    """Local paths a job reads (data, model, reward files, chat template): what a container must see."""
+    from pathlib import Path
+
+    paths = [job.data.train.path, job.data.eval.path if job.data.eval else None, job.model.name_or_path,
+             job.model.chat_template, *[r.rsplit(":", 1)[0] for r in getattr(job.method, "rewards", [])]]  # fmt: skip
+    return sorted({p for p in paths if p and p.startswith("/") and Path(p).exists()})

@@ -145,14 +145,14 @@ def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, 
     if not no_native_check:
         native_check(b, plan)
     if out is not None:
-        write_translation(plan, out)
+        write_translation(plan, out, b.env)
     if as_json:
         click.echo(plan.to_json())
         return
     click.echo(f"# {plan.native_config}")
     click.echo(plan.file(plan.native_config).content or "", nl=False)
     click.echo("\n# command")
-    click.echo(command_script(plan).split("\n", 4)[-1], nl=False)
+    click.echo(command_script(plan, b.env).split("\n", 4)[-1], nl=False)
     if plan.notes:
         click.echo("\n# translation notes")
         for note in plan.notes:

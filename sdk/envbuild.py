@@ -60,7 +60,10 @@ def create_env(backend: str, *, python: str = sys.executable, force: bool = Fals
                 say(f"[{i}/{len(steps)}] {backend}: {label} ({time.monotonic() - started:.0f}s)")
                 log.write(f"$ {' '.join(argv)}\n")
                 log.flush()
-                rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+                try:
+                    rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+                except OSError as exc:
+                    raise RunFailed(f"{backend}: '{label}' could not start: {exc}") from None
                 if rc != 0:
                     raise RunFailed(f"{backend}: '{label}' failed (exit {rc}); log: {log_path}")
         versions = subprocess.run(

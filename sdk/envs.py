@@ -68,13 +68,15 @@ class Container:
     runtime: Literal["docker", "apptainer"] = "docker"
     python: str = "python"
 
-    def wrap(self, argv: list[str], workdir: str, env: dict[str, str]) -> list[str]:
-        """argv as run inside the image, with the run directory mounted at the same path."""
+    def wrap(self, argv: list[str], workdir: str, env: dict[str, str], inputs: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+        """argv as run inside the image: the run directory read-write and the inputs read-only, at the same paths."""
         if self.runtime == "docker":
+            mounts = [x for p in inputs for x in ("-v", f"{p}:{p}:ro")]
             envs = [x for k, v in sorted(env.items()) for x in ("-e", f"{k}={v}")]
-            return ["docker", "run", "--rm", "--gpus", "all", "--ipc=host", "-v", f"{workdir}:{workdir}",
+            return ["docker", "run", "--rm", "--gpus", "all", "--ipc=host", "-v", f"{workdir}:{workdir}", *mounts,
                     "-w", workdir, *envs, self.image, *argv]  # fmt: skip
-        return ["apptainer", "exec", "--nv", "--bind", f"{workdir}:{workdir}", "--pwd", workdir,
+        binds = [x for p in inputs for x in ("--bind", f"{p}:{p}:ro")]
+        return ["apptainer", "exec", "--nv", "--bind", f"{workdir}:{workdir}", *binds, "--pwd", workdir,
                 *[x for k, v in sorted(env.items()) for x in ("--env", f"{k}={v}")], self.image, *argv]  # fmt: skip
 
 

@@ -12,17 +12,18 @@ from ptsdk.envs import BackendEnv
 from ptsdk.plugins.backend import Command
 
 
-def resolve_argv(cmd: Command, env: BackendEnv, workdir: Path) -> list[str]:
+def resolve_argv(cmd: Command, env: BackendEnv, workdir: Path, inputs: list[str] = ()) -> list[str]:  # type: ignore[assignment]
     if env.container is not None:
         argv = [env.container.python if a == "{python}" else a for a in cmd.argv]
-        return env.container.wrap(argv, str(workdir), cmd.env)
+        return env.container.wrap(argv, str(workdir), cmd.env, inputs)
     python = env.python or sys.executable
     return [python if a == "{python}" else a for a in cmd.argv]
 
 
-def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, echo: TextIO | None) -> tuple[int, float]:
+def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, echo: TextIO | None,
+                inputs: list[str] = ()) -> tuple[int, float]:  # type: ignore[assignment]  # fmt: skip
     """Run one command; returns its exit code and peak resident memory in MiB (largest process of its tree)."""
-    argv = resolve_argv(cmd, env, workdir)
+    argv = resolve_argv(cmd, env, workdir, inputs)
     proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env}
     log.write(f"$ {cmd.shell(env.python or 'python')}\n")
     log.flush()

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Iterator
 import yaml
 
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import Backend, Command, Note, Plan, PlanFile
+from ptsdk.plugins.backend import Backend, Command, Note, Plan, PlanFile, local_inputs
 from ptsdk.spec import Job
 
 HERE = Path(__file__).resolve().parent
@@ -95,7 +95,7 @@ class TRLBackend(Backend):
             env["CUDA_VISIBLE_DEVICES"] = ""
         return Plan(
             backend=self.name, files=files, commands=[Command(argv, env, "train")], native_config=CONFIG, notes=notes,
-            effective=self.effective(job, cfg),
+            effective=self.effective(job, cfg), inputs=local_inputs(job),
         )  # fmt: skip
 
     def launcher_args(self, job: Job) -> list[str]:
