@@ -140,5 +140,24 @@ def local_inputs(job: "Job") -> list[str]:
     from pathlib import Path
 
     paths = [job.data.train.path, job.data.eval.path if job.data.eval else None, job.model.name_or_path,
-             job.model.chat_template, *[r.rsplit(":", 1)[0] for r in getattr(job.method, "rewards", [])]]  # fmt: skip
+             job.model.chat_template, getattr(job.adapter, "init_path", None),
+             *[r.rsplit(":", 1)[0] for r in getattr(job.method, "rewards", [])]]  # fmt: skip
     return sorted({p for p in paths if p and p.startswith("/") and Path(p).exists()})
+
+
+def chat_template_sha(job: "Job") -> str | None:
+    """Short hash of the chat template in effect: the job's own, else the local tokenizer's."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    text = job.model.chat_template
+    if text and text.endswith(".jinja") and Path(text).is_file():
+        text = Path(text).read_text()
+    if not text:
+        model = Path(job.model.name_or_path)
+        if (model / "chat_template.jinja").is_file():
+            text = (model / "chat_template.jinja").read_text()
+        elif (model / "tokenizer_config.json").is_file():
+            text = json.loads((model / "tokenizer_config.json").read_text()).get("chat_template")
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if isinstance(text, str) and text else None

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Iterator
 import yaml
 
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import Backend, Command, Note, Plan, PlanFile, local_inputs
+from ptsdk.plugins.backend import Backend, Command, Note, Plan, PlanFile, chat_template_sha, local_inputs
 from ptsdk.spec import Job
 
 HERE = Path(__file__).resolve().parent
@@ -141,6 +141,8 @@ class TRLBackend(Backend):
             targets = a.target_modules
             out.update(use_peft=True, lora_r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout,
                        lora_target_modules=targets if isinstance(targets, list) else "all-linear")  # fmt: skip
+            if a.init_path:
+                out["adapter_init_path"] = a.init_path
         if m.quantization == "4bit":
             out.update(load_in_4bit=True, bnb_4bit_quant_type="nf4")
         elif m.quantization == "8bit":
@@ -163,6 +165,7 @@ class TRLBackend(Backend):
             "activation_checkpointing": t.gradient_checkpointing,
             "seed": t.seed,
             "data_seed": t.seed,
+            "train_sampling_strategy": "random" if t.shuffle else "sequential",
         }
         if t.max_steps is not None:
             out["max_steps"] = t.max_steps
@@ -243,9 +246,21 @@ class TRLBackend(Backend):
             "truncation": "keep_start",
             "packing": bool(cfg.get("packing")),
             "loss_mask": _loss_mask(cfg),
+            "chat_template_sha": chat_template_sha(job),
+            "data_order": f"shuffled (seed {job.training.seed})" if job.training.shuffle else "file order",
             "seed": cfg["seed"],
             "precision": job.training.precision,
             "optimizer": cfg["optim"],
+            "weight_decay": cfg["weight_decay"],
+            "max_grad_norm": cfg["max_grad_norm"],
+            "adapter_init": "saved adapter" if cfg.get("adapter_init_path") else ("seeded random" if cfg.get("use_peft") else None),
+            "loss_normalization": "tokens across the accumulated batch",
+            "sources": {
+                "truncation": "TRL truncates long sequences at the end (keep_start)",
+                "adapter_init": "TRL seeds before creating the adapter",
+                "loss_normalization": "TRL divides by num_items_in_batch over all accumulation steps",
+                "data_order": "each framework's own sampler and RNG",
+            },
         }
 
     # --- native validation, metrics, artifacts -----------------------------------------

@@ -48,6 +48,7 @@ class ScriptArgs:
     tokenizer_chat_template: str | None = field(default=None, metadata={"help": "a .jinja chat template replacing the tokenizer's"})
     log_file: str = field(default="logs/trl_log.jsonl", metadata={"help": "JSONL of every logged metrics dict"})
     final_model_dir: str = field(default="model", metadata={"help": "where the trained model or adapter is saved"})
+    adapter_init_path: str | None = field(default=None, metadata={"help": "start from this saved PEFT adapter"})
 
 
 def trainer_classes(method: str):
@@ -146,9 +147,18 @@ def main() -> None:
     evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None) if script.eval_path else None
 
     os.makedirs(os.path.dirname(os.path.abspath(script.log_file)), exist_ok=True)
+    model = model_args.model_name_or_path
+    peft_config = get_peft_config(model_args)
+    if script.adapter_init_path:
+        # Same starting adapter as another framework: load it trainable instead of creating a random one.
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        base = AutoModelForCausalLM.from_pretrained(model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None})
+        model, peft_config = PeftModel.from_pretrained(base, script.adapter_init_path, is_trainable=True), None
     kwargs = dict(
-        model=model_args.model_name_or_path, args=training, train_dataset=train, eval_dataset=evals,
-        processing_class=tokenizer, peft_config=get_peft_config(model_args), callbacks=[JsonlLog(script.log_file)],
+        model=model, args=training, train_dataset=train, eval_dataset=evals,
+        processing_class=tokenizer, peft_config=peft_config, callbacks=[JsonlLog(script.log_file)],
     )  # fmt: skip
     if script.method in ("grpo", "rloo"):
         kwargs["reward_funcs"] = [load_reward(ref) for ref in script.reward_funcs or []]

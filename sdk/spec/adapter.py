@@ -20,6 +20,11 @@ class _LoraFields(SpecModel):
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description="Module names to adapt, or 'all-linear' for every linear layer but the head."
     )
+    init_path: str | None = Field(
+        None,
+        description="Start from this saved PEFT adapter (a folder, relative to the job file) instead of fresh random "
+        "weights: the way to give two frameworks the same starting point.",
+    )
 
 
 class Lora(_LoraFields):

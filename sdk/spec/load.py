@@ -85,6 +85,8 @@ def resolve_paths(job: Job, base: Path) -> None:
         job.model.name_or_path = absolute(job.model.name_or_path)
     if job.model.chat_template and job.model.chat_template.endswith(".jinja"):
         job.model.chat_template = absolute(job.model.chat_template)
+    if getattr(job.adapter, "init_path", None):
+        job.adapter.init_path = absolute(job.adapter.init_path)  # type: ignore[union-attr]
     rewards = getattr(job.method, "rewards", None)
     if rewards:
         resolved = []
@@ -105,6 +107,9 @@ def local_reference_problems(job: Job) -> list[str]:
         out.append(f"model.name_or_path: no such directory {job.model.name_or_path}")
     if job.model.chat_template and job.model.chat_template.endswith(".jinja") and not Path(job.model.chat_template).is_file():
         out.append(f"model.chat_template: no such file {job.model.chat_template}")
+    init = getattr(job.adapter, "init_path", None)
+    if init and not (Path(init) / "adapter_config.json").is_file():
+        out.append(f"adapter.init_path: {init} holds no saved adapter (adapter_config.json)")
     for i, ref in enumerate(getattr(job.method, "rewards", []) or []):
         problem = reward_ref_problem(ref)
         if problem:

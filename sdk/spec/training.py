@@ -33,6 +33,7 @@ class TrainingSpec(SpecModel):
     gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory.")
     packing: bool = Field(False, description="Pack several short sequences into one (SFT).")
     seed: int = Field(42, ge=0, description="Seed for data order, initialization and sampling.")
+    shuffle: bool = Field(True, description="Shuffle the training data (seeded); false keeps the file's order.")
 
     @model_validator(mode="after")
     def _one_length(self) -> "TrainingSpec":

@@ -237,3 +237,24 @@ def test_sft_learns_arithmetic_loss_drops_below_60_percent(ptsdk, example_job, t
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     print(f"loss first10={first:.3f} last10={last:.3f} ratio={last / first:.3f}")
     assert last < 0.6 * first
+
+
+def test_sft_lora_from_saved_adapter(ptsdk, example_job, tmp_path, trl_env, tiny_model) -> None:
+    """adapter.init_path: training starts from a saved adapter (how two frameworks share a start)."""
+    init = tmp_path / "init-adapter"
+    code = (
+        "import sys, torch\nfrom transformers import AutoModelForCausalLM\nfrom peft import LoraConfig, get_peft_model\n"
+        "torch.manual_seed(0)\nm = get_peft_model(AutoModelForCausalLM.from_pretrained(sys.argv[1]), LoraConfig(r=8, lora_alpha=16, "
+        "lora_dropout=0.0, target_modules='all-linear', task_type='CAUSAL_LM'))\n"
+        "torch.nn.init.normal_(next(p for n, p in m.named_parameters() if 'lora_B' in n), std=0.5)\n"
+        "m.save_pretrained(sys.argv[2])\n"
+    )
+    subprocess.run([trl_env.python, "-c", code, str(tiny_model), str(init)], check=True, capture_output=True, timeout=300)
+    plain, _ = run_job(ptsdk, example_job("sft_lora.yaml", training={"max_steps": 2}), tmp_path / "plain")
+    job = example_job("sft_lora.yaml", training={"max_steps": 2}, adapter={"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0, "init_path": str(init)})
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    assert_trained(manifest, metrics, 2)
+    first_plain = json.loads((tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()[0])["loss"]
+    # A non-zero lora_B changes the model's output, so the first loss differs from a fresh adapter's.
+    assert metrics[0]["loss"] != pytest.approx(first_plain, abs=1e-4)
+    assert manifest["effective"]["adapter_init"] == "saved adapter"
