@@ -161,3 +161,24 @@ def chat_template_sha(job: "Job") -> str | None:
         elif (model / "tokenizer_config.json").is_file():
             text = json.loads((model / "tokenizer_config.json").read_text()).get("chat_template")
     return hashlib.sha256(text.encode()).hexdigest()[:12] if isinstance(text, str) and text else None
+
+
+def torchrun_args(job: "Job") -> list[str]:
+    """torchrun arguments for the job's processes ([] for one process); multi-node uses c10d rendezvous."""
+    d = job.distributed
+    if d.world_size == 1:
+        return []
+    args = [f"--nproc_per_node={d.gpus_per_node}"]
+    if d.nodes > 1:
+        args += [f"--nnodes={d.nodes}", "--rdzv_backend=c10d", f"--rdzv_endpoint={d.master_addr}:{d.master_port}",
+                 f"--rdzv_id={job.name or 'ptsdk'}"]  # fmt: skip
+    else:
+        args.append("--standalone")
+    return args
+
+
+def model_dir_problems(run_dir: "Path") -> list[str]:
+    """The trained weights every backend saves under run_dir/model."""
+    model = run_dir / "model"
+    found = list(model.glob("*.safetensors")) if model.is_dir() else []
+    return [] if found else [f"no trained weights in {model}"]

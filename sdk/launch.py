@@ -25,6 +25,9 @@ def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, ec
     """Run one command; returns its exit code and peak resident memory in MiB (largest process of its tree)."""
     argv = resolve_argv(cmd, env, workdir, inputs)
     proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env}
+    if env.python and env.container is None:
+        # The environment's own console scripts (torchrun, accelerate) come first, as in an activated venv.
+        proc_env["PATH"] = os.pathsep.join([str(Path(env.python).parent), proc_env.get("PATH", "")])
     log.write(f"$ {cmd.shell(env.python or 'python')}\n")
     log.flush()
     proc = subprocess.Popen(argv, cwd=workdir, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
 import yaml
 
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import Backend, Command, Note, Plan, PlanFile, chat_template_sha, local_inputs
+from ptsdk.plugins.backend import (
+    Backend, Command, Note, Plan, PlanFile, chat_template_sha, local_inputs, model_dir_problems, torchrun_args,
+)  # fmt: skip
 from ptsdk.spec import Job
 
 HERE = Path(__file__).resolve().parent
@@ -88,7 +89,7 @@ class TRLBackend(Backend):
             notes.append(Note(f"backend_options.trl.{key}", "passthrough", f"set verbatim to {value!r} (was {cfg.get(key)!r})"))
             cfg[key] = value
         files.append(PlanFile(CONFIG, content=_yaml(cfg)))
-        launcher = self.launcher_args(job)
+        launcher = torchrun_args(job)
         argv = ["{python}", *(["-m", "torch.distributed.run", *launcher] if launcher else []), "train_trl.py", "--config", CONFIG]
         env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
         if job.distributed.device == "cpu":
@@ -97,18 +98,6 @@ class TRLBackend(Backend):
             backend=self.name, files=files, commands=[Command(argv, env, "train")], native_config=CONFIG, notes=notes,
             effective=self.effective(job, cfg), inputs=local_inputs(job),
         )  # fmt: skip
-
-    def launcher_args(self, job: Job) -> list[str]:
-        d = job.distributed
-        if d.world_size == 1:
-            return []
-        args = [f"--nproc_per_node={d.gpus_per_node}"]
-        if d.nodes > 1:
-            args += [f"--nnodes={d.nodes}", "--rdzv_backend=c10d", f"--rdzv_endpoint={d.master_addr}:{d.master_port}",
-                     f"--rdzv_id={job.name or 'ptsdk'}"]  # fmt: skip
-        else:
-            args += ["--standalone"]
-        return args
 
     def _data(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         data = job.data
@@ -272,40 +261,12 @@ class TRLBackend(Backend):
         return list(result["errors"])
 
     def parse_metrics(self, run_dir: Path) -> Iterator[Any]:
-        from ptsdk.metrics import MetricRecord
+        from ptsdk.metrics import hf_log_records
 
-        path = run_dir / LOG
-        if not path.exists():
-            return
-        last_tokens, last_time = None, None
-        for line in path.read_text().splitlines():
-            raw = json.loads(line)
-            step = int(raw.pop("step"))
-            epoch, wall = raw.pop("epoch", None), raw.pop("wall_time_s", None)
-            if "train_runtime" in raw:
-                yield MetricRecord(step=step, kind="summary", epoch=epoch, wall_time_s=raw.get("train_runtime"),
-                                   loss=raw.get("train_loss"), extra=raw)  # fmt: skip
-                continue
-            kind = "eval" if any(k.startswith("eval_") for k in raw) else "train"
-            get = (lambda k: raw.get(f"eval_{k}")) if kind == "eval" else raw.get
-            tokens = get("num_tokens")
-            rate = None
-            if kind == "train" and tokens is not None and wall is not None and last_tokens is not None and wall > last_time:
-                rate = (tokens - last_tokens) / (wall - last_time)
-            if kind == "train" and tokens is not None:
-                last_tokens, last_time = tokens, wall
-            known = {"loss", "learning_rate", "grad_norm", "reward", "reward_std", "num_tokens"}
-            yield MetricRecord(
-                step=step, kind=kind, epoch=epoch, tokens_seen=int(tokens) if tokens is not None else None,
-                loss=get("loss"), learning_rate=raw.get("learning_rate"), grad_norm=raw.get("grad_norm"),
-                reward=get("reward"), reward_std=get("reward_std"), tokens_per_s=rate, wall_time_s=wall,
-                extra={k: v for k, v in raw.items() if k.removeprefix("eval_") not in known},
-            )  # fmt: skip
+        return hf_log_records(run_dir / LOG)
 
     def artifacts_problems(self, run_dir: Path) -> list[str]:
-        model = run_dir / "model"
-        found = [p.name for p in model.glob("*.safetensors")] if model.is_dir() else []
-        return [] if found else [f"no trained weights in {model}"]
+        return model_dir_problems(run_dir)
 
 
 def _loss_mask(cfg: dict[str, Any]) -> str:

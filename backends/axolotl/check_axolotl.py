@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""Axolotl's own validation of a ptsdk translation, run in the Axolotl environment.
+
+stdin: {"config": "axolotl_config.yaml", "workdir": "...", "preprocess": bool, "launcher": [...] | null}
+stdout (last line): {"ok": bool, "errors": [...], "unknown_keys": [...], "notes": [...], "versions": {...}}
+
+Axolotl drops unknown top-level keys silently, so they are compared here with its schema's
+fields and aliases. With "preprocess", dataset types are loaded and tokenized the way
+`axolotl preprocess` does, into a scratch folder, without training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.metadata as md
+import io
+import json
+import os
+import sys
+import tempfile
+
+os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def schema_keys(cfg) -> set[str]:  # type: ignore[no-untyped-def]
+    from axolotl.utils.config import merge_input_args
+
+    keys: set[str] = set()
+    for model in merge_input_args():  # the schema as extended by the configured plugins
+        if not hasattr(model, "model_fields"):
+            continue
+        for name, info in model.model_fields.items():
+            keys.add(name)
+            for alias in (info.alias, info.validation_alias, info.serialization_alias):
+                if isinstance(alias, str):
+                    keys.add(alias)
+                elif alias is not None and hasattr(alias, "choices"):
+                    keys.update(c for c in alias.choices if isinstance(c, str))
+    return keys
+
+
+def problems_of(exc: Exception) -> list[str]:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return [f"{'.'.join(str(x) for x in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()]
+    return [f"{exc.__class__.__name__}: {exc}"]
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    os.chdir(request["workdir"])
+    sys.path.insert(0, request["workdir"])
+    out: dict = {"ok": False, "errors": [], "unknown_keys": [], "notes": []}
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            import torch
+            import yaml
+            from axolotl.cli.config import prepare_plugins
+            from axolotl.utils.config import validate_config
+            from axolotl.utils.dict import DictDefault
+
+            with open(request["config"]) as f:
+                raw = yaml.safe_load(f)
+            cfg = DictDefault(copy.deepcopy(raw))
+            cfg.axolotl_config_path = request["config"]
+            prepare_plugins(cfg)
+            out["unknown_keys"] = sorted(k for k in raw if k not in schema_keys(cfg))
+            gpu = torch.cuda.is_available()
+            if not gpu:
+                out["notes"].append("no GPU here: validated with CPU capabilities (bf16 and tf32 unavailable)")
+            capabilities = {"bf16": gpu and torch.cuda.is_bf16_supported(), "fp8": False, "tf32": gpu,
+                            "n_gpu": int(os.environ.get("WORLD_SIZE", 1)), "compute_capability": None}  # fmt: skip
+            env_capabilities = {"torch_version": torch.__version__.split("+", 1)[0]}
+            validate_config(cfg, capabilities=capabilities, env_capabilities=env_capabilities)
+    except Exception as exc:  # the framework's verdict, whatever form it takes
+        out["errors"] = problems_of(exc)
+    out["errors"] += [f"{k}: Axolotl would drop this key silently (not in its schema)" for k in out["unknown_keys"]]
+    if not out["errors"] and request.get("preprocess"):
+        tmp = tempfile.mkdtemp(prefix="ptsdk-axolotl-preprocess-")
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                from axolotl.cli.args import PreprocessCliArgs
+                from axolotl.cli.config import load_cfg
+                from axolotl.cli.preprocess import do_preprocess
+
+                os.environ["AXOLOTL_IS_PREPROCESS"] = "1"
+                pcfg = load_cfg(request["config"], is_preprocess=True,
+                                dataset_prepared_path=os.path.join(tmp, "prepared"), output_dir=os.path.join(tmp, "out"))  # fmt: skip
+                pcfg.is_preprocess = True
+                do_preprocess(pcfg, PreprocessCliArgs())
+        except Exception as exc:
+            out["errors"] += ["preprocess: " + p for p in problems_of(exc)]
+    if request.get("launcher"):
+        try:
+            from torch.distributed.run import get_args_parser
+
+            with contextlib.redirect_stderr(sink):
+                get_args_parser().parse_args(request["launcher"])
+        except SystemExit:
+            out["errors"].append("torchrun rejected the launcher arguments: " + sink.getvalue().strip().splitlines()[-1])
+    out["ok"] = not out["errors"]
+    out["versions"] = {d: md.version(d) for d in ("axolotl", "transformers", "trl", "torch", "peft")}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
