@@ -241,6 +241,7 @@ class AxolotlBackend(Backend):
             "micro_batch": cfg["micro_batch_size"],
             "gradient_accumulation": cfg["gradient_accumulation_steps"],
             "world_size": job.distributed.world_size,
+            "device": job.distributed.device,
             "learning_rate": cfg["learning_rate"],
             "lr_scheduler": cfg["lr_scheduler"],
             "warmup": cfg["warmup_ratio"],
@@ -267,12 +268,15 @@ class AxolotlBackend(Backend):
 
     # --- native validation, metrics, artifacts -----------------------------------------
 
-    def native_check(self, plan: Plan, workdir: Path) -> list[str]:
+    def check_request(self, plan: Plan, workdir: Path, *, preprocess: bool = True) -> dict[str, Any]:
+        """What check_axolotl.py needs to validate one written plan."""
         argv = plan.commands[0].argv
         launcher = argv[argv.index("--") + 1 :] + ["train.py"] if "--" in argv else None
-        result = self.env.run_json(HERE / "check_axolotl.py",
-                                   {"config": CONFIG, "workdir": str(workdir), "preprocess": True, "launcher": launcher})  # fmt: skip
-        return list(result["errors"])
+        return {"config": CONFIG, "workdir": str(workdir), "preprocess": preprocess, "launcher": launcher,
+                "target": plan.effective["device"], "world_size": plan.effective["world_size"]}  # fmt: skip
+
+    def native_check(self, plan: Plan, workdir: Path) -> list[str]:
+        return list(self.env.run_json(HERE / "check_axolotl.py", self.check_request(plan, workdir))["errors"])
 
     def parse_metrics(self, run_dir: Path) -> Iterator[Any]:
         from ptsdk.metrics import hf_log_records

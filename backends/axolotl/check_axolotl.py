@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Axolotl's own validation of a ptsdk translation, run in the Axolotl environment.
 
-stdin: {"config": "axolotl_config.yaml", "workdir": "...", "preprocess": bool, "launcher": [...] | null}
+stdin: {"config": "axolotl_config.yaml", "workdir": "...", "preprocess": bool, "launcher": [...] | null,
+        "target": "cpu" | "gpu"}   or   {"batch": [request, ...]}
 stdout (last line): {"ok": bool, "errors": [...], "unknown_keys": [...], "notes": [...], "versions": {...}}
+                    or {"results": [...]} for a batch (one import of Axolotl for many configs)
 
 Axolotl drops unknown top-level keys silently, so they are compared here with its schema's
 fields and aliases. With "preprocess", dataset types are loaded and tokenized the way
@@ -50,8 +52,7 @@ def problems_of(exc: Exception) -> list[str]:
     return [f"{exc.__class__.__name__}: {exc}"]
 
 
-def main() -> None:
-    request = json.load(sys.stdin)
+def check(request: dict) -> dict:
     os.chdir(request["workdir"])
     sys.path.insert(0, request["workdir"])
     out: dict = {"ok": False, "errors": [], "unknown_keys": [], "notes": []}
@@ -70,11 +71,15 @@ def main() -> None:
             cfg.axolotl_config_path = request["config"]
             prepare_plugins(cfg)
             out["unknown_keys"] = sorted(k for k in raw if k not in schema_keys(cfg))
-            gpu = torch.cuda.is_available()
-            if not gpu:
-                out["notes"].append("no GPU here: validated with CPU capabilities (bf16 and tf32 unavailable)")
-            capabilities = {"bf16": gpu and torch.cuda.is_bf16_supported(), "fp8": False, "tf32": gpu,
-                            "n_gpu": int(os.environ.get("WORLD_SIZE", 1)), "compute_capability": None}  # fmt: skip
+            if torch.cuda.is_available():
+                gpu = {"bf16": torch.cuda.is_bf16_supported(), "tf32": True, "compute_capability": None}
+            elif request.get("target") == "gpu":
+                # Validate a GPU job against the GPU it is meant for (an Ampere-or-newer card), not this machine.
+                gpu = {"bf16": True, "tf32": True, "compute_capability": "sm_90"}
+                out["notes"].append("no GPU here: validated with the capabilities of a bf16-capable GPU")
+            else:
+                gpu = {"bf16": False, "tf32": False, "compute_capability": None}
+            capabilities = {**gpu, "fp8": False, "n_gpu": int(request.get("world_size", 1))}
             env_capabilities = {"torch_version": torch.__version__.split("+", 1)[0]}
             validate_config(cfg, capabilities=capabilities, env_capabilities=env_capabilities)
     except Exception as exc:  # the framework's verdict, whatever form it takes
@@ -105,7 +110,18 @@ def main() -> None:
             out["errors"].append("torchrun rejected the launcher arguments: " + sink.getvalue().strip().splitlines()[-1])
     out["ok"] = not out["errors"]
     out["versions"] = {d: md.version(d) for d in ("axolotl", "transformers", "trl", "torch", "peft")}
-    print(json.dumps(out))
+    sys.path.remove(request["workdir"])
+    for name in [m for m in sys.modules if m.startswith(("ptsdk_axolotl_metrics", "reward_"))]:
+        del sys.modules[name]  # each config brings its own copies
+    return out
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    if "batch" in request:
+        print(json.dumps({"results": [check(r) for r in request["batch"]]}))
+    else:
+        print(json.dumps(check(request)))
 
 
 if __name__ == "__main__":

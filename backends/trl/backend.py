@@ -228,6 +228,7 @@ class TRLBackend(Backend):
             "micro_batch": cfg["per_device_train_batch_size"],
             "gradient_accumulation": cfg["gradient_accumulation_steps"],
             "world_size": job.distributed.world_size,
+            "device": job.distributed.device,
             "learning_rate": cfg["learning_rate"],
             "lr_scheduler": cfg["lr_scheduler_type"],
             "warmup": cfg["warmup_steps"],

@@ -16,41 +16,17 @@ import pytest
 from ptsdk.backends.trl.backend import TRLBackend
 from ptsdk.pipeline import load_checked, native_check
 
-from .conftest import read_run
+from .conftest import assert_loads, run_on, trained
 
 pytestmark = pytest.mark.trl
 
 
 def run_job(ptsdk, job: Path, run_dir: Path) -> tuple[dict, list[dict]]:
-    r = ptsdk("run", str(job), "--backend", "trl", "--run-dir", str(run_dir), "--quiet")
-    log = (run_dir / "logs" / "backend.log").read_text() if (run_dir / "logs" / "backend.log").exists() else ""
-    assert r.code == 0, r.err + log[-3000:]
-    return read_run(run_dir)
+    return run_on(ptsdk, "trl", job, run_dir)
 
 
 def assert_trained(manifest: dict, metrics: list[dict], steps: int, *, loss: bool = True) -> list[dict]:
-    assert manifest["status"] == "succeeded" and manifest["exit_code"] == 0
-    assert manifest["environment"]["versions"]["trl"] == "1.16.0"
-    train = [m for m in metrics if m["kind"] == "train"]
-    assert [m["step"] for m in train] == list(range(1, steps + 1))
-    if loss:
-        assert all(m["loss"] is not None and math.isfinite(m["loss"]) for m in train)
-    return train
-
-
-def assert_loads(trl_env, model_dir: Path, *, adapter: bool) -> None:
-    """The saved model or adapter loads again in the framework's environment and runs a forward pass."""
-    code = (
-        "import sys, torch\n"
-        "from transformers import AutoTokenizer\n"
-        + ("from peft import AutoPeftModelForCausalLM as M\n" if adapter else "from transformers import AutoModelForCausalLM as M\n")
-        + "m = M.from_pretrained(sys.argv[1]); t = AutoTokenizer.from_pretrained(sys.argv[1])\n"
-        "out = m(**t('What is 1 + 2?', return_tensors='pt'))\n"
-        "assert torch.isfinite(out.logits).all(); print('LOADED', type(m).__name__)\n"
-    )
-    proc = subprocess.run([trl_env.python, "-c", code, str(model_dir)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and "LOADED" in proc.stdout, proc.stderr[-2000:]
-    assert (model_dir / ("adapter_model.safetensors" if adapter else "model.safetensors")).exists()
+    return trained(manifest, metrics, steps, framework=("trl", "1.16.0"), loss=loss)
 
 
 def test_sft_full(ptsdk, example_job, tmp_path, trl_env) -> None:
