@@ -1,6 +1,8 @@
 """Build a tiny Llama and its own byte-level BPE tokenizer, offline (no model hub).
 
-    <python with transformers> examples/make_tiny_model.py [OUT_DIR]     # default examples/tiny-model
+    <python with transformers> examples/make_tiny_model.py [OUT_DIR] [--force]   # default examples/tiny-model
+
+Also writes OUT_DIR-lora-init/: an untrained LoRA adapter for same-start comparisons.
 
 The tokenizer's chat template marks assistant turns with {% generation %} so that
 assistant-only loss works; the model has about 0.1M parameters and trains on a CPU in seconds.
@@ -73,9 +75,26 @@ def build(out: Path, vocab_size: int = 320, seed: int = 0) -> Path:
     return out
 
 
+def build_lora_init(model_dir: Path, out: Path, seed: int = 0) -> Path:
+    """An untrained LoRA adapter (r 8, alpha 16, all linear layers): a shared starting point for
+    comparing frameworks, which initialize fresh adapters differently."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config).save_pretrained(out)
+    return out
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "tiny-model"
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    target = Path(args[0]) if args else HERE / "tiny-model"
+    lora = target.with_name(target.name + "-lora-init")
     if (target / "config.json").exists() and "--force" not in sys.argv:
         print(f"tiny model already at {target}")
     else:
         print(f"tiny model written to {build(target)}")
+    if not (lora / "adapter_config.json").exists() or "--force" in sys.argv:
+        print(f"untrained LoRA adapter written to {build_lora_init(target, lora)}")

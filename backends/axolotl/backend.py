@@ -250,7 +250,7 @@ class AxolotlBackend(Backend):
             "packing": cfg["sample_packing"],
             "loss_mask": loss_mask,
             "chat_template_sha": chat_template_sha(job),
-            "data_order": f"shuffled (seed {job.training.seed})" if job.training.shuffle else "file order",
+            "data_order": f"shuffled by {self.name} (seed {job.training.seed})" if job.training.shuffle else "file order",
             "seed": cfg["seed"],
             "precision": job.training.precision,
             "optimizer": cfg["optimizer"],

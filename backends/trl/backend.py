@@ -237,7 +237,7 @@ class TRLBackend(Backend):
             "packing": bool(cfg.get("packing")),
             "loss_mask": _loss_mask(cfg),
             "chat_template_sha": chat_template_sha(job),
-            "data_order": f"shuffled (seed {job.training.seed})" if job.training.shuffle else "file order",
+            "data_order": f"shuffled by {self.name} (seed {job.training.seed})" if job.training.shuffle else "file order",
             "seed": cfg["seed"],
             "precision": job.training.precision,
             "optimizer": cfg["optim"],

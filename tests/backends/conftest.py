@@ -54,6 +54,8 @@ def example_job(tmp_path: Path, tiny_model: Path):  # type: ignore[no-untyped-de
         for path in ("train", "eval"):
             if path in data["data"]:
                 data["data"][path]["path"] = str((EXAMPLES / "jobs" / data["data"][path]["path"]).resolve())
+        if data.get("adapter", {}).get("init_path"):
+            data["adapter"]["init_path"] = str(tiny_model.with_name(tiny_model.name + "-lora-init"))
         if "rewards" in data["method"]:
             data["method"]["rewards"] = [str((EXAMPLES / "jobs" / r.split(":")[0]).resolve()) + ":" + r.split(":")[1] for r in data["method"]["rewards"]]
         for key, value in overrides.items():
