@@ -11,17 +11,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,compare]'
 	touch $@
 
-envs: setup  ## the TRL environment, built once under $PTSDK_HOME (default ~/.cache/ptsdk)
+envs: setup  ## the TRL and Axolotl environments, built once under $PTSDK_HOME (default ~/.cache/ptsdk)
 	$(PTSDK) env create trl
+	$(PTSDK) env create axolotl
 
 model: envs  ## the tiny local model the examples train
 	$$($(PTSDK) env python trl) examples/make_tiny_model.py
 
-example: model  ## the main job, end to end: SFT-LoRA on the bundled arithmetic data with TRL
+example: setup  ## the main job, end to end: SFT-LoRA on the bundled arithmetic data with TRL
+	$(PTSDK) env create trl
+	$$($(PTSDK) env python trl) examples/make_tiny_model.py
 	$(PTSDK) run examples/jobs/sft_lora.yaml --backend trl
 
 test: envs
-	PTSDK_REQUIRE_BACKENDS=trl $(PY) -m pytest
+	PTSDK_REQUIRE_BACKENDS=trl,axolotl $(PY) -m pytest
 
 test-core: setup  ## no framework needed
 	$(PY) -m pytest --ignore=tests/backends

@@ -142,6 +142,8 @@ class AxolotlBackend(Backend):
             return e
 
         out: dict[str, Any] = {"datasets": [entry(d.train.path, d.train.split)], "dataset_prepared_path": "prepared"}
+        if job.distributed.device == "cpu":
+            out["dataset_num_proc"] = 1  # worker processes cost more than they save on small CPU runs
         if d.eval is not None:
             out["test_datasets"] = [entry(d.eval.path, d.eval.split)]
         else:
