@@ -56,10 +56,13 @@ class JsonlMetricsPlugin(BasePlugin):
 
         def compute_loss(model, inputs, *args, **kwargs):  # type: ignore[no-untyped-def]
             if model.training:
-                masks = [v for k, v in inputs.items() if k.endswith("attention_mask") and torch.is_tensor(v)]
-                count = sum(int(m.sum()) for m in masks) if masks else int(inputs["input_ids"].numel())
+                # attention_mask (SFT), chosen_/rejected_attention_mask (preference), prompt_/completion_mask (GRPO)
+                masks = [v for k, v in inputs.items() if k.endswith("mask") and torch.is_tensor(v)]
+                ids = [v for k, v in inputs.items() if k.endswith("input_ids") and torch.is_tensor(v)]
+                count = sum(int(m.sum()) for m in masks) if masks else sum(int(t.numel()) for t in ids)
                 if dist.is_available() and dist.is_initialized():
-                    total = torch.tensor(count, device=inputs["input_ids"].device if "input_ids" in inputs else "cpu")
+                    device = (masks or ids)[0].device if (masks or ids) else "cpu"
+                    total = torch.tensor(count, device=device)
                     dist.all_reduce(total)
                     count = int(total)
                 callback.tokens += count
