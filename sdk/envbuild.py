@@ -6,6 +6,7 @@ a failed or interrupted build is removed, so nothing half-made is ever used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -30,13 +31,27 @@ def requirements_for(backend: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
+def requirements_sha(reqs: list[str]) -> str:
+    return hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:16]
+
+
+def built_from(target: Path) -> str | None:
+    """The requirements hash a ready environment was built from (None: not ready, or built by hand)."""
+    try:
+        return json.loads((target / READY_MARKER).read_text()).get("requirements_sha")
+    except (OSError, ValueError):
+        return None
+
+
 def create_env(backend: str, *, python: str = sys.executable, force: bool = False,
                say: Callable[[str], None] = print) -> Path:  # fmt: skip
     reqs = requirements_for(backend)
     target = managed_env_dir(backend)
     if (target / READY_MARKER).exists() and not force:
-        say(f"{backend}: environment already ready at {target} (use --force to rebuild)")
-        return target
+        if built_from(target) == requirements_sha(reqs):
+            say(f"{backend}: environment already ready at {target} (use --force to rebuild)")
+            return target
+        say(f"{backend}: environment at {target} was built from other requirements; rebuilding")
     if target.exists():
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +84,8 @@ def create_env(backend: str, *, python: str = sys.executable, force: bool = Fals
         versions = subprocess.run(
             [str(target / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
         ).stdout.split()
-        (target / READY_MARKER).write_text(json.dumps({"backend": backend, "created": time.time(), "packages": versions}, indent=1))
+        marker = {"backend": backend, "created": time.time(), "requirements_sha": requirements_sha(reqs), "packages": versions}
+        (target / READY_MARKER).write_text(json.dumps(marker, indent=1))
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise

@@ -101,3 +101,20 @@ def test_env_cli_list(home: Path, ptsdk) -> None:
     (managed / READY_MARKER).write_text(json.dumps({}))
     assert "ready" in ptsdk("env", "list").out
     assert ptsdk("env", "remove", "trl").code == 0 and not managed.exists()
+
+
+def test_create_reuses_a_ready_env_only_when_pins_match(home: Path) -> None:
+    from ptsdk.envbuild import requirements_sha
+
+    target = home / "home" / "envs" / "trl"
+    target.mkdir(parents=True)
+    sha = requirements_sha(requirements_for("trl"))
+    (target / READY_MARKER).write_text(json.dumps({"requirements_sha": sha}))
+    said: list[str] = []
+    assert create_env("trl", say=said.append) == target
+    assert "already ready" in said[0]
+    # Built from other pins: rebuilt (here the rebuild fails at once, and nothing half-made stays).
+    (target / READY_MARKER).write_text(json.dumps({"requirements_sha": "old"}))
+    with pytest.raises(PtsdkError):
+        create_env("trl", python="/nonexistent/python", say=said.append)
+    assert any("built from other requirements" in s for s in said) and not target.exists()
