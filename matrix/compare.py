@@ -17,7 +17,7 @@ from typing import Any
 from ptsdk.errors import PtsdkError
 
 PARITY_KEYS = (
-    "global_batch_sequences", "global_batch_tokens", "micro_batch", "gradient_accumulation", "world_size",
+    "global_batch_sequences", "global_batch_tokens", "tokenized_data_sha", "tokenized_rows", "micro_batch", "gradient_accumulation", "world_size",
     "learning_rate", "lr_scheduler", "warmup", "max_length", "truncation", "packing", "loss_mask",
     "chat_template_sha", "data_order", "seed", "precision", "optimizer",
 )  # fmt: skip
@@ -87,6 +87,21 @@ def parity(effective: dict[str, dict[str, Any]]) -> list[ParityRow]:
     return rows
 
 
+def measured_effective(run: Run) -> dict[str, Any]:
+    """The planned effective settings plus what the run itself measured: the tokenized data's
+    fingerprint (written by ptsdk's runner/plugin) and the real tokens in the first optimizer step."""
+    effective = dict(run.manifest.get("effective", {}))
+    fingerprint = run.run_dir / "logs" / "tokenized_data.json"
+    if fingerprint.exists():
+        data = json.loads(fingerprint.read_text())
+        effective["tokenized_data_sha"] = data.get("sha256")
+        effective["tokenized_rows"] = data.get("rows")
+    first = next((m for m in run.train if m.get("tokens_seen")), None)
+    if first is not None and first["step"] == 1:
+        effective["global_batch_tokens"] = first["tokens_seen"]
+    return effective
+
+
 def summarize(run: Run) -> RunSummary:
     train = run.train
     losses = [m["loss"] for m in train if m.get("loss") is not None and math.isfinite(m["loss"])]
@@ -122,7 +137,7 @@ def aligned_losses(runs: list[Run]) -> list[dict[str, Any]]:
 
 
 def build_report(runs: list[Run]) -> dict[str, Any]:
-    rows = parity({r.backend: r.manifest.get("effective", {}) for r in runs})
+    rows = parity({r.backend: measured_effective(r) for r in runs})
     aligned = aligned_losses(runs)
     return {
         "report_version": 1,

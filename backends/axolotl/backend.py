@@ -71,7 +71,10 @@ class AxolotlBackend(Backend):
         cfg.update(self._training(job, notes))
         cfg.update(self._distributed(job))
         cfg.update(self._output(job))
-        files = [PlanFile(f"{PLUGIN}.py", copy_from=str(HERE / "metrics_plugin.py"))]
+        files = [
+            PlanFile(f"{PLUGIN}.py", copy_from=str(HERE / "metrics_plugin.py")),
+            PlanFile("ptsdk_fingerprint.py", copy_from=str(HERE.parent / "data_fingerprint.py")),
+        ]
         for ref in getattr(job.method, "rewards", []) or []:
             target, fn = ref.rsplit(":", 1)
             if target.endswith(".py"):

@@ -48,9 +48,15 @@ class JsonlMetricsPlugin(BasePlugin):
         return [self.callback]
 
     def post_trainer_create(self, cfg, trainer):  # type: ignore[no-untyped-def]
-        """Count real (non-padding) tokens per training batch, as TRL does; Axolotl's own count includes padding."""
+        """Fingerprint the tokenized data; count real (non-padding) tokens per training batch, as TRL does
+        (Axolotl's own count includes padding)."""
         import torch
         import torch.distributed as dist
+
+        if trainer.args.process_index == 0:
+            from ptsdk_fingerprint import write_data_fingerprint  # copied into the run directory by ptsdk
+
+            write_data_fingerprint(trainer.train_dataset, os.path.join("logs", "tokenized_data.json"))
 
         original, callback = trainer.compute_loss, self.callback
 

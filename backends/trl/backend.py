@@ -82,7 +82,10 @@ class TRLBackend(Backend):
         cfg.update(self._method(job, notes))
         cfg.update(fixed)
         cfg.update(self._output(job))
-        files = [PlanFile("train_trl.py", copy_from=str(HERE / "train_trl.py"))]
+        files = [
+            PlanFile("train_trl.py", copy_from=str(HERE / "train_trl.py")),
+            PlanFile("ptsdk_fingerprint.py", copy_from=str(HERE.parent / "data_fingerprint.py")),
+        ]
         if cfg.get("tokenizer_chat_template") == "chat_template.jinja":
             files.append(PlanFile("chat_template.jinja", content=job.model.chat_template or ""))
         for key, value in job.backend_options.get(self.name, {}).items():

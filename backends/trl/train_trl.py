@@ -163,6 +163,11 @@ def main() -> None:
     if script.method in ("grpo", "rloo"):
         kwargs["reward_funcs"] = [load_reward(ref) for ref in script.reward_funcs or []]
     trainer = trainer_cls(**kwargs)
+    if training.process_index == 0:
+        from ptsdk_fingerprint import write_data_fingerprint  # copied beside this script by ptsdk
+
+        logs = os.path.dirname(os.path.abspath(script.log_file))
+        write_data_fingerprint(trainer.train_dataset, os.path.join(logs, "tokenized_data.json"))
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     print(f"[ptsdk] rank {training.process_index}: {trainer_cls.__name__}, world size {world}, device {training.device}", flush=True)
 
