@@ -234,3 +234,16 @@ def test_sft_lora_from_saved_adapter(ptsdk, example_job, tmp_path, trl_env, tiny
     # A non-zero lora_B changes the model's output, so the first loss differs from a fresh adapter's.
     assert metrics[0]["loss"] != pytest.approx(first_plain, abs=1e-4)
     assert manifest["effective"]["adapter_init"] == "saved adapter"
+
+
+def test_parquet_data_with_renamed_columns(ptsdk, example_job, tmp_path, trl_env) -> None:
+    """A parquet file whose columns are named question/answer, mapped with data.columns."""
+    parquet = tmp_path / "qa.parquet"
+    code = "import sys, pyarrow.json as pj, pyarrow.parquet as pq\npq.write_table(pj.read_json(sys.argv[1]), sys.argv[2])\n"
+    qa = Path(__file__).parents[2] / "examples" / "data" / "qa_train.jsonl"
+    subprocess.run([trl_env.python, "-c", code, str(qa), str(parquet)], check=True, capture_output=True, timeout=120)
+    job = example_job("sft_full.yaml", training={"max_steps": 2},
+                      data={"train": {"path": str(parquet)}, "columns": {"prompt": "question", "completion": "answer"}, "max_length": 64})  # fmt: skip
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    assert_trained(manifest, metrics, 2)
+    assert "rename_columns: [answer=completion, question=prompt]" in (tmp_path / "run" / "trl_config.yaml").read_text()
