@@ -128,12 +128,11 @@ class AxolotlBackend(Backend):
 
         def entry(path: str, split: str) -> dict[str, Any]:
             e: dict[str, Any] = {"path": path, "split": "train"}
-            if path.endswith((".jsonl", ".json")):
-                e["ds_type"] = "json"
-            elif path.endswith(".parquet"):
-                e["ds_type"] = "parquet"
-            else:
+            if not path.endswith((".jsonl", ".json", ".parquet")):
                 e["split"] = split
+            elif fmt in ("prompt_completion", "messages", "prompt"):
+                # Preference and KTO entries have no ds_type (Axolotl would drop it silently): the suffix says it.
+                e["ds_type"] = "parquet" if path.endswith(".parquet") else "json"
             if fmt == "prompt_completion":
                 # A user-defined type: the prompt as is, then the completion (Axolotl appends EOS).
                 e["type"] = {"field_instruction": col["prompt"], "field_output": col["completion"],
@@ -192,7 +191,7 @@ class AxolotlBackend(Backend):
             "gradient_accumulation_steps": job.gradient_accumulation_steps,
             "learning_rate": t.learning_rate,
             "lr_scheduler": t.lr_scheduler,
-            "warmup_ratio": t.warmup_ratio,
+            **({"warmup_steps": job.warmup_steps} if job.warmup_steps is not None else {"warmup_ratio": t.warmup_ratio}),
             "weight_decay": t.weight_decay,
             "max_grad_norm": t.max_grad_norm,
             "optimizer": OPTIMIZERS[t.optimizer],
@@ -212,6 +211,10 @@ class AxolotlBackend(Backend):
             out["num_epochs"] = t.epochs
         if t.packing:
             notes.append(Note("training.packing", "set", "sample_packing: one micro-batch item is a packed block, not one example"))
+        if job.warmup_steps is None and t.warmup_ratio:
+            notes.append(Note("training.warmup_ratio", "approximated", "Axolotl rounds ratio x steps down; TRL rounds up"))
+        if job.warmup_steps == 1:
+            notes.append(Note("training.warmup_ratio", "approximated", "Axolotl turns a 1-step warmup into 2 steps"))
         return out
 
     def _distributed(self, job: Job) -> dict[str, Any]:
@@ -249,7 +252,7 @@ class AxolotlBackend(Backend):
             "device": job.distributed.device,
             "learning_rate": cfg["learning_rate"],
             "lr_scheduler": cfg["lr_scheduler"],
-            "warmup": cfg["warmup_ratio"],
+            "warmup": (2 if cfg["warmup_steps"] == 1 else cfg["warmup_steps"]) if "warmup_steps" in cfg else cfg["warmup_ratio"],
             "max_length": cfg.get("sequence_len"),
             "truncation": "keep_start" if cfg.get("excess_length_strategy") == "truncate" else "drop",
             "packing": cfg["sample_packing"],
@@ -268,6 +271,7 @@ class AxolotlBackend(Backend):
                 "loss_normalization": "Axolotl averages each micro-batch's loss (average_tokens_across_devices off)",
                 "data_order": "each framework's own sampler and RNG",
                 "truncation": "Axolotl drops or truncates by excess_length_strategy",
+                "warmup": "Axolotl turns a 1-step warmup into 2 (and rounds a ratio down)",
             },
         }
 

@@ -44,6 +44,30 @@ def schema_keys(cfg) -> set[str]:  # type: ignore[no-untyped-def]
     return keys
 
 
+def model_keys(model) -> set[str]:  # type: ignore[no-untyped-def]
+    keys = set()
+    for name, info in model.model_fields.items():
+        keys.add(name)
+        if isinstance(info.alias, str):
+            keys.add(info.alias)
+    return keys
+
+
+def nested_unknown_keys(raw: dict) -> list[str]:
+    """Keys inside datasets entries and the trl section that Axolotl's schema has no field for
+    (their pydantic models drop extras silently too)."""
+    from axolotl.utils.schemas.datasets import DPODataset, KTODataset, SFTDataset
+    from axolotl.utils.schemas.trl import TRLConfig
+
+    entry_model = {"kto": KTODataset}.get(raw.get("rl"), DPODataset if raw.get("rl") in ("dpo", "ipo", "orpo", "simpo") else SFTDataset)
+    out = []
+    for section in ("datasets", "test_datasets"):
+        for i, entry in enumerate(raw.get(section) or []):
+            out += [f"{section}.{i}.{k}" for k in entry if k not in model_keys(entry_model)]
+    out += [f"trl.{k}" for k in (raw.get("trl") or {}) if k not in model_keys(TRLConfig)]
+    return out
+
+
 def problems_of(exc: Exception) -> list[str]:
     from pydantic import ValidationError
 
@@ -70,7 +94,7 @@ def check(request: dict) -> dict:
             cfg = DictDefault(copy.deepcopy(raw))
             cfg.axolotl_config_path = request["config"]
             prepare_plugins(cfg)
-            out["unknown_keys"] = sorted(k for k in raw if k not in schema_keys(cfg))
+            out["unknown_keys"] = sorted(k for k in raw if k not in schema_keys(cfg)) + nested_unknown_keys(raw)
             if torch.cuda.is_available():
                 gpu = {"bf16": torch.cuda.is_bf16_supported(), "tf32": True, "compute_capability": None}
             elif request.get("target") == "gpu":

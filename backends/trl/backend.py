@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
@@ -31,6 +32,7 @@ METHOD_MAP: dict[str, tuple[str, dict[str, Any]]] = {
 }
 OPTIMIZERS = {"adamw": "adamw_torch", "adamw_8bit": "adamw_bnb_8bit", "sgd": "sgd", "adafactor": "adafactor"}
 CONFIG = "trl_config.yaml"
+DEEPSPEED = "ds_config.json"
 LOG = "logs/trl_log.jsonl"
 
 
@@ -86,6 +88,8 @@ class TRLBackend(Backend):
             PlanFile("train_trl.py", copy_from=str(HERE / "train_trl.py")),
             PlanFile("ptsdk_fingerprint.py", copy_from=str(HERE.parent / "data_fingerprint.py")),
         ]
+        if cfg.get("deepspeed") == DEEPSPEED:
+            files.append(PlanFile(DEEPSPEED, content=json.dumps(deepspeed_config(job), indent=2) + "\n"))
         if cfg.get("tokenizer_chat_template") == "chat_template.jinja":
             files.append(PlanFile("chat_template.jinja", content=job.model.chat_template or ""))
         for key, value in job.backend_options.get(self.name, {}).items():
@@ -148,7 +152,8 @@ class TRLBackend(Backend):
             "gradient_accumulation_steps": job.gradient_accumulation_steps,
             "learning_rate": t.learning_rate,
             "lr_scheduler_type": t.lr_scheduler,
-            "warmup_steps": t.warmup_ratio,  # a float below 1 is a ratio of the total steps
+            # Whole steps when the run length is known; else a ratio (a float below 1), which TRL rounds up.
+            "warmup_steps": job.warmup_steps if job.warmup_steps is not None else t.warmup_ratio,
             "weight_decay": t.weight_decay,
             "max_grad_norm": t.max_grad_norm,
             "optim": OPTIMIZERS[t.optimizer],
@@ -170,6 +175,8 @@ class TRLBackend(Backend):
         if d.effective_strategy == "fsdp":
             out["fsdp"] = "full_shard auto_wrap" + (" offload" if d.offload != "none" else "")
             out["fsdp_config"] = {"version": 2}
+        elif d.effective_strategy == "deepspeed":
+            out["deepspeed"] = DEEPSPEED
         notes.append(Note("training.gradient_checkpointing", "set",
                           f"activation_checkpointing={t.gradient_checkpointing} (TRL's default is on)"))  # fmt: skip
         if t.optimizer == "adamw":
@@ -271,6 +278,25 @@ class TRLBackend(Backend):
 
     def artifacts_problems(self, run_dir: Path) -> list[str]:
         return model_dir_problems(run_dir)
+
+
+def deepspeed_config(job: Job) -> dict[str, Any]:
+    """A DeepSpeed config whose batch, clipping and precision follow the trainer's arguments ('auto')."""
+    d = job.distributed
+    zero: dict[str, Any] = {"stage": d.zero_stage, "overlap_comm": True, "contiguous_gradients": True}
+    if d.offload in ("optimizer", "optimizer_and_params"):
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+    if d.offload == "optimizer_and_params":
+        zero["offload_param"] = {"device": "cpu", "pin_memory": True}
+    return {
+        "zero_optimization": zero,
+        "train_batch_size": "auto",
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "gradient_clipping": "auto",
+        "bf16": {"enabled": "auto"},
+        "fp16": {"enabled": "auto"},
+    }
 
 
 def _loss_mask(cfg: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
@@ -66,6 +67,13 @@ class Job(SpecModel):
     def gradient_accumulation_steps(self) -> int:
         per_step = self.training.micro_batch_size * self.distributed.data_parallel_size
         return self.training.global_batch_size // per_step
+
+    @property
+    def warmup_steps(self) -> int | None:
+        """Warmup in optimizer steps, rounded up, when the run length is known in steps; else None."""
+        if self.training.max_steps is None:
+            return None
+        return math.ceil(self.training.warmup_ratio * self.training.max_steps)
 
     @property
     def uses_adapter(self) -> bool:

@@ -143,3 +143,18 @@ def test_jobs_axolotl_cannot_run_are_rejected_before_start(ptsdk, example_job, t
 def test_two_cpu_processes_rejected_with_reason(ptsdk, example_job) -> None:
     r = ptsdk("validate", str(example_job("sft_ddp.yaml")), "--backend", "axolotl")
     assert r.code == 2 and "hard-codes cuda" in r.err
+
+
+def test_keys_axolotl_would_drop_silently_are_errors(example_job, axolotl_env, tmp_path) -> None:
+    """Axolotl ignores unknown keys, top-level and nested; ptsdk's check does not."""
+    backend = AxolotlBackend()
+    job, _ = load_checked(example_job("grpo.yaml", backend_options={"axolotl": {"learning_rat": 0.1}}), "axolotl")
+    plan = backend.translate(job)
+    write_plan(plan, tmp_path)
+    config = yaml.safe_load((tmp_path / "axolotl_config.yaml").read_text())
+    config["datasets"][0]["field_promt"] = "prompt"
+    config["trl"]["num_generation"] = 4
+    (tmp_path / "axolotl_config.yaml").write_text(yaml.safe_dump(config))
+    result = axolotl_env.run_json(HERE / "check_axolotl.py", backend.check_request(plan, tmp_path, preprocess=False))
+    assert not result["ok"]
+    assert result["unknown_keys"] == ["learning_rat", "datasets.0.field_promt", "trl.num_generation"]
