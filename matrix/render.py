@@ -80,7 +80,7 @@ def to_markdown(backends: Mapping[str, type["Backend"]], rows: list[Row]) -> str
 
 
 def print_table(backends: Mapping[str, type["Backend"]], rows: list[Row]) -> None:
-    from rich.console import Console
+    from ptsdk.console import console as make_console
     from rich.table import Table
 
     style = {"trained": "green", "validated": "cyan", "declared": "yellow"}
@@ -95,7 +95,7 @@ def print_table(backends: Mapping[str, type["Backend"]], rows: list[Row]) -> Non
         cells = [f"[{style[c.verified.value]}]{c.verified.value}[/]" if c else "[dim]-[/]" for c in r.cells.values()]
         table.add_row(r.kind if r.kind != last_kind else "", r.name, *cells, end_section=False)
         last_kind = r.kind
-    console = Console()
+    console = make_console()
     console.print(table)
     console.print(
         "[green]trained[/]: trained with the framework on CPU in a test  "

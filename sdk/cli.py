@@ -90,7 +90,7 @@ def backends(fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
+    from ptsdk.console import console as make_console
     from rich.table import Table
 
     table = Table(title="ptsdk backends", title_justify="left")
@@ -99,7 +99,7 @@ def backends(fmt: str) -> None:
     for r in rows:
         table.add_row(r["backend"], r["framework"], r["version"] or "-", "yes" if r["translates"] else "not yet",
                       r["status"], f"{r['where']} ({r['source']})" if r["where"] else r["source"])  # fmt: skip
-    console = Console()
+    console = make_console()
     console.print(table)
     for r in rows:
         if r["status"] == "missing":
@@ -257,10 +257,10 @@ def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out
 
 
 def _print_report(report: dict) -> None:
-    from rich.console import Console
+    from ptsdk.console import console as make_console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     table = Table(title="parity: what each framework will really use", title_justify="left")
     table.add_column("setting")
     for b in report["backends"]:
