@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -76,7 +77,8 @@ def create_env(backend: str, *, python: str = sys.executable, force: bool = Fals
                 log.write(f"$ {' '.join(argv)}\n")
                 log.flush()
                 try:
-                    rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+                    # DS_BUILD_OPS=0: DeepSpeed (an sdist) installs without compiling CUDA ops.
+                    rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DS_BUILD_OPS": "0"}).returncode
                 except OSError as exc:
                     raise RunFailed(f"{backend}: '{label}' could not start: {exc}") from None
                 if rc != 0:

@@ -66,6 +66,8 @@ class TRLBackend(Backend):
         *caps("adapter", "qlora", V, TESTS + "test_qlora_and_fsdp_pass_trl_parser", note="bitsandbytes needs a GPU"),
         *caps("strategy", "ddp", T, TESTS + "test_sft_ddp_two_processes"),
         *caps("strategy", "fsdp", V, TESTS + "test_qlora_and_fsdp_pass_trl_parser", note="FSDP needs GPUs"),
+        *caps("strategy", "deepspeed_zero1 deepspeed_zero2 deepspeed_zero3", V, TESTS + "test_deepspeed_passes_trl_parser",
+              note="DeepSpeed needs GPUs"),  # fmt: skip
         *caps("topology", "multi_node", V, TESTS + "test_multi_node_launcher_passes_torchrun_parser"),
         *caps("device", "cpu", T, TESTS + "test_sft_full"),
         *caps("reward", "functions", T, TESTS + "test_grpo_reward_function"),

@@ -34,6 +34,11 @@ def main() -> None:
                 argv += ["--use_cpu", "true"]
                 notes.append("no GPU here: checked with use_cpu forced on (hardware checks skipped)")
             script, training, model, _ = train_trl.parse(argv)
+            if getattr(training, "hf_deepspeed_config", None) is not None:
+                # What transformers checks when DeepSpeed starts: every value the DeepSpeed config sets
+                # must agree with the trainer's (batch sizes, accumulation, clipping, precision).
+                steps = training.max_steps if training.max_steps > 0 else 1000
+                training.hf_deepspeed_config.trainer_config_finalize(training, None, steps)
             for ref in script.reward_funcs or []:
                 train_trl.load_reward(ref)
     except SystemExit as exc:

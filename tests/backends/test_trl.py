@@ -247,3 +247,24 @@ def test_parquet_data_with_renamed_columns(ptsdk, example_job, tmp_path, trl_env
     manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
     assert_trained(manifest, metrics, 2)
     assert "rename_columns: [answer=completion, question=prompt]" in (tmp_path / "run" / "trl_config.yaml").read_text()
+
+
+def test_deepspeed_passes_trl_parser(example_job, tmp_path) -> None:
+    """ZeRO 1-3 (with offload) as TRL + transformers check them when DeepSpeed starts, without a GPU."""
+    from ptsdk.rundir import write_plan
+
+    gpu = {"device": "gpu", "gpus_per_node": 8}
+    for stage, offload in ((1, "none"), (2, "optimizer"), (3, "optimizer_and_params")):
+        job = example_job("sft_full.yaml", f"ds{stage}", distributed={**gpu, "strategy": "deepspeed", "zero_stage": stage, "offload": offload},
+                          training={"precision": "bf16", "global_batch_size": 16, "micro_batch_size": 2})  # fmt: skip
+        loaded, _ = load_checked(job, "trl")
+        plan = TRLBackend().translate(loaded)
+        assert json.loads(plan.file("ds_config.json").content)["zero_optimization"]["stage"] == stage
+        native_check(TRLBackend(), plan)
+    # A DeepSpeed value that disagrees with the trainer's is caught, as it would be at start-up.
+    write_plan(plan, tmp_path / "bad")
+    ds = json.loads((tmp_path / "bad" / "ds_config.json").read_text())
+    ds["train_micro_batch_size_per_gpu"] = 7
+    (tmp_path / "bad" / "ds_config.json").write_text(json.dumps(ds))
+    problems = TRLBackend().native_check(plan, tmp_path / "bad")
+    assert any("train_micro_batch_size_per_gpu=7 vs hf per_device_train_batch_size=2" in p for p in problems)
