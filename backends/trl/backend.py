@@ -166,6 +166,11 @@ class TRLBackend(Backend):
             "data_seed": t.seed,
             "train_sampling_strategy": "random" if t.shuffle else "sequential",
         }
+        if job.method.name == "kto" and t.shuffle:
+            # TRL's KTO estimates its KL term against neighbouring rows of a fixed-order batch.
+            out["train_sampling_strategy"] = "sequential"
+            notes.append(Note("training.shuffle", "approximated", "TRL's KTO reads the data in file order (its KL estimate "
+                              "pairs neighbouring rows); shuffle the file beforehand"))  # fmt: skip
         if t.max_steps is not None:
             out["max_steps"] = t.max_steps
         else:
@@ -249,7 +254,7 @@ class TRLBackend(Backend):
             "packing": bool(cfg.get("packing")),
             "loss_mask": _loss_mask(cfg),
             "chat_template_sha": chat_template_sha(job),
-            "data_order": f"shuffled by {self.name} (seed {job.training.seed})" if job.training.shuffle else "file order",
+            "data_order": f"shuffled by {self.name} (seed {job.training.seed})" if cfg["train_sampling_strategy"] == "random" else "file order",
             "seed": cfg["seed"],
             "precision": job.training.precision,
             "optimizer": cfg["optim"],

@@ -154,7 +154,8 @@ def test_every_loss_variant_passes_trl_parser(example_job) -> None:
     # One call per trainer config with the variants TRL must accept.
     _native(example_job("dpo.yaml", method={"name": "dpo", "loss_type": "sppo_hard"}))
     _native(example_job("dpo.yaml", method={"name": "cpo", "loss_type": "ipo"}))
-    _native(example_job("grpo.yaml", method={"name": "grpo", "loss_type": "cispo", "num_generations": 4, "rewards": [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"]}))
+    _native(example_job("grpo.yaml", method={"name": "grpo", "loss_type": "cispo", "num_generations": 4, "max_prompt_length": 32,
+                                             "max_completion_length": 8, "rewards": [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"]}))
 
 
 def test_native_check_rejects_what_trl_rejects(example_job) -> None:
@@ -204,15 +205,15 @@ def test_resume_continues_from_checkpoint(ptsdk, example_job, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_sft_learns_arithmetic_loss_drops_below_60_percent(ptsdk, example_job, tmp_path) -> None:
+def test_sft_learns_arithmetic_loss_drops_below_30_percent(ptsdk, example_job, tmp_path) -> None:
     """A longer full fine-tune on the arithmetic data: the last 10 steps' mean loss must fall
-    below 60% of the first 10 steps' mean (measured: see CHANGELOG)."""
+    below 30% of the first 10 steps. mean (measured 10%: 4.49 -> 0.46)."""
     job = example_job("sft_full.yaml", training={"max_steps": 120, "learning_rate": 0.003, "lr_scheduler": "constant", "global_batch_size": 16, "micro_batch_size": 16})
     manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
     losses = [m["loss"] for m in metrics if m["kind"] == "train"]
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     print(f"loss first10={first:.3f} last10={last:.3f} ratio={last / first:.3f}")
-    assert last < 0.6 * first
+    assert last < 0.3 * first
 
 
 def test_sft_lora_from_saved_adapter(ptsdk, example_job, tmp_path, trl_env, tiny_model) -> None:
