@@ -207,7 +207,7 @@ def test_resume_continues_from_checkpoint(ptsdk, example_job, tmp_path) -> None:
 @pytest.mark.slow
 def test_sft_learns_arithmetic_loss_drops_below_30_percent(ptsdk, example_job, tmp_path) -> None:
     """A longer full fine-tune on the arithmetic data: the last 10 steps' mean loss must fall
-    below 30% of the first 10 steps. mean (measured 10%: 4.49 -> 0.46)."""
+    below 30% of the first 10 steps' mean (measured: 10%, 4.49 -> 0.46)."""
     job = example_job("sft_full.yaml", training={"max_steps": 120, "learning_rate": 0.003, "lr_scheduler": "constant", "global_batch_size": 16, "micro_batch_size": 16})
     manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
     losses = [m["loss"] for m in metrics if m["kind"] == "train"]
