@@ -80,6 +80,8 @@ def backends(fmt: str) -> None:
         where = env.python or (env.container.image if env.container else "")
         if env.container is not None:
             status = f"container ({env.container.runtime})"
+        elif env.source == "managed" and _stale(name):
+            status = f"stale: pins changed, run ptsdk env create {name}"
         elif version:
             status = "ready"
         else:
@@ -104,6 +106,14 @@ def backends(fmt: str) -> None:
     for r in rows:
         if r["status"] == "missing":
             console.print(f"[yellow]{r['backend']}[/]: get it with: {r['how_to_get']}", highlight=False)
+
+
+def _stale(backend: str) -> bool:
+    """A managed environment built from other pins than the ones this ptsdk ships."""
+    from ptsdk.envbuild import built_from, requirements_for, requirements_sha
+    from ptsdk.envs import managed_env_dir
+
+    return built_from(managed_env_dir(backend)) != requirements_sha(requirements_for(backend))
 
 
 @cli.command()

@@ -118,3 +118,13 @@ def test_create_reuses_a_ready_env_only_when_pins_match(home: Path) -> None:
     with pytest.raises(PtsdkError):
         create_env("trl", python="/nonexistent/python", say=said.append)
     assert any("built from other requirements" in s for s in said) and not target.exists()
+
+
+def test_backends_flags_a_stale_managed_env(home: Path, ptsdk) -> None:
+    target = home / "home" / "envs" / "trl"
+    (target / "bin").mkdir(parents=True)
+    (target / "bin" / "python").symlink_to(sys.executable)
+    (target / READY_MARKER).write_text(json.dumps({"requirements_sha": "old"}))
+    rows = {r["backend"]: r for r in json.loads(ptsdk("backends", "--format", "json").out)}
+    assert rows["trl"]["source"] == "managed"
+    assert rows["trl"]["status"] == "stale: pins changed, run ptsdk env create trl"
