@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from ptsdk.spec.method import loss_variant
 
@@ -24,7 +25,7 @@ class Requirement:
         return (self.kind, self.name)
 
 
-def requirements_of(job: "Job") -> list[Requirement]:
+def requirements_of(job: Job) -> list[Requirement]:
     m, d = job.method, job.distributed
     reqs = [Requirement("method", m.name, "method.name", f"method {m.name!r}")]
     variant = loss_variant(m)
@@ -75,11 +76,11 @@ class CheckResult:
         return not self.unmet
 
 
-def _keys(cls: type["Backend"]) -> set[tuple[str, str]]:
+def _keys(cls: type[Backend]) -> set[tuple[str, str]]:
     return {c.key for c in cls.capabilities}
 
 
-def check(job: "Job", backend: str, backends: Mapping[str, type["Backend"]]) -> CheckResult:
+def check(job: Job, backend: str, backends: Mapping[str, type[Backend]]) -> CheckResult:
     """Every requirement of the job the backend does not meet, with who meets it."""
     reqs = requirements_of(job)
     have = {name: _keys(cls) for name, cls in backends.items()}

@@ -195,7 +195,7 @@ def plot(runs: list[Run], out: Path) -> list[str]:
         fig, ax = plt.subplots(figsize=(6, 4))
         for i, (backend, pts) in enumerate(series.items()):
             if pts:  # distinct line styles: identical curves stay visible on top of each other
-                ax.plot(*zip(*pts), marker="o.^s"[i % 4], markersize=4, linestyle=["-", "--", ":", "-."][i % 4], label=backend)
+                ax.plot(*zip(*pts, strict=True), marker="o.^s"[i % 4], markersize=4, linestyle=["-", "--", ":", "-."][i % 4], label=backend)
         ax.set_xlabel(x.replace("_", " "))
         ax.set_ylabel(y.replace("_", " "))
         ax.set_title(f"{y} vs {x}".replace("_", " "))

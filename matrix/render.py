@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from ptsdk.matrix.capability import KINDS, Capability
 
@@ -22,7 +23,7 @@ class Row:
 
 
 def build_rows(
-    backends: Mapping[str, type["Backend"]],
+    backends: Mapping[str, type[Backend]],
     *,
     kind: str | None = None,
     method: str | None = None,
@@ -44,7 +45,7 @@ def build_rows(
     return rows
 
 
-def to_json(backends: Mapping[str, type["Backend"]], rows: list[Row]) -> str:
+def to_json(backends: Mapping[str, type[Backend]], rows: list[Row]) -> str:
     return json.dumps(
         {
             "backends": {
@@ -67,7 +68,7 @@ def to_json(backends: Mapping[str, type["Backend"]], rows: list[Row]) -> str:
     )
 
 
-def to_markdown(backends: Mapping[str, type["Backend"]], rows: list[Row]) -> str:
+def to_markdown(backends: Mapping[str, type[Backend]], rows: list[Row]) -> str:
     names = list(backends)
     lines = ["| capability | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for r in rows:
@@ -79,7 +80,7 @@ def to_markdown(backends: Mapping[str, type["Backend"]], rows: list[Row]) -> str
     return "\n".join(lines)
 
 
-def print_table(backends: Mapping[str, type["Backend"]], rows: list[Row]) -> None:
+def print_table(backends: Mapping[str, type[Backend]], rows: list[Row]) -> None:
     from ptsdk.console import console as make_console
     from rich.table import Table
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Iterator, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
     from ptsdk.envs import BackendEnv
@@ -95,7 +96,7 @@ class Backend(ABC):
     name: ClassVar[str]
     framework: ClassVar[str]
     description: ClassVar[str] = ""
-    capabilities: ClassVar[tuple["Capability", ...]] = ()
+    capabilities: ClassVar[tuple[Capability, ...]] = ()
     #: Versions the capabilities were verified with.
     verified_with: ClassVar[dict[str, str]] = {}
     #: False for a backend that declares what its framework does but cannot translate yet.
@@ -103,30 +104,30 @@ class Backend(ABC):
     #: How to get the framework when it is missing.
     install_hint: ClassVar[str] = ""
 
-    def __init__(self, env: "BackendEnv | None" = None) -> None:
+    def __init__(self, env: BackendEnv | None = None) -> None:
         self._env = env
 
     @property
-    def env(self) -> "BackendEnv":
+    def env(self) -> BackendEnv:
         if self._env is None:
             from ptsdk.envs import resolve_env
 
             self._env = resolve_env(self)
         return self._env
 
-    def static_problems(self, job: "Job") -> list[str]:
+    def static_problems(self, job: Job) -> list[str]:
         """Backend-specific checks that need no framework, beyond the capability matrix."""
         return []
 
     @abstractmethod
-    def translate(self, job: "Job") -> Plan:
+    def translate(self, job: Job) -> Plan:
         """The job in the framework's own terms. Pure: reads nothing but the job."""
 
     def native_check(self, plan: Plan, workdir: Path) -> list[str]:
         """Problems the framework's own validator finds in the plan written under workdir."""
         return []
 
-    def parse_metrics(self, run_dir: Path) -> Iterator["MetricRecord"]:
+    def parse_metrics(self, run_dir: Path) -> Iterator[MetricRecord]:
         """The run's metrics in ptsdk's normalized schema."""
         return iter(())
 
@@ -135,7 +136,7 @@ class Backend(ABC):
         return []
 
 
-def local_inputs(job: "Job") -> list[str]:
+def local_inputs(job: Job) -> list[str]:
     """Local paths a job reads (data, model, reward files, chat template): what a container must see."""
     from pathlib import Path
 
@@ -145,7 +146,7 @@ def local_inputs(job: "Job") -> list[str]:
     return sorted({p for p in paths if p and p.startswith("/") and Path(p).exists()})
 
 
-def chat_template_sha(job: "Job") -> str | None:
+def chat_template_sha(job: Job) -> str | None:
     """Short hash of the chat template in effect: the job's own, else the local tokenizer's."""
     import hashlib
     import json
@@ -163,7 +164,7 @@ def chat_template_sha(job: "Job") -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()[:12] if isinstance(text, str) and text else None
 
 
-def torchrun_args(job: "Job") -> list[str]:
+def torchrun_args(job: Job) -> list[str]:
     """torchrun arguments for the job's processes ([] for one process); multi-node uses c10d rendezvous."""
     d = job.distributed
     if d.world_size == 1:
@@ -177,7 +178,7 @@ def torchrun_args(job: "Job") -> list[str]:
     return args
 
 
-def model_dir_problems(run_dir: "Path") -> list[str]:
+def model_dir_problems(run_dir: Path) -> list[str]:
     """The trained weights every backend saves under run_dir/model."""
     model = run_dir / "model"
     found = list(model.glob("*.safetensors")) if model.is_dir() else []

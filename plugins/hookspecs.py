@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -15,7 +16,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def ptsdk_register_backends(register: Callable[[type["Backend"]], None]) -> None:
+def ptsdk_register_backends(register: Callable[[type[Backend]], None]) -> None:
     """Register backend classes.
 
     Call ``register(BackendClass)`` once per backend. The core refuses a class that is not a

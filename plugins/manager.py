@@ -16,7 +16,6 @@ import os
 from typing import TYPE_CHECKING
 
 import pluggy
-
 from ptsdk.errors import PtsdkError
 from ptsdk.plugins import hookspecs
 
@@ -73,7 +72,7 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManage
     return pm
 
 
-def collect_backends(pm: pluggy.PluginManager) -> dict[str, type["Backend"]]:
+def collect_backends(pm: pluggy.PluginManager) -> dict[str, type[Backend]]:
     """Ask every plugin for its backends; refuse bad classes and duplicate names in one place."""
     from ptsdk.plugins.backend import Backend
 
@@ -101,11 +100,11 @@ def collect_backends(pm: pluggy.PluginManager) -> dict[str, type["Backend"]]:
     return found
 
 
-def get_backends(pm: pluggy.PluginManager | None = None) -> dict[str, type["Backend"]]:
+def get_backends(pm: pluggy.PluginManager | None = None) -> dict[str, type[Backend]]:
     return collect_backends(pm or get_plugin_manager())
 
 
-def get_backend(name: str, pm: pluggy.PluginManager | None = None) -> type["Backend"]:
+def get_backend(name: str, pm: pluggy.PluginManager | None = None) -> type[Backend]:
     backends = get_backends(pm)
     if name not in backends:
         raise PtsdkError(f"--backend {name}: no such backend; installed backends: {', '.join(sorted(backends))}")

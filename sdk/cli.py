@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-
 from ptsdk import __version__
 from ptsdk.errors import EXIT_BAD_INPUT, PtsdkError
 

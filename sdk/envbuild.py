@@ -13,9 +13,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from ptsdk.envs import READY_MARKER, managed_env_dir, ptsdk_home
 from ptsdk.errors import PtsdkError, RunFailed

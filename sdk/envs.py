@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-
 from ptsdk.errors import BackendUnavailable, PtsdkError
 
 if TYPE_CHECKING:
@@ -144,7 +143,7 @@ class BackendEnv:
         return json.loads(lines[-1])
 
 
-def resolve_env(backend: type["Backend"] | "Backend") -> BackendEnv:
+def resolve_env(backend: type[Backend] | Backend) -> BackendEnv:
     name, framework = backend.name, backend.framework
     var = f"PTSDK_{name.upper()}_PYTHON"
     if os.environ.get(var):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 
 @dataclass
@@ -67,7 +68,11 @@ def hf_log_records(path: Path) -> Iterator[MetricRecord]:
                                loss=raw.get("train_loss"), extra=raw)  # fmt: skip
             continue
         kind = "eval" if any(k.startswith("eval_") for k in raw) else "train"
-        get = (lambda k: raw.get(f"eval_{k}")) if kind == "eval" else raw.get
+        prefix = "eval_" if kind == "eval" else ""
+
+        def get(key: str, raw: dict[str, Any] = raw, prefix: str = prefix) -> Any:
+            return raw.get(prefix + key)
+
         tokens = get("num_tokens")
         rate = None
         if kind == "train" and tokens is not None and wall is not None:

@@ -77,7 +77,7 @@ def write_translation(plan: Plan, out: Path, env: BackendEnv | None = None) -> N
         (tmp / "NOTES.txt").write_text("\n".join(str(n) for n in plan.notes) + "\n")
 
 
-def command_script(plan: Plan, env: "BackendEnv | None" = None) -> str:
+def command_script(plan: Plan, env: BackendEnv | None = None) -> str:
     """The plan's commands as a script; inside the backend's container image when it is configured so."""
     import shlex
 

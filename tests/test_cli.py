@@ -6,11 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-import yaml
-
 from conftest import EXAMPLES, minimal_job
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from ptsdk.matrix.compare import load_run, parity, write_report
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "matrix" / "report.schema.json").read_text())

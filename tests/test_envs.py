@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES
 from ptsdk.envbuild import create_env, list_envs, remove_env, requirements_for
 from ptsdk.envs import READY_MARKER, resolve_env

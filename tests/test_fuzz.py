@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import yaml
+from conftest import minimal_job
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import minimal_job
 from ptsdk.errors import SpecError
 from ptsdk.spec import load_job
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import minimal_job
 from ptsdk.matrix import Capability, Verified, check, requirements_of
 from ptsdk.matrix.render import build_rows, to_json, to_markdown

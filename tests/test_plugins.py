@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from ptsdk.errors import PtsdkError
 from ptsdk.plugins import Backend, Plan, get_plugin_manager, hookimpl
 from ptsdk.plugins.manager import DEFAULT_PLUGINS, PluginError, collect_backends, get_backends

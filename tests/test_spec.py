@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import EXAMPLES, minimal_job
 from ptsdk.errors import SpecError
 from ptsdk.spec import Job, load_job, validate_job

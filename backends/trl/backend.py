@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import yaml
-
 from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import (
-    Backend, Command, Note, Plan, PlanFile, chat_template_sha, local_inputs, model_dir_problems, torchrun_args,
+    Backend,
+    Command,
+    Note,
+    Plan,
+    PlanFile,
+    chat_template_sha,
+    local_inputs,
+    model_dir_problems,
+    torchrun_args,
 )  # fmt: skip
 from ptsdk.spec import Job
 

@@ -17,7 +17,6 @@ import importlib.util
 import inspect
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 

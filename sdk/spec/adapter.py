@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
-
 from ptsdk.spec.base import SpecModel
+from pydantic import Field
 
 
 class FullFineTune(SpecModel):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
-
 from ptsdk.spec.base import SpecModel
+from pydantic import Field, field_validator
 
 # The canonical record formats and the fields each one has (optional ones marked).
 RECORD_FIELDS: dict[str, tuple[str, ...]] = {
@@ -16,7 +15,6 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "unpaired_preference": ("prompt", "completion", "label"),
     "prompt": ("prompt", "ground_truth"),
 }
-OPTIONAL_FIELDS = {("prompt", "ground_truth")}
 
 # Which formats each method family reads; the first is the default.
 FAMILY_FORMATS: dict[str, tuple[str, ...]] = {

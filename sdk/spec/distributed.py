@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
-
 from ptsdk.spec.base import SpecModel
+from pydantic import Field, model_validator
 
 
 class DistributedSpec(SpecModel):
@@ -41,7 +40,7 @@ class DistributedSpec(SpecModel):
         return self.strategy
 
     @model_validator(mode="after")
-    def _consistent(self) -> "DistributedSpec":
+    def _consistent(self) -> DistributedSpec:
         if self.strategy == "deepspeed" and self.zero_stage is None:
             raise ValueError("distributed.zero_stage is required with strategy=deepspeed (0, 1, 2 or 3)")
         if self.strategy != "deepspeed" and self.zero_stage is not None:

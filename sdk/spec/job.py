@@ -5,17 +5,16 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
-
 from ptsdk.spec.adapter import AdapterSpec, FullFineTune
 from ptsdk.spec.base import SpecModel
-from ptsdk.spec.data import FAMILY_FORMATS, OPTIONAL_FIELDS, RECORD_FIELDS, DataSpec
+from ptsdk.spec.data import FAMILY_FORMATS, RECORD_FIELDS, DataSpec
 from ptsdk.spec.distributed import DistributedSpec
 from ptsdk.spec.method import GROUP_METHODS, MethodSpec
 from ptsdk.spec.model import ModelSpec
 from ptsdk.spec.output import OutputSpec
 from ptsdk.spec.training import TrainingSpec
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 SPEC_VERSION = 1
 
@@ -40,7 +39,7 @@ class Job(SpecModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _cross_checks(cls, data: Any, handler: Any) -> "Job":
+    def _cross_checks(cls, data: Any, handler: Any) -> Job:
         job = handler(data)
         problems = list(cross_field_problems(job))
         if problems:
@@ -146,7 +145,3 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
                 job.data.max_length,
             ))  # fmt: skip
     return out
-
-
-def optional_field(fmt: str, name: str) -> bool:
-    return (fmt, name) in OPTIONAL_FIELDS

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
-
 from ptsdk.errors import SpecError, validation_lines
 from ptsdk.spec.job import Job
 from ptsdk.spec.method import REWARD_REF
+from pydantic import ValidationError
 
 
 def read_job_data(path: Path) -> dict[str, Any]:

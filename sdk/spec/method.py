@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import Field, field_validator
-
 from ptsdk.spec.base import SpecModel
+from pydantic import Field, field_validator
 
 # `reward.py:score` (a file, relative to the job file) or `package.module:score`.
 REWARD_REF = re.compile(r"^(?P<target>[^:\s]+\.py|[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*):(?P<fn>[A-Za-z_]\w*)$")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
-
 from ptsdk.spec.base import SpecModel
+from pydantic import Field, model_validator
 
 
 class TrainingSpec(SpecModel):
@@ -36,7 +35,7 @@ class TrainingSpec(SpecModel):
     shuffle: bool = Field(True, description="Shuffle the training data (seeded); false keeps the file's order.")
 
     @model_validator(mode="after")
-    def _one_length(self) -> "TrainingSpec":
+    def _one_length(self) -> TrainingSpec:
         if self.epochs is not None and self.max_steps is not None:
             raise ValueError("set only one of training.epochs and training.max_steps")
         return self

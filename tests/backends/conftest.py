@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import EXAMPLES
 
 REQUIRED = {b.strip() for b in os.environ.get("PTSDK_REQUIRE_BACKENDS", "").split(",") if b.strip()}

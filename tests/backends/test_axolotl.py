@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ptsdk.backends.axolotl.backend import HERE, AxolotlBackend
 from ptsdk.pipeline import load_checked
 from ptsdk.rundir import write_plan
@@ -83,7 +82,7 @@ def validate_many(env, jobs: dict[str, Path]) -> dict[str, dict]:  # type: ignor
     """Axolotl's own validator (plus preprocess, as `axolotl preprocess` does) on many generated configs in one call."""
     backend = AxolotlBackend()
     requests, keep = [], []
-    for name, path in jobs.items():
+    for path in jobs.values():
         job, _ = load_checked(path, "axolotl")
         plan = backend.translate(job)
         tmp = tempfile.TemporaryDirectory()
@@ -91,7 +90,7 @@ def validate_many(env, jobs: dict[str, Path]) -> dict[str, dict]:  # type: ignor
         write_plan(plan, Path(tmp.name))
         requests.append(backend.check_request(plan, Path(tmp.name), preprocess=job.distributed.device == "cpu"))
     results = env.run_json(HERE / "check_axolotl.py", {"batch": requests}, timeout=1200)["results"]
-    return dict(zip(jobs, results))
+    return dict(zip(jobs, results, strict=True))
 
 
 def test_every_method_and_adapter_passes_axolotl_validator(example_job, axolotl_env) -> None:

@@ -7,12 +7,10 @@ checks that each named test exists.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from pathlib import Path
 
 import pytest
-
 from ptsdk.backends.trl.backend import TRLBackend
 from ptsdk.pipeline import load_checked, native_check
 
