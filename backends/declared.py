@@ -13,11 +13,10 @@ from ptsdk.spec import Job
 
 class DeclaredBackend(Backend):
     translates: ClassVar[bool] = False
-    tracking_issue: ClassVar[str] = ""
 
     def translate(self, job: Job) -> Plan:
         raise UnsupportedError(
             f"--backend {self.name}: ptsdk knows what {self.framework} can do (its matrix entries are 'declared') "
-            f"but cannot translate jobs for it yet{f' ({self.tracking_issue})' if self.tracking_issue else ''}; "
+            f"but cannot translate jobs for it yet; "
             f"backends that translate: see `ptsdk backends`"
         )

@@ -47,10 +47,6 @@ def load_checked(job_path: str | Path, backend: str | None = None) -> tuple[Job,
     return job, result
 
 
-def translate(job: Job, backend: Backend) -> Plan:
-    return backend.translate(job)
-
-
 def native_check(backend: Backend, plan: Plan) -> None:
     """Run the framework's own validator on the plan, in a scratch copy of the files."""
     import tempfile

@@ -22,7 +22,7 @@ from ptsdk.plugins.backend import (
 from ptsdk.spec import Job
 
 HERE = Path(__file__).resolve().parent
-T, V, D = Verified.trained, Verified.validated, Verified.declared
+T, V = Verified.trained, Verified.validated
 TESTS = "tests/backends/test_axolotl.py::"
 CONFIG = "axolotl_config.yaml"
 LOG = "logs/axolotl_log.jsonl"
