@@ -21,6 +21,8 @@ def ptsdk_register_backends(register: Callable[[type[Backend]], None]) -> None:
 
     Call ``register(BackendClass)`` once per backend. The core refuses a class that is not a
     :class:`ptsdk.plugins.Backend` subclass, has no ``name``, or whose name is already taken.
+    The hook is called once per process (per plugin configuration); if it raises, ptsdk stops with
+    an error naming the plugin and the distribution that installed it.
 
     :param register: callback taking a Backend subclass.
     """
