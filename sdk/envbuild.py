@@ -1,12 +1,14 @@
 """`ptsdk env create/list/remove`: managed virtual environments, one per backend.
 
-An environment counts as ready only once its marker file is written, which happens last;
-a failed or interrupted build is removed, so nothing half-made is ever used.
+What goes into an environment is the backend's own declaration, ``Backend.environment()`` (see
+:mod:`ptsdk.plugins.environment`): a venv is created, then each install step runs in order.
+An environment counts as ready only once its marker file is written, which happens last, with the
+hash of the spec it was built from; a failed or interrupted build is removed, so nothing half-made
+is ever used, and a changed spec makes a ready environment stale.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -14,42 +16,42 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ptsdk.envs import READY_MARKER, managed_env_dir, ptsdk_home
 from ptsdk.errors import PtsdkError, RunFailed
 
+if TYPE_CHECKING:
+    from ptsdk.plugins.backend import Backend
 
-def requirements_for(backend: str) -> list[str]:
-    try:
-        text = resources.files(f"ptsdk.backends.{backend}").joinpath("requirements.txt").read_text()
-    except (ModuleNotFoundError, FileNotFoundError):
-        raise PtsdkError(
-            f"backend {backend}: ptsdk has no known-good requirement set for it yet; "
-            f"install the framework yourself and set PTSDK_{backend.upper()}_PYTHON"
-        ) from None
-    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-
-
-def requirements_sha(reqs: list[str]) -> str:
-    return hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:16]
+#: Added to every install step's environment (a step's own env wins).
+#: DS_BUILD_OPS=0: DeepSpeed (an sdist) installs without compiling CUDA ops.
+DEFAULT_BUILD_ENV = {"DS_BUILD_OPS": "0"}
 
 
 def built_from(target: Path) -> str | None:
-    """The requirements hash a ready environment was built from (None: not ready, or built by hand)."""
+    """The spec hash a ready environment was built from (None: not ready, or built by hand)."""
     try:
-        return json.loads((target / READY_MARKER).read_text()).get("requirements_sha")
-    except (OSError, ValueError):
+        sha = json.loads((target / READY_MARKER).read_text()).get("requirements_sha")
+    except (OSError, ValueError, AttributeError):
         return None
+    return sha if isinstance(sha, str) else None
 
 
-def create_env(backend: str, *, python: str = sys.executable, force: bool = False,
+def is_stale(backend_cls: type[Backend]) -> bool:
+    """A managed environment built from another spec than the one the backend declares now."""
+    return built_from(managed_env_dir(backend_cls.name)) != backend_cls.environment().sha
+
+
+def create_env(backend_cls: type[Backend], *, python: str = sys.executable, force: bool = False,
                say: Callable[[str], None] = print) -> Path:  # fmt: skip
-    reqs = requirements_for(backend)
+    """Build the backend's managed environment from its declared spec; returns the venv's folder."""
+    backend = backend_cls.name
+    spec = backend_cls.environment()
     target = managed_env_dir(backend)
     if (target / READY_MARKER).exists() and not force:
-        if built_from(target) == requirements_sha(reqs):
+        if built_from(target) == spec.sha:
             say(f"{backend}: environment already ready at {target} (use --force to rebuild)")
             return target
         say(f"{backend}: environment at {target} was built from other requirements; rebuilding")
@@ -57,36 +59,28 @@ def create_env(backend: str, *, python: str = sys.executable, force: bool = Fals
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     log_path = target.parent / f"{backend}.build.log"
-    torch_first = [r for r in reqs if r.split("==")[0].lower() == "torch"]
-    rest = [r for r in reqs if r not in torch_first]
-    steps = [
-        ("create venv", [python, "-m", "venv", str(target)]),
-        ("install torch (first, so no CUDA build is pulled)", None),
-        (f"install {len(rest)} pinned packages", None),
-    ]
+    venv_python = str(target / "bin" / "python")
+    pip = [venv_python, "-m", "pip", "install", "--disable-pip-version-check"]
+    steps: list[tuple[str, list[str], dict[str, str]]] = [("create venv", [python, "-m", "venv", str(target)], {})]
+    steps += [(s.label, [*pip, *s.pip_args, *s.packages], s.environ) for s in spec.steps if s.packages]
     started = time.monotonic()
     try:
         with log_path.open("w") as log:
-            for i, (label, argv) in enumerate(steps, 1):
-                if argv is None:
-                    pkgs = torch_first if i == 2 else rest
-                    if not pkgs:
-                        continue
-                    argv = [str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", *pkgs]
+            for i, (label, argv, extra) in enumerate(steps, 1):
                 say(f"[{i}/{len(steps)}] {backend}: {label} ({time.monotonic() - started:.0f}s)")
-                log.write(f"$ {' '.join(argv)}\n")
+                log.write(f"$ {' '.join(f'{k}={v}' for k, v in extra.items())}{' ' if extra else ''}{' '.join(argv)}\n")
                 log.flush()
                 try:
-                    # DS_BUILD_OPS=0: DeepSpeed (an sdist) installs without compiling CUDA ops.
-                    rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "DS_BUILD_OPS": "0"}).returncode
+                    rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **DEFAULT_BUILD_ENV, **extra}).returncode  # fmt: skip
                 except OSError as exc:
                     raise RunFailed(f"{backend}: '{label}' could not start: {exc}") from None
                 if rc != 0:
                     raise RunFailed(f"{backend}: '{label}' failed (exit {rc}); log: {log_path}")
         versions = subprocess.run(
-            [str(target / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        marker = {"backend": backend, "created": time.time(), "requirements_sha": requirements_sha(reqs), "packages": versions}
+            [venv_python, "-m", "pip", "freeze"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()  # one line per package ("name==1.0", or "name @ file:///..." for a local one)
+        marker = {"backend": backend, "created": time.time(), "requirements_sha": spec.sha, "packages": versions}
         (target / READY_MARKER).write_text(json.dumps(marker, indent=1))
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
