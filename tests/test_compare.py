@@ -7,9 +7,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from ptsdk.matrix.compare import load_run, parity, write_report
+from ptsdk.compare import REPORT_SCHEMA, load_run, parity, write_report
+from ptsdk.rundir import RunDir
 
-SCHEMA = json.loads((Path(__file__).parents[1] / "matrix" / "report.schema.json").read_text())
+SCHEMA = json.loads(REPORT_SCHEMA.read_text())
 
 
 def fake_run(root: Path, backend: str, *, losses: list[float], tokens_per_step: int, effective: dict) -> Path:
@@ -18,8 +19,8 @@ def fake_run(root: Path, backend: str, *, losses: list[float], tokens_per_step: 
     run.mkdir()
     manifest = {"backend": backend, "run_dir": str(run), "status": "succeeded", "exit_code": 0, "wall_time_s": 12.5,
                 "peak_rss_mib": 900.0, "job": {"name": "sft_lora"}, "effective": effective}  # fmt: skip
-    (run / "manifest.json").write_text(json.dumps(manifest))
-    with (run / "metrics.jsonl").open("w") as f:
+    (run / RunDir.MANIFEST).write_text(json.dumps(manifest))
+    with (run / RunDir.METRICS).open("w") as f:
         for i, loss in enumerate(losses, 1):
             f.write(json.dumps({"step": i, "kind": "train", "loss": loss, "tokens_seen": i * tokens_per_step,
                                 "wall_time_s": i * 0.5, "tokens_per_s": 2.0 * tokens_per_step, "reward": None}) + "\n")  # fmt: skip

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import EXAMPLES
+from ptsdk.rundir import RunDir
 
 REQUIRED = {b.strip() for b in os.environ.get("PTSDK_REQUIRE_BACKENDS", "").split(",") if b.strip()}
 
@@ -70,15 +71,15 @@ def example_job(tmp_path: Path, tiny_model: Path):  # type: ignore[no-untyped-de
 
 
 def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    manifest = json.loads((run_dir / RunDir.MANIFEST).read_text())
+    metrics = [json.loads(line) for line in (run_dir / RunDir.METRICS).read_text().splitlines()]
     return manifest, metrics
 
 
 def run_on(ptsdk, backend: str, job: Path, run_dir: Path) -> tuple[dict, list[dict]]:  # type: ignore[no-untyped-def]
     """`ptsdk run` for real; on failure the assertion shows the framework's log tail."""
     r = ptsdk("run", str(job), "--backend", backend, "--run-dir", str(run_dir), "--quiet")
-    log = (run_dir / "logs" / "backend.log").read_text() if (run_dir / "logs" / "backend.log").exists() else ""
+    log = (run_dir / RunDir.LOG).read_text() if (run_dir / RunDir.LOG).exists() else ""
     assert r.code == 0, r.err + log[-3000:]
     return read_run(run_dir)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
+from ptsdk.compare import REPORT_SCHEMA
 
 pytestmark = [pytest.mark.trl, pytest.mark.axolotl]
-SCHEMA = json.loads((Path(__file__).parents[2] / "matrix" / "report.schema.json").read_text())
+SCHEMA = json.loads(REPORT_SCHEMA.read_text())
 # Aligned, the two frameworks compute the same float32 optimization; measured max |d loss| 4.8e-7.
 LOSS_TOLERANCE = 1e-4
 

@@ -4,6 +4,9 @@ The parity table compares what each framework will really use, as each backend r
 ``Plan.effective`` (recorded in the run's manifest). A backend explains a value it did not take
 from the job in ``Plan.effective["sources"]`` (for example "framework default"); a difference no
 backend explains is flagged as unexplained.
+
+It reads run directories (`ptsdk.rundir.RunDir`) and gives the one run summary that `ptsdk run`
+prints too. The report's JSON Schema is `REPORT_SCHEMA`, beside this module.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptsdk.errors import PtsdkError
+from ptsdk.metrics import MetricRecord
+from ptsdk.rundir import RunDir, require_new_dir, staged_dir
+
+REPORT_SCHEMA = Path(__file__).with_name("report.schema.json")
 
 PARITY_KEYS = (
     "global_batch_sequences", "global_batch_tokens", "tokenized_data_sha", "tokenized_rows", "micro_batch", "gradient_accumulation", "world_size",
@@ -34,6 +40,20 @@ class ParityRow:
     def unexplained(self) -> bool:
         return self.differs and not self.sources
 
+    @property
+    def verdict(self) -> str:
+        """The one wording of a row's outcome: "" (same everywhere), "differs: trl: <source>; ..." or "UNEXPLAINED"."""
+        if not self.differs:
+            return ""
+        if not self.sources:
+            return "UNEXPLAINED"
+        return "differs: " + "; ".join(f"{b}: {why}" for b, why in self.sources.items())
+
+    @classmethod
+    def from_report(cls, row: dict[str, Any]) -> ParityRow:
+        """A row of report.json's `parity` back as a ParityRow."""
+        return cls(row["key"], row["values"], row["differs"], row.get("sources", {}))
+
 
 @dataclass
 class RunSummary:
@@ -43,6 +63,7 @@ class RunSummary:
     exit_code: int | None
     steps: int
     tokens_seen: int | None
+    first_loss: float | None
     final_loss: float | None
     best_loss: float | None
     tokens_per_s: float | None
@@ -53,24 +74,29 @@ class RunSummary:
 
 @dataclass
 class Run:
-    backend: str
-    run_dir: Path
+    """A run directory read once: its checked manifest and its metric records."""
+
+    dir: RunDir
     manifest: dict[str, Any]
-    metrics: list[dict[str, Any]]
+    metrics: list[MetricRecord]
 
     @property
-    def train(self) -> list[dict[str, Any]]:
-        return [m for m in self.metrics if m["kind"] == "train"]
+    def backend(self) -> str:
+        return self.manifest["backend"]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.dir.path
+
+    @property
+    def train(self) -> list[MetricRecord]:
+        return [m for m in self.metrics if m.kind == "train"]
 
 
-def load_run(run_dir: Path) -> Run:
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.exists():
-        raise PtsdkError(f"{run_dir}: not a ptsdk run directory (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
-    metrics_path = run_dir / "metrics.jsonl"
-    metrics = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
-    return Run(manifest["backend"], run_dir, manifest, metrics)
+def load_run(run_dir: Path | RunDir, *, option: str = "") -> Run:
+    """Read a finished (or interrupted) run; a bad manifest or metrics file is a PtsdkError naming `option`."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir, option=option, purpose="compared")
+    return Run(rd, rd.read_manifest(), rd.metrics())
 
 
 def parity(effective: dict[str, dict[str, Any]]) -> list[ParityRow]:
@@ -91,27 +117,29 @@ def measured_effective(run: Run) -> dict[str, Any]:
     """The planned effective settings plus what the run itself measured: the tokenized data's
     fingerprint (written by ptsdk's runner/plugin) and the real tokens in the first optimizer step."""
     effective = dict(run.manifest.get("effective", {}))
-    fingerprint = run.run_dir / "logs" / "tokenized_data.json"
+    fingerprint = run.dir.tokenized_data_path
     if fingerprint.exists():
         data = json.loads(fingerprint.read_text())
         effective["tokenized_data_sha"] = data.get("sha256")
         effective["tokenized_rows"] = data.get("rows")
-    first = next((m for m in run.train if m.get("tokens_seen")), None)
-    if first is not None and first["step"] == 1:
-        effective["global_batch_tokens"] = first["tokens_seen"]
+    first = next((m for m in run.train if m.tokens_seen), None)
+    if first is not None and first.step == 1:
+        effective["global_batch_tokens"] = first.tokens_seen
     return effective
 
 
 def summarize(run: Run) -> RunSummary:
+    """The one summary of a run: the report's `summary` rows and the line `ptsdk run` prints."""
     train = run.train
-    losses = [m["loss"] for m in train if m.get("loss") is not None and math.isfinite(m["loss"])]
-    tokens = next((m["tokens_seen"] for m in reversed(train) if m.get("tokens_seen")), None)
-    wall = next((m["wall_time_s"] for m in reversed(train) if m.get("wall_time_s")), None)
-    rewards = [m["reward"] for m in train if m.get("reward") is not None]
+    losses = [m.loss for m in train if m.loss is not None and math.isfinite(m.loss)]
+    tokens = next((m.tokens_seen for m in reversed(train) if m.tokens_seen), None)
+    wall = next((m.wall_time_s for m in reversed(train) if m.wall_time_s), None)
+    rewards = [m.reward for m in train if m.reward is not None]
     return RunSummary(
-        backend=run.backend, run_dir=str(run.run_dir), status=run.manifest.get("status", "unknown"),
+        backend=run.backend, run_dir=str(run.run_dir), status=run.dir.status,
         exit_code=run.manifest.get("exit_code"), steps=len(train), tokens_seen=tokens,
-        final_loss=losses[-1] if losses else None, best_loss=min(losses) if losses else None,
+        first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None,
+        best_loss=min(losses) if losses else None,
         tokens_per_s=tokens / wall if tokens and wall else None, wall_time_s=run.manifest.get("wall_time_s"),
         peak_rss_mib=run.manifest.get("peak_rss_mib"), final_reward=rewards[-1] if rewards else None,
     )  # fmt: skip
@@ -123,9 +151,9 @@ def aligned_losses(runs: list[Run]) -> list[dict[str, Any]]:
     for run in runs:
         points = {}
         for m in run.train:
-            if m.get("loss") is None:
+            if m.loss is None:
                 continue
-            points[m["tokens_seen"] if m.get("tokens_seen") is not None else ("step", m["step"])] = m["loss"]
+            points[m.tokens_seen if m.tokens_seen is not None else ("step", m.step)] = m.loss
         by_backend[run.backend] = points
     common = set.intersection(*(set(p) for p in by_backend.values())) if by_backend else set()
     rows = []
@@ -164,9 +192,8 @@ def report_markdown(report: dict[str, Any], plots: list[str]) -> str:
     out = [f"# Backend comparison: {report['job']}", "", "## Parity (effective settings each framework uses)", "",
            "| setting | " + " | ".join(b) + " | |", "|---|" + "---|" * len(b) + "---|"]  # fmt: skip
     for row in report["parity"]:
-        flag = ""
-        if row["differs"]:
-            flag = "**UNEXPLAINED**" if row["unexplained"] else "differs: " + "; ".join(f"{k}: {v}" for k, v in row["sources"].items())
+        verdict = ParityRow.from_report(row).verdict
+        flag = f"**{verdict}**" if row["unexplained"] else verdict
         out.append(f"| {row['key']} | " + " | ".join(_fmt(row["values"].get(x)) for x in b) + f" | {flag} |")
     out += ["", "## Results", "", "| backend | status | steps | tokens | final loss | best loss | tokens/s | wall s | peak RSS MiB |",
             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -189,7 +216,8 @@ def plot(runs: list[Run], out: Path) -> list[str]:
     panels = [("loss", "tokens_seen", "loss_vs_tokens.png"), ("loss", "wall_time_s", "loss_vs_time.png"),
               ("reward", "tokens_seen", "reward_vs_tokens.png"), ("tokens_per_s", "step", "throughput.png")]  # fmt: skip
     for y, x, name in panels:
-        series = {r.backend: [(m[x], m[y]) for m in r.train if m.get(x) is not None and m.get(y) is not None] for r in runs}
+        series = {r.backend: [(getattr(m, x), getattr(m, y)) for m in r.train if getattr(m, x) is not None and getattr(m, y) is not None]
+                  for r in runs}  # fmt: skip
         if not any(series.values()):
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -209,10 +237,7 @@ def plot(runs: list[Run], out: Path) -> list[str]:
 
 
 def write_report(runs: list[Run], out: Path) -> dict[str, Any]:
-    from ptsdk.rundir import staged_dir
-
-    if out.exists() and any(out.iterdir()):
-        raise PtsdkError(f"--out {out}: exists and is not empty; choose a new folder")
+    require_new_dir(out, "--out")
     report = build_report(runs)
     with staged_dir(out) as tmp:
         plots = plot(runs, tmp)
