@@ -69,25 +69,50 @@ class Unmet:
 class CheckResult:
     backend: str
     unmet: list[Unmet] = field(default_factory=list)
-    accepted_by: list[str] = field(default_factory=list)  # backends meeting every requirement
+    #: Backend-specific reasons beyond the capability matrix (Backend.static_problems).
+    problems: list[str] = field(default_factory=list)
+    accepted_by: list[str] = field(default_factory=list)  # backends that can run the whole job
 
     @property
     def ok(self) -> bool:
-        return not self.unmet
+        return not self.unmet and not self.problems
+
+    def reasons(self) -> list[str]:
+        return [*map(str, self.unmet), *self.problems]
 
 
 def _keys(cls: type[Backend]) -> set[tuple[str, str]]:
     return {c.key for c in cls.capabilities}
 
 
-def check(job: Job, backend: str, backends: Mapping[str, type[Backend]]) -> CheckResult:
-    """Every requirement of the job the backend does not meet, with who meets it."""
+def feasibility(job: Job, backends: Mapping[str, type[Backend]]) -> dict[str, CheckResult]:
+    """For every backend, why it cannot run the job (empty when it can): the one place that decides.
+
+    A backend can run a job when it declares every capability the job requires *and* its own
+    static checks (which need no framework) find nothing. validate, translate, run, compare and
+    every "backends that can" list read this.
+    """
     reqs = requirements_of(job)
     have = {name: _keys(cls) for name, cls in backends.items()}
-    result = CheckResult(backend=backend)
-    for req in reqs:
-        if req.key not in have.get(backend, set()):
-            able = sorted(n for n, keys in have.items() if req.key in keys)
-            result.unmet.append(Unmet(req, backend, able))
-    result.accepted_by = sorted(n for n, keys in have.items() if all(r.key in keys for r in reqs))
-    return result
+    results: dict[str, CheckResult] = {}
+    for name, cls in backends.items():
+        result = CheckResult(backend=name)
+        for req in reqs:
+            if req.key not in have[name]:
+                able = sorted(n for n, keys in have.items() if req.key in keys)
+                result.unmet.append(Unmet(req, name, able))
+        if not result.unmet:
+            result.problems = list(cls().static_problems(job))
+        results[name] = result
+    accepted = sorted(n for n, r in results.items() if r.ok)
+    for r in results.values():
+        r.accepted_by = accepted
+    return results
+
+
+def check(job: Job, backend: str, backends: Mapping[str, type[Backend]]) -> CheckResult:
+    """What stops `backend` from running the job, and which backends can run all of it."""
+    results = feasibility(job, backends)
+    if backend in results:
+        return results[backend]
+    return CheckResult(backend=backend, accepted_by=next(iter(results.values())).accepted_by if results else [])

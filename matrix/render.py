@@ -28,6 +28,7 @@ def build_rows(
     kind: str | None = None,
     method: str | None = None,
     verified: str | None = None,
+    only_keys: set[tuple[str, str]] | None = None,
 ) -> list[Row]:
     keys: set[tuple[str, str]] = set()
     for cls in backends.values():
@@ -35,6 +36,8 @@ def build_rows(
     rows = []
     for k, n in sorted(keys, key=lambda key: (KINDS.index(key[0]), key[1])):
         if kind and k != kind:
+            continue
+        if only_keys is not None and (k, n) not in only_keys:
             continue
         if method and not ((k == "method" and n == method) or (k == "loss" and n.startswith(method + ":"))):
             continue

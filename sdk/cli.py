@@ -46,7 +46,9 @@ def validate(job: Path, backend: str | None) -> None:
 @click.option("--method", "-m", help="Rows for one method and its loss variants.")
 @click.option("--verified", type=click.Choice(["trained", "validated", "declared"]), help="Rows where some backend is at this level.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
-def matrix(only: tuple[str, ...], kind: str | None, method: str | None, verified: str | None, fmt: str) -> None:
+@click.option("--job", "job_path", type=JOB, help="Rows this job needs, and each backend's verdict on the whole job.")
+def matrix(only: tuple[str, ...], kind: str | None, method: str | None, verified: str | None, fmt: str,
+           job_path: Path | None) -> None:  # fmt: skip
     """What each backend can do, and how that is known."""
     from ptsdk.matrix.render import build_rows, print_table, to_json, to_markdown
     from ptsdk.plugins.manager import get_backends
@@ -57,23 +59,39 @@ def matrix(only: tuple[str, ...], kind: str | None, method: str | None, verified
         raise PtsdkError(f"--backend {unknown[0]}: no such backend; installed: {', '.join(sorted(backends))}")
     if only:
         backends = {b: backends[b] for b in only}
-    rows = build_rows(backends, kind=kind, method=method, verified=verified)
+    keys, verdicts = None, None
+    if job_path is not None:
+        from ptsdk.matrix.check import feasibility, requirements_of
+        from ptsdk.spec import load_job
+
+        job = load_job(job_path, check_files=False)
+        keys = {r.key for r in requirements_of(job)}
+        verdicts = {b: r.reasons() for b, r in feasibility(job, backends).items()}
+    rows = build_rows(backends, kind=kind, method=method, verified=verified, only_keys=keys)
     if fmt == "json":
-        click.echo(to_json(backends, rows))
+        data = json.loads(to_json(backends, rows))
+        if verdicts is not None:
+            data["job"] = {"path": str(job_path), "verdicts": {b: {"can_run": not r, "reasons": r} for b, r in verdicts.items()}}
+        click.echo(json.dumps(data, indent=2))
     elif fmt == "markdown":
         click.echo(to_markdown(backends, rows))
     else:
         print_table(backends, rows)
+    if verdicts is not None and fmt != "json":
+        for b, reasons in verdicts.items():
+            click.echo(f"{b}: " + ("can run this job" if not reasons else "cannot: " + "; ".join(reasons)))
 
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def backends(fmt: str) -> None:
-    """Installed backends, their framework version and where it lives."""
-    from ptsdk.plugins.manager import get_backends
+    """Installed backends, their framework version, where it lives and which package supplied the backend."""
+    from ptsdk.plugins.manager import get_registry
 
+    registry = get_registry()
     rows = []
-    for name, cls in get_backends().items():
+    for name, cls in registry.backends.items():
+        origin = registry.origins[name]
         env = cls().env
         version = env.versions().get(cls.framework) if env.python else None
         where = env.python or (env.container.image if env.container else "")
@@ -85,9 +103,11 @@ def backends(fmt: str) -> None:
             status = "ready"
         else:
             status = "missing"
-        hint = f"ptsdk env create {name}" if cls.translates else cls.install_hint
+        hint = f"ptsdk env create {name}" if _has_environment(cls) else (cls.install_hint or f"set PTSDK_{name.upper()}_PYTHON")
         rows.append({"backend": name, "framework": cls.framework, "version": version, "source": env.source,
-                     "where": where, "status": status, "translates": cls.translates, "how_to_get": hint})  # fmt: skip
+                     "where": where, "status": status, "translates": cls.translates, "how_to_get": hint,
+                     "plugin": origin.plugin, "distribution": origin.distribution,
+                     "distribution_version": origin.distribution_version, "from": origin.source})  # fmt: skip
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -95,11 +115,11 @@ def backends(fmt: str) -> None:
     from rich.table import Table
 
     table = Table(title="ptsdk backends", title_justify="left")
-    for col in ("backend", "framework", "version", "translates", "status", "where"):
+    for col in ("backend", "framework", "version", "translates", "status", "where", "from"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["backend"], r["framework"], r["version"] or "-", "yes" if r["translates"] else "not yet",
-                      r["status"], f"{r['where']} ({r['source']})" if r["where"] else r["source"])  # fmt: skip
+                      r["status"], f"{r['where']} ({r['source']})" if r["where"] else r["source"], r["from"])  # fmt: skip
     console = make_console()
     console.print(table)
     for r in rows:
@@ -107,12 +127,24 @@ def backends(fmt: str) -> None:
             console.print(f"[yellow]{r['backend']}[/]: get it with: {r['how_to_get']}", highlight=False)
 
 
-def _stale(backend: str) -> bool:
-    """A managed environment built from other pins than the ones this ptsdk ships."""
-    from ptsdk.envbuild import built_from, requirements_for, requirements_sha
-    from ptsdk.envs import managed_env_dir
+def _has_environment(cls) -> bool:  # type: ignore[no-untyped-def]
+    """Whether `ptsdk env create` can build this backend's environment (it declares one)."""
+    try:
+        cls.environment()
+    except PtsdkError:
+        return False
+    return True
 
-    return built_from(managed_env_dir(backend)) != requirements_sha(requirements_for(backend))
+
+def _stale(backend: str) -> bool:
+    """A managed environment built from another spec than the one the backend declares now."""
+    from ptsdk.envbuild import is_stale
+    from ptsdk.plugins.manager import get_backend
+
+    try:
+        return is_stale(get_backend(backend))
+    except PtsdkError:  # no declared environment: a managed one was built some other way
+        return False
 
 
 @cli.command()
@@ -138,14 +170,14 @@ def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, 
     b = _backend(backend)
     plan = b.translate(loaded)
     if other is not None:
-        from ptsdk.matrix.compare import parity
+        from ptsdk.compare import parity
 
         other_job, _ = load_checked(job, other)
         rows = parity({backend: plan.effective, other: _backend(other).translate(other_job).effective})
         width = max(len(r.key) for r in rows)
         click.echo(f"{'setting':<{width}}  {backend:<24} {other:<24}")
         for r in rows:
-            mark = ("  <- " + ("; ".join(f"{k}: {v}" for k, v in r.sources.items()) or "UNEXPLAINED")) if r.differs else ""
+            mark = f"  <- {r.verdict}" if r.verdict else ""
             a, c = (str(r.values.get(x)) for x in (backend, other))
             click.echo(f"{r.key:<{width}}  {a:<24} {c:<24}{mark}")
         if any(r.unexplained for r in rows):
@@ -158,8 +190,8 @@ def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, 
     if as_json:
         click.echo(plan.to_json())
         return
-    click.echo(f"# {plan.native_config}")
-    click.echo(plan.file(plan.native_config).content or "", nl=False)
+    click.echo(f"# {plan.native_config or 'native arguments'}")
+    click.echo(plan.native_text(), nl=False)
     click.echo("\n# command")
     click.echo(command_script(plan, b.env).split("\n", 4)[-1], nl=False)
     if plan.notes:
@@ -180,14 +212,13 @@ def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, 
 def run(job: Path | None, backend: str | None, run_dir: Path | None, resume_dir: Path | None, quiet: bool) -> None:
     """Run a job on a backend; everything lands in one run directory."""
     from ptsdk import pipeline
-    from ptsdk.spec import validate_job
+    from ptsdk.compare import load_run
+    from ptsdk.rundir import RunDir
 
     if resume_dir is not None:
-        manifest = json.loads((resume_dir / "manifest.json").read_text()) if (resume_dir / "manifest.json").exists() else None
-        if manifest is None:
-            raise PtsdkError(f"--resume {resume_dir}: not a ptsdk run directory (no manifest.json)")
-        loaded = validate_job(manifest["job"], source=str(resume_dir / "manifest.json"))
-        backend = manifest["backend"]
+        previous = RunDir(resume_dir, option="--resume", purpose="resumed")
+        loaded = previous.job()
+        backend = previous.backend
         run_dir = resume_dir
     else:
         if job is None or backend is None:
@@ -197,26 +228,24 @@ def run(job: Path | None, backend: str | None, run_dir: Path | None, resume_dir:
     b = _backend(backend)
     plan = b.translate(loaded)
     result = pipeline.run(loaded, b, plan, run_dir, resume=resume_dir is not None, echo=None if quiet else sys.stderr)
-    _summary(result)
+    _summary(load_run(result.run_dir))
     if result.exit_code != 0:
         sys.exit(1)
 
 
-def _summary(result) -> None:  # type: ignore[no-untyped-def]
-    from ptsdk.metrics import read_metrics
-    from ptsdk.rundir import METRICS
+def _summary(run) -> None:  # type: ignore[no-untyped-def]
+    """The line printed after each run: compare's run summary (the report's `summary` row), in words."""
+    from ptsdk.compare import summarize
 
-    records = [r for r in read_metrics(result.run_dir / METRICS) if r.kind == "train"] if (result.run_dir / METRICS).exists() else []
-    losses = [r.loss for r in records if r.loss is not None]
-    last = records[-1] if records else None
-    parts = [f"{result.status} in {result.wall_time_s:.1f}s", f"{len(records)} logged steps"]
-    if losses:
-        parts.append(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
-    if last and last.reward is not None:
-        parts.append(f"reward {last.reward:.3f}")
-    if last and last.tokens_seen:
-        parts.append(f"{last.tokens_seen} tokens")
-    click.echo(f"run {' · '.join(parts)}\nrun directory: {result.run_dir}", err=True)
+    s = summarize(run)
+    parts = [s.status + (f" in {s.wall_time_s:.1f}s" if s.wall_time_s is not None else ""), f"{s.steps} logged steps"]
+    if s.first_loss is not None and s.final_loss is not None:
+        parts.append(f"loss {s.first_loss:.4f} -> {s.final_loss:.4f}")
+    if s.final_reward is not None:
+        parts.append(f"reward {s.final_reward:.3f}")
+    if s.tokens_seen:
+        parts.append(f"{s.tokens_seen} tokens")
+    click.echo(f"run {' · '.join(parts)}\nrun directory: {s.run_dir}", err=True)
 
 
 @cli.command()
@@ -229,12 +258,15 @@ def _summary(result) -> None:  # type: ignore[no-untyped-def]
 def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out: Path | None, quiet: bool) -> None:
     """Run one job on several backends (or read finished runs) and write a parity-first report."""
     from ptsdk import pipeline
-    from ptsdk.matrix.compare import load_run, write_report
+    from ptsdk.compare import load_run, write_report
+    from ptsdk.rundir import default_run_dir, require_new_dir
 
     if run_dirs:
         if job is not None or names:
             raise PtsdkError("use either JOB --backends ... or --runs DIR ..., not both")
-        dirs = list(run_dirs)
+        if out is not None:
+            require_new_dir(out, "--out")
+        runs = [load_run(d, option="--runs") for d in run_dirs]
     else:
         if job is None or not names:
             raise PtsdkError("ptsdk compare needs JOB --backends A,B (or --runs DIR DIR)")
@@ -247,17 +279,16 @@ def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out
         plans = {b: backends[b].translate(loaded[b]) for b in backend_names}
         for b in backend_names:
             pipeline.native_check(backends[b], plans[b])
-        dirs = []
+        if out is not None:  # before hours of training, not after
+            require_new_dir(out, "--out")
+        runs = []
         for b in backend_names:
             result = pipeline.run(loaded[b], backends[b], plans[b], native_checked=True, echo=None if quiet else sys.stderr)
-            _summary(result)
-            dirs.append(result.run_dir)
-    runs = [load_run(d) for d in dirs]
+            runs.append(load_run(result.run_dir))
+            _summary(runs[-1])
     if out is None:
-        from ptsdk.rundir import default_run_dir
-
-        first = runs[0].manifest
-        out = default_run_dir(Path(first["run_dir"]).parent, f"compare-{first['job'].get('name') or 'job'}", "report")
+        first = runs[0]
+        out = default_run_dir(first.run_dir.parent, f"compare-{first.manifest['job'].get('name') or 'job'}", "report")
     report = write_report(runs, out)
     _print_report(report)
     click.echo(f"report: {out / 'report.md'}", err=True)
@@ -266,7 +297,9 @@ def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out
 
 
 def _print_report(report: dict) -> None:
+    from ptsdk.compare import ParityRow
     from ptsdk.console import console as make_console
+    from rich.markup import escape
     from rich.table import Table
 
     console = make_console()
@@ -276,7 +309,8 @@ def _print_report(report: dict) -> None:
         table.add_column(b)
     table.add_column("")
     for row in report["parity"]:
-        flag = "[red]UNEXPLAINED[/]" if row["unexplained"] else ("[yellow]differs: " + "; ".join(row["sources"].values()) + "[/]" if row["differs"] else "")
+        verdict = escape(ParityRow.from_report(row).verdict)
+        flag = f"[red]{verdict}[/]" if row["unexplained"] else (f"[yellow]{verdict}[/]" if verdict else "")
         table.add_row(row["key"], *(str(row["values"].get(b)) for b in report["backends"]), flag)
     console.print(table)
     results = Table(title="results", title_justify="left")
@@ -304,8 +338,7 @@ def env_create(backend: str, force: bool) -> None:
     from ptsdk.envbuild import create_env
     from ptsdk.plugins.manager import get_backend
 
-    get_backend(backend)
-    create_env(backend, force=force, say=lambda s: click.echo(s, err=True))
+    create_env(get_backend(backend), force=force, say=lambda s: click.echo(s, err=True))
 
 
 @env.command("list")

@@ -3,32 +3,44 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import TextIO
 
 from ptsdk.envs import BackendEnv
-from ptsdk.plugins.backend import Command
+from ptsdk.plugins.backend import PYTHON, Command
 
 
-def resolve_argv(cmd: Command, env: BackendEnv, workdir: Path, inputs: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+def render_argv(cmd: Command, env: BackendEnv, workdir: str, inputs: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    """The one place a command meets its environment: '{python}' becomes the backend's interpreter,
+    and the whole command runs inside the backend's container image when it has one."""
     if env.container is not None:
-        argv = [env.container.python if a == "{python}" else a for a in cmd.argv]
-        return env.container.wrap(argv, str(workdir), cmd.env, inputs)
-    python = env.python or sys.executable
-    return [python if a == "{python}" else a for a in cmd.argv]
+        argv = [env.container.python if a == PYTHON else a for a in cmd.argv]
+        return env.container.wrap(argv, workdir, cmd.env, inputs)
+    python = env.python or "python"
+    return [python if a == PYTHON else a for a in cmd.argv]
+
+
+def render_shell(cmd: Command, env: BackendEnv | None, inputs: list[str] = ()) -> str:  # type: ignore[assignment]
+    """The command as one shell line run from the run directory (command.sh, the manifest)."""
+    if env is None:
+        return cmd.shell()
+    if env.container is None:
+        return cmd.shell(env.python or "python")
+    argv = render_argv(cmd, env, "__WORKDIR__", inputs)
+    return " ".join(shlex.quote(a) for a in argv).replace("__WORKDIR__", '"$PWD"')
 
 
 def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, echo: TextIO | None,
                 inputs: list[str] = ()) -> tuple[int, float]:  # type: ignore[assignment]  # fmt: skip
     """Run one command; returns its exit code and peak resident memory in MiB (largest process of its tree)."""
-    argv = resolve_argv(cmd, env, workdir, inputs)
+    argv = render_argv(cmd, env, str(workdir), inputs)
     proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env}
     if env.python and env.container is None:
         # The environment's own console scripts (torchrun, accelerate) come first, as in an activated venv.
         proc_env["PATH"] = os.pathsep.join([str(Path(env.python).parent), proc_env.get("PATH", "")])
-    log.write(f"$ {cmd.shell(env.python or 'python')}\n")
+    log.write(f"$ {render_shell(cmd, env, inputs)}\n")
     log.flush()
     proc = subprocess.Popen(argv, cwd=workdir, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1, errors="replace")  # fmt: skip

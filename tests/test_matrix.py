@@ -100,3 +100,21 @@ class TestDeclaredBackendContract(BackendContract):
     from ptsdk.backends.verl import VerlBackend
 
     backend = VerlBackend
+
+
+def test_one_feasibility_verdict_for_every_command(ptsdk, write_job) -> None:
+    """A 2-process CPU job: capabilities alone would accept Axolotl, its static check does not.
+    validate -b trl, validate -b axolotl and matrix --job all give the same verdict."""
+    job = write_job(minimal_job(distributed={"device": "cpu", "gpus_per_node": 2}, training={"precision": "fp32"}))
+    r = ptsdk("validate", str(job), "-b", "trl")
+    assert r.code == 0, r.err
+    assert "also accepted by: none" in r.out
+    r = ptsdk("validate", str(job), "-b", "axolotl")
+    assert r.code == 2 and "Axolotl cannot run several processes on CPU" in r.err
+    assert "backends that accept the whole job: trl" in r.err
+    r = ptsdk("matrix", "--job", str(job), "--format", "json")
+    verdicts = json.loads(r.out)["job"]["verdicts"]
+    assert [b for b, v in verdicts.items() if v["can_run"]] == ["trl"]
+    assert any("Axolotl cannot run several processes" in x for x in verdicts["axolotl"]["reasons"])
+    r = ptsdk("matrix", "--job", str(job))
+    assert r.code == 0 and "trl: can run this job" in r.out and "axolotl: cannot: distributed.gpus_per_node" in r.out

@@ -1,10 +1,7 @@
-#!/usr/bin/env python
-"""Axolotl's own validation of a ptsdk translation, run in the Axolotl environment.
+"""Axolotl's own validation of a ptsdk translation, run by ptsdk's check harness in the Axolotl environment.
 
-stdin: {"config": "axolotl_config.yaml", "workdir": "...", "preprocess": bool, "launcher": [...] | null,
-        "target": "cpu" | "gpu"}   or   {"batch": [request, ...]}
-stdout (last line): {"ok": bool, "errors": [...], "unknown_keys": [...], "notes": [...], "versions": {...}}
-                    or {"results": [...]} for a batch (one import of Axolotl for many configs)
+request: Backend.check_request (workdir, config = axolotl_config.yaml, target "cpu"|"gpu", world_size,
+launcher) plus "preprocess": bool. Result: errors, notes and "unknown_keys".
 
 Axolotl drops unknown top-level keys silently, so they are compared here with its schema's
 fields and aliases. With "preprocess", dataset types are loaded and tokenized the way
@@ -13,18 +10,14 @@ fields and aliases. With "preprocess", dataset types are loaded and tokenized th
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import importlib.metadata as md
-import io
-import json
 import os
-import sys
 import tempfile
+from typing import Any
 
 os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+VERSIONS = ("axolotl", "transformers", "trl", "torch", "peft")
 
 
 def schema_keys(cfg) -> set[str]:  # type: ignore[no-untyped-def]
@@ -68,85 +61,62 @@ def nested_unknown_keys(raw: dict) -> list[str]:
     return out
 
 
+def check(request: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    import yaml
+    from axolotl.cli.config import prepare_plugins
+    from axolotl.utils.config import validate_config
+    from axolotl.utils.dict import DictDefault
+
+    out: dict[str, Any] = {"errors": [], "unknown_keys": [], "notes": []}
+    with open(request["config"]) as f:
+        raw = yaml.safe_load(f)
+    cfg = DictDefault(copy.deepcopy(raw))
+    cfg.axolotl_config_path = request["config"]
+    prepare_plugins(cfg)
+    out["unknown_keys"] = sorted(k for k in raw if k not in schema_keys(cfg)) + nested_unknown_keys(raw)
+    out["errors"] += [f"{k}: Axolotl would drop this key silently (not in its schema)" for k in out["unknown_keys"]]
+    if torch.cuda.is_available():
+        gpu = {"bf16": torch.cuda.is_bf16_supported(), "tf32": True, "compute_capability": None}
+    elif request.get("target") == "gpu":
+        # Validate a GPU job against the GPU it is meant for (an Ampere-or-newer card), not this machine.
+        gpu = {"bf16": True, "tf32": True, "compute_capability": "sm_90"}
+        out["notes"].append("no GPU here: validated with the capabilities of a bf16-capable GPU")
+    else:
+        gpu = {"bf16": False, "tf32": False, "compute_capability": None}
+    capabilities = {**gpu, "fp8": False, "n_gpu": int(request.get("world_size", 1))}
+    try:
+        validate_config(cfg, capabilities=capabilities, env_capabilities={"torch_version": torch.__version__.split("+", 1)[0]})
+    except Exception as exc:  # Axolotl's verdict; the unknown keys above are reported too
+        out["errors"] = problems_of(exc) + out["errors"]
+    if not out["errors"] and request.get("preprocess"):
+        out["errors"] += preprocess(request["config"])
+    return out
+
+
+def preprocess(config: str) -> list[str]:
+    """What `axolotl preprocess` does, into a scratch folder: dataset types load and tokenize."""
+    from axolotl.cli.args import PreprocessCliArgs
+    from axolotl.cli.config import load_cfg
+    from axolotl.cli.preprocess import do_preprocess
+
+    tmp = tempfile.mkdtemp(prefix="ptsdk-axolotl-preprocess-")
+    os.environ["AXOLOTL_IS_PREPROCESS"] = "1"
+    try:
+        pcfg = load_cfg(config, is_preprocess=True, dataset_prepared_path=os.path.join(tmp, "prepared"),
+                        output_dir=os.path.join(tmp, "out"))  # fmt: skip
+        pcfg.is_preprocess = True
+        do_preprocess(pcfg, PreprocessCliArgs())
+    except Exception as exc:  # the framework's verdict, whatever form it takes
+        return ["preprocess: " + p for p in problems_of(exc)]
+    finally:
+        os.environ.pop("AXOLOTL_IS_PREPROCESS", None)
+    return []
+
+
 def problems_of(exc: Exception) -> list[str]:
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
         return [f"{'.'.join(str(x) for x in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()]
     return [f"{exc.__class__.__name__}: {exc}"]
-
-
-def check(request: dict) -> dict:
-    os.chdir(request["workdir"])
-    sys.path.insert(0, request["workdir"])
-    out: dict = {"ok": False, "errors": [], "unknown_keys": [], "notes": []}
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            import torch
-            import yaml
-            from axolotl.cli.config import prepare_plugins
-            from axolotl.utils.config import validate_config
-            from axolotl.utils.dict import DictDefault
-
-            with open(request["config"]) as f:
-                raw = yaml.safe_load(f)
-            cfg = DictDefault(copy.deepcopy(raw))
-            cfg.axolotl_config_path = request["config"]
-            prepare_plugins(cfg)
-            out["unknown_keys"] = sorted(k for k in raw if k not in schema_keys(cfg)) + nested_unknown_keys(raw)
-            if torch.cuda.is_available():
-                gpu = {"bf16": torch.cuda.is_bf16_supported(), "tf32": True, "compute_capability": None}
-            elif request.get("target") == "gpu":
-                # Validate a GPU job against the GPU it is meant for (an Ampere-or-newer card), not this machine.
-                gpu = {"bf16": True, "tf32": True, "compute_capability": "sm_90"}
-                out["notes"].append("no GPU here: validated with the capabilities of a bf16-capable GPU")
-            else:
-                gpu = {"bf16": False, "tf32": False, "compute_capability": None}
-            capabilities = {**gpu, "fp8": False, "n_gpu": int(request.get("world_size", 1))}
-            env_capabilities = {"torch_version": torch.__version__.split("+", 1)[0]}
-            validate_config(cfg, capabilities=capabilities, env_capabilities=env_capabilities)
-    except Exception as exc:  # the framework's verdict, whatever form it takes
-        out["errors"] = problems_of(exc)
-    out["errors"] += [f"{k}: Axolotl would drop this key silently (not in its schema)" for k in out["unknown_keys"]]
-    if not out["errors"] and request.get("preprocess"):
-        tmp = tempfile.mkdtemp(prefix="ptsdk-axolotl-preprocess-")
-        try:
-            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                from axolotl.cli.args import PreprocessCliArgs
-                from axolotl.cli.config import load_cfg
-                from axolotl.cli.preprocess import do_preprocess
-
-                os.environ["AXOLOTL_IS_PREPROCESS"] = "1"
-                pcfg = load_cfg(request["config"], is_preprocess=True,
-                                dataset_prepared_path=os.path.join(tmp, "prepared"), output_dir=os.path.join(tmp, "out"))  # fmt: skip
-                pcfg.is_preprocess = True
-                do_preprocess(pcfg, PreprocessCliArgs())
-        except Exception as exc:
-            out["errors"] += ["preprocess: " + p for p in problems_of(exc)]
-    if request.get("launcher"):
-        try:
-            from torch.distributed.run import get_args_parser
-
-            with contextlib.redirect_stderr(sink):
-                get_args_parser().parse_args(request["launcher"])
-        except SystemExit:
-            out["errors"].append("torchrun rejected the launcher arguments: " + sink.getvalue().strip().splitlines()[-1])
-    out["ok"] = not out["errors"]
-    out["versions"] = {d: md.version(d) for d in ("axolotl", "transformers", "trl", "torch", "peft")}
-    sys.path.remove(request["workdir"])
-    for name in [m for m in sys.modules if m.startswith(("ptsdk_axolotl_metrics", "reward_"))]:
-        del sys.modules[name]  # each config brings its own copies
-    return out
-
-
-def main() -> None:
-    request = json.load(sys.stdin)
-    if "batch" in request:
-        print(json.dumps({"results": [check(r) for r in request["batch"]]}))
-    else:
-        print(json.dumps(check(request)))
-
-
-if __name__ == "__main__":
-    main()

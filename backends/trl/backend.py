@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import (
-    Backend,
-    Command,
-    Note,
-    Plan,
-    PlanFile,
-    chat_template_sha,
+from ptsdk.plugins.backend import Note, Plan, PlanFile
+from ptsdk.plugins.kit import (
+    HF_OPTIMIZERS,
+    Effective,
+    TrainerBackend,
+    apply_passthrough,
+    common_env,
+    data_order,
+    launcher_for,
     local_inputs,
-    model_dir_problems,
-    torchrun_args,
-)  # fmt: skip
+    runtime_file,
+)
 from ptsdk.spec import Job
 
 HERE = Path(__file__).resolve().parent
@@ -38,18 +39,18 @@ METHOD_MAP: dict[str, tuple[str, dict[str, Any]]] = {
     "grpo": ("grpo", {}),
     "rloo": ("rloo", {}),
 }
-OPTIMIZERS = {"adamw": "adamw_torch", "adamw_8bit": "adamw_bnb_8bit", "sgd": "sgd", "adafactor": "adafactor"}
 CONFIG = "trl_config.yaml"
 DEEPSPEED = "ds_config.json"
-LOG = "logs/trl_log.jsonl"
 
 
-class TRLBackend(Backend):
+class TRLBackend(TrainerBackend):
     name = "trl"
     framework = "trl"
     description = "Hugging Face TRL: SFT, DPO-family, KTO, ORPO, CPO/SimPO, GRPO and RLOO trainers."
     verified_with: ClassVar[dict[str, str]] = {"trl": "1.16.0", "transformers": "5.24.0", "torch": "2.13.0", "peft": "0.21.2"}
     install_hint = "ptsdk env create trl   (or: pip install torch==2.13.0 && pip install trl==1.16.0 peft)"
+    reported_packages = ("peft", "accelerate", "datasets")
+    check_script = HERE / "check_trl.py"
     capabilities = (
         *caps("method", "sft", T, TESTS + "test_sft_full"),
         *caps("method", "dpo", T, TESTS + "test_dpo_lora"),
@@ -94,26 +95,17 @@ class TRLBackend(Backend):
         cfg.update(self._method(job, notes))
         cfg.update(fixed)
         cfg.update(self._output(job))
-        files = [
-            PlanFile("train_trl.py", copy_from=str(HERE / "train_trl.py")),
-            PlanFile("ptsdk_fingerprint.py", copy_from=str(HERE.parent / "data_fingerprint.py")),
-        ]
+        files = [PlanFile("train_trl.py", copy_from=str(HERE / "train_trl.py")), runtime_file()]
         if cfg.get("deepspeed") == DEEPSPEED:
             files.append(PlanFile(DEEPSPEED, content=json.dumps(deepspeed_config(job), indent=2) + "\n"))
         if cfg.get("tokenizer_chat_template") == "chat_template.jinja":
             files.append(PlanFile("chat_template.jinja", content=job.model.chat_template or ""))
-        for key, value in job.backend_options.get(self.name, {}).items():
-            notes.append(Note(f"backend_options.trl.{key}", "passthrough", f"set verbatim to {value!r} (was {cfg.get(key)!r})"))
-            cfg[key] = value
+        apply_passthrough(job, self.name, cfg, notes)
         files.append(PlanFile(CONFIG, content=_yaml(cfg)))
-        launcher = torchrun_args(job)
-        argv = ["{python}", *(["-m", "torch.distributed.run", *launcher] if launcher else []), "train_trl.py", "--config", CONFIG]
-        env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
-        if job.distributed.device == "cpu":
-            env["CUDA_VISIBLE_DEVICES"] = ""
         return Plan(
-            backend=self.name, files=files, commands=[Command(argv, env, "train")], native_config=CONFIG, notes=notes,
-            effective=self.effective(job, cfg), inputs=local_inputs(job),
+            backend=self.name, files=files, entrypoint=["train_trl.py"], args=["--config", CONFIG],
+            launcher=launcher_for(job), env=common_env(job), native_config=CONFIG, notes=notes,
+            effective=self.effective(job, cfg), inputs=local_inputs(job), job=job,
         )  # fmt: skip
 
     def _data(self, job: Job, notes: list[Note]) -> dict[str, Any]:
@@ -166,7 +158,7 @@ class TRLBackend(Backend):
             "warmup_steps": job.warmup_steps if job.warmup_steps is not None else t.warmup_ratio,
             "weight_decay": t.weight_decay,
             "max_grad_norm": t.max_grad_norm,
-            "optim": OPTIMIZERS[t.optimizer],
+            "optim": HF_OPTIMIZERS[t.optimizer],
             "bf16": t.precision == "bf16",
             "fp16": t.precision == "fp16",
             "activation_checkpointing": t.gradient_checkpointing,
@@ -248,51 +240,36 @@ class TRLBackend(Backend):
 
     def effective(self, job: Job, cfg: dict[str, Any]) -> dict[str, Any]:
         """What TRL will really use, in ptsdk's units (for parity tables)."""
-        return {
-            "global_batch_sequences": job.training.global_batch_size,
-            "micro_batch": cfg["per_device_train_batch_size"],
-            "gradient_accumulation": cfg["gradient_accumulation_steps"],
-            "world_size": job.distributed.world_size,
-            "device": job.distributed.device,
-            "learning_rate": cfg["learning_rate"],
-            "lr_scheduler": cfg["lr_scheduler_type"],
-            "warmup": cfg["warmup_steps"],
-            "max_length": cfg.get("max_length"),
-            "truncation": "keep_start",
-            "packing": bool(cfg.get("packing")),
-            "loss_mask": _loss_mask(cfg),
-            "chat_template_sha": chat_template_sha(job),
-            "data_order": f"shuffled by {self.name} (seed {job.training.seed})" if cfg["train_sampling_strategy"] == "random" else "file order",
-            "seed": cfg["seed"],
-            "precision": job.training.precision,
-            "optimizer": cfg["optim"],
-            "weight_decay": cfg["weight_decay"],
-            "max_grad_norm": cfg["max_grad_norm"],
-            "adapter_init": "saved adapter" if cfg.get("adapter_init_path") else ("seeded random" if cfg.get("use_peft") else None),
-            "loss_normalization": "tokens across the accumulated batch",
-            "sources": {
+        return Effective.from_job(
+            job,
+            micro_batch=cfg["per_device_train_batch_size"],
+            gradient_accumulation=cfg["gradient_accumulation_steps"],
+            learning_rate=cfg["learning_rate"],
+            lr_scheduler=cfg["lr_scheduler_type"],
+            warmup=cfg["warmup_steps"],
+            max_length=cfg.get("max_length"),
+            truncation="keep_start",
+            packing=bool(cfg.get("packing")),
+            loss_mask=_loss_mask(cfg),
+            data_order=data_order(self.name, job, cfg["train_sampling_strategy"] == "random"),
+            optimizer=cfg["optim"],
+            weight_decay=cfg["weight_decay"],
+            max_grad_norm=cfg["max_grad_norm"],
+            adapter_init="saved adapter" if cfg.get("adapter_init_path") else ("seeded random" if cfg.get("use_peft") else None),
+            loss_normalization="tokens across the accumulated batch",
+            sources={
                 "truncation": "TRL truncates long sequences at the end (keep_start)",
                 "adapter_init": "TRL seeds before creating the adapter",
                 "loss_normalization": "TRL divides by num_items_in_batch over all accumulation steps",
                 "data_order": "each framework's own sampler and RNG",
             },
-        }
+        ).to_dict()
 
-    # --- native validation, metrics, artifacts -----------------------------------------
+    # --- native check, resume ---------------------------------------------------------
 
-    def native_check(self, plan: Plan, workdir: Path) -> list[str]:
-        command = plan.commands[0].argv
-        launcher = command[3 : command.index("train_trl.py")] + ["train_trl.py"] if "torch.distributed.run" in command else None
-        result = self.env.run_json(HERE / "check_trl.py", {"config": CONFIG, "workdir": str(workdir), "launcher": launcher})
-        return list(result["errors"])
-
-    def parse_metrics(self, run_dir: Path) -> Iterator[Any]:
-        from ptsdk.metrics import hf_log_records
-
-        return hf_log_records(run_dir / LOG)
-
-    def artifacts_problems(self, run_dir: Path) -> list[str]:
-        return model_dir_problems(run_dir)
+    def resume(self, plan: Plan, run_dir: Path) -> Plan:
+        """train_trl.py continues from the last checkpoint under checkpoints/ when PTSDK_RESUME=1."""
+        return replace(plan, env={**plan.env, "PTSDK_RESUME": "1"})
 
 
 def deepspeed_config(job: Job) -> dict[str, Any]:

@@ -6,7 +6,7 @@
 
 The YAML holds `method:` plus the fields of ScriptArgs below, of the method's TRL config class
 (SFTConfig, DPOConfig, ...) and of trl.ModelConfig; unknown keys are an error, as with `trl sft
---config`. Written by ptsdk into the run directory; it imports nothing from ptsdk.
+--config`. Written by ptsdk into the run directory beside ptsdk_runtime.py (metrics callback, data fingerprint).
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ class ScriptArgs:
     rename_columns: list[str] | None = field(default=None, metadata={"help": "source=target column renames"})
     reward_funcs: list[str] | None = field(default=None, metadata={"help": "'file.py:fn', 'module:fn' or a reward model path"})
     tokenizer_chat_template: str | None = field(default=None, metadata={"help": "a .jinja chat template replacing the tokenizer's"})
-    log_file: str = field(default="logs/trl_log.jsonl", metadata={"help": "JSONL of every logged metrics dict"})
     final_model_dir: str = field(default="model", metadata={"help": "where the trained model or adapter is saved"})
     adapter_init_path: str | None = field(default=None, metadata={"help": "start from this saved PEFT adapter"})
 
@@ -110,23 +109,9 @@ def main() -> None:
     started = time.time()
     script, training, model_args, trainer_cls = parse()
     import torch.distributed as dist
-    from transformers import AutoTokenizer, TrainerCallback
+    from ptsdk_runtime import METRICS_LOG, jsonl_metrics_callback, write_data_fingerprint  # copied beside this script
+    from transformers import AutoTokenizer
     from trl import get_peft_config
-
-    class JsonlLog(TrainerCallback):
-        """Every logged dict, with the step and seconds since training began (rank 0 only)."""
-
-        def __init__(self, path: str) -> None:
-            self.path, self.t0 = path, time.time()
-
-        def on_train_begin(self, args, state, control, **kw):
-            self.t0 = time.time()
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            if state.is_world_process_zero and logs:
-                rec = {"step": state.global_step, "epoch": state.epoch, "wall_time_s": time.time() - self.t0, **logs}
-                with open(self.path, "a") as f:
-                    f.write(json.dumps(rec, default=float) + "\n")
 
     training.model_init_kwargs = {
         **(training.model_init_kwargs or {}),
@@ -145,7 +130,6 @@ def main() -> None:
     train = load_data(script.train_path, script.train_split, script.rename_columns, script.max_train_samples)
     evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None) if script.eval_path else None
 
-    os.makedirs(os.path.dirname(os.path.abspath(script.log_file)), exist_ok=True)
     model = model_args.model_name_or_path
     peft_config = get_peft_config(model_args)
     if script.adapter_init_path:
@@ -157,16 +141,13 @@ def main() -> None:
         model, peft_config = PeftModel.from_pretrained(base, script.adapter_init_path, is_trainable=True), None
     kwargs = dict(
         model=model, args=training, train_dataset=train, eval_dataset=evals,
-        processing_class=tokenizer, peft_config=peft_config, callbacks=[JsonlLog(script.log_file)],
+        processing_class=tokenizer, peft_config=peft_config, callbacks=[jsonl_metrics_callback(METRICS_LOG)],
     )  # fmt: skip
     if script.method in ("grpo", "rloo"):
         kwargs["reward_funcs"] = [load_reward(ref) for ref in script.reward_funcs or []]
     trainer = trainer_cls(**kwargs)
     if training.process_index == 0:
-        from ptsdk_fingerprint import write_data_fingerprint  # copied beside this script by ptsdk
-
-        logs = os.path.dirname(os.path.abspath(script.log_file))
-        write_data_fingerprint(trainer.train_dataset, os.path.join(logs, "tokenized_data.json"))
+        write_data_fingerprint(trainer.train_dataset)
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     print(f"[ptsdk] rank {training.process_index}: {trainer_cls.__name__}, world size {world}, device {training.device}", flush=True)
 
@@ -184,7 +165,7 @@ def main() -> None:
         tokenizer.save_pretrained(script.final_model_dir)
         summary = {"world_size": world, "global_step": trainer.state.global_step, "total_wall_s": time.time() - started,
                    "num_input_tokens_seen": trainer.state.num_input_tokens_seen}  # fmt: skip
-        with open(os.path.join(os.path.dirname(os.path.abspath(script.log_file)), "trl_summary.json"), "w") as f:
+        with open(os.path.join(os.path.dirname(METRICS_LOG), "trl_summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
     if hasattr(trainer, "end"):
         trainer.end()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ptsdk.backends.axolotl.backend import HERE, AxolotlBackend
+from ptsdk.backends.axolotl.backend import AxolotlBackend
 from ptsdk.pipeline import load_checked
 from ptsdk.rundir import write_plan
 
@@ -89,7 +89,7 @@ def validate_many(env, jobs: dict[str, Path]) -> dict[str, dict]:  # type: ignor
         keep.append(tmp)
         write_plan(plan, Path(tmp.name))
         requests.append(backend.check_request(plan, Path(tmp.name), preprocess=job.distributed.device == "cpu"))
-    results = env.run_json(HERE / "check_axolotl.py", {"batch": requests}, timeout=1200)["results"]
+    results = backend.run_check(requests, timeout=1200)
     return dict(zip(jobs, results, strict=True))
 
 
@@ -154,6 +154,6 @@ def test_keys_axolotl_would_drop_silently_are_errors(example_job, axolotl_env, t
     config["datasets"][0]["field_promt"] = "prompt"
     config["trl"]["num_generation"] = 4
     (tmp_path / "axolotl_config.yaml").write_text(yaml.safe_dump(config))
-    result = axolotl_env.run_json(HERE / "check_axolotl.py", backend.check_request(plan, tmp_path, preprocess=False))
+    (result,) = backend.run_check([backend.check_request(plan, tmp_path, preprocess=False)])
     assert not result["ok"]
     assert result["unknown_keys"] == ["learning_rat", "datasets.0.field_promt", "trl.num_generation"]

@@ -187,7 +187,7 @@ def test_translate_out_writes_what_a_trl_user_runs(ptsdk, example_job, tmp_path)
     r = ptsdk("translate", str(example_job("dpo.yaml")), "--backend", "trl", "--out", str(tmp_path / "out"))
     assert r.code == 0, r.err
     assert "native check: passed" in r.out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["NOTES.txt", "command.sh", "ptsdk_fingerprint.py", "train_trl.py", "trl_config.yaml"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["NOTES.txt", "command.sh", "ptsdk_runtime.py", "train_trl.py", "trl_config.yaml"]
     assert "python train_trl.py --config trl_config.yaml" in (tmp_path / "out" / "command.sh").read_text()
 
 

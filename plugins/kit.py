@@ -1,0 +1,185 @@
+"""The backend kit: what every backend needs and calls instead of copying.
+
+- :func:`launcher_for`: the job's processes and nodes as a :class:`Launcher`.
+- :func:`common_env`: the environment every framework process gets.
+- :func:`apply_passthrough`: ``backend_options.<backend>`` merged into a native config, with notes.
+- :data:`HF_OPTIMIZERS`: ptsdk optimizer names in transformers' ``optim`` vocabulary.
+- :class:`Effective`: the settings a framework will really use, in ptsdk's units, for parity tables;
+  the part every backend shares is computed from the job once.
+- :func:`runtime_file`: ptsdk_runtime.py for the run directory (data fingerprint, JSONL metrics callback).
+- :class:`TrainerBackend`: a base for frameworks built on the transformers Trainer (metrics from the
+  JSONL callback's log, the trained model under model/).
+- :func:`local_inputs`, :func:`chat_template_sha`, :func:`model_dir_problems`, :func:`hf_log_records`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ptsdk.plugins import runtime
+from ptsdk.plugins.backend import Backend, Launcher, LauncherKind, Note, PlanFile
+
+if TYPE_CHECKING:
+    from ptsdk.metrics import MetricRecord
+    from ptsdk.spec import Job
+
+HF_OPTIMIZERS = {"adamw": "adamw_torch", "adamw_8bit": "adamw_bnb_8bit", "sgd": "sgd", "adafactor": "adafactor"}
+
+
+def launcher_for(job: Job, kind: LauncherKind = "torchrun") -> Launcher:
+    """A `kind` launcher for the job's processes; plain python for one process (torchrun/deepspeed)."""
+    d = job.distributed
+    if kind in ("torchrun", "deepspeed") and d.world_size == 1:
+        return Launcher("python")
+    return Launcher(kind, nproc_per_node=d.gpus_per_node, nnodes=d.nodes, master_addr=d.master_addr,
+                    master_port=d.master_port, rdzv_id=job.name or "ptsdk")  # fmt: skip
+
+
+def common_env(job: Job) -> dict[str, str]:
+    """Offline hub, quiet tokenizers and datasets, and no GPU visible for a CPU job."""
+    env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+    if job.distributed.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def apply_passthrough(job: Job, backend: str, config: dict[str, Any], notes: list[Note]) -> None:
+    """Set each ``backend_options.<backend>`` key verbatim in `config`, noting what it replaced."""
+    for key, value in job.backend_options.get(backend, {}).items():
+        notes.append(Note(f"backend_options.{backend}.{key}", "passthrough", f"set verbatim to {value!r} (was {config.get(key)!r})"))
+        config[key] = value
+
+
+def runtime_file() -> PlanFile:
+    return PlanFile(f"{runtime.MODULE}.py", copy_from=runtime.__file__)
+
+
+@dataclass
+class Effective:
+    """What a framework will really use, in ptsdk's units. Build it with :meth:`from_job`: the
+    job-derived part (batch in sequences, world size, device, seed, precision, chat template) is
+    shared; each backend supplies the values its framework decides and, in ``sources``, why a value
+    differs from what another framework would use."""
+
+    micro_batch: int
+    gradient_accumulation: int
+    learning_rate: float
+    lr_scheduler: str
+    warmup: float | int | None
+    max_length: int | None
+    truncation: str
+    packing: bool
+    loss_mask: str
+    data_order: str
+    optimizer: str
+    weight_decay: float
+    max_grad_norm: float
+    adapter_init: str | None
+    loss_normalization: str
+    global_batch_sequences: int = 0
+    world_size: int = 1
+    device: str = "gpu"
+    seed: int = 0
+    precision: str = "fp32"
+    chat_template_sha: str | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_job(cls, job: Job, **framework: Any) -> Effective:
+        t, d = job.training, job.distributed
+        common = {"global_batch_sequences": t.global_batch_size, "world_size": d.world_size, "device": d.device,
+                  "seed": t.seed, "precision": t.precision, "chat_template_sha": chat_template_sha(job)}  # fmt: skip
+        return cls(**{**common, **framework})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        sources = data.pop("sources")
+        return {**data, **extra, "sources": sources}
+
+
+def data_order(backend: str, job: Job, shuffled: bool) -> str:
+    return f"shuffled by {backend} (seed {job.training.seed})" if shuffled else "file order"
+
+
+def local_inputs(job: Job) -> list[str]:
+    """Local paths a job reads (data, model, reward files, chat template): what a container must see."""
+    paths = [job.data.train.path, job.data.eval.path if job.data.eval else None, job.model.name_or_path,
+             job.model.chat_template, getattr(job.adapter, "init_path", None),
+             *[r.rsplit(":", 1)[0] for r in getattr(job.method, "rewards", [])]]  # fmt: skip
+    return sorted({p for p in paths if p and p.startswith("/") and Path(p).exists()})
+
+
+def chat_template_sha(job: Job) -> str | None:
+    """Short hash of the chat template in effect: the job's own, else the local tokenizer's."""
+    text = job.model.chat_template
+    if text and text.endswith(".jinja") and Path(text).is_file():
+        text = Path(text).read_text()
+    if not text:
+        model = Path(job.model.name_or_path)
+        if (model / "chat_template.jinja").is_file():
+            text = (model / "chat_template.jinja").read_text()
+        elif (model / "tokenizer_config.json").is_file():
+            text = json.loads((model / "tokenizer_config.json").read_text()).get("chat_template")
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if isinstance(text, str) and text else None
+
+
+def model_dir_problems(run_dir: Path) -> list[str]:
+    """The trained weights every backend saves under run_dir/model."""
+    model = run_dir / "model"
+    found = list(model.glob("*.safetensors")) if model.is_dir() else []
+    return [] if found else [f"no trained weights in {model}"]
+
+
+def hf_log_records(path: Path) -> Iterator[MetricRecord]:
+    """Normalize the JSONL of transformers `on_log` dicts (plus step, epoch, wall_time_s) written by
+    :func:`ptsdk_runtime.jsonl_metrics_callback`: train, eval and final-summary records."""
+    from ptsdk.metrics import MetricRecord
+
+    if not path.exists():
+        return
+    last_tokens = last_time = None
+    known = {"loss", "learning_rate", "grad_norm", "reward", "reward_std", "num_tokens"}
+    for line in path.read_text().splitlines():
+        raw = json.loads(line)
+        step = int(raw.pop("step"))
+        epoch, wall = raw.pop("epoch", None), raw.pop("wall_time_s", None)
+        if "train_runtime" in raw:
+            yield MetricRecord(step=step, kind="summary", epoch=epoch, wall_time_s=raw.get("train_runtime"),
+                               loss=raw.get("train_loss"), extra=raw)  # fmt: skip
+            continue
+        kind = "eval" if any(k.startswith("eval_") for k in raw) else "train"
+        prefix = "eval_" if kind == "eval" else ""
+
+        def get(key: str, raw: dict[str, Any] = raw, prefix: str = prefix) -> Any:
+            return raw.get(prefix + key)
+
+        tokens = get("num_tokens")
+        rate = None
+        if kind == "train" and tokens is not None and wall is not None:
+            if last_tokens is not None and last_time is not None and wall > last_time:
+                rate = (tokens - last_tokens) / (wall - last_time)
+            last_tokens, last_time = tokens, wall
+        yield MetricRecord(
+            step=step, kind=kind, epoch=epoch, tokens_seen=int(tokens) if tokens is not None else None,
+            loss=get("loss"), learning_rate=raw.get("learning_rate"), grad_norm=raw.get("grad_norm"),
+            reward=get("reward"), reward_std=get("reward_std"), tokens_per_s=rate, wall_time_s=wall,
+            extra={k: v for k, v in raw.items() if k.removeprefix("eval_") not in known},
+        )  # fmt: skip
+
+
+class TrainerBackend(Backend):
+    """A framework built on the transformers Trainer: its runner or plugin logs through
+    ptsdk_runtime's JSONL callback, and it saves the trained model or adapter under model/."""
+
+    def parse_metrics(self, run_dir: Path) -> Iterator[MetricRecord]:
+        return hf_log_records(run_dir / runtime.METRICS_LOG)
+
+    def artifacts_problems(self, run_dir: Path) -> list[str]:
+        return model_dir_problems(run_dir)

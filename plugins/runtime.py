@@ -1,0 +1,106 @@
+"""Code that runs inside a framework's own process, copied into each run directory as ptsdk_runtime.py.
+
+It imports nothing from ptsdk and no framework at module level, so ptsdk can read its constants and
+every Hugging Face Trainer-based runner or plugin can import it from the run directory:
+
+- :func:`write_data_fingerprint`: a hash of the tokenized training data (equal hashes mean two
+  frameworks train on the same token sequences);
+- :func:`jsonl_metrics_callback`: a transformers ``TrainerCallback`` writing every logged metrics
+  dict as one JSON line (with the step, epoch and seconds since training began), optionally
+  counting real (non-padding) tokens for frameworks whose logs lack TRL's ``num_tokens``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from typing import Any
+
+#: Every logged metrics dict of a transformers Trainer, one JSON object a line (rank 0 only).
+METRICS_LOG = os.path.join("logs", "trainer_log.jsonl")
+#: The tokenized training data's fingerprint.
+FINGERPRINT = os.path.join("logs", "tokenized_data.json")
+#: The name this file has in a run directory.
+MODULE = "ptsdk_runtime"
+
+
+def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:
+    """Hash every *input_ids column of the dataset, row by row in order."""
+    digest, rows, tokens = hashlib.sha256(), 0, 0
+    columns = sorted(c for c in (dataset.column_names or []) if c.endswith("input_ids")) if dataset is not None else []
+    for row in dataset.select_columns(columns) if columns else []:
+        rows += 1
+        for column in columns:
+            tokens += len(row[column])
+            digest.update(json.dumps(row[column]).encode())
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"columns": columns, "rows": rows, "tokens": tokens, "sha256": digest.hexdigest()[:16] if rows else None}, f)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (int, bool, str)) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def jsonl_metrics_callback(path: str = METRICS_LOG, *, count_tokens: bool = False) -> Any:
+    """A TrainerCallback appending each logged dict to `path` (rank 0).
+
+    With count_tokens, train records get ``num_tokens`` from :meth:`count` calls (see
+    :func:`count_tokens_in_loss`), for frameworks whose own logs do not count real tokens.
+    """
+    from transformers import TrainerCallback
+
+    class JsonlMetrics(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.tokens = 0
+
+        def count(self, n: int) -> None:
+            self.tokens += n
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.t0 = time.time()
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch, "wall_time_s": time.time() - self.t0}
+            if count_tokens and not any(k.startswith("eval_") for k in logs) and "train_runtime" not in logs:
+                record["num_tokens"] = self.tokens
+            record.update({k: _jsonable(v) for k, v in logs.items()})
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    return JsonlMetrics()
+
+
+def count_tokens_in_loss(trainer: Any, callback: Any) -> None:
+    """Count real (non-padding) training tokens of every batch, all processes, as TRL's num_tokens does."""
+    import torch
+    import torch.distributed as dist
+
+    original = trainer.compute_loss
+
+    def compute_loss(model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if model.training:
+            # attention_mask (SFT), chosen_/rejected_attention_mask (preference), prompt_/completion_mask (GRPO)
+            masks = [v for k, v in inputs.items() if k.endswith("mask") and torch.is_tensor(v)]
+            ids = [v for k, v in inputs.items() if k.endswith("input_ids") and torch.is_tensor(v)]
+            count = sum(int(m.sum()) for m in masks) if masks else sum(int(t.numel()) for t in ids)
+            if dist.is_available() and dist.is_initialized():
+                device = (masks or ids)[0].device if (masks or ids) else "cpu"
+                total = torch.tensor(count, device=device)
+                dist.all_reduce(total)
+                count = int(total)
+            callback.count(count)
+        return original(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = compute_loss
