@@ -49,6 +49,10 @@ def requirements_of(job: Job) -> list[Requirement]:
         reqs.append(Requirement("reward", "functions", "method.rewards", "reward functions"))
     if getattr(m, "reward_model", None):
         reqs.append(Requirement("reward", "model", "method.reward_model", "a reward model"))
+    if job.rollout is not None:
+        reqs.append(Requirement("rollout", job.rollout.engine, "rollout.engine", f"{job.rollout.engine} rollouts"))
+    if d.ray_address:
+        reqs.append(Requirement("topology", "ray_cluster", "distributed.ray_address", "an existing Ray cluster"))
     if job.training.packing:
         reqs.append(Requirement("feature", "packing", "training.packing", "sequence packing"))
     return reqs

@@ -20,7 +20,7 @@ class OpenRLHFBackend(DeclaredBackend):
         *caps("loss", "dpo:sigmoid grpo:grpo grpo:dr_grpo", D, note="--algo.advantage.estimator group_norm / dr_grpo"),
         *caps("adapter", "full lora qlora", D),
         *caps("strategy", "deepspeed_zero0 deepspeed_zero1 deepspeed_zero2 deepspeed_zero3", D),
-        *caps("topology", "multi_node", D),
+        *caps("topology", "multi_node ray_cluster", D),
         *caps("reward", "functions model", D, note="--reward.remote_url with a .py defining reward_func"),
         *caps("rollout", "vllm", D),
         *caps("feature", "packing", D, note="--data.packing_samples"),

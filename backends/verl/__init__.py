@@ -21,6 +21,7 @@ class VerlBackend(DeclaredBackend):
         *caps("adapter", "full lora", D),
         *caps("strategy", "fsdp", D),
         *caps("topology", "multi_node", D, note="Ray cluster (+ray_kwargs.ray_init.address)"),
+        *caps("topology", "ray_cluster", D, note="+ray_kwargs.ray_init.address"),
         *caps("parallel", "tensor pipeline", D, note="Megatron engine"),
         *caps("reward", "functions model", D, note="custom_reward_function.path/name: compute_score(...)"),
         *caps("rollout", "vllm sglang", D),

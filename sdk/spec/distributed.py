@@ -23,6 +23,9 @@ class DistributedSpec(SpecModel):
     pipeline_parallel_size: int = Field(1, ge=1, description="Pipeline-parallel group size.")
     master_addr: str | None = Field(None, description="Rendezvous host for multi-node runs.")
     master_port: int = Field(29500, ge=1, le=65535, description="Rendezvous port.")
+    ray_address: str | None = Field(
+        None, description="An existing Ray cluster (e.g. ray://head:10001 or head:6379) for Ray-based frameworks."
+    )
 
     @property
     def world_size(self) -> int:

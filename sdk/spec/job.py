@@ -12,6 +12,7 @@ from ptsdk.spec.distributed import DistributedSpec
 from ptsdk.spec.method import GROUP_METHODS, MethodSpec
 from ptsdk.spec.model import ModelSpec
 from ptsdk.spec.output import OutputSpec
+from ptsdk.spec.rollout import RolloutSpec
 from ptsdk.spec.training import TrainingSpec
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -31,6 +32,11 @@ class Job(SpecModel):
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimization settings.")
     distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Devices and parallelism.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Logging, checkpoints, run location.")
+    rollout: RolloutSpec | None = Field(
+        None,
+        description="Online RL only: the inference engine that generates completions and where it runs. "
+        "Unset: each framework's own generation (TRL and Axolotl generate with the training model).",
+    )
     backend_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per-backend passthrough: backend name -> native keys set verbatim (after ptsdk's own). "
@@ -133,6 +139,16 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
             out.append((("model", "quantization"), "bitsandbytes quantization needs a GPU; use device=gpu or quantization none", job.model.quantization))
         if d.strategy in ("fsdp", "deepspeed"):
             out.append((("distributed", "strategy"), f"{d.strategy} needs GPUs; use ddp (gloo) with device=cpu", d.strategy))
+
+    if job.rollout is not None:
+        if m.family != "rl":
+            out.append((("rollout",), f"{m.name} generates nothing during training: remove rollout (online RL only)", None))
+        elif job.rollout.tensor_parallel_size > d.gpus_per_node:
+            out.append((("rollout", "tensor_parallel_size"),
+                        f"{job.rollout.tensor_parallel_size} is more than the {d.gpus_per_node} GPUs of a node",
+                        job.rollout.tensor_parallel_size))  # fmt: skip
+        if d.device == "cpu":
+            out.append((("rollout", "engine"), f"{job.rollout.engine} needs GPUs; remove rollout with device=cpu", job.rollout.engine))
 
     if job.output.eval_steps is not None and job.data.eval is None:
         out.append((("output", "eval_steps"), "evaluation needs data: set data.eval or remove output.eval_steps", job.output.eval_steps))
