@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PTSDK := $(VENV)/bin/ptsdk
+LINT_PATHS := sdk plugins backends matrix tests bench examples tools
 
 .PHONY: setup envs model example test test-core lint bench clean
 
@@ -29,8 +30,14 @@ test: envs
 test-core: setup  ## no framework needed
 	$(PY) -m pytest --ignore=tests/backends
 
-lint: setup
-	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check sdk plugins backends matrix tests
+lint: $(VENV)/.lint-installed  ## formatting, lint rules and types (tool versions pinned in the `lint` extra)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(PY) tools/typecheck.py
+
+$(VENV)/.lint-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,compare,lint]'
+	touch $@
 
 bench: model
 	$(PY) bench/bench_cli.py

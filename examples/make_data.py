@@ -35,13 +35,18 @@ def main() -> None:
     train, evals = problems(256, seed=0), problems(32, seed=1)
     write("sft_train.jsonl", [{"prompt": p, "completion": f" {a}"} for p, a, _ in train])
     write("sft_eval.jsonl", [{"prompt": p, "completion": f" {a}"} for p, a, _ in evals])
-    write("chat_train.jsonl", [
-        {"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]} for p, a, _ in train
-    ])  # fmt: skip
+    write(
+        "chat_train.jsonl",
+        [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": a}]} for p, a, _ in train],
+    )
     write("pref_train.jsonl", [{"prompt": p, "chosen": f" {a}", "rejected": f" {w}"} for p, a, w in train])
-    write("kto_train.jsonl", [
-        {"prompt": p, "completion": f" {a if i % 2 == 0 else w}", "label": i % 2 == 0} for i, (p, a, w) in enumerate(train)
-    ])  # fmt: skip
+    write(
+        "kto_train.jsonl",
+        [
+            {"prompt": p, "completion": f" {a if i % 2 == 0 else w}", "label": i % 2 == 0}
+            for i, (p, a, w) in enumerate(train)
+        ],
+    )
     write("rl_train.jsonl", [{"prompt": p, "ground_truth": a} for p, a, _ in train])
     # Same SFT data with other column names: shows data.columns.
     write("qa_train.jsonl", [{"question": p, "answer": f" {a}"} for p, a, _ in train[:64]])

@@ -16,7 +16,7 @@ def correct(prompts: list, completions: list, ground_truth: list[str] | None = N
     """1.0 when the first number in the completion is the right sum, else 0.0."""
     truths = ground_truth or [""] * len(completions)
     out = []
-    for completion, truth in zip(completions, truths):
+    for completion, truth in zip(completions, truths, strict=False):
         match = re.search(r"-?\d+", _text(completion))
         out.append(1.0 if match and match.group() == str(truth) else 0.0)
     return out

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal
+from typing import Literal, get_args
 
-Kind = Literal["method", "loss", "adapter", "strategy", "topology", "device", "parallel", "reward", "rollout", "feature"]
-KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+Kind = Literal[
+    "method", "loss", "adapter", "strategy", "topology", "device", "parallel", "reward", "rollout", "feature"
+]
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 class Verified(str, Enum):

@@ -78,8 +78,10 @@ def to_markdown(backends: Mapping[str, type[Backend]], rows: list[Row]) -> str:
         cells = [MARK[c.verified.value] if c else "-" for c in r.cells.values()]
         lines.append(f"| {r.kind} {r.name} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("trained: a test trains with the framework on CPU; validated: the framework's own "
-                 "validator accepts ptsdk's output; declared: documented, not run here; -: not supported.")  # fmt: skip
+    lines.append(
+        "trained: a test trains with the framework on CPU; validated: the framework's own "
+        "validator accepts ptsdk's output; declared: documented, not run here; -: not supported."
+    )
     return "\n".join(lines)
 
 

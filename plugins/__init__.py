@@ -13,7 +13,19 @@ from ptsdk.plugins.manager import (
 )
 
 __all__ = [
-    "Backend", "Command", "Launcher", "Note", "Plan", "PlanFile",
-    "hookimpl", "hookspec", "get_backends", "get_plugin_manager",
-    "PluginError", "PluginOrigin", "Registry", "get_backend", "get_registry",
-]  # fmt: skip
+    "Backend",
+    "Command",
+    "Launcher",
+    "Note",
+    "Plan",
+    "PlanFile",
+    "hookimpl",
+    "hookspec",
+    "get_backends",
+    "get_plugin_manager",
+    "PluginError",
+    "PluginOrigin",
+    "Registry",
+    "get_backend",
+    "get_registry",
+]

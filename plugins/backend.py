@@ -80,8 +80,12 @@ class Launcher:
         if self.kind == "torchrun":
             out = [f"--nproc_per_node={self.nproc_per_node}"]
             if self.nnodes > 1:
-                out += [f"--nnodes={self.nnodes}", "--rdzv_backend=c10d",
-                        f"--rdzv_endpoint={self.master_addr}:{self.master_port}", f"--rdzv_id={self.rdzv_id}"]  # fmt: skip
+                out += [
+                    f"--nnodes={self.nnodes}",
+                    "--rdzv_backend=c10d",
+                    f"--rdzv_endpoint={self.master_addr}:{self.master_port}",
+                    f"--rdzv_id={self.rdzv_id}",
+                ]
             else:
                 out.append("--standalone")
             return out
@@ -151,6 +155,8 @@ class Plan:
     native_config: str | None = None
     #: Commands run before the launch, one process each, in the backend's interpreter (data conversion, say).
     prepare: list[Command] = field(default_factory=list)
+    #: Commands run after the launch succeeded, one process each, in the backend's interpreter (exporting the weights).
+    finalize: list[Command] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     effective: dict[str, Any] = field(default_factory=dict)
     #: Local files and folders outside the run directory that the run reads (mounted into containers).
@@ -164,8 +170,8 @@ class Plan:
 
     @property
     def commands(self) -> list[Command]:
-        """Every process the run starts, in order: the preparation steps, then the launch."""
-        return [*self.prepare, self.launch]
+        """Every process the run starts, in order: the preparation steps, the launch, then the finalize steps."""
+        return [*self.prepare, self.launch, *self.finalize]
 
     def native_text(self) -> str:
         """The native configuration as a user reads it: the config file, else the arguments one per line."""

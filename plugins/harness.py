@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve()
 
 
-def run_harness(env: BackendEnv, script: Path, requests: list[dict[str, Any]], *, timeout: float = 600) -> list[dict[str, Any]]:
+def run_harness(
+    env: BackendEnv, script: Path, requests: list[dict[str, Any]], *, timeout: float = 600
+) -> list[dict[str, Any]]:
     """Host side: run `script`'s check on each request in the backend's interpreter (one process for all)."""
     answer = env.run_json(HERE, {"script": str(script), "requests": requests}, timeout=timeout)
     return list(answer["results"])
@@ -123,7 +125,7 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     script = load_script(payload["script"])
     results = [run_one(script.check, r) for r in payload["requests"]]
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in getattr(script, "VERSIONS", ()):
         try:
             versions[dist] = md.version(dist)

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ptsdk.plugins import runtime
 from ptsdk.plugins.backend import Backend, Launcher, LauncherKind, Note, PlanFile
@@ -36,8 +36,14 @@ def launcher_for(job: Job, kind: LauncherKind = "torchrun") -> Launcher:
     d = job.distributed
     if kind in ("torchrun", "deepspeed") and d.world_size == 1:
         return Launcher("python")
-    return Launcher(kind, nproc_per_node=d.gpus_per_node, nnodes=d.nodes, master_addr=d.master_addr,
-                    master_port=d.master_port, rdzv_id=job.name or "ptsdk")  # fmt: skip
+    return Launcher(
+        kind,
+        nproc_per_node=d.gpus_per_node,
+        nnodes=d.nodes,
+        master_addr=d.master_addr,
+        master_port=d.master_port,
+        rdzv_id=job.name or "ptsdk",
+    )
 
 
 def common_env(job: Job) -> dict[str, str]:
@@ -51,7 +57,13 @@ def common_env(job: Job) -> dict[str, str]:
 def apply_passthrough(job: Job, backend: str, config: dict[str, Any], notes: list[Note]) -> None:
     """Set each ``backend_options.<backend>`` key verbatim in `config`, noting what it replaced."""
     for key, value in job.backend_options.get(backend, {}).items():
-        notes.append(Note(f"backend_options.{backend}.{key}", "passthrough", f"set verbatim to {value!r} (was {config.get(key)!r})"))
+        notes.append(
+            Note(
+                f"backend_options.{backend}.{key}",
+                "passthrough",
+                f"set verbatim to {value!r} (was {config.get(key)!r})",
+            )
+        )
         config[key] = value
 
 
@@ -93,8 +105,14 @@ class Effective:
     @classmethod
     def from_job(cls, job: Job, **framework: Any) -> Effective:
         t, d = job.training, job.distributed
-        common = {"global_batch_sequences": t.global_batch_size, "world_size": d.world_size, "device": d.device,
-                  "seed": t.seed, "precision": t.precision, "chat_template_sha": chat_template_sha(job)}  # fmt: skip
+        common = {
+            "global_batch_sequences": t.global_batch_size,
+            "world_size": d.world_size,
+            "device": d.device,
+            "seed": t.seed,
+            "precision": t.precision,
+            "chat_template_sha": chat_template_sha(job),
+        }
         return cls(**{**common, **framework})
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,9 +128,14 @@ def data_order(backend: str, job: Job, shuffled: bool) -> str:
 
 def local_inputs(job: Job) -> list[str]:
     """Local paths a job reads (data, model, reward files, chat template): what a container must see."""
-    paths = [job.data.train.path, job.data.eval.path if job.data.eval else None, job.model.name_or_path,
-             job.model.chat_template, getattr(job.adapter, "init_path", None),
-             *[r.rsplit(":", 1)[0] for r in getattr(job.method, "rewards", [])]]  # fmt: skip
+    paths = [
+        job.data.train.path,
+        job.data.eval.path if job.data.eval else None,
+        job.model.name_or_path,
+        job.model.chat_template,
+        getattr(job.adapter, "init_path", None),
+        *[r.rsplit(":", 1)[0] for r in getattr(job.method, "rewards", [])],
+    ]
     return sorted({p for p in paths if p and p.startswith("/") and Path(p).exists()})
 
 
@@ -151,10 +174,16 @@ def hf_log_records(path: Path) -> Iterator[MetricRecord]:
         step = int(raw.pop("step"))
         epoch, wall = raw.pop("epoch", None), raw.pop("wall_time_s", None)
         if "train_runtime" in raw:
-            yield MetricRecord(step=step, kind="summary", epoch=epoch, wall_time_s=raw.get("train_runtime"),
-                               loss=raw.get("train_loss"), extra=raw)  # fmt: skip
+            yield MetricRecord(
+                step=step,
+                kind="summary",
+                epoch=epoch,
+                wall_time_s=raw.get("train_runtime"),
+                loss=raw.get("train_loss"),
+                extra=raw,
+            )
             continue
-        kind = "eval" if any(k.startswith("eval_") for k in raw) else "train"
+        kind: Literal["train", "eval"] = "eval" if any(k.startswith("eval_") for k in raw) else "train"
         prefix = "eval_" if kind == "eval" else ""
 
         def get(key: str, raw: dict[str, Any] = raw, prefix: str = prefix) -> Any:
@@ -167,11 +196,19 @@ def hf_log_records(path: Path) -> Iterator[MetricRecord]:
                 rate = (tokens - last_tokens) / (wall - last_time)
             last_tokens, last_time = tokens, wall
         yield MetricRecord(
-            step=step, kind=kind, epoch=epoch, tokens_seen=int(tokens) if tokens is not None else None,
-            loss=get("loss"), learning_rate=raw.get("learning_rate"), grad_norm=raw.get("grad_norm"),
-            reward=get("reward"), reward_std=get("reward_std"), tokens_per_s=rate, wall_time_s=wall,
+            step=step,
+            kind=kind,
+            epoch=epoch,
+            tokens_seen=int(tokens) if tokens is not None else None,
+            loss=get("loss"),
+            learning_rate=raw.get("learning_rate"),
+            grad_norm=raw.get("grad_norm"),
+            reward=get("reward"),
+            reward_std=get("reward_std"),
+            tokens_per_s=rate,
+            wall_time_s=wall,
             extra={k: v for k, v in raw.items() if k.removeprefix("eval_") not in known},
-        )  # fmt: skip
+        )
 
 
 class TrainerBackend(Backend):

@@ -101,7 +101,9 @@ class Registry:
 
     def get(self, name: str) -> type[Backend]:
         if name not in self.backends:
-            raise PtsdkError(f"--backend {name}: no such backend; installed backends: {', '.join(sorted(self.backends))}")
+            raise PtsdkError(
+                f"--backend {name}: no such backend; installed backends: {', '.join(sorted(self.backends))}"
+            )
         return self.backends[name]
 
 
@@ -145,9 +147,10 @@ def _raised_at(exc: BaseException) -> str:
 
     machinery = os.path.dirname(importlib.__file__ or "")  # frames of the import system say nothing about the plugin
     frames = [
-        f for f in traceback.extract_tb(exc.__traceback__)
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
         if not f.filename.startswith(("<frozen", machinery)) and f.filename != __file__
-    ]  # fmt: skip
+    ]
     at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames and not isinstance(exc, SyntaxError) else ""
     return f"{type(exc).__name__}: {exc}{at}"
 
@@ -155,8 +158,9 @@ def _raised_at(exc: BaseException) -> str:
 def _hook_signatures() -> str:
     specs = [
         f"{name}({', '.join(inspect.signature(fn).parameters)})"
-        for name, fn in vars(hookspecs).items() if name.startswith("ptsdk_")
-    ]  # fmt: skip
+        for name, fn in vars(hookspecs).items()
+        if name.startswith("ptsdk_")
+    ]
     return "the hooks are: " + "; ".join(specs)
 
 
@@ -170,7 +174,9 @@ def _load_and_register(pm: PtsdkPluginManager, origin: PluginOrigin, load: Calla
         raise origin.error(f"failed to import: {_raised_at(exc)}") from None
     if origin.plugin in pm.origins:
         first = pm.origins[origin.plugin]
-        raise origin.error(f"the plugin name {origin.plugin!r} is also used by {first.source}; plugin names must be unique")
+        raise origin.error(
+            f"the plugin name {origin.plugin!r} is also used by {first.source}; plugin names must be unique"
+        )
     if plugin is None or pm.is_registered(plugin):
         other = pm.get_name(plugin) if plugin is not None else None
         what = f"the same object as plugin {other!r}" if other else "None"

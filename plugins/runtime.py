@@ -37,7 +37,9 @@ def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:
             digest.update(json.dumps(row[column]).encode())
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"columns": columns, "rows": rows, "tokens": tokens, "sha256": digest.hexdigest()[:16] if rows else None}, f)
+        json.dump(
+            {"columns": columns, "rows": rows, "tokens": tokens, "sha256": digest.hexdigest()[:16] if rows else None}, f
+        )
 
 
 def _jsonable(value: Any) -> Any:
@@ -57,7 +59,7 @@ def jsonl_metrics_callback(path: str = METRICS_LOG, *, count_tokens: bool = Fals
     """
     from transformers import TrainerCallback
 
-    class JsonlMetrics(TrainerCallback):  # type: ignore[misc]
+    class JsonlMetrics(TrainerCallback):
         def __init__(self) -> None:
             self.t0 = time.time()
             self.tokens = 0
@@ -68,10 +70,16 @@ def jsonl_metrics_callback(path: str = METRICS_LOG, *, count_tokens: bool = Fals
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.t0 = time.time()
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
             if not state.is_world_process_zero or not logs:
                 return
-            record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch, "wall_time_s": time.time() - self.t0}
+            record: dict[str, Any] = {
+                "step": state.global_step,
+                "epoch": state.epoch,
+                "wall_time_s": time.time() - self.t0,
+            }
             if count_tokens and not any(k.startswith("eval_") for k in logs) and "train_runtime" not in logs:
                 record["num_tokens"] = self.tokens
             record.update({k: _jsonable(v) for k, v in logs.items()})

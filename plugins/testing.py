@@ -49,7 +49,11 @@ def declaration_problems(backend: type[Backend]) -> list[str]:
     for k, n in seen:
         if k == "loss" and n.split(":")[0] not in methods:
             out.append(f"loss {n} is declared for a method the backend does not declare")
-    if backend.translates and backend.capabilities and all(c.verified is Verified.declared for c in backend.capabilities):
+    if (
+        backend.translates
+        and backend.capabilities
+        and all(c.verified is Verified.declared for c in backend.capabilities)
+    ):
         out.append("a backend that translates should verify some capability (trained or validated)")
     if backend.check_script is not None and not Path(backend.check_script).is_file():
         out.append(f"check_script {backend.check_script} does not exist")
@@ -68,7 +72,9 @@ def plan_problems(backend: type[Backend], first: Plan, second: Plan) -> list[str
     if first.backend != backend.name:
         out.append(f"plan.backend is {first.backend!r}")
     if not first.entrypoint or not all(isinstance(a, str) and a for a in first.entrypoint):
-        out.append(f"plan.entrypoint must be a non-empty list of strings (a script or '-m', module), got {first.entrypoint!r}")
+        out.append(
+            f"plan.entrypoint must be a non-empty list of strings (a script or '-m', module), got {first.entrypoint!r}"
+        )
     if not all(isinstance(a, str) for a in first.args):
         out.append("plan.args must be strings (a config path, Hydra overrides or flags)")
     if first.launcher.kind not in get_args(LauncherKind):
@@ -119,8 +125,10 @@ def contract_problems(backend: type[Backend], jobs: Iterable[str | Path] = ()) -
         try:
             first, second = backend().translate(job), backend().translate(job)
         except PtsdkError as exc:
-            out.append(f"{path}: feasibility accepts the job but translate refuses it ({exc.message}); "
-                       "put the reason in static_problems so every command agrees")  # fmt: skip
+            out.append(
+                f"{path}: feasibility accepts the job but translate refuses it ({exc.message}); "
+                "put the reason in static_problems so every command agrees"
+            )
             continue
         out += [f"{path}: {p}" for p in plan_problems(backend, first, second)]
     return out

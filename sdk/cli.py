@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from ptsdk import __version__
 from ptsdk.errors import EXIT_BAD_INPUT, PtsdkError
 
+if TYPE_CHECKING:
+    from ptsdk.compare import Run
+    from ptsdk.plugins.backend import Backend
+
 JOB = click.Path(dir_okay=False, path_type=Path)
 
 
-def _backend(name: str):  # type: ignore[no-untyped-def]
+def _backend(name: str) -> Backend:
     from ptsdk.plugins.manager import get_backend
 
     return get_backend(name)()
@@ -34,21 +39,34 @@ def validate(job: Path, backend: str | None) -> None:
 
     loaded, result = load_checked(job, backend)
     m = loaded.method
-    click.echo(f"{job}: valid {m.name} job, {loaded.adapter.type}, {loaded.distributed.world_size} process(es), "
-               f"gradient accumulation {loaded.gradient_accumulation_steps}")  # fmt: skip
+    click.echo(
+        f"{job}: valid {m.name} job, {loaded.adapter.type}, {loaded.distributed.world_size} process(es), "
+        f"gradient accumulation {loaded.gradient_accumulation_steps}"
+    )
     if result is not None:
-        click.echo(f"backend {backend}: supported (also accepted by: {', '.join(b for b in result.accepted_by if b != backend) or 'none'})")
+        others = ", ".join(b for b in result.accepted_by if b != backend) or "none"
+        click.echo(f"backend {backend}: supported (also accepted by: {others})")
 
 
 @cli.command()
 @click.option("--backend", "-b", "only", multiple=True, help="Show only these backends.")
-@click.option("--kind", type=click.Choice(["method", "loss", "adapter", "strategy", "topology", "device", "parallel", "reward", "rollout", "feature"]))
+@click.option(
+    "--kind",
+    type=click.Choice(
+        ["method", "loss", "adapter", "strategy", "topology", "device", "parallel", "reward", "rollout", "feature"]
+    ),
+)
 @click.option("--method", "-m", help="Rows for one method and its loss variants.")
-@click.option("--verified", type=click.Choice(["trained", "validated", "declared"]), help="Rows where some backend is at this level.")
+@click.option(
+    "--verified",
+    type=click.Choice(["trained", "validated", "declared"]),
+    help="Rows where some backend is at this level.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
 @click.option("--job", "job_path", type=JOB, help="Rows this job needs, and each backend's verdict on the whole job.")
-def matrix(only: tuple[str, ...], kind: str | None, method: str | None, verified: str | None, fmt: str,
-           job_path: Path | None) -> None:  # fmt: skip
+def matrix(
+    only: tuple[str, ...], kind: str | None, method: str | None, verified: str | None, fmt: str, job_path: Path | None
+) -> None:
     """What each backend can do, and how that is known."""
     from ptsdk.matrix.render import build_rows, print_table, to_json, to_markdown
     from ptsdk.plugins.manager import get_backends
@@ -71,7 +89,10 @@ def matrix(only: tuple[str, ...], kind: str | None, method: str | None, verified
     if fmt == "json":
         data = json.loads(to_json(backends, rows))
         if verdicts is not None:
-            data["job"] = {"path": str(job_path), "verdicts": {b: {"can_run": not r, "reasons": r} for b, r in verdicts.items()}}
+            data["job"] = {
+                "path": str(job_path),
+                "verdicts": {b: {"can_run": not r, "reasons": r} for b, r in verdicts.items()},
+            }
         click.echo(json.dumps(data, indent=2))
     elif fmt == "markdown":
         click.echo(to_markdown(backends, rows))
@@ -89,7 +110,7 @@ def backends(fmt: str) -> None:
     from ptsdk.plugins.manager import get_registry
 
     registry = get_registry()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, cls in registry.backends.items():
         origin = registry.origins[name]
         env = cls().env
@@ -103,11 +124,27 @@ def backends(fmt: str) -> None:
             status = "ready"
         else:
             status = "missing"
-        hint = f"ptsdk env create {name}" if _has_environment(cls) else (cls.install_hint or f"set PTSDK_{name.upper()}_PYTHON")
-        rows.append({"backend": name, "framework": cls.framework, "version": version, "source": env.source,
-                     "where": where, "status": status, "translates": cls.translates, "how_to_get": hint,
-                     "plugin": origin.plugin, "distribution": origin.distribution,
-                     "distribution_version": origin.distribution_version, "from": origin.source})  # fmt: skip
+        hint = (
+            f"ptsdk env create {name}"
+            if _has_environment(cls)
+            else (cls.install_hint or f"set PTSDK_{name.upper()}_PYTHON")
+        )
+        rows.append(
+            {
+                "backend": name,
+                "framework": cls.framework,
+                "version": version,
+                "source": env.source,
+                "where": where,
+                "status": status,
+                "translates": cls.translates,
+                "how_to_get": hint,
+                "plugin": origin.plugin,
+                "distribution": origin.distribution,
+                "distribution_version": origin.distribution_version,
+                "from": origin.source,
+            }
+        )
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -118,8 +155,15 @@ def backends(fmt: str) -> None:
     for col in ("backend", "framework", "version", "translates", "status", "where", "from"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["backend"], r["framework"], r["version"] or "-", "yes" if r["translates"] else "not yet",
-                      r["status"], f"{r['where']} ({r['source']})" if r["where"] else r["source"], r["from"])  # fmt: skip
+        table.add_row(
+            r["backend"],
+            r["framework"],
+            r["version"] or "-",
+            "yes" if r["translates"] else "not yet",
+            r["status"],
+            f"{r['where']} ({r['source']})" if r["where"] else r["source"],
+            r["from"],
+        )
     console = make_console()
     console.print(table)
     for r in rows:
@@ -127,7 +171,7 @@ def backends(fmt: str) -> None:
             console.print(f"[yellow]{r['backend']}[/]: get it with: {r['how_to_get']}", highlight=False)
 
 
-def _has_environment(cls) -> bool:  # type: ignore[no-untyped-def]
+def _has_environment(cls: type[Backend]) -> bool:
     """Whether `ptsdk env create` can build this backend's environment (it declares one)."""
     try:
         cls.environment()
@@ -158,11 +202,20 @@ def schema() -> None:
 @cli.command()
 @click.argument("job", type=JOB)
 @click.option("--backend", "-b", required=True, help="Backend to translate for.")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Write the native files, command.sh and NOTES.txt here.")
-@click.option("--no-native-check", is_flag=True, help="Skip the framework's own validator (it runs in the backend's environment).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the native files, command.sh and NOTES.txt here.",
+)
+@click.option(
+    "--no-native-check", is_flag=True, help="Skip the framework's own validator (it runs in the backend's environment)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON.")
 @click.option("--diff", "other", help="Show this backend's effective settings side by side with another's.")
-def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, as_json: bool, other: str | None) -> None:
+def translate(
+    job: Path, backend: str, out: Path | None, no_native_check: bool, as_json: bool, other: str | None
+) -> None:
     """Show the job in a backend's own terms: native config, command, translation notes."""
     from ptsdk.pipeline import command_script, load_checked, native_check, write_translation
 
@@ -206,9 +259,20 @@ def translate(job: Path, backend: str, out: Path | None, no_native_check: bool, 
 @cli.command()
 @click.argument("job", type=JOB, required=False)
 @click.option("--backend", "-b", help="Backend to run on.")
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default: output.dir/NAME-BACKEND-TIME).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path), help="Continue an interrupted run from its last checkpoint.")
-@click.option("--quiet", "-q", is_flag=True, help="Do not stream the framework's output (it is always in logs/backend.log).")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory (default: output.dir/NAME-BACKEND-TIME).",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue an interrupted run from its last checkpoint.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Do not stream the framework's output (it is always in logs/backend.log)."
+)
 def run(job: Path | None, backend: str | None, run_dir: Path | None, resume_dir: Path | None, quiet: bool) -> None:
     """Run a job on a backend; everything lands in one run directory."""
     from ptsdk import pipeline
@@ -233,7 +297,7 @@ def run(job: Path | None, backend: str | None, run_dir: Path | None, resume_dir:
         sys.exit(1)
 
 
-def _summary(run) -> None:  # type: ignore[no-untyped-def]
+def _summary(run: Run) -> None:
     """The line printed after each run: compare's run summary (the report's `summary` row), in words."""
     from ptsdk.compare import summarize
 
@@ -251,9 +315,19 @@ def _summary(run) -> None:  # type: ignore[no-untyped-def]
 @cli.command()
 @click.argument("job", type=JOB, required=False)
 @click.option("--backends", "names", help="Comma-separated backends to run the job on, e.g. trl,axolotl.")
-@click.option("--runs", "run_dirs", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Compare finished run directories instead (repeat the option).")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Report folder (default: output.dir/compare-NAME-TIME).")
+@click.option(
+    "--runs",
+    "run_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Compare finished run directories instead (repeat the option).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report folder (default: output.dir/compare-NAME-TIME).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream the frameworks' output.")
 def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out: Path | None, quiet: bool) -> None:
     """Run one job on several backends (or read finished runs) and write a parity-first report."""
@@ -283,7 +357,9 @@ def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out
             require_new_dir(out, "--out")
         runs = []
         for b in backend_names:
-            result = pipeline.run(loaded[b], backends[b], plans[b], native_checked=True, echo=None if quiet else sys.stderr)
+            result = pipeline.run(
+                loaded[b], backends[b], plans[b], native_checked=True, echo=None if quiet else sys.stderr
+            )
             runs.append(load_run(result.run_dir))
             _summary(runs[-1])
     if out is None:
@@ -296,7 +372,7 @@ def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out
         sys.exit(1)
 
 
-def _print_report(report: dict) -> None:
+def _print_report(report: dict[str, Any]) -> None:
     from ptsdk.compare import ParityRow
     from ptsdk.console import console as make_console
     from rich.markup import escape
@@ -314,15 +390,35 @@ def _print_report(report: dict) -> None:
         table.add_row(row["key"], *(str(row["values"].get(b)) for b in report["backends"]), flag)
     console.print(table)
     results = Table(title="results", title_justify="left")
-    for col in ("backend", "status", "steps", "tokens", "final loss", "best loss", "tokens/s", "wall s", "peak RSS MiB"):
+    for col in (
+        "backend",
+        "status",
+        "steps",
+        "tokens",
+        "final loss",
+        "best loss",
+        "tokens/s",
+        "wall s",
+        "peak RSS MiB",
+    ):
         results.add_column(col)
     for s in report["summary"]:
-        results.add_row(s["backend"], s["status"], str(s["steps"]), str(s["tokens_seen"]), *(f"{v:.4g}" if v is not None else "-" for v in
-                        (s["final_loss"], s["best_loss"], s["tokens_per_s"], s["wall_time_s"], s["peak_rss_mib"])))  # fmt: skip
+        results.add_row(
+            s["backend"],
+            s["status"],
+            str(s["steps"]),
+            str(s["tokens_seen"]),
+            *(
+                f"{v:.4g}" if v is not None else "-"
+                for v in (s["final_loss"], s["best_loss"], s["tokens_per_s"], s["wall_time_s"], s["peak_rss_mib"])
+            ),
+        )
     console.print(results)
     if report["max_abs_loss_diff"] is not None:
-        console.print(f"largest loss difference at equal tokens seen: {report['max_abs_loss_diff']:.3g} "
-                      f"({len(report['aligned_loss'])} aligned points)")  # fmt: skip
+        console.print(
+            f"largest loss difference at equal tokens seen: {report['max_abs_loss_diff']:.3g} "
+            f"({len(report['aligned_loss'])} aligned points)"
+        )
 
 
 @cli.group()

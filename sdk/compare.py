@@ -23,10 +23,26 @@ from ptsdk.rundir import RunDir, require_new_dir, staged_dir
 REPORT_SCHEMA = Path(__file__).with_name("report.schema.json")
 
 PARITY_KEYS = (
-    "global_batch_sequences", "global_batch_tokens", "tokenized_data_sha", "tokenized_rows", "micro_batch", "gradient_accumulation", "world_size",
-    "learning_rate", "lr_scheduler", "warmup", "max_length", "truncation", "packing", "loss_mask",
-    "chat_template_sha", "data_order", "seed", "precision", "optimizer",
-)  # fmt: skip
+    "global_batch_sequences",
+    "global_batch_tokens",
+    "tokenized_data_sha",
+    "tokenized_rows",
+    "micro_batch",
+    "gradient_accumulation",
+    "world_size",
+    "learning_rate",
+    "lr_scheduler",
+    "warmup",
+    "max_length",
+    "truncation",
+    "packing",
+    "loss_mask",
+    "chat_template_sha",
+    "data_order",
+    "seed",
+    "precision",
+    "optimizer",
+)
 
 
 @dataclass
@@ -136,13 +152,20 @@ def summarize(run: Run) -> RunSummary:
     wall = next((m.wall_time_s for m in reversed(train) if m.wall_time_s), None)
     rewards = [m.reward for m in train if m.reward is not None]
     return RunSummary(
-        backend=run.backend, run_dir=str(run.run_dir), status=run.dir.status,
-        exit_code=run.manifest.get("exit_code"), steps=len(train), tokens_seen=tokens,
-        first_loss=losses[0] if losses else None, final_loss=losses[-1] if losses else None,
+        backend=run.backend,
+        run_dir=str(run.run_dir),
+        status=run.dir.status,
+        exit_code=run.manifest.get("exit_code"),
+        steps=len(train),
+        tokens_seen=tokens,
+        first_loss=losses[0] if losses else None,
+        final_loss=losses[-1] if losses else None,
         best_loss=min(losses) if losses else None,
-        tokens_per_s=tokens / wall if tokens and wall else None, wall_time_s=run.manifest.get("wall_time_s"),
-        peak_rss_mib=run.manifest.get("peak_rss_mib"), final_reward=rewards[-1] if rewards else None,
-    )  # fmt: skip
+        tokens_per_s=tokens / wall if tokens and wall else None,
+        wall_time_s=run.manifest.get("wall_time_s"),
+        peak_rss_mib=run.manifest.get("peak_rss_mib"),
+        final_reward=rewards[-1] if rewards else None,
+    )
 
 
 def aligned_losses(runs: list[Run]) -> list[dict[str, Any]]:
@@ -159,8 +182,14 @@ def aligned_losses(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for key in sorted(common, key=lambda k: k[1] if isinstance(k, tuple) else k):
         losses = {b: p[key] for b, p in by_backend.items()}
-        rows.append({"tokens_seen": None if isinstance(key, tuple) else key, "step": key[1] if isinstance(key, tuple) else None,
-                     "loss": losses, "max_abs_diff": max(losses.values()) - min(losses.values())})  # fmt: skip
+        rows.append(
+            {
+                "tokens_seen": None if isinstance(key, tuple) else key,
+                "step": key[1] if isinstance(key, tuple) else None,
+                "loss": losses,
+                "max_abs_diff": max(losses.values()) - min(losses.values()),
+            }
+        )
     return rows
 
 
@@ -189,19 +218,37 @@ def _fmt(v: Any) -> str:
 
 def report_markdown(report: dict[str, Any], plots: list[str]) -> str:
     b = report["backends"]
-    out = [f"# Backend comparison: {report['job']}", "", "## Parity (effective settings each framework uses)", "",
-           "| setting | " + " | ".join(b) + " | |", "|---|" + "---|" * len(b) + "---|"]  # fmt: skip
+    out = [
+        f"# Backend comparison: {report['job']}",
+        "",
+        "## Parity (effective settings each framework uses)",
+        "",
+        "| setting | " + " | ".join(b) + " | |",
+        "|---|" + "---|" * len(b) + "---|",
+    ]
     for row in report["parity"]:
         verdict = ParityRow.from_report(row).verdict
         flag = f"**{verdict}**" if row["unexplained"] else verdict
         out.append(f"| {row['key']} | " + " | ".join(_fmt(row["values"].get(x)) for x in b) + f" | {flag} |")
-    out += ["", "## Results", "", "| backend | status | steps | tokens | final loss | best loss | tokens/s | wall s | peak RSS MiB |",
-            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    out += [
+        "",
+        "## Results",
+        "",
+        "| backend | status | steps | tokens | final loss | best loss | tokens/s | wall s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in report["summary"]:
-        out.append(f"| {s['backend']} | {s['status']} | {s['steps']} | {_fmt(s['tokens_seen'])} | {_fmt(s['final_loss'])} | "
-                   f"{_fmt(s['best_loss'])} | {_fmt(s['tokens_per_s'])} | {_fmt(s['wall_time_s'])} | {_fmt(s['peak_rss_mib'])} |")  # fmt: skip
-    out += ["", f"Largest loss difference at equal tokens seen: {_fmt(report['max_abs_loss_diff'])} "
-            f"over {len(report['aligned_loss'])} aligned points.", ""]  # fmt: skip
+        out.append(
+            f"| {s['backend']} | {s['status']} | {s['steps']} | {_fmt(s['tokens_seen'])} | "
+            f"{_fmt(s['final_loss'])} | {_fmt(s['best_loss'])} | {_fmt(s['tokens_per_s'])} | "
+            f"{_fmt(s['wall_time_s'])} | {_fmt(s['peak_rss_mib'])} |"
+        )
+    out += [
+        "",
+        f"Largest loss difference at equal tokens seen: {_fmt(report['max_abs_loss_diff'])} "
+        f"over {len(report['aligned_loss'])} aligned points.",
+        "",
+    ]
     out += [f"![{p}]({p})" for p in plots]
     return "\n".join(out) + "\n"
 
@@ -213,17 +260,33 @@ def plot(runs: list[Run], out: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     made = []
-    panels = [("loss", "tokens_seen", "loss_vs_tokens.png"), ("loss", "wall_time_s", "loss_vs_time.png"),
-              ("reward", "tokens_seen", "reward_vs_tokens.png"), ("tokens_per_s", "step", "throughput.png")]  # fmt: skip
+    panels = [
+        ("loss", "tokens_seen", "loss_vs_tokens.png"),
+        ("loss", "wall_time_s", "loss_vs_time.png"),
+        ("reward", "tokens_seen", "reward_vs_tokens.png"),
+        ("tokens_per_s", "step", "throughput.png"),
+    ]
     for y, x, name in panels:
-        series = {r.backend: [(getattr(m, x), getattr(m, y)) for m in r.train if getattr(m, x) is not None and getattr(m, y) is not None]
-                  for r in runs}  # fmt: skip
+        series = {
+            r.backend: [
+                (getattr(m, x), getattr(m, y))
+                for m in r.train
+                if getattr(m, x) is not None and getattr(m, y) is not None
+            ]
+            for r in runs
+        }
         if not any(series.values()):
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         for i, (backend, pts) in enumerate(series.items()):
             if pts:  # distinct line styles: identical curves stay visible on top of each other
-                ax.plot(*zip(*pts, strict=True), marker="o.^s"[i % 4], markersize=4, linestyle=["-", "--", ":", "-."][i % 4], label=backend)
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    marker="o.^s"[i % 4],
+                    markersize=4,
+                    linestyle=["-", "--", ":", "-."][i % 4],
+                    label=backend,
+                )
         ax.set_xlabel(x.replace("_", " "))
         ax.set_ylabel(y.replace("_", " "))
         ax.set_title(f"{y} vs {x}".replace("_", " "))

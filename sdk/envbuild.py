@@ -44,8 +44,9 @@ def is_stale(backend_cls: type[Backend]) -> bool:
     return built_from(managed_env_dir(backend_cls.name)) != backend_cls.environment().sha
 
 
-def create_env(backend_cls: type[Backend], *, python: str = sys.executable, force: bool = False,
-               say: Callable[[str], None] = print) -> Path:  # fmt: skip
+def create_env(
+    backend_cls: type[Backend], *, python: str = sys.executable, force: bool = False, say: Callable[[str], None] = print
+) -> Path:
     """Build the backend's managed environment from its declared spec; returns the venv's folder."""
     backend = backend_cls.name
     spec = backend_cls.environment()
@@ -71,8 +72,9 @@ def create_env(backend_cls: type[Backend], *, python: str = sys.executable, forc
                 log.write(f"$ {' '.join(f'{k}={v}' for k, v in extra.items())}{' ' if extra else ''}{' '.join(argv)}\n")
                 log.flush()
                 try:
-                    rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **DEFAULT_BUILD_ENV, **extra}).returncode  # fmt: skip
+                    rc = subprocess.run(
+                        argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **DEFAULT_BUILD_ENV, **extra}
+                    ).returncode
                 except OSError as exc:
                     raise RunFailed(f"{backend}: '{label}' could not start: {exc}") from None
                 if rc != 0:

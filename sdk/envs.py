@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,16 +68,41 @@ class Container:
     runtime: Literal["docker", "apptainer"] = "docker"
     python: str = "python"
 
-    def wrap(self, argv: list[str], workdir: str, env: dict[str, str], inputs: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    def wrap(self, argv: list[str], workdir: str, env: dict[str, str], inputs: Sequence[str] = ()) -> list[str]:
         """argv as run inside the image: the run directory read-write and the inputs read-only, at the same paths."""
         if self.runtime == "docker":
             mounts = [x for p in inputs for x in ("-v", f"{p}:{p}:ro")]
             envs = [x for k, v in sorted(env.items()) for x in ("-e", f"{k}={v}")]
-            return ["docker", "run", "--rm", "--gpus", "all", "--ipc=host", "-v", f"{workdir}:{workdir}", *mounts,
-                    "-w", workdir, *envs, self.image, *argv]  # fmt: skip
+            return [
+                "docker",
+                "run",
+                "--rm",
+                "--gpus",
+                "all",
+                "--ipc=host",
+                "-v",
+                f"{workdir}:{workdir}",
+                *mounts,
+                "-w",
+                workdir,
+                *envs,
+                self.image,
+                *argv,
+            ]
         binds = [x for p in inputs for x in ("--bind", f"{p}:{p}:ro")]
-        return ["apptainer", "exec", "--nv", "--bind", f"{workdir}:{workdir}", *binds, "--pwd", workdir,
-                *[x for k, v in sorted(env.items()) for x in ("--env", f"{k}={v}")], self.image, *argv]  # fmt: skip
+        return [
+            "apptainer",
+            "exec",
+            "--nv",
+            "--bind",
+            f"{workdir}:{workdir}",
+            *binds,
+            "--pwd",
+            workdir,
+            *[x for k, v in sorted(env.items()) for x in ("--env", f"{k}={v}")],
+            self.image,
+            *argv,
+        ]
 
 
 @dataclass
@@ -132,14 +158,21 @@ class BackendEnv:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
         try:
             proc = subprocess.run(
-                [python, str(script)], input=json.dumps(payload), capture_output=True, text=True, timeout=timeout, env=env
+                [python, str(script)],
+                input=json.dumps(payload),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             raise PtsdkError(f"backend {self.backend}: {script.name} did not answer within {timeout:.0f}s") from None
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
         if not lines:
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-            raise PtsdkError(f"backend {self.backend}: {script.name} failed (exit {proc.returncode})", lines=tail.splitlines())
+            raise PtsdkError(
+                f"backend {self.backend}: {script.name} failed (exit {proc.returncode})", lines=tail.splitlines()
+            )
         return json.loads(lines[-1])
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
@@ -64,7 +65,7 @@ def _is_union_tag(field: str, text: str) -> bool:
     return text in (METHOD_NAMES if field == "method" else ("full", "lora", "qlora"))
 
 
-def validation_lines(errors: list[dict]) -> list[str]:
+def validation_lines(errors: Iterable[Mapping[str, Any]]) -> list[str]:
     """pydantic errors as `field.path: problem` lines."""
     lines = []
     for err in errors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -12,7 +13,7 @@ from ptsdk.envs import BackendEnv
 from ptsdk.plugins.backend import PYTHON, Command
 
 
-def render_argv(cmd: Command, env: BackendEnv, workdir: str, inputs: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+def render_argv(cmd: Command, env: BackendEnv, workdir: str, inputs: Sequence[str] = ()) -> list[str]:
     """The one place a command meets its environment: '{python}' becomes the backend's interpreter,
     and the whole command runs inside the backend's container image when it has one."""
     if env.container is not None:
@@ -22,7 +23,7 @@ def render_argv(cmd: Command, env: BackendEnv, workdir: str, inputs: list[str] =
     return [python if a == PYTHON else a for a in cmd.argv]
 
 
-def render_shell(cmd: Command, env: BackendEnv | None, inputs: list[str] = ()) -> str:  # type: ignore[assignment]
+def render_shell(cmd: Command, env: BackendEnv | None, inputs: Sequence[str] = ()) -> str:
     """The command as one shell line run from the run directory (command.sh, the manifest)."""
     if env is None:
         return cmd.shell()
@@ -32,8 +33,9 @@ def render_shell(cmd: Command, env: BackendEnv | None, inputs: list[str] = ()) -
     return " ".join(shlex.quote(a) for a in argv).replace("__WORKDIR__", '"$PWD"')
 
 
-def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, echo: TextIO | None,
-                inputs: list[str] = ()) -> tuple[int, float]:  # type: ignore[assignment]  # fmt: skip
+def run_command(
+    cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, echo: TextIO | None, inputs: Sequence[str] = ()
+) -> tuple[int, float]:
     """Run one command; returns its exit code and peak resident memory in MiB (largest process of its tree)."""
     argv = render_argv(cmd, env, str(workdir), inputs)
     proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env}
@@ -42,8 +44,16 @@ def run_command(cmd: Command, env: BackendEnv, workdir: Path, log: TextIO, *, ec
         proc_env["PATH"] = os.pathsep.join([str(Path(env.python).parent), proc_env.get("PATH", "")])
     log.write(f"$ {render_shell(cmd, env, inputs)}\n")
     log.flush()
-    proc = subprocess.Popen(argv, cwd=workdir, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1, errors="replace")  # fmt: skip
+    proc = subprocess.Popen(
+        argv,
+        cwd=workdir,
+        env=proc_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        errors="replace",
+    )
     assert proc.stdout is not None
     try:
         for line in proc.stdout:

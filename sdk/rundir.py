@@ -175,8 +175,8 @@ def write_plan(plan: Plan, target: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if f.content is not None:
             dest.write_text(f.content)
-        else:
-            shutil.copyfile(f.copy_from, dest)  # type: ignore[arg-type]
+        elif f.copy_from is not None:  # a PlanFile has one or the other
+            shutil.copyfile(f.copy_from, dest)
 
 
 @contextmanager

@@ -95,7 +95,9 @@ def test_backends_lists_all_even_when_missing(ptsdk, monkeypatch, tmp_path) -> N
 
 
 def test_translate_for_a_declared_only_backend_is_refused_clearly(ptsdk, write_job) -> None:
-    job = write_job(minimal_job(method={"name": "ppo", "rewards": ["m:f"]}, distributed={"gpus_per_node": 8, "strategy": "fsdp"}))
+    job = write_job(
+        minimal_job(method={"name": "ppo", "rewards": ["m:f"]}, distributed={"gpus_per_node": 8, "strategy": "fsdp"})
+    )
     r = ptsdk("translate", str(job), "--backend", "verl")
     assert r.code == 2 and "cannot translate jobs for it yet" in r.err
 

@@ -17,13 +17,33 @@ def fake_run(root: Path, backend: str, *, losses: list[float], tokens_per_step: 
     """A finished run directory as `ptsdk run` leaves it (manifest + metrics), written by hand."""
     run = root / backend
     run.mkdir()
-    manifest = {"backend": backend, "run_dir": str(run), "status": "succeeded", "exit_code": 0, "wall_time_s": 12.5,
-                "peak_rss_mib": 900.0, "job": {"name": "sft_lora"}, "effective": effective}  # fmt: skip
+    manifest = {
+        "backend": backend,
+        "run_dir": str(run),
+        "status": "succeeded",
+        "exit_code": 0,
+        "wall_time_s": 12.5,
+        "peak_rss_mib": 900.0,
+        "job": {"name": "sft_lora"},
+        "effective": effective,
+    }
     (run / RunDir.MANIFEST).write_text(json.dumps(manifest))
     with (run / RunDir.METRICS).open("w") as f:
         for i, loss in enumerate(losses, 1):
-            f.write(json.dumps({"step": i, "kind": "train", "loss": loss, "tokens_seen": i * tokens_per_step,
-                                "wall_time_s": i * 0.5, "tokens_per_s": 2.0 * tokens_per_step, "reward": None}) + "\n")  # fmt: skip
+            f.write(
+                json.dumps(
+                    {
+                        "step": i,
+                        "kind": "train",
+                        "loss": loss,
+                        "tokens_seen": i * tokens_per_step,
+                        "wall_time_s": i * 0.5,
+                        "tokens_per_s": 2.0 * tokens_per_step,
+                        "reward": None,
+                    }
+                )
+                + "\n"
+            )
     return run
 
 
@@ -31,18 +51,36 @@ BASE = {"global_batch_sequences": 8, "micro_batch": 4, "gradient_accumulation": 
 
 
 def test_parity_flags_and_explains_differences() -> None:
-    rows = {r.key: r for r in parity({
-        "a": {**BASE, "lr_scheduler": "cosine", "warmup": 0.0},
-        "b": {**BASE, "lr_scheduler": "linear", "warmup": 0.1, "sources": {"warmup": "framework default (3% of steps)"}},
-    })}  # fmt: skip
+    rows = {
+        r.key: r
+        for r in parity(
+            {
+                "a": {**BASE, "lr_scheduler": "cosine", "warmup": 0.0},
+                "b": {
+                    **BASE,
+                    "lr_scheduler": "linear",
+                    "warmup": 0.1,
+                    "sources": {"warmup": "framework default (3% of steps)"},
+                },
+            }
+        )
+    }
     assert not rows["micro_batch"].differs
     assert rows["warmup"].differs and not rows["warmup"].unexplained
     assert rows["lr_scheduler"].unexplained
 
 
 def test_report_renders_and_validates(tmp_path: Path) -> None:
-    a = fake_run(tmp_path, "trl", losses=[2.0, 1.5, 1.2, 1.0], tokens_per_step=64, effective={**BASE, "lr_scheduler": "cosine"})
-    b = fake_run(tmp_path, "axolotl", losses=[2.0, 1.51, 1.19, 1.0], tokens_per_step=64, effective={**BASE, "lr_scheduler": "cosine"})
+    a = fake_run(
+        tmp_path, "trl", losses=[2.0, 1.5, 1.2, 1.0], tokens_per_step=64, effective={**BASE, "lr_scheduler": "cosine"}
+    )
+    b = fake_run(
+        tmp_path,
+        "axolotl",
+        losses=[2.0, 1.51, 1.19, 1.0],
+        tokens_per_step=64,
+        effective={**BASE, "lr_scheduler": "cosine"},
+    )
     out = tmp_path / "report"
     report = write_report([load_run(a), load_run(b)], out)
     jsonschema.validate(json.loads((out / "report.json").read_text()), SCHEMA)
@@ -73,7 +111,9 @@ def test_report_refuses_non_empty_out(tmp_path: Path) -> None:
 
 def test_compare_cli_on_finished_runs(ptsdk, tmp_path: Path) -> None:
     a = fake_run(tmp_path, "trl", losses=[2.0, 1.0], tokens_per_step=10, effective={**BASE, "optimizer": "adamw_torch"})
-    b = fake_run(tmp_path, "axolotl", losses=[2.0, 1.1], tokens_per_step=10, effective={**BASE, "optimizer": "adamw_torch_fused"})
+    b = fake_run(
+        tmp_path, "axolotl", losses=[2.0, 1.1], tokens_per_step=10, effective={**BASE, "optimizer": "adamw_torch_fused"}
+    )
     r = ptsdk("compare", "--runs", str(a), "--runs", str(b), "--out", str(tmp_path / "rep"))
     assert r.code == 0, r.err
     assert "UNEXPLAINED" in r.out and "optimizer" in r.out

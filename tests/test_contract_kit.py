@@ -36,8 +36,10 @@ class HydraFake(Backend):
 
     name = "hydrafake"
     framework = "hydrafake"
-    capabilities = (*caps("method", "sft grpo", V, EVIDENCE), *caps("adapter", "full lora", V, EVIDENCE),
-                    *caps("device", "cpu", V, EVIDENCE), *caps("strategy", "ddp fsdp", D), *caps("reward", "functions", D))
+    capabilities = (
+        *caps("method", "sft grpo", V, EVIDENCE), *caps("adapter", "full lora", V, EVIDENCE),
+        *caps("device", "cpu", V, EVIDENCE), *caps("strategy", "ddp fsdp", D), *caps("reward", "functions", D),
+    )
 
     def static_problems(self, job):
         return ["data.eval: hydrafake has no evaluation split; remove data.eval"] if job.data.eval else []
@@ -72,14 +74,18 @@ class CliFake(TrainerBackend):
                 "--adam.lr", str(t.learning_rate)]
         if job.adapter.type != "full":
             args += ["--ds.lora.rank", str(job.adapter.r)]
-        effective = Effective.from_job(job, micro_batch=t.micro_batch_size, gradient_accumulation=job.gradient_accumulation_steps,
-                                       learning_rate=t.learning_rate, lr_scheduler=t.lr_scheduler, warmup=None, max_length=None,
-                                       truncation="drop", packing=False, loss_mask="completion", data_order="file order",
-                                       optimizer="adamw", weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
-                                       adapter_init=None, loss_normalization="tokens", sources={"truncation": "clifake drops"})
+        effective = Effective.from_job(
+            job, micro_batch=t.micro_batch_size, gradient_accumulation=job.gradient_accumulation_steps,
+            learning_rate=t.learning_rate, lr_scheduler=t.lr_scheduler, warmup=None, max_length=None,
+            truncation="drop", packing=False, loss_mask="completion", data_order="file order",
+            optimizer="adamw", weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
+            adapter_init=None, loss_normalization="tokens", sources={"truncation": "clifake drops"},
+        )
         module = "clifake.cli.train_dpo" if job.method.name == "dpo" else "clifake.cli.train_sft"
-        return Plan(backend=self.name, files=[], entrypoint=["-m", module], args=args,
-                    launcher=launcher_for(job, "deepspeed"), env=common_env(job), effective=effective.to_dict(), job=job)
+        return Plan(
+            backend=self.name, files=[], entrypoint=["-m", module], args=args, launcher=launcher_for(job, "deepspeed"),
+            env=common_env(job), effective=effective.to_dict(), job=job,
+        )
 
     def resume(self, plan, run_dir):
         return replace(plan, args=[*plan.args, "--ckpt.load_checkpoint"])
@@ -91,14 +97,15 @@ def ptsdk_register_backends(register):
     register(CliFake)
 '''
 
-CHECK = '''
+CHECK = """
 import glob, json, sys
 from ptsdk.plugins.manager import get_backends
 from ptsdk.plugins.testing import contract_problems
 
 jobs = sorted(glob.glob(sys.argv[1] + "/*.yaml"))
-print(json.dumps({"jobs": len(jobs), "problems": {name: contract_problems(cls, jobs) for name, cls in get_backends().items()}}))
-'''
+problems = {name: contract_problems(cls, jobs) for name, cls in get_backends().items()}
+print(json.dumps({"jobs": len(jobs), "problems": problems}))
+"""
 
 
 def install(site: Path) -> None:
@@ -141,7 +148,18 @@ def test_overrides_backend_through_the_cli(tmp_path: Path) -> None:
     """ptsdk renders, validates and writes a plan whose native config is a list of overrides."""
     install(tmp_path)
     job = job_copy("sft_ddp.yaml", tmp_path)
-    proc = run(tmp_path, "-m", "ptsdk", "translate", str(job), "-b", "hydrafake", "--no-native-check", "--out", str(tmp_path / "out"))
+    proc = run(
+        tmp_path,
+        "-m",
+        "ptsdk",
+        "translate",
+        str(job),
+        "-b",
+        "hydrafake",
+        "--no-native-check",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "# native arguments" in proc.stdout and "data.train_batch_size=" in proc.stdout
     script = (tmp_path / "out" / "command.sh").read_text()
@@ -168,5 +186,13 @@ def test_command_line_backend_through_the_cli(tmp_path: Path) -> None:
     assert plan["native_config"] is None and plan["entrypoint"] == ["-m", "clifake.cli.train_sft"]
     assert plan["launcher"]["kind"] == "deepspeed"
     argv = plan["commands"][-1]["argv"]
-    assert argv[:7] == ["{python}", "-m", "deepspeed.launcher.runner", "--num_gpus=2", "--num_nodes=1", "--module", "clifake.cli.train_sft"]
+    assert argv[:7] == [
+        "{python}",
+        "-m",
+        "deepspeed.launcher.runner",
+        "--num_gpus=2",
+        "--num_nodes=1",
+        "--module",
+        "clifake.cli.train_sft",
+    ]
     assert argv[argv.index("--train.batch_size") + 1] == "8"

@@ -69,9 +69,14 @@ def test_bad_config_file_is_a_clear_error(home: Path) -> None:
 
 
 def test_translate_emits_container_command(home: Path, ptsdk, tmp_path: Path) -> None:
-    (home / "config.yaml").write_text("backends:\n  trl: {container: {image: 'ghcr.io/acme/trl:1.16', runtime: apptainer}}\n")
+    (home / "config.yaml").write_text(
+        "backends:\n  trl: {container: {image: 'ghcr.io/acme/trl:1.16', runtime: apptainer}}\n"
+    )
     job = tmp_path / "job.yaml"
-    job.write_text(f"method: {{name: sft}}\nmodel: {{name_or_path: org/m}}\ndata: {{train: {{path: {EXAMPLES}/data/sft_train.jsonl}}}}\n")
+    job.write_text(
+        "method: {name: sft}\nmodel: {name_or_path: org/m}\n"
+        f"data: {{train: {{path: {EXAMPLES}/data/sft_train.jsonl}}}}\n"
+    )
     r = ptsdk("translate", str(job), "--backend", "trl", "--no-native-check", "--out", str(tmp_path / "out"))
     assert r.code == 0, r.err
     script = (tmp_path / "out" / "command.sh").read_text()
@@ -129,7 +134,8 @@ def test_a_third_party_backend_ships_its_own_requirements(tmp_path: Path, monkey
     pkg = tmp_path / "site" / "acme_ptsdk_backend"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "backend.py").write_text(textwrap.dedent("""
+    (pkg / "backend.py").write_text(
+        textwrap.dedent("""
         from ptsdk.plugins.backend import Backend
 
         class AcmeBackend(Backend):
@@ -138,8 +144,11 @@ def test_a_third_party_backend_ships_its_own_requirements(tmp_path: Path, monkey
 
             def translate(self, job):
                 raise NotImplementedError
-    """))
-    (pkg / "requirements.txt").write_text("# acme's known-good set\n\nacme-train==3.1  # the framework\nTorch==2.13.0\n")
+    """)
+    )
+    (pkg / "requirements.txt").write_text(
+        "# acme's known-good set\n\nacme-train==3.1  # the framework\nTorch==2.13.0\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     for mod in ("acme_ptsdk_backend", "acme_ptsdk_backend.backend"):
         monkeypatch.delitem(sys.modules, mod, raising=False)
@@ -169,7 +178,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         dist + "/__init__.py": "FLAG = %r\\n" % os.environ.get("PTSDK_DEMO_FLAG"),
         dist + "-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: %s\\nVersion: 1.0\\n%s" % (
             NAME, "".join("Requires-Dist: %s\\n" % r for r in REQUIRES)),
-        dist + "-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\\nGenerator: demo\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+        dist + "-1.0.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\\nGenerator: demo\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+        ),
     }}
     record = dist + "-1.0.dist-info/RECORD"
     wheel = "%s-1.0-py3-none-any.whl" % dist
@@ -200,10 +211,14 @@ def test_a_real_build_runs_the_declared_steps(home: Path, tmp_path: Path) -> Non
     a = _demo_package(tmp_path / "pkgs", "ptsdk-demo-a", ("ptsdk-demo-missing>=1",))
     b = _demo_package(tmp_path / "pkgs", "ptsdk-demo-b")
     offline = ("--no-index", "--no-build-isolation")
-    good = EnvironmentSpec((
-        InstallStep("install b", (str(b),), offline),
-        InstallStep("install a without its deps", (str(a),), (*offline, "--no-deps"), (("PTSDK_DEMO_FLAG", "seen"),)),
-    ))  # fmt: skip
+    good = EnvironmentSpec(
+        (
+            InstallStep("install b", (str(b),), offline),
+            InstallStep(
+                "install a without its deps", (str(a),), (*offline, "--no-deps"), (("PTSDK_DEMO_FLAG", "seen"),)
+            ),
+        )
+    )
     # Installing a with its dependencies cannot succeed: ptsdk-demo-missing exists nowhere.
     bad = EnvironmentSpec((good.steps[0], InstallStep("install a with its deps", (str(a),), offline)))
 
@@ -223,18 +238,27 @@ def test_a_real_build_runs_the_declared_steps(home: Path, tmp_path: Path) -> Non
     target = create_env(DemoBackend, say=said.append)
     assert target == home / "home" / "envs" / "demo"
     assert [s.split(" (")[0] for s in said[:3]] == [
-        "[1/3] demo: create venv", "[2/3] demo: install b", "[3/3] demo: install a without its deps"
-    ]  # fmt: skip
+        "[1/3] demo: create venv",
+        "[2/3] demo: install b",
+        "[3/3] demo: install a without its deps",
+    ]
     out = subprocess.run(
-        [str(target / "bin" / "python"), "-c", "import ptsdk_demo_a, ptsdk_demo_b; print(ptsdk_demo_a.FLAG, ptsdk_demo_b.FLAG)"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        [
+            str(target / "bin" / "python"),
+            "-c",
+            "import ptsdk_demo_a, ptsdk_demo_b; print(ptsdk_demo_a.FLAG, ptsdk_demo_b.FLAG)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out == ["seen", "None"]  # the step's env reached a's build and only a's
     marker = json.loads((target / READY_MARKER).read_text())
     assert marker["requirements_sha"] == good.sha == built_from(target)
     assert sorted(p.split(" @ ")[0].replace("_", "-") for p in marker["packages"] if "demo" in p) == [
-        "ptsdk-demo-a", "ptsdk-demo-b"
-    ]  # fmt: skip
+        "ptsdk-demo-a",
+        "ptsdk-demo-b",
+    ]
     assert resolve_env(DemoBackend).source == "managed" and not is_stale(DemoBackend)
 
     said.clear()

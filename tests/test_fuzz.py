@@ -12,7 +12,9 @@ from ptsdk.errors import SpecError
 from ptsdk.spec import load_job
 
 scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=True) | st.text(max_size=12)
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=12)
+values = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=12
+)
 KEYS = ["method", "model", "data", "training", "distributed", "adapter", "output", "version", "name", "backend_options"]
 
 

@@ -14,16 +14,30 @@ from ptsdk.spec import validate_job
 
 
 def test_requirements_of_a_distributed_rl_job() -> None:
-    job = validate_job(minimal_job(
-        method={"name": "grpo", "num_generations": 8, "loss_type": "dr_grpo", "rewards": ["m:f"], "reward_model": "o/rm"},
-        adapter={"type": "lora"}, training={"global_batch_size": 64, "micro_batch_size": 4},
-        distributed={"nodes": 2, "gpus_per_node": 8, "strategy": "deepspeed", "zero_stage": 3, "master_addr": "n0"},
-    ))  # fmt: skip
+    job = validate_job(
+        minimal_job(
+            method={
+                "name": "grpo",
+                "num_generations": 8,
+                "loss_type": "dr_grpo",
+                "rewards": ["m:f"],
+                "reward_model": "o/rm",
+            },
+            adapter={"type": "lora"},
+            training={"global_batch_size": 64, "micro_batch_size": 4},
+            distributed={"nodes": 2, "gpus_per_node": 8, "strategy": "deepspeed", "zero_stage": 3, "master_addr": "n0"},
+        )
+    )
     keys = {r.key for r in requirements_of(job)}
     assert keys == {
-        ("method", "grpo"), ("loss", "grpo:dr_grpo"), ("adapter", "lora"), ("strategy", "deepspeed_zero3"),
-        ("topology", "multi_node"), ("reward", "functions"), ("reward", "model"),
-    }  # fmt: skip
+        ("method", "grpo"),
+        ("loss", "grpo:dr_grpo"),
+        ("adapter", "lora"),
+        ("strategy", "deepspeed_zero3"),
+        ("topology", "multi_node"),
+        ("reward", "functions"),
+        ("reward", "model"),
+    }
 
 
 def test_single_process_needs_no_strategy_and_many_default_to_ddp() -> None:
@@ -85,7 +99,10 @@ def test_contract_kit_catches_a_broken_backend() -> None:
     class Broken(Backend):
         name = "broken thing"
         framework = ""
-        capabilities = (Capability("loss", "dpo:ipo", Verified.declared), Capability("loss", "dpo:ipo", Verified.declared))
+        capabilities = (
+            Capability("loss", "dpo:ipo", Verified.declared),
+            Capability("loss", "dpo:ipo", Verified.declared),
+        )
 
         def translate(self, job):  # type: ignore[no-untyped-def]
             return None

@@ -90,8 +90,14 @@ def test_disable_builtin_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def install_distribution(
-    site: Path, source: str, *, dist: str = "ptsdk-acme", version: str = "1.0", plugin: str = "acme",
-    module: str = "ptsdk_acme", target: str | None = None,
+    site: Path,
+    source: str,
+    *,
+    dist: str = "ptsdk-acme",
+    version: str = "1.0",
+    plugin: str = "acme",
+    module: str = "ptsdk_acme",
+    target: str | None = None,
 ) -> None:
     """A real installed distribution (dist-info with a ``ptsdk`` entry point) in a folder on sys.path."""
     (site / f"{module}.py").write_text(textwrap.dedent(source))
@@ -102,14 +108,18 @@ def install_distribution(
 
 
 def install_dummy_distribution(site: Path, backend_name: str = "acme") -> None:
-    install_distribution(site, f'''
+    install_distribution(
+        site,
+        f'''
         from ptsdk.plugins import Backend, Plan, hookimpl
         from ptsdk.matrix.capability import Capability, Verified
 
         class Acme(Backend):
             name = "{backend_name}"
             framework = "acme"
-            capabilities = (Capability("method", "ppo", Verified.declared), Capability("adapter", "full", Verified.declared))
+            capabilities = (
+                Capability("method", "ppo", Verified.declared), Capability("adapter", "full", Verified.declared)
+            )
 
             def translate(self, job):
                 return Plan(backend=self.name, files=[], commands=[], native_config="")
@@ -117,14 +127,17 @@ def install_dummy_distribution(site: Path, backend_name: str = "acme") -> None:
         @hookimpl
         def ptsdk_register_backends(register):
             register(Acme)
-    ''')
+    ''',
+    )
 
 
 def run_ptsdk(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     import os
 
     full_env = {**os.environ, "PYTHONPATH": str(site), **env}
-    return subprocess.run([sys.executable, "-m", "ptsdk", *args], capture_output=True, text=True, env=full_env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "ptsdk", *args], capture_output=True, text=True, env=full_env, timeout=60
+    )
 
 
 def test_entry_point_plugin_from_installed_package(tmp_path: Path) -> None:
@@ -197,7 +210,11 @@ _BACKEND = """
 BROKEN_PLUGINS: dict[str, tuple[str, str | None, str]] = {
     "missing_import": ("import ptsdk_no_such_module\n", None, "failed to import: ModuleNotFoundError"),
     "syntax_error": ("def oops(:\n    pass\n", None, "failed to import: SyntaxError"),
-    "raises_at_import": ("raise RuntimeError('no licence key')\n", None, "failed to import: RuntimeError: no licence key"),
+    "raises_at_import": (
+        "raise RuntimeError('no licence key')\n",
+        None,
+        "failed to import: RuntimeError: no licence key",
+    ),
     "exits_at_import": ("import sys\nsys.exit(3)\n", None, "failed to import: SystemExit: 3"),
     "missing_attribute": (_BACKEND, "ptsdk_broken:nope", "failed to import: AttributeError"),
     "unknown_hook": (
@@ -216,7 +233,8 @@ BROKEN_PLUGINS: dict[str, tuple[str, str | None, str]] = {
         "implements no ptsdk hook",
     ),
     "hook_raises": (
-        _BACKEND + "\n    @hookimpl\n    def ptsdk_register_backends(register):\n        raise ValueError('cannot reach licence server')\n",
+        _BACKEND + "\n    @hookimpl\n    def ptsdk_register_backends(register):\n"
+        "        raise ValueError('cannot reach licence server')\n",
         None,
         "ptsdk_register_backends raised ValueError: cannot reach licence server",
     ),
@@ -226,7 +244,8 @@ BROKEN_PLUGINS: dict[str, tuple[str, str | None, str]] = {
         "not a ptsdk Backend subclass",
     ),
     "no_name": (
-        _BACKEND + "\n    del Broken.name\n\n    @hookimpl\n    def ptsdk_register_backends(register):\n        register(Broken)\n",
+        _BACKEND + "\n    del Broken.name\n\n    @hookimpl\n    def ptsdk_register_backends(register):\n"
+        "        register(Broken)\n",
         None,
         "needs a `name` that is an identifier",
     ),
@@ -237,13 +256,15 @@ BROKEN_PLUGINS: dict[str, tuple[str, str | None, str]] = {
         "needs a `name` that is an identifier (it has 'my-backend')",
     ),
     "abstract": (
-        "from ptsdk.plugins import Backend, hookimpl\n\nclass Broken(Backend):\n    name = 'broken'\n    framework = 'x'\n\n"
+        "from ptsdk.plugins import Backend, hookimpl\n\n"
+        "class Broken(Backend):\n    name = 'broken'\n    framework = 'x'\n\n"
         "@hookimpl\ndef ptsdk_register_backends(register):\n    register(Broken)\n",
         None,
         "does not implement translate",
     ),
     "duplicate_name": (
-        _BACKEND + "\n    Broken.name = 'trl'\n\n    @hookimpl\n    def ptsdk_register_backends(register):\n        register(Broken)\n",
+        _BACKEND + "\n    Broken.name = 'trl'\n\n    @hookimpl\n    def ptsdk_register_backends(register):\n"
+        "        register(Broken)\n",
         None,
         "backend name 'trl' is registered twice: by plugin 'ptsdk.backends.trl' (ptsdk ",
     ),
@@ -253,8 +274,9 @@ BROKEN_PLUGINS: dict[str, tuple[str, str | None, str]] = {
 @pytest.mark.parametrize("case", sorted(BROKEN_PLUGINS))
 def test_broken_plugin_is_a_clean_error(tmp_path: Path, case: str) -> None:
     source, target, expected = BROKEN_PLUGINS[case]
-    install_distribution(tmp_path, source, dist="ptsdk-broken", version="2.3", plugin="broken", module="ptsdk_broken",
-                         target=target)  # fmt: skip
+    install_distribution(
+        tmp_path, source, dist="ptsdk-broken", version="2.3", plugin="broken", module="ptsdk_broken", target=target
+    )
     proc = run_ptsdk(tmp_path, "matrix", "--format", "json")
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
@@ -279,7 +301,10 @@ def test_two_distributions_with_one_plugin_name(tmp_path: Path) -> None:
 def test_plugin_hook_runs_once_per_command(tmp_path: Path) -> None:
     site, log = tmp_path / "site", tmp_path / "hook.log"
     site.mkdir()
-    install_distribution(site, textwrap.dedent(_BACKEND).replace("broken", "counted") + textwrap.dedent("""
+    install_distribution(
+        site,
+        textwrap.dedent(_BACKEND).replace("broken", "counted")
+        + textwrap.dedent("""
         import os
 
         @hookimpl
@@ -287,7 +312,11 @@ def test_plugin_hook_runs_once_per_command(tmp_path: Path) -> None:
             with open(os.environ["PTSDK_TEST_HOOK_LOG"], "a") as f:
                 f.write("called\\n")
             register(Broken)
-    """), dist="ptsdk-counted", plugin="counted", module="ptsdk_counted")  # fmt: skip
+    """),
+        dist="ptsdk-counted",
+        plugin="counted",
+        module="ptsdk_counted",
+    )
     job = tmp_path / "job.yaml"
     job.write_text("method: {name: sft}\nmodel: {name_or_path: org/model}\ndata: {train: {path: org/dataset}}\n")
     # validate --backend looks backends up several times (job's backend_options, the backend, the matrix check).
@@ -307,4 +336,8 @@ def test_backends_names_the_distribution(tmp_path: Path) -> None:
     assert (acme["plugin"], acme["distribution"], acme["distribution_version"]) == ("acme", "ptsdk-acme", "1.0")
     import ptsdk
 
-    assert (trl["plugin"], trl["distribution"], trl["distribution_version"]) == ("ptsdk.backends.trl", "ptsdk", ptsdk.__version__)
+    assert (trl["plugin"], trl["distribution"], trl["distribution_version"]) == (
+        "ptsdk.backends.trl",
+        "ptsdk",
+        ptsdk.__version__,
+    )

@@ -63,9 +63,11 @@ def test_missing_manifest_and_missing_folder(tmp_path: Path) -> None:
 
 def test_metrics_and_job_round_trip(tmp_path: Path) -> None:
     run = make_run(tmp_path)
-    records = [MetricRecord(step=1, loss=2.0, tokens_seen=64, wall_time_s=0.5),
-               MetricRecord(step=2, loss=1.5, tokens_seen=128, wall_time_s=1.0, extra={"note": "x"}),
-               MetricRecord(step=2, kind="summary", loss=1.75)]  # fmt: skip
+    records = [
+        MetricRecord(step=1, loss=2.0, tokens_seen=64, wall_time_s=0.5),
+        MetricRecord(step=2, loss=1.5, tokens_seen=128, wall_time_s=1.0, extra={"note": "x"}),
+        MetricRecord(step=2, kind="summary", loss=1.75),
+    ]
     write_metrics(run / METRICS, records)
     rd = RunDir(run)
     assert rd.metrics() == records

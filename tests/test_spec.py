@@ -26,7 +26,9 @@ def test_minimal_job_resolves_defaults() -> None:
 
 
 def test_lora_default_learning_rate_and_rl_format() -> None:
-    job = validate_job(minimal_job(method={"name": "grpo", "num_generations": 4, "rewards": ["m:f"]}, adapter={"type": "lora"}))
+    job = validate_job(
+        minimal_job(method={"name": "grpo", "num_generations": 4, "rewards": ["m:f"]}, adapter={"type": "lora"})
+    )
     assert job.training.learning_rate == 2e-4
     assert job.data.format == "prompt"
 
@@ -74,13 +76,20 @@ def test_bad_loss_variant() -> None:
 
 
 def test_global_batch_must_divide() -> None:
-    (line,) = problems(minimal_job(training={"global_batch_size": 10, "micro_batch_size": 2}, distributed={"gpus_per_node": 4}))
+    (line,) = problems(
+        minimal_job(training={"global_batch_size": 10, "micro_batch_size": 2}, distributed={"gpus_per_node": 4})
+    )
     assert line.startswith("training.global_batch_size: 10 is not divisible")
     assert "2 x 4 = 8" in line and "multiple of 8" in line
 
 
 def test_tensor_parallel_reduces_data_parallel() -> None:
-    job = validate_job(minimal_job(training={"global_batch_size": 8, "micro_batch_size": 2}, distributed={"gpus_per_node": 8, "tensor_parallel_size": 4}))
+    job = validate_job(
+        minimal_job(
+            training={"global_batch_size": 8, "micro_batch_size": 2},
+            distributed={"gpus_per_node": 8, "tensor_parallel_size": 4},
+        )
+    )
     assert job.distributed.data_parallel_size == 2
     assert job.gradient_accumulation_steps == 2
 
@@ -126,7 +135,11 @@ def test_column_mapping_checked_against_format() -> None:
 
 
 def test_cpu_rules() -> None:
-    lines = problems(minimal_job(training={"precision": "fp16"}, distributed={"device": "cpu", "strategy": "fsdp", "gpus_per_node": 2}))
+    lines = problems(
+        minimal_job(
+            training={"precision": "fp16"}, distributed={"device": "cpu", "strategy": "fsdp", "gpus_per_node": 2}
+        )
+    )
     assert any(line.startswith("training.precision: fp16 needs a GPU") for line in lines)
     assert any(line.startswith("distributed.strategy: fsdp needs GPUs") for line in lines)
 
@@ -149,9 +162,13 @@ def test_eval_steps_need_eval_data() -> None:
 
 
 def test_several_problems_reported_together() -> None:
-    lines = problems(minimal_job(
-        method={"name": "grpo", "num_generations": 1}, adapter={"type": "qlora"}, training={"global_batch_size": 3, "micro_batch_size": 2},
-    ))  # fmt: skip
+    lines = problems(
+        minimal_job(
+            method={"name": "grpo", "num_generations": 1},
+            adapter={"type": "qlora"},
+            training={"global_batch_size": 3, "micro_batch_size": 2},
+        )
+    )
     assert len(lines) >= 4
 
 

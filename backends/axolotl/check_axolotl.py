@@ -20,7 +20,7 @@ os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
 VERSIONS = ("axolotl", "transformers", "trl", "torch", "peft")
 
 
-def schema_keys(cfg) -> set[str]:  # type: ignore[no-untyped-def]
+def schema_keys(cfg: Any) -> set[str]:
     from axolotl.utils.config import merge_input_args
 
     keys: set[str] = set()
@@ -37,7 +37,7 @@ def schema_keys(cfg) -> set[str]:  # type: ignore[no-untyped-def]
     return keys
 
 
-def model_keys(model) -> set[str]:  # type: ignore[no-untyped-def]
+def model_keys(model: Any) -> set[str]:
     keys = set()
     for name, info in model.model_fields.items():
         keys.add(name)
@@ -46,13 +46,14 @@ def model_keys(model) -> set[str]:  # type: ignore[no-untyped-def]
     return keys
 
 
-def nested_unknown_keys(raw: dict) -> list[str]:
+def nested_unknown_keys(raw: dict[str, Any]) -> list[str]:
     """Keys inside datasets entries and the trl section that Axolotl's schema has no field for
     (their pydantic models drop extras silently too)."""
     from axolotl.utils.schemas.datasets import DPODataset, KTODataset, SFTDataset
     from axolotl.utils.schemas.trl import TRLConfig
 
-    entry_model = {"kto": KTODataset}.get(raw.get("rl"), DPODataset if raw.get("rl") in ("dpo", "ipo", "orpo", "simpo") else SFTDataset)
+    rl = raw.get("rl")
+    entry_model = KTODataset if rl == "kto" else DPODataset if rl in ("dpo", "ipo", "orpo", "simpo") else SFTDataset
     out = []
     for section in ("datasets", "test_datasets"):
         for i, entry in enumerate(raw.get(section) or []):
@@ -86,7 +87,9 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
         gpu = {"bf16": False, "tf32": False, "compute_capability": None}
     capabilities = {**gpu, "fp8": False, "n_gpu": int(request.get("world_size", 1))}
     try:
-        validate_config(cfg, capabilities=capabilities, env_capabilities={"torch_version": torch.__version__.split("+", 1)[0]})
+        validate_config(
+            cfg, capabilities=capabilities, env_capabilities={"torch_version": torch.__version__.split("+", 1)[0]}
+        )
     except Exception as exc:  # Axolotl's verdict; the unknown keys above are reported too
         out["errors"] = problems_of(exc) + out["errors"]
     if not out["errors"] and request.get("preprocess"):
@@ -103,8 +106,12 @@ def preprocess(config: str) -> list[str]:
     tmp = tempfile.mkdtemp(prefix="ptsdk-axolotl-preprocess-")
     os.environ["AXOLOTL_IS_PREPROCESS"] = "1"
     try:
-        pcfg = load_cfg(config, is_preprocess=True, dataset_prepared_path=os.path.join(tmp, "prepared"),
-                        output_dir=os.path.join(tmp, "out"))  # fmt: skip
+        pcfg = load_cfg(
+            config,
+            is_preprocess=True,
+            dataset_prepared_path=os.path.join(tmp, "prepared"),
+            output_dir=os.path.join(tmp, "out"),
+        )
         pcfg.is_preprocess = True
         do_preprocess(pcfg, PreprocessCliArgs())
     except Exception as exc:  # the framework's verdict, whatever form it takes

@@ -9,10 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from axolotl.integrations.base import BasePlugin
-from ptsdk_runtime import count_tokens_in_loss, jsonl_metrics_callback, write_data_fingerprint  # copied beside this file
+from ptsdk_runtime import (
+    count_tokens_in_loss,
+    jsonl_metrics_callback,
+    write_data_fingerprint,
+)  # copied beside this file
 
 
-class JsonlMetricsPlugin(BasePlugin):  # type: ignore[misc]
+class JsonlMetricsPlugin(BasePlugin):
     def __init__(self) -> None:
         super().__init__()
         self.callback = jsonl_metrics_callback(count_tokens=True)

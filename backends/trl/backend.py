@@ -47,7 +47,12 @@ class TRLBackend(TrainerBackend):
     name = "trl"
     framework = "trl"
     description = "Hugging Face TRL: SFT, DPO-family, KTO, ORPO, CPO/SimPO, GRPO and RLOO trainers."
-    verified_with: ClassVar[dict[str, str]] = {"trl": "1.16.0", "transformers": "5.24.0", "torch": "2.13.0", "peft": "0.21.2"}
+    verified_with: ClassVar[dict[str, str]] = {
+        "trl": "1.16.0",
+        "transformers": "5.24.0",
+        "torch": "2.13.0",
+        "peft": "0.21.2",
+    }
     install_hint = "ptsdk env create trl   (or: pip install torch==2.13.0 && pip install trl==1.16.0 peft)"
     reported_packages = ("peft", "accelerate", "datasets")
     check_script = HERE / "check_trl.py"
@@ -62,21 +67,48 @@ class TRLBackend(TrainerBackend):
         *caps("method", "rloo", T, TESTS + "test_rloo_reward_function"),
         *caps("loss", "dpo:sigmoid", T, TESTS + "test_dpo_lora"),
         *caps("loss", "dpo:robust dpo:hinge", T, TESTS + "test_preference_variants"),
-        *caps("loss", " ".join(f"dpo:{v}" for v in ("ipo", "exo_pair", "nca_pair", "bco_pair", "sppo_hard", "aot",
-                                                      "aot_unpaired", "apo_zero", "apo_down", "discopop", "sigmoid_norm")),
-              V, TESTS + "test_every_loss_variant_passes_trl_parser"),  # fmt: skip
+        *caps(
+            "loss",
+            " ".join(
+                f"dpo:{v}"
+                for v in (
+                    "ipo",
+                    "exo_pair",
+                    "nca_pair",
+                    "bco_pair",
+                    "sppo_hard",
+                    "aot",
+                    "aot_unpaired",
+                    "apo_zero",
+                    "apo_down",
+                    "discopop",
+                    "sigmoid_norm",
+                )
+            ),
+            V,
+            TESTS + "test_every_loss_variant_passes_trl_parser",
+        ),
         *caps("loss", "cpo:sigmoid", T, TESTS + "test_preference_variants"),
         *caps("loss", "cpo:hinge cpo:ipo", V, TESTS + "test_every_loss_variant_passes_trl_parser"),
         *caps("loss", "grpo:grpo", T, TESTS + "test_grpo_reward_function"),
-        *caps("loss", "grpo:dr_grpo grpo:dapo grpo:bnpo grpo:cispo grpo:sapo grpo:luspo grpo:vespo", V,
-              TESTS + "test_every_loss_variant_passes_trl_parser"),  # fmt: skip
+        *caps(
+            "loss",
+            "grpo:dr_grpo grpo:dapo grpo:bnpo grpo:cispo grpo:sapo grpo:luspo grpo:vespo",
+            V,
+            TESTS + "test_every_loss_variant_passes_trl_parser",
+        ),
         *caps("adapter", "full", T, TESTS + "test_sft_full"),
         *caps("adapter", "lora", T, TESTS + "test_sft_lora"),
         *caps("adapter", "qlora", V, TESTS + "test_qlora_and_fsdp_pass_trl_parser", note="bitsandbytes needs a GPU"),
         *caps("strategy", "ddp", T, TESTS + "test_sft_ddp_two_processes"),
         *caps("strategy", "fsdp", V, TESTS + "test_qlora_and_fsdp_pass_trl_parser", note="FSDP needs GPUs"),
-        *caps("strategy", "deepspeed_zero1 deepspeed_zero2 deepspeed_zero3", V, TESTS + "test_deepspeed_passes_trl_parser",
-              note="DeepSpeed needs GPUs"),  # fmt: skip
+        *caps(
+            "strategy",
+            "deepspeed_zero1 deepspeed_zero2 deepspeed_zero3",
+            V,
+            TESTS + "test_deepspeed_passes_trl_parser",
+            note="DeepSpeed needs GPUs",
+        ),
         *caps("topology", "multi_node", V, TESTS + "test_multi_node_launcher_passes_torchrun_parser"),
         *caps("device", "cpu", T, TESTS + "test_sft_full"),
         *caps("reward", "functions", T, TESTS + "test_grpo_reward_function"),
@@ -103,10 +135,18 @@ class TRLBackend(TrainerBackend):
         apply_passthrough(job, self.name, cfg, notes)
         files.append(PlanFile(CONFIG, content=_yaml(cfg)))
         return Plan(
-            backend=self.name, files=files, entrypoint=["train_trl.py"], args=["--config", CONFIG],
-            launcher=launcher_for(job), env=common_env(job), native_config=CONFIG, notes=notes,
-            effective=self.effective(job, cfg), inputs=local_inputs(job), job=job,
-        )  # fmt: skip
+            backend=self.name,
+            files=files,
+            entrypoint=["train_trl.py"],
+            args=["--config", CONFIG],
+            launcher=launcher_for(job),
+            env=common_env(job),
+            native_config=CONFIG,
+            notes=notes,
+            effective=self.effective(job, cfg),
+            inputs=local_inputs(job),
+            job=job,
+        )
 
     def _data(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         data = job.data
@@ -121,7 +161,11 @@ class TRLBackend(TrainerBackend):
         if job.method.family != "rl":
             out["max_length"] = data.max_length
         if data.truncation == "drop":
-            notes.append(Note("data.truncation", "approximated", "TRL truncates long sequences (keep_start); it cannot drop them"))
+            notes.append(
+                Note(
+                    "data.truncation", "approximated", "TRL truncates long sequences (keep_start); it cannot drop them"
+                )
+            )
         if job.model.chat_template:
             if job.model.chat_template.endswith(".jinja"):
                 out["tokenizer_chat_template"] = job.model.chat_template
@@ -132,13 +176,22 @@ class TRLBackend(TrainerBackend):
 
     def _model(self, job: Job) -> dict[str, Any]:
         m, a = job.model, job.adapter
-        out: dict[str, Any] = {"model_name_or_path": m.name_or_path, "dtype": m.dtype, "trust_remote_code": m.trust_remote_code}
+        out: dict[str, Any] = {
+            "model_name_or_path": m.name_or_path,
+            "dtype": m.dtype,
+            "trust_remote_code": m.trust_remote_code,
+        }
         if m.attn_implementation:
             out["attn_implementation"] = m.attn_implementation
         if a.type != "full":
             targets = a.target_modules
-            out.update(use_peft=True, lora_r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout,
-                       lora_target_modules=targets if isinstance(targets, list) else "all-linear")  # fmt: skip
+            out.update(
+                use_peft=True,
+                lora_r=a.r,
+                lora_alpha=a.alpha,
+                lora_dropout=a.dropout,
+                lora_target_modules=targets if isinstance(targets, list) else "all-linear",
+            )
             if a.init_path:
                 out["adapter_init_path"] = a.init_path
         if m.quantization == "4bit":
@@ -169,8 +222,14 @@ class TRLBackend(TrainerBackend):
         if job.method.name == "kto" and t.shuffle:
             # TRL's KTO estimates its KL term against neighbouring rows of a fixed-order batch.
             out["train_sampling_strategy"] = "sequential"
-            notes.append(Note("training.shuffle", "approximated", "TRL's KTO reads the data in file order (its KL estimate "
-                              "pairs neighbouring rows); shuffle the file beforehand"))  # fmt: skip
+            notes.append(
+                Note(
+                    "training.shuffle",
+                    "approximated",
+                    "TRL's KTO reads the data in file order (its KL estimate "
+                    "pairs neighbouring rows); shuffle the file beforehand",
+                )
+            )
         if t.max_steps is not None:
             out["max_steps"] = t.max_steps
         else:
@@ -184,10 +243,17 @@ class TRLBackend(TrainerBackend):
             out["fsdp_config"] = {"version": 2}
         elif d.effective_strategy == "deepspeed":
             out["deepspeed"] = DEEPSPEED
-        notes.append(Note("training.gradient_checkpointing", "set",
-                          f"activation_checkpointing={t.gradient_checkpointing} (TRL's default is on)"))  # fmt: skip
+        notes.append(
+            Note(
+                "training.gradient_checkpointing",
+                "set",
+                f"activation_checkpointing={t.gradient_checkpointing} (TRL's default is on)",
+            )
+        )
         if t.optimizer == "adamw":
-            notes.append(Note("training.optimizer", "set", "adamw_torch (TRL's default adamw_torch_fused needs a GPU build)"))
+            notes.append(
+                Note("training.optimizer", "set", "adamw_torch (TRL's default adamw_torch_fused needs a GPU build)")
+            )
         return out
 
     def _method(self, job: Job, notes: list[Note]) -> dict[str, Any]:
@@ -198,7 +264,13 @@ class TRLBackend(TrainerBackend):
             if job.data.format == "messages":
                 out["assistant_only_loss"] = on_completion
                 if on_completion:
-                    notes.append(Note("method.loss_on", "set", "assistant_only_loss: the chat template needs {% generation %} markers"))
+                    notes.append(
+                        Note(
+                            "method.loss_on",
+                            "set",
+                            "assistant_only_loss: the chat template needs {% generation %} markers",
+                        )
+                    )
             else:
                 out["completion_only_loss"] = on_completion
         elif m.name == "dpo":
@@ -214,13 +286,26 @@ class TRLBackend(TrainerBackend):
         elif m.name == "simpo":
             out.update(beta=m.beta, simpo_gamma=m.gamma, cpo_alpha=m.sft_weight)
         elif m.family == "rl":
-            out.update(num_generations=m.num_generations, max_completion_length=m.max_completion_length,
-                       temperature=m.temperature, beta=m.kl_coef, epsilon=m.clip_epsilon,
-                       reward_funcs=[*m.rewards, *([m.reward_model] if m.reward_model else [])])  # fmt: skip
+            out.update(
+                num_generations=m.num_generations,
+                max_completion_length=m.max_completion_length,
+                temperature=m.temperature,
+                beta=m.kl_coef,
+                epsilon=m.clip_epsilon,
+                reward_funcs=[*m.rewards, *([m.reward_model] if m.reward_model else [])],
+            )
             if m.name == "grpo":
                 out["loss_type"] = m.loss_type
-            notes.append(Note("method.max_prompt_length", "dropped", f"TRL {self.verified_with['trl']} has no prompt-length limit for {m.name}; prompts are kept whole"))
-            notes.append(Note("training.global_batch_size", "set", "counts completions: one generation batch per optimizer step"))
+            notes.append(
+                Note(
+                    "method.max_prompt_length",
+                    "dropped",
+                    f"TRL {self.verified_with['trl']} has no prompt-length limit for {m.name}; prompts are kept whole",
+                )
+            )
+            notes.append(
+                Note("training.global_batch_size", "set", "counts completions: one generation batch per optimizer step")
+            )
         return out
 
     def _output(self, job: Job) -> dict[str, Any]:
@@ -255,7 +340,9 @@ class TRLBackend(TrainerBackend):
             optimizer=cfg["optim"],
             weight_decay=cfg["weight_decay"],
             max_grad_norm=cfg["max_grad_norm"],
-            adapter_init="saved adapter" if cfg.get("adapter_init_path") else ("seeded random" if cfg.get("use_peft") else None),
+            adapter_init="saved adapter"
+            if cfg.get("adapter_init_path")
+            else ("seeded random" if cfg.get("use_peft") else None),
             loss_normalization="tokens across the accumulated batch",
             sources={
                 "truncation": "TRL truncates long sequences at the end (keep_start)",

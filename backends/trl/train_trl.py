@@ -43,14 +43,18 @@ class ScriptArgs:
     eval_split: str = field(default="train", metadata={"help": "split of a hub eval dataset"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training rows"})
     rename_columns: list[str] | None = field(default=None, metadata={"help": "source=target column renames"})
-    reward_funcs: list[str] | None = field(default=None, metadata={"help": "'file.py:fn', 'module:fn' or a reward model path"})
-    tokenizer_chat_template: str | None = field(default=None, metadata={"help": "a .jinja chat template replacing the tokenizer's"})
+    reward_funcs: list[str] | None = field(
+        default=None, metadata={"help": "'file.py:fn', 'module:fn' or a reward model path"}
+    )
+    tokenizer_chat_template: str | None = field(
+        default=None, metadata={"help": "a .jinja chat template replacing the tokenizer's"}
+    )
     final_model_dir: str = field(default="model", metadata={"help": "where the trained model or adapter is saved"})
     adapter_init_path: str | None = field(default=None, metadata={"help": "start from this saved PEFT adapter"})
 
 
-def trainer_classes(method: str):
-    if method not in METHODS:
+def trainer_classes(method: str | None):
+    if method is None or method not in METHODS:
         raise SystemExit(f"method must be one of {sorted(METHODS)}, got {method!r}")
     module_name, config_name, trainer_name = METHODS[method]
     module = importlib.import_module(module_name)
@@ -79,6 +83,7 @@ def load_reward(ref: str):
     target, fn = ref.rsplit(":", 1)
     if target.endswith(".py"):
         spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(target))[0], target)
+        assert spec is not None and spec.loader is not None, f"cannot load {target} as a module"
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     else:
@@ -123,7 +128,9 @@ def main() -> None:
         from trl import get_quantization_config
 
         training.model_init_kwargs["quantization_config"] = get_quantization_config(model_args)
-    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=training.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path, trust_remote_code=training.trust_remote_code
+    )
     if script.tokenizer_chat_template:
         with open(script.tokenizer_chat_template) as f:
             tokenizer.chat_template = f.read()
@@ -137,19 +144,29 @@ def main() -> None:
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        base = AutoModelForCausalLM.from_pretrained(model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None})
+        base = AutoModelForCausalLM.from_pretrained(
+            model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None}
+        )
         model, peft_config = PeftModel.from_pretrained(base, script.adapter_init_path, is_trainable=True), None
     kwargs = dict(
-        model=model, args=training, train_dataset=train, eval_dataset=evals,
-        processing_class=tokenizer, peft_config=peft_config, callbacks=[jsonl_metrics_callback(METRICS_LOG)],
-    )  # fmt: skip
+        model=model,
+        args=training,
+        train_dataset=train,
+        eval_dataset=evals,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[jsonl_metrics_callback(METRICS_LOG)],
+    )
     if script.method in ("grpo", "rloo"):
         kwargs["reward_funcs"] = [load_reward(ref) for ref in script.reward_funcs or []]
     trainer = trainer_cls(**kwargs)
     if training.process_index == 0:
         write_data_fingerprint(trainer.train_dataset)
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    print(f"[ptsdk] rank {training.process_index}: {trainer_cls.__name__}, world size {world}, device {training.device}", flush=True)
+    print(
+        f"[ptsdk] rank {training.process_index}: {trainer_cls.__name__}, world size {world}, device {training.device}",
+        flush=True,
+    )
 
     resume = None
     if os.environ.get("PTSDK_RESUME") == "1":
@@ -163,8 +180,12 @@ def main() -> None:
     trainer.save_model(script.final_model_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(script.final_model_dir)
-        summary = {"world_size": world, "global_step": trainer.state.global_step, "total_wall_s": time.time() - started,
-                   "num_input_tokens_seen": trainer.state.num_input_tokens_seen}  # fmt: skip
+        summary = {
+            "world_size": world,
+            "global_step": trainer.state.global_step,
+            "total_wall_s": time.time() - started,
+            "num_input_tokens_seen": trainer.state.num_input_tokens_seen,
+        }
         with open(os.path.join(os.path.dirname(METRICS_LOG), "trl_summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
     if hasattr(trainer, "end"):

@@ -16,8 +16,10 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "prompt": ("prompt", "ground_truth"),
 }
 
+RecordFormat = Literal["messages", "prompt_completion", "preference", "unpaired_preference", "prompt"]
+
 # Which formats each method family reads; the first is the default.
-FAMILY_FORMATS: dict[str, tuple[str, ...]] = {
+FAMILY_FORMATS: dict[str, tuple[RecordFormat, ...]] = {
     "sft": ("prompt_completion", "messages"),
     "preference": ("preference",),
     "unpaired_preference": ("unpaired_preference",),
@@ -25,8 +27,6 @@ FAMILY_FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
-
-RecordFormat = Literal["messages", "prompt_completion", "preference", "unpaired_preference", "prompt"]
 
 
 class DataSource(SpecModel):

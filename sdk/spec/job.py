@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ptsdk.spec.adapter import AdapterSpec, FullFineTune
 from ptsdk.spec.base import SpecModel
 from ptsdk.spec.data import FAMILY_FORMATS, RECORD_FIELDS, DataSpec
 from ptsdk.spec.distributed import DistributedSpec
-from ptsdk.spec.method import GROUP_METHODS, MethodSpec
+from ptsdk.spec.method import GROUP_METHODS, MethodSpec, _OnlineRL
 from ptsdk.spec.model import ModelSpec
 from ptsdk.spec.output import OutputSpec
 from ptsdk.spec.rollout import RolloutSpec
 from ptsdk.spec.training import TrainingSpec
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-SPEC_VERSION = 1
+SPEC_VERSION: Final = 1
 
 
 class Job(SpecModel):
@@ -45,7 +45,7 @@ class Job(SpecModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _cross_checks(cls, data: Any, handler: Any) -> Job:
+    def _cross_checks(cls, data: Any, handler: ModelWrapValidatorHandler[Job]) -> Job:
         job = handler(data)
         problems = list(cross_field_problems(job))
         if problems:
@@ -95,33 +95,61 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
 
     per_step = t.micro_batch_size * d.data_parallel_size
     if t.global_batch_size % per_step:
-        out.append((
-            ("training", "global_batch_size"),
-            f"{t.global_batch_size} is not divisible by micro_batch_size x data-parallel size = "
-            f"{t.micro_batch_size} x {d.data_parallel_size} = {per_step}; use a multiple of {per_step}",
-            t.global_batch_size,
-        ))  # fmt: skip
+        out.append(
+            (
+                ("training", "global_batch_size"),
+                f"{t.global_batch_size} is not divisible by micro_batch_size x data-parallel size = "
+                f"{t.micro_batch_size} x {d.data_parallel_size} = {per_step}; use a multiple of {per_step}",
+                t.global_batch_size,
+            )
+        )
 
-    if m.family == "rl":
-        gens = m.num_generations  # type: ignore[union-attr]
+    if isinstance(m, _OnlineRL):
+        gens = m.num_generations
         if m.name in GROUP_METHODS and gens < 2:
-            out.append((("method", "num_generations"), f"{m.name} compares completions of one prompt: set it to 2 or more", gens))
+            out.append(
+                (
+                    ("method", "num_generations"),
+                    f"{m.name} compares completions of one prompt: set it to 2 or more",
+                    gens,
+                )
+            )
         elif gens < 1:
             out.append((("method", "num_generations"), "must be at least 1", gens))
         if gens >= 1 and t.global_batch_size % gens:
-            out.append((
-                ("training", "global_batch_size"),
-                f"{t.global_batch_size} completions do not split into groups of method.num_generations={gens}; "
-                f"use a multiple of {gens}",
-                t.global_batch_size,
-            ))  # fmt: skip
-        if not m.rewards and not m.reward_model:  # type: ignore[union-attr]
-            out.append((("method", "rewards"), "online RL needs a reward: list reward functions or set method.reward_model", []))
+            out.append(
+                (
+                    ("training", "global_batch_size"),
+                    f"{t.global_batch_size} completions do not split into groups of method.num_generations={gens}; "
+                    f"use a multiple of {gens}",
+                    t.global_batch_size,
+                )
+            )
+        if not m.rewards and not m.reward_model:
+            out.append(
+                (
+                    ("method", "rewards"),
+                    "online RL needs a reward: list reward functions or set method.reward_model",
+                    [],
+                )
+            )
 
     if job.adapter.type == "qlora" and job.model.quantization != "4bit":
-        out.append((("model", "quantization"), "adapter.type=qlora trains on a 4-bit base: set model.quantization: 4bit", job.model.quantization))
+        out.append(
+            (
+                ("model", "quantization"),
+                "adapter.type=qlora trains on a 4-bit base: set model.quantization: 4bit",
+                job.model.quantization,
+            )
+        )
     if job.adapter.type == "full" and job.model.quantization != "none":
-        out.append((("model", "quantization"), "quantized weights cannot be fully fine-tuned: use adapter.type lora/qlora or quantization none", job.model.quantization))
+        out.append(
+            (
+                ("model", "quantization"),
+                "quantized weights cannot be fully fine-tuned: use adapter.type lora/qlora or quantization none",
+                job.model.quantization,
+            )
+        )
 
     fmt = job.data.format
     allowed = FAMILY_FORMATS[m.family]
@@ -130,34 +158,69 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
     fields = RECORD_FIELDS[fmt or allowed[0]]
     for key in job.data.columns:
         if key not in fields:
-            out.append((("data", "columns", key), f"{fmt or allowed[0]} records have no field {key!r}; they have {', '.join(fields)}", key))
+            out.append(
+                (
+                    ("data", "columns", key),
+                    f"{fmt or allowed[0]} records have no field {key!r}; they have {', '.join(fields)}",
+                    key,
+                )
+            )
 
     if d.device == "cpu":
         if t.precision == "fp16":
             out.append((("training", "precision"), "fp16 needs a GPU; use fp32 (or bf16) with device=cpu", t.precision))
         if job.model.quantization != "none":
-            out.append((("model", "quantization"), "bitsandbytes quantization needs a GPU; use device=gpu or quantization none", job.model.quantization))
+            out.append(
+                (
+                    ("model", "quantization"),
+                    "bitsandbytes quantization needs a GPU; use device=gpu or quantization none",
+                    job.model.quantization,
+                )
+            )
         if d.strategy in ("fsdp", "deepspeed"):
-            out.append((("distributed", "strategy"), f"{d.strategy} needs GPUs; use ddp (gloo) with device=cpu", d.strategy))
+            out.append(
+                (("distributed", "strategy"), f"{d.strategy} needs GPUs; use ddp (gloo) with device=cpu", d.strategy)
+            )
 
     if job.rollout is not None:
         if m.family != "rl":
-            out.append((("rollout",), f"{m.name} generates nothing during training: remove rollout (online RL only)", None))
+            out.append(
+                (("rollout",), f"{m.name} generates nothing during training: remove rollout (online RL only)", None)
+            )
         elif job.rollout.tensor_parallel_size > d.gpus_per_node:
-            out.append((("rollout", "tensor_parallel_size"),
-                        f"{job.rollout.tensor_parallel_size} is more than the {d.gpus_per_node} GPUs of a node",
-                        job.rollout.tensor_parallel_size))  # fmt: skip
+            out.append(
+                (
+                    ("rollout", "tensor_parallel_size"),
+                    f"{job.rollout.tensor_parallel_size} is more than the {d.gpus_per_node} GPUs of a node",
+                    job.rollout.tensor_parallel_size,
+                )
+            )
         if d.device == "cpu":
-            out.append((("rollout", "engine"), f"{job.rollout.engine} needs GPUs; remove rollout with device=cpu", job.rollout.engine))
+            out.append(
+                (
+                    ("rollout", "engine"),
+                    f"{job.rollout.engine} needs GPUs; remove rollout with device=cpu",
+                    job.rollout.engine,
+                )
+            )
 
     if job.output.eval_steps is not None and job.data.eval is None:
-        out.append((("output", "eval_steps"), "evaluation needs data: set data.eval or remove output.eval_steps", job.output.eval_steps))
-    if m.family == "rl":
-        total = m.max_prompt_length + m.max_completion_length  # type: ignore[union-attr]
+        out.append(
+            (
+                ("output", "eval_steps"),
+                "evaluation needs data: set data.eval or remove output.eval_steps",
+                job.output.eval_steps,
+            )
+        )
+    if isinstance(m, _OnlineRL):
+        total = m.max_prompt_length + m.max_completion_length
         if total > job.data.max_length:
-            out.append((
-                ("data", "max_length"),
-                f"{job.data.max_length} is shorter than max_prompt_length + max_completion_length = {total}; raise it",
-                job.data.max_length,
-            ))  # fmt: skip
+            out.append(
+                (
+                    ("data", "max_length"),
+                    f"{job.data.max_length} is shorter than max_prompt_length + max_completion_length = {total}; "
+                    "raise it",
+                    job.data.max_length,
+                )
+            )
     return out

@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 from ptsdk.errors import SpecError, validation_lines
+from ptsdk.spec.adapter import Lora, QLora
 from ptsdk.spec.job import Job
-from ptsdk.spec.method import REWARD_REF
+from ptsdk.spec.method import REWARD_REF, _OnlineRL
 from pydantic import ValidationError
 
 
@@ -84,15 +85,14 @@ def resolve_paths(job: Job, base: Path) -> None:
         job.model.name_or_path = absolute(job.model.name_or_path)
     if job.model.chat_template and job.model.chat_template.endswith(".jinja"):
         job.model.chat_template = absolute(job.model.chat_template)
-    if getattr(job.adapter, "init_path", None):
-        job.adapter.init_path = absolute(job.adapter.init_path)  # type: ignore[union-attr]
-    rewards = getattr(job.method, "rewards", None)
-    if rewards:
+    if isinstance(job.adapter, (Lora, QLora)) and job.adapter.init_path:
+        job.adapter.init_path = absolute(job.adapter.init_path)
+    if isinstance(job.method, _OnlineRL) and job.method.rewards:
         resolved = []
-        for ref in rewards:
+        for ref in job.method.rewards:
             target, fn = ref.rsplit(":", 1)
             resolved.append(f"{absolute(target)}:{fn}" if target.endswith(".py") else ref)
-        job.method.rewards = resolved  # type: ignore[union-attr]
+        job.method.rewards = resolved
 
 
 def local_reference_problems(job: Job) -> list[str]:
@@ -104,7 +104,11 @@ def local_reference_problems(job: Job) -> list[str]:
             out.append(f"data.{key}.path: no such file {source.path}")
     if job.model.name_or_path.startswith("/") and not Path(job.model.name_or_path).exists():
         out.append(f"model.name_or_path: no such directory {job.model.name_or_path}")
-    if job.model.chat_template and job.model.chat_template.endswith(".jinja") and not Path(job.model.chat_template).is_file():
+    if (
+        job.model.chat_template
+        and job.model.chat_template.endswith(".jinja")
+        and not Path(job.model.chat_template).is_file()
+    ):
         out.append(f"model.chat_template: no such file {job.model.chat_template}")
     init = getattr(job.adapter, "init_path", None)
     if init and not (Path(init) / "adapter_config.json").is_file():

@@ -7,7 +7,7 @@ cannot hold ``num_generations`` and a GRPO job cannot hold ``beta`` for a prefer
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union, get_args
 
 from ptsdk.spec.base import SpecModel
 from pydantic import Field, field_validator
@@ -32,17 +32,30 @@ class SFT(_Method):
 
 # --- pairwise and unpaired preference optimization ---------------------------------
 
-DPO_LOSSES = (
-    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
-    "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sigmoid_norm",
-)  # fmt: skip
+DpoLoss = Literal[
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sigmoid_norm",
+]
+DPO_LOSSES: tuple[str, ...] = get_args(DpoLoss)
 
 
 class DPO(_Method):
     family: ClassVar[str] = "preference"
     name: Literal["dpo"] = Field(description="Direct Preference Optimization.")
     beta: float = Field(0.1, gt=0, description="Strength of the implicit KL penalty to the reference model.")
-    loss_type: Literal[DPO_LOSSES] = Field("sigmoid", description="DPO loss variant.")  # type: ignore[valid-type]
+    loss_type: DpoLoss = Field("sigmoid", description="DPO loss variant.")
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="Assumed label-noise rate (robust / cDPO).")
 
 
@@ -84,7 +97,8 @@ class KTO(_Method):
 
 # --- online RL ----------------------------------------------------------------------
 
-GRPO_LOSSES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+GrpoLoss = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
+GRPO_LOSSES: tuple[str, ...] = get_args(GrpoLoss)
 
 
 class _OnlineRL(_Method):
@@ -100,7 +114,9 @@ class _OnlineRL(_Method):
         description="Reward functions as 'file.py:function' (relative to the job file) or 'module:function'. "
         "Each is called as fn(prompts, completions, **columns) and returns one float per completion.",
     )
-    reward_model: str | None = Field(None, description="Hub id or local path of a sequence-classification reward model.")
+    reward_model: str | None = Field(
+        None, description="Hub id or local path of a sequence-classification reward model."
+    )
 
     @field_validator("rewards")
     @classmethod
@@ -115,13 +131,18 @@ class _OnlineRL(_Method):
 
 class GRPO(_OnlineRL):
     name: Literal["grpo"] = Field(description="Group Relative Policy Optimization.")
-    loss_type: Literal[GRPO_LOSSES] = Field("grpo", description="GRPO loss aggregation variant.")  # type: ignore[valid-type]
+    loss_type: GrpoLoss = Field("grpo", description="GRPO loss aggregation variant.")
 
 
 class PPO(_OnlineRL):
     name: Literal["ppo"] = Field(description="Proximal Policy Optimization with a learned value model (GAE).")
     num_generations: int = Field(1, description="Completions sampled per prompt.")
     kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
+    critic_learning_rate: float | None = Field(
+        None, gt=0, lt=1, description="Learning rate of the value model (critic); unset means the policy's learning rate."
+    )
+    gamma: float = Field(1.0, gt=0, le=1, description="Discount factor of the GAE advantage estimate.")
+    lam: float = Field(0.95, ge=0, le=1, description="Lambda of the GAE advantage estimate (bias-variance trade-off).")
 
 
 class RLOO(_OnlineRL):

@@ -14,7 +14,9 @@ class RolloutSpec(SpecModel):
     )
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine instance spans (tensor parallelism).")
     num_engines: int | None = Field(
-        None, ge=1, description="Engine instances; default: as many as the GPUs allow (world size / tensor_parallel_size)."
+        None,
+        ge=1,
+        description="Engine instances; default: as many as the GPUs allow (world size / tensor_parallel_size).",
     )
     gpu_memory_utilization: float = Field(
         0.5, gt=0, le=1, description="Fraction of each GPU's memory the engine may take (KV cache included)."

@@ -23,7 +23,9 @@ class TrainingSpec(SpecModel):
         "cosine", description="Learning-rate schedule after warmup."
     )
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of the total steps spent warming up.")
-    epochs: float | None = Field(None, gt=0, description="Passes over the training data (default 1 when max_steps is unset).")
+    epochs: float | None = Field(
+        None, gt=0, description="Passes over the training data (default 1 when max_steps is unset)."
+    )
     max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")

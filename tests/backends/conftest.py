@@ -21,7 +21,9 @@ def backend_env(name: str):  # type: ignore[no-untyped-def]
     env = get_backend(name)().env
     if env.python is None:
         if name in REQUIRED:
-            pytest.fail(f"PTSDK_REQUIRE_BACKENDS names {name}, but its environment is missing (ptsdk env create {name})")
+            pytest.fail(
+                f"PTSDK_REQUIRE_BACKENDS names {name}, but its environment is missing (ptsdk env create {name})"
+            )
         pytest.skip(f"{name} environment not available (ptsdk env create {name})")
     return env
 
@@ -40,7 +42,9 @@ def axolotl_env():  # type: ignore[no-untyped-def]
 def tiny_model(trl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """The example's tiny Llama, built with the backend's own transformers."""
     out = tmp_path_factory.mktemp("model") / "tiny-model"
-    subprocess.run([trl_env.python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [trl_env.python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300
+    )
     return out
 
 
@@ -57,7 +61,10 @@ def example_job(tmp_path: Path, tiny_model: Path):  # type: ignore[no-untyped-de
         if data.get("adapter", {}).get("init_path"):
             data["adapter"]["init_path"] = str(tiny_model.with_name(tiny_model.name + "-lora-init"))
         if "rewards" in data["method"]:
-            data["method"]["rewards"] = [str((EXAMPLES / "jobs" / r.split(":")[0]).resolve()) + ":" + r.split(":")[1] for r in data["method"]["rewards"]]
+            data["method"]["rewards"] = [
+                str((EXAMPLES / "jobs" / r.split(":")[0]).resolve()) + ":" + r.split(":")[1]
+                for r in data["method"]["rewards"]
+            ]
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict) and not {"name", "type"} & set(value):
                 data[key].update(value)
@@ -84,7 +91,9 @@ def run_on(ptsdk, backend: str, job: Path, run_dir: Path) -> tuple[dict, list[di
     return read_run(run_dir)
 
 
-def trained(manifest: dict, metrics: list[dict], steps: int, *, framework: tuple[str, str], loss: bool = True) -> list[dict]:
+def trained(
+    manifest: dict, metrics: list[dict], steps: int, *, framework: tuple[str, str], loss: bool = True
+) -> list[dict]:
     """The run succeeded with the pinned framework, logged every step, and the losses are finite."""
     import math
 
@@ -102,7 +111,11 @@ def assert_loads(env, model_dir: Path, *, adapter: bool) -> None:  # type: ignor
     code = (
         "import sys, torch\n"
         "from transformers import AutoTokenizer\n"
-        + ("from peft import AutoPeftModelForCausalLM as M\n" if adapter else "from transformers import AutoModelForCausalLM as M\n")
+        + (
+            "from peft import AutoPeftModelForCausalLM as M\n"
+            if adapter
+            else "from transformers import AutoModelForCausalLM as M\n"
+        )
         + "m = M.from_pretrained(sys.argv[1]); t = AutoTokenizer.from_pretrained(sys.argv[1])\n"
         "out = m(**t('What is 1 + 2?', return_tensors='pt'))\n"
         "assert torch.isfinite(out.logits).all(); print('LOADED', type(m).__name__)\n"

@@ -40,7 +40,10 @@ def test_sft_lora(ptsdk, example_job, tmp_path, axolotl_env) -> None:
     # CPU specifics, generated because the job says device=cpu.
     assert (config["bf16"], config["fp16"], config["tf32"]) == (False, False, False)
     assert not any(config[k] for k in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"))
-    assert manifest["commands"][0]["env"]["AXOLOTL_DO_NOT_TRACK"] == "1" and manifest["commands"][0]["env"]["HF_HUB_OFFLINE"] == "1"
+    assert (
+        manifest["commands"][0]["env"]["AXOLOTL_DO_NOT_TRACK"] == "1"
+        and manifest["commands"][0]["env"]["HF_HUB_OFFLINE"] == "1"
+    )
     assert_loads(axolotl_env, tmp_path / "run" / "model", adapter=True)
 
 
@@ -62,7 +65,9 @@ def test_orpo(ptsdk, example_job, tmp_path, axolotl_env) -> None:
     assert_loads(axolotl_env, tmp_path / "run" / "model", adapter=False)
 
 
-@pytest.mark.parametrize("method", [{"name": "ipo"}, {"name": "simpo", "beta": 2.0, "gamma": 0.5}], ids=["ipo", "simpo"])
+@pytest.mark.parametrize(
+    "method", [{"name": "ipo"}, {"name": "simpo", "beta": 2.0, "gamma": 0.5}], ids=["ipo", "simpo"]
+)
 def test_ipo_simpo(ptsdk, example_job, tmp_path, method: dict) -> None:
     manifest, metrics = run(ptsdk, example_job("dpo.yaml", method=method, training={"max_steps": 2}), tmp_path / "run")
     ok(manifest, metrics, 2)
@@ -74,7 +79,9 @@ def test_grpo(ptsdk, example_job, tmp_path, axolotl_env) -> None:
     assert all(m["reward"] is not None and 0.0 <= m["reward"] <= 1.0 for m in train)
     # The reward file was copied into the run directory and named as an import path.
     assert (tmp_path / "run" / "reward_rewards.py").exists()
-    assert yaml.safe_load((tmp_path / "run" / "axolotl_config.yaml").read_text())["trl"]["reward_funcs"] == ["reward_rewards.correct"]
+    assert yaml.safe_load((tmp_path / "run" / "axolotl_config.yaml").read_text())["trl"]["reward_funcs"] == [
+        "reward_rewards.correct"
+    ]
     assert_loads(axolotl_env, tmp_path / "run" / "model", adapter=True)
 
 
@@ -101,18 +108,43 @@ def test_every_method_and_adapter_passes_axolotl_validator(example_job, axolotl_
     q4 = {"quantization": "4bit"}
     jobs = {}
     for name, method, base in [
-        ("sft", {"name": "sft"}, "sft_full.yaml"), ("sft-chat", {"name": "sft"}, "sft_chat.yaml"),
-        ("dpo", {"name": "dpo"}, "dpo.yaml"), ("ipo", {"name": "ipo"}, "dpo.yaml"), ("simpo", {"name": "simpo"}, "dpo.yaml"),
-        ("orpo", {"name": "orpo"}, "orpo.yaml"), ("kto", {"name": "kto"}, "kto.yaml"),
-        ("grpo", {"name": "grpo", "num_generations": 4, "max_prompt_length": 32, "max_completion_length": 8, "rewards": [EXAMPLE_REWARD]}, "grpo.yaml"),
-    ]:  # fmt: skip
+        ("sft", {"name": "sft"}, "sft_full.yaml"),
+        ("sft-chat", {"name": "sft"}, "sft_chat.yaml"),
+        ("dpo", {"name": "dpo"}, "dpo.yaml"),
+        ("ipo", {"name": "ipo"}, "dpo.yaml"),
+        ("simpo", {"name": "simpo"}, "dpo.yaml"),
+        ("orpo", {"name": "orpo"}, "orpo.yaml"),
+        ("kto", {"name": "kto"}, "kto.yaml"),
+        (
+            "grpo",
+            {
+                "name": "grpo",
+                "num_generations": 4,
+                "max_prompt_length": 32,
+                "max_completion_length": 8,
+                "rewards": [EXAMPLE_REWARD],
+            },
+            "grpo.yaml",
+        ),
+    ]:
         jobs[f"{name}-full"] = example_job(base, f"{name}-full", method=method, adapter={"type": "full"})
         jobs[f"{name}-lora"] = example_job(base, f"{name}-lora", method=method, adapter=lora)
-        jobs[f"{name}-qlora"] = example_job(base, f"{name}-qlora", method=method, adapter=qlora, distributed=gpu, training=bf16, model=q4)
+        jobs[f"{name}-qlora"] = example_job(
+            base, f"{name}-qlora", method=method, adapter=qlora, distributed=gpu, training=bf16, model=q4
+        )
     for loss in ("dr_grpo", "dapo", "bnpo"):
-        jobs[f"grpo-{loss}"] = example_job("grpo.yaml", f"grpo-{loss}", method={"name": "grpo", "loss_type": loss, "num_generations": 4,
-                                                                "max_prompt_length": 32, "max_completion_length": 8,
-                                                                "rewards": [EXAMPLE_REWARD]})  # fmt: skip
+        jobs[f"grpo-{loss}"] = example_job(
+            "grpo.yaml",
+            f"grpo-{loss}",
+            method={
+                "name": "grpo",
+                "loss_type": loss,
+                "num_generations": 4,
+                "max_prompt_length": 32,
+                "max_completion_length": 8,
+                "rewards": [EXAMPLE_REWARD],
+            },
+        )
     jobs["sft-packing"] = example_job("sft_full.yaml", "sft-packing", training={"packing": True})
     results = validate_many(axolotl_env, jobs)
     failed = {name: r["errors"] for name, r in results.items() if not r["ok"]}
@@ -122,12 +154,25 @@ def test_every_method_and_adapter_passes_axolotl_validator(example_job, axolotl_
 
 def test_distributed_configs_pass_axolotl_validator(example_job, axolotl_env) -> None:
     jobs = {
-        "ddp": example_job("sft_lora.yaml", "ddp", distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "ddp"}, training={"precision": "bf16"}),
-        "fsdp": example_job("sft_full.yaml", "fsdp", distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "fsdp"},
-                            training={"precision": "bf16", "micro_batch_size": 4}),
-        "multinode": example_job("sft_lora.yaml", "multinode", distributed={"device": "gpu", "nodes": 2, "gpus_per_node": 8, "master_addr": "10.0.0.1"},
-                                 training={"precision": "bf16", "global_batch_size": 16, "micro_batch_size": 1}),
-    }  # fmt: skip
+        "ddp": example_job(
+            "sft_lora.yaml",
+            "ddp",
+            distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "ddp"},
+            training={"precision": "bf16"},
+        ),
+        "fsdp": example_job(
+            "sft_full.yaml",
+            "fsdp",
+            distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "fsdp"},
+            training={"precision": "bf16", "micro_batch_size": 4},
+        ),
+        "multinode": example_job(
+            "sft_lora.yaml",
+            "multinode",
+            distributed={"device": "gpu", "nodes": 2, "gpus_per_node": 8, "master_addr": "10.0.0.1"},
+            training={"precision": "bf16", "global_batch_size": 16, "micro_batch_size": 1},
+        ),
+    }
     results = validate_many(axolotl_env, jobs)
     assert {n: r["errors"] for n, r in results.items() if not r["ok"]} == {}
 

@@ -25,7 +25,9 @@ def test_trl_and_axolotl_agree_on_an_aligned_sft_lora_job(ptsdk, example_job, tm
     assert [row["key"] for row in report["parity"] if row["differs"]] == []
     rows = {row["key"]: row["values"] for row in report["parity"]}
     # Measured, not planned: the same token sequences and the same real tokens per step.
-    assert rows["tokenized_data_sha"]["trl"] and rows["tokenized_data_sha"]["trl"] == rows["tokenized_data_sha"]["axolotl"]
+    assert (
+        rows["tokenized_data_sha"]["trl"] and rows["tokenized_data_sha"]["trl"] == rows["tokenized_data_sha"]["axolotl"]
+    )
     assert rows["global_batch_tokens"]["trl"] == rows["global_batch_tokens"]["axolotl"] > 0
     assert [s["status"] for s in report["summary"]] == ["succeeded", "succeeded"]
     assert len(report["aligned_loss"]) == 6  # every step lines up by tokens seen

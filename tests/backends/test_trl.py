@@ -31,7 +31,9 @@ def test_sft_full(ptsdk, example_job, tmp_path, trl_env) -> None:
     manifest, metrics = run_job(ptsdk, example_job("sft_full.yaml"), tmp_path / "run")
     train = assert_trained(manifest, metrics, 5)
     assert train[-1]["tokens_seen"] > train[0]["tokens_seen"] > 0
-    assert (tmp_path / "run" / "trl_config.yaml").exists() and "use_cpu: true" in (tmp_path / "run" / "trl_config.yaml").read_text()
+    assert (tmp_path / "run" / "trl_config.yaml").exists() and "use_cpu: true" in (
+        tmp_path / "run" / "trl_config.yaml"
+    ).read_text()
     assert manifest["commands"][0]["argv"][-3:] == ["train_trl.py", "--config", "trl_config.yaml"]
     assert_loads(trl_env, tmp_path / "run" / "model", adapter=False)
 
@@ -50,7 +52,9 @@ def test_sft_chat_assistant_only(ptsdk, example_job, tmp_path, trl_env) -> None:
 
 
 def test_sft_packing(ptsdk, example_job, tmp_path) -> None:
-    manifest, metrics = run_job(ptsdk, example_job("sft_full.yaml", training={"packing": True, "max_steps": 2}), tmp_path / "run")
+    manifest, metrics = run_job(
+        ptsdk, example_job("sft_full.yaml", training={"packing": True, "max_steps": 2}), tmp_path / "run"
+    )
     assert_trained(manifest, metrics, 2)
     assert "packing: true" in (tmp_path / "run" / "trl_config.yaml").read_text()
 
@@ -152,8 +156,19 @@ def test_every_loss_variant_passes_trl_parser(example_job) -> None:
     # One call per trainer config with the variants TRL must accept.
     _native(example_job("dpo.yaml", method={"name": "dpo", "loss_type": "sppo_hard"}))
     _native(example_job("dpo.yaml", method={"name": "cpo", "loss_type": "ipo"}))
-    _native(example_job("grpo.yaml", method={"name": "grpo", "loss_type": "cispo", "num_generations": 4, "max_prompt_length": 32,
-                                             "max_completion_length": 8, "rewards": [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"]}))
+    _native(
+        example_job(
+            "grpo.yaml",
+            method={
+                "name": "grpo",
+                "loss_type": "cispo",
+                "num_generations": 4,
+                "max_prompt_length": 32,
+                "max_completion_length": 8,
+                "rewards": [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"],
+            },
+        )
+    )
 
 
 def test_native_check_rejects_what_trl_rejects(example_job) -> None:
@@ -169,13 +184,23 @@ def test_qlora_and_fsdp_pass_trl_parser(example_job) -> None:
     """No GPU here: QLoRA and FSDP are checked by TRL's parser, not trained (the matrix says 'validated')."""
     gpu = {"device": "gpu", "gpus_per_node": 2, "strategy": "fsdp"}
     _native(example_job("sft_full.yaml", distributed=gpu, training={"precision": "bf16", "micro_batch_size": 4}))
-    _native(example_job("sft_lora.yaml", distributed={"device": "gpu"}, adapter={"type": "qlora", "r": 8, "alpha": 16},
-                        model={"quantization": "4bit"}, training={"precision": "bf16"}))  # fmt: skip
+    _native(
+        example_job(
+            "sft_lora.yaml",
+            distributed={"device": "gpu"},
+            adapter={"type": "qlora", "r": 8, "alpha": 16},
+            model={"quantization": "4bit"},
+            training={"precision": "bf16"},
+        )
+    )
 
 
 def test_multi_node_launcher_passes_torchrun_parser(example_job) -> None:
-    job = example_job("sft_lora.yaml", distributed={"device": "gpu", "nodes": 2, "gpus_per_node": 8, "master_addr": "10.0.0.1"},
-                      training={"precision": "bf16", "global_batch_size": 16, "micro_batch_size": 1})  # fmt: skip
+    job = example_job(
+        "sft_lora.yaml",
+        distributed={"device": "gpu", "nodes": 2, "gpus_per_node": 8, "master_addr": "10.0.0.1"},
+        training={"precision": "bf16", "global_batch_size": 16, "micro_batch_size": 1},
+    )
     loaded, _ = load_checked(job, "trl")
     plan = TRLBackend().translate(loaded)
     argv = plan.commands[0].argv
@@ -187,7 +212,13 @@ def test_translate_out_writes_what_a_trl_user_runs(ptsdk, example_job, tmp_path)
     r = ptsdk("translate", str(example_job("dpo.yaml")), "--backend", "trl", "--out", str(tmp_path / "out"))
     assert r.code == 0, r.err
     assert "native check: passed" in r.out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["NOTES.txt", "command.sh", "ptsdk_runtime.py", "train_trl.py", "trl_config.yaml"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "NOTES.txt",
+        "command.sh",
+        "ptsdk_runtime.py",
+        "train_trl.py",
+        "trl_config.yaml",
+    ]
     assert "python train_trl.py --config trl_config.yaml" in (tmp_path / "out" / "command.sh").read_text()
 
 
@@ -206,7 +237,16 @@ def test_resume_continues_from_checkpoint(ptsdk, example_job, tmp_path) -> None:
 def test_sft_learns_arithmetic_loss_drops_below_30_percent(ptsdk, example_job, tmp_path) -> None:
     """A longer full fine-tune on the arithmetic data: the last 10 steps' mean loss must fall
     below 30% of the first 10 steps' mean (measured: 10%, 4.49 -> 0.46)."""
-    job = example_job("sft_full.yaml", training={"max_steps": 120, "learning_rate": 0.003, "lr_scheduler": "constant", "global_batch_size": 16, "micro_batch_size": 16})
+    job = example_job(
+        "sft_full.yaml",
+        training={
+            "max_steps": 120,
+            "learning_rate": 0.003,
+            "lr_scheduler": "constant",
+            "global_batch_size": 16,
+            "micro_batch_size": 16,
+        },
+    )
     manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
     losses = [m["loss"] for m in metrics if m["kind"] == "train"]
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
@@ -218,15 +258,23 @@ def test_sft_lora_from_saved_adapter(ptsdk, example_job, tmp_path, trl_env, tiny
     """adapter.init_path: training starts from a saved adapter (how two frameworks share a start)."""
     init = tmp_path / "init-adapter"
     code = (
-        "import sys, torch\nfrom transformers import AutoModelForCausalLM\nfrom peft import LoraConfig, get_peft_model\n"
-        "torch.manual_seed(0)\nm = get_peft_model(AutoModelForCausalLM.from_pretrained(sys.argv[1]), LoraConfig(r=8, lora_alpha=16, "
+        "import sys, torch\nfrom transformers import AutoModelForCausalLM\n"
+        "from peft import LoraConfig, get_peft_model\n"
+        "torch.manual_seed(0)\n"
+        "m = get_peft_model(AutoModelForCausalLM.from_pretrained(sys.argv[1]), LoraConfig(r=8, lora_alpha=16, "
         "lora_dropout=0.0, target_modules='all-linear', task_type='CAUSAL_LM'))\n"
         "torch.nn.init.normal_(next(p for n, p in m.named_parameters() if 'lora_B' in n), std=0.5)\n"
         "m.save_pretrained(sys.argv[2])\n"
     )
-    subprocess.run([trl_env.python, "-c", code, str(tiny_model), str(init)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [trl_env.python, "-c", code, str(tiny_model), str(init)], check=True, capture_output=True, timeout=300
+    )
     plain, _ = run_job(ptsdk, example_job("sft_lora.yaml", training={"max_steps": 2}), tmp_path / "plain")
-    job = example_job("sft_lora.yaml", training={"max_steps": 2}, adapter={"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0, "init_path": str(init)})
+    job = example_job(
+        "sft_lora.yaml",
+        training={"max_steps": 2},
+        adapter={"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0, "init_path": str(init)},
+    )
     manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
     assert_trained(manifest, metrics, 2)
     first_plain = json.loads((tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()[0])["loss"]
@@ -238,11 +286,21 @@ def test_sft_lora_from_saved_adapter(ptsdk, example_job, tmp_path, trl_env, tiny
 def test_parquet_data_with_renamed_columns(ptsdk, example_job, tmp_path, trl_env) -> None:
     """A parquet file whose columns are named question/answer, mapped with data.columns."""
     parquet = tmp_path / "qa.parquet"
-    code = "import sys, pyarrow.json as pj, pyarrow.parquet as pq\npq.write_table(pj.read_json(sys.argv[1]), sys.argv[2])\n"
+    code = (
+        "import sys, pyarrow.json as pj, pyarrow.parquet as pq\n"
+        "pq.write_table(pj.read_json(sys.argv[1]), sys.argv[2])\n"
+    )
     qa = Path(__file__).parents[2] / "examples" / "data" / "qa_train.jsonl"
     subprocess.run([trl_env.python, "-c", code, str(qa), str(parquet)], check=True, capture_output=True, timeout=120)
-    job = example_job("sft_full.yaml", training={"max_steps": 2},
-                      data={"train": {"path": str(parquet)}, "columns": {"prompt": "question", "completion": "answer"}, "max_length": 64})  # fmt: skip
+    job = example_job(
+        "sft_full.yaml",
+        training={"max_steps": 2},
+        data={
+            "train": {"path": str(parquet)},
+            "columns": {"prompt": "question", "completion": "answer"},
+            "max_length": 64,
+        },
+    )
     manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
     assert_trained(manifest, metrics, 2)
     assert "rename_columns: [answer=completion, question=prompt]" in (tmp_path / "run" / "trl_config.yaml").read_text()
@@ -254,8 +312,12 @@ def test_deepspeed_passes_trl_parser(example_job, tmp_path) -> None:
 
     gpu = {"device": "gpu", "gpus_per_node": 8}
     for stage, offload in ((1, "none"), (2, "optimizer"), (3, "optimizer_and_params")):
-        job = example_job("sft_full.yaml", f"ds{stage}", distributed={**gpu, "strategy": "deepspeed", "zero_stage": stage, "offload": offload},
-                          training={"precision": "bf16", "global_batch_size": 16, "micro_batch_size": 2})  # fmt: skip
+        job = example_job(
+            "sft_full.yaml",
+            f"ds{stage}",
+            distributed={**gpu, "strategy": "deepspeed", "zero_stage": stage, "offload": offload},
+            training={"precision": "bf16", "global_batch_size": 16, "micro_batch_size": 2},
+        )
         loaded, _ = load_checked(job, "trl")
         plan = TRLBackend().translate(loaded)
         assert json.loads(plan.file("ds_config.json").content)["zero_optimization"]["stage"] == stage
