@@ -121,10 +121,13 @@ class Command:
     env: dict[str, str] = field(default_factory=dict)
     description: str = ""
 
+    def resolved(self, python: str) -> list[str]:
+        """argv with the interpreter in place of the ``{python}`` placeholder (the only substitution)."""
+        return [python if a == PYTHON else a for a in self.argv]
+
     def shell(self, python: str = "python") -> str:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
-        argv = " ".join(shlex.quote(python if a == PYTHON else a) for a in self.argv)
-        return f"{env} {argv}".strip()
+        return f"{env} {shlex.join(self.resolved(python))}".strip()
 
 
 @dataclass

@@ -10,17 +10,15 @@ from pathlib import Path
 from typing import TextIO
 
 from ptsdk.envs import BackendEnv
-from ptsdk.plugins.backend import PYTHON, Command
+from ptsdk.plugins.backend import Command
 
 
 def render_argv(cmd: Command, env: BackendEnv, workdir: str, inputs: Sequence[str] = ()) -> list[str]:
     """The one place a command meets its environment: '{python}' becomes the backend's interpreter,
     and the whole command runs inside the backend's container image when it has one."""
     if env.container is not None:
-        argv = [env.container.python if a == PYTHON else a for a in cmd.argv]
-        return env.container.wrap(argv, workdir, cmd.env, inputs)
-    python = env.python or "python"
-    return [python if a == PYTHON else a for a in cmd.argv]
+        return env.container.wrap(cmd.resolved(env.container.python), workdir, cmd.env, inputs)
+    return cmd.resolved(env.python or "python")
 
 
 def render_shell(cmd: Command, env: BackendEnv | None, inputs: Sequence[str] = ()) -> str:

@@ -139,7 +139,7 @@ class PPO(_OnlineRL):
     num_generations: int = Field(1, description="Completions sampled per prompt.")
     kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
     critic_learning_rate: float | None = Field(
-        None, gt=0, lt=1, description="Learning rate of the value model (critic); unset means the policy's learning rate."
+        None, gt=0, lt=1, description="Learning rate of the value model (critic); unset: the policy's."
     )
     gamma: float = Field(1.0, gt=0, le=1, description="Discount factor of the GAE advantage estimate.")
     lam: float = Field(0.95, ge=0, le=1, description="Lambda of the GAE advantage estimate (bias-variance trade-off).")
