@@ -5,6 +5,7 @@ every Hugging Face Trainer-based runner or plugin can import it from the run dir
 
 - :func:`write_data_fingerprint`: a hash of the tokenized training data (equal hashes mean two
   frameworks train on the same token sequences);
+- :func:`load_reward`: a job's ``file.py:fn`` / ``module:fn`` reward function, the same on every backend;
 - :func:`jsonl_metrics_callback`: a transformers ``TrainerCallback`` writing every logged metrics
   dict as one JSON line (with the step, epoch and seconds since training began), optionally
   counting real (non-padding) tokens for frameworks whose logs lack TRL's ``num_tokens``.
@@ -13,9 +14,13 @@ every Hugging Face Trainer-based runner or plugin can import it from the run dir
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
+import inspect
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 #: Every logged metrics dict of a transformers Trainer, one JSON object a line (rank 0 only).
@@ -40,6 +45,23 @@ def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:
         json.dump(
             {"columns": columns, "rows": rows, "tokens": tokens, "sha256": digest.hexdigest()[:16] if rows else None}, f
         )
+
+
+def load_reward(ref: str) -> Callable[..., Any]:
+    """'file.py:fn' or 'module:fn' -> the function; it must accept **kwargs (it is given every column)."""
+    target, name = ref.rsplit(":", 1)
+    if target.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(target))[0], target)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {target} as a module")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    func: Callable[..., Any] = getattr(module, name)
+    if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(func).parameters.values()):
+        raise TypeError(f"reward function {ref} must accept **kwargs (it is given every column of the record)")
+    return func
 
 
 def _jsonable(value: Any) -> Any:

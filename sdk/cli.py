@@ -416,7 +416,8 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(results)
     if report["max_abs_loss_diff"] is not None:
         console.print(
-            f"largest loss difference at equal tokens seen: {report['max_abs_loss_diff']:.3g} "
+            f"largest loss difference at equal {report['aligned_by'].replace('_', ' ')}: "
+            f"{report['max_abs_loss_diff']:.3g} "
             f"({len(report['aligned_loss'])} aligned points)"
         )
 

@@ -169,23 +169,21 @@ def summarize(run: Run) -> RunSummary:
 
 
 def aligned_losses(runs: list[Run]) -> list[dict[str, Any]]:
-    """Loss of each run at the same number of tokens seen (runs without token counts align by step)."""
-    by_backend = {}
-    for run in runs:
-        points = {}
-        for m in run.train:
-            if m.loss is None:
-                continue
-            points[m.tokens_seen if m.tokens_seen is not None else ("step", m.step)] = m.loss
-        by_backend[run.backend] = points
+    """Loss of each run at the same number of tokens seen; by optimizer step when some run counts no
+    tokens (OpenRLHF logs none), so every run still lines up."""
+    logged = [[m for m in run.train if m.loss is not None] for run in runs]
+    by_tokens = all(m.tokens_seen is not None for points in logged for m in points)
+    by_backend: dict[str, dict[int, float]] = {}
+    for run, points in zip(runs, logged, strict=True):
+        by_backend[run.backend] = {(m.tokens_seen if by_tokens else m.step): m.loss for m in points}  # type: ignore[misc]
     common = set.intersection(*(set(p) for p in by_backend.values())) if by_backend else set()
     rows = []
-    for key in sorted(common, key=lambda k: k[1] if isinstance(k, tuple) else k):
+    for key in sorted(common):
         losses = {b: p[key] for b, p in by_backend.items()}
         rows.append(
             {
-                "tokens_seen": None if isinstance(key, tuple) else key,
-                "step": key[1] if isinstance(key, tuple) else None,
+                "tokens_seen": key if by_tokens else None,
+                "step": None if by_tokens else key,
                 "loss": losses,
                 "max_abs_diff": max(losses.values()) - min(losses.values()),
             }
@@ -204,6 +202,7 @@ def build_report(runs: list[Run]) -> dict[str, Any]:
         "unexplained_differences": [r.key for r in rows if r.unexplained],
         "summary": [asdict(summarize(r)) for r in runs],
         "aligned_loss": aligned,
+        "aligned_by": "step" if any(a["step"] is not None for a in aligned) else "tokens_seen",
         "max_abs_loss_diff": max((a["max_abs_diff"] for a in aligned), default=None),
     }
 
@@ -245,7 +244,8 @@ def report_markdown(report: dict[str, Any], plots: list[str]) -> str:
         )
     out += [
         "",
-        f"Largest loss difference at equal tokens seen: {_fmt(report['max_abs_loss_diff'])} "
+        f"Largest loss difference at equal {report['aligned_by'].replace('_', ' ')}: "
+        f"{_fmt(report['max_abs_loss_diff'])} "
         f"over {len(report['aligned_loss'])} aligned points.",
         "",
     ]

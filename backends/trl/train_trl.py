@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
-import inspect
 import json
 import os
 import time
@@ -80,19 +78,12 @@ def parse(argv: list[str] | None = None):
 def load_reward(ref: str):
     if os.path.isdir(ref):
         return ref  # a reward model: TRL loads it as AutoModelForSequenceClassification
-    target, fn = ref.rsplit(":", 1)
-    if target.endswith(".py"):
-        spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(target))[0], target)
-        assert spec is not None and spec.loader is not None, f"cannot load {target} as a module"
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
-    func = getattr(module, fn)
-    params = inspect.signature(func).parameters.values()
-    if not any(p.kind is p.VAR_KEYWORD for p in params):
-        raise SystemExit(f"reward function {ref} must accept **kwargs")
-    return func
+    from ptsdk_runtime import load_reward as load_function  # copied beside this script
+
+    try:
+        return load_function(ref)
+    except TypeError as exc:  # TRL's parser reports a SystemExit's message as the problem
+        raise SystemExit(str(exc)) from None
 
 
 def load_data(path: str, split: str, renames: list[str] | None, limit: int | None):
