@@ -94,12 +94,45 @@ def test_backends_lists_all_even_when_missing(ptsdk, monkeypatch, tmp_path) -> N
     assert rows["verl"]["status"].startswith("missing")
 
 
-def test_translate_for_a_declared_only_backend_is_refused_clearly(ptsdk, write_job) -> None:
-    job = write_job(
-        minimal_job(method={"name": "ppo", "rewards": ["m:f"]}, distributed={"gpus_per_node": 8, "strategy": "fsdp"})
-    )
-    r = ptsdk("translate", str(job), "--backend", "verl")
-    assert r.code == 2 and "cannot translate jobs for it yet" in r.err
+def test_translate_for_a_declared_only_backend_is_refused_clearly(ptsdk, write_job, monkeypatch) -> None:
+    from ptsdk.backends.declared import DeclaredBackend
+    from ptsdk.matrix.capability import Verified, caps
+    from ptsdk.plugins import hookimpl, manager
+
+    class Planned(DeclaredBackend):  # every built-in backend translates now: a declared-only one, registered here
+        name = "planned"
+        framework = "planned"
+        capabilities = (
+            *caps("method", "ppo", Verified.declared),
+            *caps("reward", "functions", Verified.declared),
+            *caps("adapter", "full", Verified.declared),
+            *caps("strategy", "fsdp", Verified.declared),
+        )
+
+    class PlannedPlugin:
+        @hookimpl
+        def ptsdk_register_backends(self, register):  # type: ignore[no-untyped-def]
+            register(Planned)
+
+    real = manager.get_plugin_manager
+
+    def with_planned(**kwargs):  # type: ignore[no-untyped-def]
+        pm = real(**kwargs)
+        pm.register(PlannedPlugin(), name="planned")
+        return pm
+
+    monkeypatch.setattr(manager, "get_plugin_manager", with_planned)
+    manager.clear_registry_cache()
+    try:
+        job = write_job(
+            minimal_job(
+                method={"name": "ppo", "rewards": ["m:f"]}, distributed={"gpus_per_node": 8, "strategy": "fsdp"}
+            )
+        )
+        r = ptsdk("translate", str(job), "--backend", "planned")
+        assert r.code == 2 and "cannot translate jobs for it yet" in r.err
+    finally:
+        manager.clear_registry_cache()
 
 
 HEAVY = ("torch", "transformers", "trl", "axolotl", "verl", "openrlhf", "datasets", "rich")

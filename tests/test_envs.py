@@ -96,7 +96,7 @@ def test_failed_build_leaves_nothing(home: Path) -> None:
 
 
 def test_default_environment_installs_torch_first_then_the_pins() -> None:
-    for name in ("trl", "axolotl"):
+    for name in ("trl", "axolotl", "verl"):
         cls = get_backend(name)
         path = requirements_file(cls)
         assert path is not None and path.parent.name == name
@@ -109,9 +109,15 @@ def test_default_environment_installs_torch_first_then_the_pins() -> None:
         assert not any(r.lower().startswith("torch==") for r in rest.packages)
         assert sorted((*first.packages, *rest.packages)) == sorted(reqs)
         assert first.pip_args == rest.pip_args == () and first.env == rest.env == ()
+    from ptsdk.backends.declared import DeclaredBackend
+
+    class Unpinned(DeclaredBackend):  # a backend shipping no requirements.txt
+        name = "unpinned"
+        framework = "unpinned"
+
     with pytest.raises(PtsdkError, match="no known-good requirement set") as info:
-        get_backend("verl").environment()
-    assert "PTSDK_VERL_PYTHON" in info.value.message
+        Unpinned.environment()
+    assert "PTSDK_UNPINNED_PYTHON" in info.value.message
 
 
 def test_spec_sha_covers_packages_args_and_env_not_labels() -> None:

@@ -39,6 +39,16 @@ def axolotl_env():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def verl_env():  # type: ignore[no-untyped-def]
+    return backend_env("verl")
+
+
+@pytest.fixture(scope="session")
+def openrlhf_env():  # type: ignore[no-untyped-def]
+    return backend_env("openrlhf")
+
+
+@pytest.fixture(scope="session")
 def tiny_model(trl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """The example's tiny Llama, built with the backend's own transformers."""
     out = tmp_path_factory.mktemp("model") / "tiny-model"

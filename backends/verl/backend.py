@@ -1,0 +1,898 @@
+"""vERL 0.9.1: a ptsdk job as Hydra overrides of vERL's own configs, checked by vERL itself.
+
+- SFT: ``torchrun -m verl.trainer.sft_trainer`` with overrides of ``sft_trainer_engine`` (no config file).
+- Online RL (GRPO and its loss variants, PPO with a critic, RLOO, REINFORCE++): ``python -m
+  verl.trainer.main_ppo`` with overrides of ``ppo_trainer``; vERL starts Ray itself, or joins the
+  cluster at ``distributed.ray_address``.
+
+Units (ptsdk -> vERL), converted exactly or refused:
+  ptsdk ``global_batch_size`` counts sequences (RL: completions) per optimizer step;
+  vERL SFT ``data.train_batch_size`` counts sequences, RL ``data.train_batch_size`` and
+  ``actor.ppo_mini_batch_size`` count prompts (= completions / num_generations), and every
+  ``*micro_batch_size_per_gpu`` counts responses per GPU. Gradient accumulation is implied.
+
+The data is converted to vERL's parquet layouts by ``verl_data.py`` (a ``prepare`` command, in the run
+directory; for SFT it also fingerprints the rows as vERL's dataset class tokenizes them) and the job's
+reward functions are served through vERL's ``custom_reward_function`` by ``verl_reward.py``; a reward
+model (``method.reward_model``) is served by vERL's reward loop on the rollout engine. A CPU job runs
+through ``cpu_smoke.py`` (the only file with device adaptations).
+
+Precision: vERL's FSDP engine computes in ``mixed_precision.param_dtype``, bf16 unless set (its ``dtype``
+key is read by the Megatron engine only); ptsdk sets it from ``training.precision`` on every engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ptsdk.matrix.capability import Verified, caps
+from ptsdk.plugins.backend import PYTHON, Backend, Command, Launcher, Note, Plan, PlanFile
+from ptsdk.plugins.kit import Effective, common_env, data_order, local_inputs, model_dir_problems, runtime_file
+from ptsdk.spec import Job
+from ptsdk.spec.adapter import FullFineTune
+from ptsdk.spec.method import GRPO, PPO, RLOO, SFT, ReinforcePP
+
+RLMethod = GRPO | PPO | RLOO | ReinforcePP
+
+HERE = Path(__file__).resolve().parent
+T, V = Verified.trained, Verified.validated
+TESTS = "tests/backends/test_verl.py::"
+
+#: Files the plan writes into the run directory (the modules keep their names: vERL imports them by path).
+DATA_MODULE, DATA_SPEC = "verl_data.py", "verl_data.json"
+REWARD_MODULE, REWARD_SPEC = "verl_reward.py", "verl_reward.json"
+CPU_SMOKE, EXPORT = "cpu_smoke.py", "verl_export.py"
+TRAIN_PARQUET, EVAL_PARQUET = "data/train.parquet", "data/eval.parquet"
+#: vERL's file logger writes one JSON line per step here (VERL_FILE_LOGGER_PATH, relative to the run directory).
+METRICS_FILE = "logs/verl_metrics.jsonl"
+CHECKPOINTS = "checkpoints"
+
+SFT_ENTRY = ["-m", "verl.trainer.sft_trainer"]
+#: vERL's SFT trainer builds DistributedSampler(shuffle=True) with its default seed, whatever the job says.
+SFT_SAMPLER_SEED = 0
+RL_ENTRY = ["-m", "verl.trainer.main_ppo"]
+
+# ptsdk method -> vERL advantage estimator (algorithm.adv_estimator).
+ADV_ESTIMATOR = {"grpo": "grpo", "ppo": "gae", "rloo": "rloo", "reinforce_pp": "reinforce_plus_plus"}
+# GRPO loss variant -> (actor.loss_agg_mode, actor.policy_loss.loss_mode, extra overrides, why).
+GRPO_LOSS: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "grpo": (
+        "seq-mean-token-mean",
+        "vanilla",
+        {},
+        "token mean per sequence, then mean over sequences (the GRPO paper)",
+    ),
+    "dr_grpo": (
+        "seq-mean-token-sum-norm",
+        "vanilla",
+        {"algorithm.norm_adv_by_std_in_grpo": False},
+        "token sum per sequence over a constant, advantages not divided by the group std (Dr. GRPO)",
+    ),
+    "dapo": ("token-mean", "vanilla", {}, "token mean over the whole mini-batch (DAPO's token-level loss)"),
+    "cispo": ("token-mean", "cispo", {}, "vERL's cispo policy loss (clipped importance-sampling weights)"),
+    "sapo": ("token-mean", "sapo", {}, "vERL's sapo policy loss (soft adaptive gating)"),
+}
+SCHEDULERS = {"cosine": "cosine", "constant": "constant", "constant_with_warmup": "constant"}
+PRECISION = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+MODEL_DTYPE = {"auto": "fp32", "float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+REPORT_TO = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio"}
+
+
+def rl_method(job: Job) -> RLMethod:
+    """The job's online-RL method (translate only reaches here for the RL family)."""
+    assert isinstance(job.method, (GRPO, PPO, RLOO, ReinforcePP)), job.method.name
+    return job.method
+
+
+class VerlBackend(Backend):
+    name = "verl"
+    framework = "verl"
+    description = "vERL: Ray-based RL post-training with vLLM/SGLang rollouts (PPO, GRPO, RLOO, REINFORCE++) and SFT."
+    verified_with: ClassVar[dict[str, str]] = {
+        "verl": "0.9.1",
+        "transformers": "5.10.4",
+        "torch": "2.13.0",
+        "ray": "2.60.0",
+    }
+    install_hint = (
+        "ptsdk env create verl   (or: pip install torch==2.13.0 && pip install verl==0.9.1 fastapi uvicorn "
+        "pyzmq msgspec cachetools 'TransferQueue>=0.1.10')"
+    )
+    reported_packages = ("transformers", "ray", "hydra-core", "datasets", "peft")
+    check_script = HERE / "check_verl.py"
+    capabilities = (
+        *caps(
+            "method",
+            "sft",
+            T,
+            TESTS + "test_sft_lora_trains_in_cpu_smoke_mode",
+            note="trained in CPU smoke mode (cpu_smoke.py)",
+        ),
+        *caps(
+            "method",
+            "grpo ppo rloo reinforce_pp",
+            V,
+            TESTS + "test_every_generated_config_composes_and_validates_in_verl",
+            note="RL needs vLLM/SGLang on GPUs: validated by vERL, GPU script backends/verl/gpu_check.sh",
+        ),
+        *caps(
+            "loss",
+            " ".join(f"grpo:{v}" for v in GRPO_LOSS),
+            V,
+            TESTS + "test_every_generated_config_composes_and_validates_in_verl",
+            note="actor.loss_agg_mode / policy_loss.loss_mode",
+        ),
+        *caps(
+            "adapter",
+            "full",
+            T,
+            TESTS + "test_resume_continues_from_verls_own_checkpoint",
+            note="SFT trained in CPU smoke mode (and compared with TRL); RL validated",
+        ),
+        *caps(
+            "adapter",
+            "lora",
+            T,
+            TESTS + "test_sft_lora_trains_in_cpu_smoke_mode",
+            note="SFT trained in CPU smoke mode; RL validated",
+        ),
+        *caps(
+            "strategy",
+            "fsdp",
+            V,
+            TESTS + "test_every_generated_config_composes_and_validates_in_verl",
+            note="vERL's fsdp2 engine",
+        ),
+        *caps("topology", "multi_node", V, TESTS + "test_every_generated_config_composes_and_validates_in_verl"),
+        *caps(
+            "topology",
+            "ray_cluster",
+            V,
+            TESTS + "test_every_generated_config_composes_and_validates_in_verl",
+            note="+ray_kwargs.ray_init.address",
+        ),
+        *caps(
+            "device",
+            "cpu",
+            T,
+            TESTS + "test_sft_lora_trains_in_cpu_smoke_mode",
+            note="SFT only, single process, in CPU smoke mode (cpu_smoke.py)",
+        ),
+        *caps("reward", "functions", V, TESTS + "test_reward_bridge_scores_through_verls_loader"),
+        *caps(
+            "reward",
+            "model",
+            V,
+            TESTS + "test_reward_model_is_served_by_verls_reward_loop",
+            note="reward.reward_model on the rollout engine (vllm /classify, sglang); not summed with functions",
+        ),
+        *caps("rollout", "vllm sglang", V, TESTS + "test_every_generated_config_composes_and_validates_in_verl"),
+    )
+
+    # --- what vERL cannot run, before anything starts ------------------------------------
+
+    def static_problems(self, job: Job) -> list[str]:
+        t, d, m = job.training, job.distributed, job.method
+        out = []
+        if m.family == "rl" and d.device == "cpu":
+            out.append(
+                "distributed.device: vERL generates RL rollouts with vLLM or SGLang, which need GPUs; "
+                "use device: gpu, or --backend trl for GRPO/RLOO on CPU"
+            )
+        if t.epochs is not None and t.epochs != int(t.epochs):
+            out.append(
+                f"training.epochs: vERL trains whole epochs, not {t.epochs}; use a whole number or training.max_steps"
+            )
+        if t.optimizer != "adamw":
+            out.append(f"training.optimizer: ptsdk maps only adamw to vERL's optimizer, not {t.optimizer}; use adamw")
+        if t.lr_scheduler not in SCHEDULERS:
+            out.append(
+                f"training.lr_scheduler: vERL schedules {' or '.join(sorted(set(SCHEDULERS.values())))} "
+                f"after warmup, not {t.lr_scheduler}; pick one of those"
+            )
+        if isinstance(m, SFT) and m.loss_on == "all":
+            out.append(
+                "method.loss_on: vERL's SFT dataset computes the loss on assistant turns only; use loss_on: completion"
+            )
+        if job.model.chat_template:
+            out.append(
+                "model.chat_template: vERL reads the tokenizer's own template; save yours as chat_template.jinja in "
+                "the model folder and remove model.chat_template"
+            )
+        for key in ("train", "eval"):
+            source = getattr(job.data, key)
+            if source is not None and not source.is_local:
+                out.append(
+                    f"data.{key}.path: ptsdk converts local .jsonl/.json/.parquet files to vERL's parquet layout; "
+                    f"download {source.path} first"
+                )
+        if m.family == "rl":
+            out += self._rollout_problems(job)
+            if getattr(m, "rewards", None) and getattr(m, "reward_model", None):
+                out.append(
+                    "method.reward_model: vERL scores with reward functions or a reward model, not their sum "
+                    "(a custom reward function replaces the model's score); keep one, or use --backend trl"
+                )
+        return out
+
+    def _rollout_problems(self, job: Job) -> list[str]:
+        r, world = job.rollout, job.distributed.world_size
+        if r is None:
+            return []
+        out = []
+        if not r.colocate:
+            out.append(
+                "rollout.colocate: ptsdk's vERL translation runs rollouts on the training GPUs (hybrid engine); "
+                "set colocate: true"
+            )
+        if world % r.tensor_parallel_size:
+            out.append(
+                f"rollout.tensor_parallel_size: {r.tensor_parallel_size} does not divide the {world} GPUs; "
+                f"use a divisor of {world}"
+            )
+        elif r.num_engines is not None and r.num_engines != world // r.tensor_parallel_size:
+            out.append(
+                f"rollout.num_engines: vERL runs one engine per {r.tensor_parallel_size} GPU(s), "
+                f"{world // r.tensor_parallel_size} in all; remove num_engines or set it to that"
+            )
+        return out
+
+    # --- translation -------------------------------------------------------------------
+
+    def translate(self, job: Job) -> Plan:
+        notes: list[Note] = []
+        sft = job.method.family == "sft"
+        overrides = self._sft(job, notes) if sft else self._rl(job, notes)
+        self._passthrough(job, overrides, notes)
+        args = [f"{k}={hydra_value(v)}" for k, v in overrides.items()]
+        files = [
+            PlanFile(DATA_MODULE, copy_from=str(HERE / DATA_MODULE)),
+            PlanFile(DATA_SPEC, content=json.dumps(data_spec(job, args), indent=1, sort_keys=True) + "\n"),
+            PlanFile(EXPORT, copy_from=str(HERE / EXPORT)),
+        ]
+        if sft:
+            files.append(runtime_file())  # verl_data.py writes the tokenized data's fingerprint with it
+        elif rl_method(job).rewards:
+            files += [
+                runtime_file(),  # the reward loader every backend uses
+                PlanFile(REWARD_MODULE, copy_from=str(HERE / REWARD_MODULE)),
+                PlanFile(REWARD_SPEC, content=json.dumps({"rewards": list(rl_method(job).rewards)}, indent=1) + "\n"),
+            ]
+        entry = SFT_ENTRY if sft else RL_ENTRY
+        if job.distributed.device == "cpu":
+            files.append(PlanFile(CPU_SMOKE, copy_from=str(HERE / CPU_SMOKE)))
+            entry = [CPU_SMOKE]
+            notes.append(
+                Note(
+                    "distributed.device",
+                    "set",
+                    f"CPU smoke mode: {CPU_SMOKE} registers a CPU platform and gloo "
+                    "for vERL (which has none), then runs verl.trainer.sft_trainer unchanged",
+                )
+            )
+        d = job.distributed
+        if sft:
+            # vERL's SFT trainer always joins a process group: torchrun even for one process.
+            launcher = Launcher(
+                "torchrun",
+                nproc_per_node=d.gpus_per_node,
+                nnodes=d.nodes,
+                master_addr=d.master_addr,
+                master_port=d.master_port,
+                rdzv_id=job.name or "ptsdk",
+            )
+        else:
+            launcher = Launcher("python")  # main_ppo starts Ray (or joins ray_address) and places every worker itself
+        env = {**common_env(job), "VERL_FILE_LOGGER_PATH": METRICS_FILE}
+        prepare = [Command([PYTHON, DATA_MODULE, DATA_SPEC], description="convert the data to vERL's parquet layout")]
+        finalize_export = Command(
+            [PYTHON, EXPORT, CHECKPOINTS, "model"], description="export the trained weights to model/"
+        )
+        return Plan(
+            backend=self.name,
+            files=files,
+            entrypoint=entry,
+            args=args,
+            launcher=launcher,
+            env=env,
+            native_config=None,
+            prepare=prepare,
+            finalize=[finalize_export],
+            notes=notes,
+            effective=self.effective(job, overrides),
+            inputs=sorted({*local_inputs(job), *reward_model_input(job)}),
+            job=job,
+        )
+
+    def _passthrough(self, job: Job, overrides: dict[str, Any], notes: list[Note]) -> None:
+        """backend_options.verl: Hydra keys set verbatim (a new key needs vERL's own '+' prefix)."""
+        for key, value in job.backend_options.get(self.name, {}).items():
+            notes.append(
+                Note(
+                    f"backend_options.{self.name}.{key}",
+                    "passthrough",
+                    f"set verbatim to {value!r} (was {overrides.get(key)!r})",
+                )
+            )
+            overrides[key] = value
+
+    # SFT ------------------------------------------------------------------------------
+
+    def _sft(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        t, d = job.training, job.distributed
+        o: dict[str, Any] = {
+            "data.train_files": TRAIN_PARQUET,
+            "data.val_files": EVAL_PARQUET if job.data.eval else None,
+        }
+        o["data.train_batch_size"] = t.global_batch_size
+        o["data.micro_batch_size_per_gpu"] = t.micro_batch_size
+        o["data.use_dynamic_bsz"] = False  # the micro batch counts sequences exactly, not tokens
+        notes.append(
+            Note(
+                "training.global_batch_size",
+                "derived",
+                f"data.train_batch_size={t.global_batch_size}: vERL's SFT "
+                "batch counts sequences across all GPUs, as ptsdk's does",
+            )
+        )
+        notes.append(
+            Note(
+                "training.micro_batch_size",
+                "derived",
+                f"data.micro_batch_size_per_gpu={t.micro_batch_size}; gradient accumulation is implied: "
+                f"{t.global_batch_size} / ({t.micro_batch_size} x {d.data_parallel_size} GPUs) = "
+                f"{job.gradient_accumulation_steps}",
+            )
+        )
+        o["data.max_length"] = job.data.max_length
+        o["data.truncation"] = "right"
+        if job.data.truncation == "drop":
+            notes.append(
+                Note(
+                    "data.truncation",
+                    "approximated",
+                    "vERL's SFT dataset truncates (right) or errors; it cannot drop rows",
+                )
+            )
+        if job.data.train.max_samples:
+            o["data.train_max_samples"] = job.data.train.max_samples
+        if job.data.eval is not None and job.data.eval.max_samples:
+            o["data.val_max_samples"] = job.data.eval.max_samples
+        o.update(self._model(job, "model", notes))
+        o.update(self._engine(job, "engine"))
+        if d.device == "cpu":
+            # CPU smoke mode (cpu_smoke.py): flash-attn's varlen kernels behind remove-padding are CUDA-only.
+            o.update({"model.use_remove_padding": False, "data.num_workers": 0})
+        o.update(self._optim(job, "optim", notes))
+        o.update(self._trainer(job, notes))
+        o["trainer.seed"] = t.seed
+        o["trainer.max_ckpt_to_keep"] = job.output.save_total_limit
+        # The full HF model is saved with the last checkpoint: verl_export.py copies it to model/.
+        o["checkpoint.save_contents"] = ["model", "optimizer", "extra", "hf_model"]
+        if not t.shuffle:
+            notes.append(
+                Note(
+                    "training.shuffle",
+                    "approximated",
+                    f"vERL's SFT sampler always shuffles (DistributedSampler, seed {SFT_SAMPLER_SEED}): {DATA_MODULE} "
+                    "lays the rows out so that its first epoch draws them in file order; later epochs are reshuffled",
+                )
+            )
+        else:
+            notes.append(
+                Note(
+                    "training.seed",
+                    "approximated",
+                    f"vERL's SFT sampler shuffles with its own seed {SFT_SAMPLER_SEED} (DistributedSampler's default), "
+                    f"not {t.seed}; the seed still initializes the model engine",
+                )
+            )
+        return o
+
+    # RL -------------------------------------------------------------------------------
+
+    def _rl(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        t, d, m = job.training, job.distributed, rl_method(job)
+        n = m.num_generations
+        prompts = t.global_batch_size // n  # exact: the job's cross-field checks require divisibility
+        o: dict[str, Any] = {"algorithm.adv_estimator": ADV_ESTIMATOR[m.name]}
+        o["data.train_files"] = TRAIN_PARQUET
+        # vERL builds a validation set even when it never validates: give it the eval data, else the training data.
+        o["data.val_files"] = EVAL_PARQUET if job.data.eval else TRAIN_PARQUET
+        o["data.prompt_key"] = "prompt"
+        o["data.train_batch_size"] = prompts
+        o["data.max_prompt_length"] = m.max_prompt_length
+        o["data.max_response_length"] = m.max_completion_length
+        o["data.truncation"] = "left"  # ptsdk keeps the end of a long prompt
+        o["data.shuffle"] = t.shuffle
+        o["data.seed"] = t.seed
+        if job.data.train.max_samples:
+            o["data.train_max_samples"] = job.data.train.max_samples
+        notes.append(
+            Note(
+                "training.global_batch_size",
+                "derived",
+                f"data.train_batch_size={prompts} prompts = {t.global_batch_size} "
+                f"completions / method.num_generations={n} (one rollout batch per optimizer step)",
+            )
+        )
+        a = "actor_rollout_ref.actor"
+        o[f"{a}.ppo_mini_batch_size"] = prompts
+        notes.append(
+            Note(
+                "training.global_batch_size",
+                "derived",
+                f"{a}.ppo_mini_batch_size={prompts} prompts (vERL multiplies "
+                f"by rollout.n={n} inside the worker: {t.global_batch_size} completions per optimizer step)",
+            )
+        )
+        o[f"{a}.ppo_micro_batch_size_per_gpu"] = t.micro_batch_size
+        o[f"{a}.use_dynamic_bsz"] = False
+        o[f"{a}.ppo_epochs"] = 1
+        o[f"{a}.shuffle"] = False
+        o[f"{a}.data_loader_seed"] = t.seed
+        notes.append(
+            Note(
+                "training.micro_batch_size",
+                "derived",
+                f"{a}.ppo_micro_batch_size_per_gpu={t.micro_batch_size} responses "
+                f"per GPU; gradient accumulation is implied: {t.global_batch_size} / ({t.micro_batch_size} x "
+                f"{d.world_size} GPUs) = {job.gradient_accumulation_steps}",
+            )
+        )
+        o[f"{a}.strategy"] = "fsdp2"
+        o[f"{a}.clip_ratio"] = m.clip_epsilon
+        o[f"{a}.clip_ratio_low"] = m.clip_epsilon
+        o[f"{a}.clip_ratio_high"] = m.clip_epsilon
+        o[f"{a}.entropy_coeff"] = 0
+        kl = m.kl_coef
+        o[f"{a}.use_kl_loss"] = kl > 0  # no reference model without a KL term
+        o[f"{a}.kl_loss_coef"] = kl
+        o[f"{a}.kl_loss_type"] = "low_var_kl"
+        o["algorithm.use_kl_in_reward"] = False
+        notes.append(
+            Note(
+                "method.kl_coef",
+                "set",
+                f"{a}.use_kl_loss={kl > 0}, kl_loss_coef={kl}, kl_loss_type=low_var_kl "
+                "(the k3 estimator, as TRL's beta), not a KL penalty in the reward",
+            )
+        )
+        o.update(self._loss(job, notes))
+        o.update(self._model(job, "actor_rollout_ref.model", notes))
+        o.update(self._engine(job, f"{a}.fsdp_config"))
+        o.update(self._optim(job, f"{a}.optim", notes))
+        if kl > 0:
+            o["actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu"] = t.micro_batch_size
+            o.update(self._engine(job, "actor_rollout_ref.ref.fsdp_config"))
+        o.update(self._rollout(job, notes))
+        if m.name == "ppo":
+            o.update(self._critic(job, notes))
+        if m.rewards:
+            o["reward.custom_reward_function.path"] = REWARD_MODULE
+            o["reward.custom_reward_function.name"] = "compute_score"
+            notes.append(
+                Note(
+                    "method.rewards",
+                    "set",
+                    f"served to vERL by {REWARD_MODULE}:compute_score, which calls each "
+                    "fn(prompts, completions, **columns) on one completion and sums the scores",
+                )
+            )
+        else:
+            o.update(self._reward_model(job, notes))
+        o.update(self._trainer(job, notes))
+        o["trainer.val_before_train"] = False
+        o["trainer.max_actor_ckpt_to_keep"] = job.output.save_total_limit
+        o[f"{a}.checkpoint.save_contents"] = ["model", "optimizer", "extra", "hf_model"]
+        if d.ray_address:
+            o["+ray_kwargs.ray_init.address"] = d.ray_address
+            notes.append(Note("distributed.ray_address", "set", "vERL joins this Ray cluster instead of starting one"))
+        return o
+
+    def _loss(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        a, m = "actor_rollout_ref.actor", job.method
+        if not isinstance(m, GRPO):
+            return {f"{a}.loss_agg_mode": "token-mean", f"{a}.policy_loss.loss_mode": "vanilla"}
+        agg, mode, extra, why = GRPO_LOSS[m.loss_type]
+        notes.append(
+            Note("method.loss_type", "set", f"{m.loss_type}: loss_agg_mode={agg}, policy_loss.loss_mode={mode}: {why}")
+        )
+        return {f"{a}.loss_agg_mode": agg, f"{a}.policy_loss.loss_mode": mode, **extra}
+
+    def _rollout(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        r, m, t = job.rollout, rl_method(job), job.training
+        p = "actor_rollout_ref.rollout"
+        engine, tp, memory = (r.engine, r.tensor_parallel_size, r.gpu_memory_utilization) if r else ("vllm", 1, 0.5)
+        if r is None:
+            notes.append(
+                Note(
+                    "rollout",
+                    "defaulted",
+                    "vERL generates with an inference engine: vllm, tensor parallel 1, "
+                    "colocated with training (set a rollout section to choose)",
+                )
+            )
+        o = {
+            f"{p}.name": engine,
+            f"{p}.n": m.num_generations,
+            f"{p}.temperature": m.temperature,
+            f"{p}.tensor_model_parallel_size": tp,
+            f"{p}.gpu_memory_utilization": memory,
+            f"{p}.log_prob_micro_batch_size_per_gpu": t.micro_batch_size,
+            f"{p}.seed": t.seed,
+        }
+        engines = job.distributed.world_size // tp
+        notes.append(
+            Note(
+                "rollout.tensor_parallel_size",
+                "derived",
+                f"{engines} {engine} engine(s) of {tp} GPU(s), "
+                f"colocated with training on {job.distributed.world_size} GPU(s)",
+            )
+        )
+        return o
+
+    def _reward_model(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        """A sequence-classification reward model, served by vERL's reward loop on the rollout engine."""
+        m, r = rl_method(job), job.rollout
+        assert m.reward_model is not None  # the spec requires rewards or a reward model
+        engine, tp, memory = (r.engine, r.tensor_parallel_size, r.gpu_memory_utilization) if r else ("vllm", 1, 0.5)
+        p = "reward.reward_model"
+        notes.append(
+            Note(
+                "method.reward_model",
+                "set",
+                f"{p}.enable=true: vERL serves {m.reward_model} with {engine} (tensor parallel {tp}, "
+                "colocated with training, asleep between reward computations) and scores each completion with "
+                "its classification head on the chat template of prompt + completion (the last label's logit)",
+            )
+        )
+        return {
+            f"{p}.enable": True,
+            f"{p}.model_path": m.reward_model,
+            f"{p}.enable_resource_pool": False,
+            f"{p}.rollout.name": engine,
+            f"{p}.rollout.tensor_model_parallel_size": tp,  # vERL's default is 2
+            f"{p}.rollout.gpu_memory_utilization": memory,
+            f"{p}.rollout.prompt_length": m.max_prompt_length,
+            f"{p}.rollout.response_length": m.max_completion_length,
+        }
+
+    def _critic(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        m, t = job.method, job.training
+        assert isinstance(m, PPO)
+        lr = m.critic_learning_rate or t.learning_rate
+        o = {
+            "critic.enable": True,
+            "critic.strategy": "fsdp2",
+            "critic.model.path": job.model.name_or_path,
+            "critic.model.trust_remote_code": job.model.trust_remote_code,
+            "critic.optim.lr": lr,
+            "critic.ppo_micro_batch_size_per_gpu": t.micro_batch_size,
+            "critic.model.enable_gradient_checkpointing": t.gradient_checkpointing,
+            "algorithm.gamma": m.gamma,
+            "algorithm.lam": m.lam,
+        }
+        o.update(self._engine(job, "critic.fsdp"))
+        if m.critic_learning_rate is None:
+            notes.append(
+                Note("method.critic_learning_rate", "defaulted", f"critic.optim.lr={lr}: the actor's learning rate")
+            )
+        notes.append(
+            Note(
+                "method.name",
+                "set",
+                f"PPO: a critic initialized from the model (full fine-tune), GAE gamma={m.gamma} lambda={m.lam}",
+            )
+        )
+        return o
+
+    # shared sections --------------------------------------------------------------------
+
+    def _model(self, job: Job, p: str, notes: list[Note]) -> dict[str, Any]:
+        mdl, a, t = job.model, job.adapter, job.training
+        o: dict[str, Any] = {
+            f"{p}.path": mdl.name_or_path,
+            f"{p}.trust_remote_code": mdl.trust_remote_code,
+            f"{p}.enable_gradient_checkpointing": t.gradient_checkpointing,
+        }
+        # vERL defaults to flash_attention_2, which is rarely installed: sdpa unless the job names a kernel.
+        attn = mdl.attn_implementation or "sdpa"
+        o[f"+{p}.override_config.attn_implementation"] = attn
+        if mdl.attn_implementation is None:
+            notes.append(
+                Note(
+                    "model.attn_implementation",
+                    "defaulted",
+                    "sdpa (vERL's own default, flash_attention_2, needs flash-attn)",
+                )
+            )
+        if not isinstance(a, FullFineTune):
+            o[f"{p}.lora_rank"] = a.r
+            o[f"{p}.lora_alpha"] = a.alpha
+            o[f"{p}.target_modules"] = a.target_modules
+            if a.init_path:
+                o[f"{p}.lora_adapter_path"] = a.init_path
+            if a.dropout:
+                notes.append(
+                    Note(
+                        "adapter.dropout",
+                        "dropped",
+                        f"vERL's FSDP LoRA has no dropout setting; {a.dropout} is not applied",
+                    )
+                )
+        return o
+
+    def _engine(self, job: Job, p: str) -> dict[str, Any]:
+        d, t = job.distributed, job.training
+        o: dict[str, Any] = {
+            f"{p}.strategy": "fsdp2",
+            f"{p}.model_dtype": MODEL_DTYPE[job.model.dtype],
+            f"{p}.dtype": PRECISION[t.precision],
+            # vERL's FSDP engine ignores `dtype` (only its Megatron engine reads it): its compute precision is
+            # `mixed_precision.param_dtype`, bf16 unless set, so an fp32 job would silently compute in bf16.
+            f"+{p}.mixed_precision": {"param_dtype": t.precision, "reduce_dtype": "fp32", "buffer_dtype": "fp32"},
+            f"{p}.seed": t.seed,
+        }
+        if d.offload != "none":
+            o[f"{p}.optimizer_offload"] = True
+            o[f"{p}.param_offload"] = d.offload == "optimizer_and_params"
+        if d.device == "cpu":
+            o[f"{p}.use_torch_compile"] = False  # CPU smoke mode (cpu_smoke.py): torch.compile targets GPUs here
+        return o
+
+    def _optim(self, job: Job, p: str, notes: list[Note]) -> dict[str, Any]:
+        t = job.training
+        o: dict[str, Any] = {
+            f"{p}.lr": t.learning_rate,
+            f"{p}.lr_scheduler_type": SCHEDULERS.get(t.lr_scheduler, t.lr_scheduler),
+            f"{p}.weight_decay": t.weight_decay,
+            f"{p}.clip_grad": t.max_grad_norm,
+        }
+        if job.warmup_steps is not None:
+            o[f"{p}.lr_warmup_steps"] = job.warmup_steps
+        else:
+            o[f"{p}.lr_warmup_steps_ratio"] = t.warmup_ratio
+        if t.lr_scheduler == "cosine":
+            o[f"{p}.min_lr_ratio"] = 0.0
+        return o
+
+    def _trainer(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        t, d, out = job.training, job.distributed, job.output
+        o: dict[str, Any] = {
+            "trainer.project_name": "ptsdk",
+            "trainer.experiment_name": job.name or "job",
+            "trainer.logger": ["console", "file", *(REPORT_TO[r] for r in out.report_to)],
+            "trainer.nnodes": d.nodes,
+            "trainer.n_gpus_per_node": d.gpus_per_node,
+            "trainer.device": "cpu" if d.device == "cpu" else "cuda",
+            "trainer.default_local_dir": CHECKPOINTS,
+            "trainer.resume_mode": "disable",
+            "trainer.save_freq": out.save_steps or -1,
+            "trainer.test_freq": out.eval_steps or -1,
+        }
+        if t.max_steps is not None:
+            o["trainer.total_training_steps"] = t.max_steps
+            # vERL stops at total_training_steps or after total_epochs (default 4), whichever comes first;
+            # an epoch holds at least one step, so max_steps epochs never stop the run early.
+            o["trainer.total_epochs"] = t.max_steps
+        else:
+            o["trainer.total_epochs"] = int(t.epochs or 1)
+        if "wandb" not in out.report_to:
+            notes.append(
+                Note(
+                    "output.report_to",
+                    "set",
+                    f"trainer.logger={o['trainer.logger']}: no wandb (vERL's default) "
+                    f"unless report_to asks; metrics from vERL's file logger ({METRICS_FILE})",
+                )
+            )
+        notes.append(
+            Note(
+                "distributed.gpus_per_node",
+                "derived",
+                f"trainer.n_gpus_per_node={d.gpus_per_node}, nnodes={d.nodes} (vERL's default is 8 GPUs)",
+            )
+        )
+        if out.logging_steps != 1:
+            notes.append(Note("output.logging_steps", "dropped", "vERL logs every step"))
+        notes.append(
+            Note(
+                "training.precision",
+                "set",
+                f"mixed_precision.param_dtype={t.precision} on every FSDP engine (vERL computes in bf16 unless "
+                "told; its `dtype` setting is read by the Megatron engine only), gradients reduced in fp32",
+            )
+        )
+        return o
+
+    def effective(self, job: Job, o: dict[str, Any]) -> dict[str, Any]:
+        """What vERL will really use, in ptsdk's units (for parity tables)."""
+        sft, t = job.method.family == "sft", job.training
+        optim = "optim" if sft else "actor_rollout_ref.actor.optim"
+        micro = o["data.micro_batch_size_per_gpu"] if sft else o["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu"]
+        adapter = job.adapter
+        if not sft:
+            order = data_order(self.name, job, t.shuffle)
+        elif t.shuffle:
+            order = f"shuffled by verl (seed {SFT_SAMPLER_SEED})"
+        else:
+            order = "file order (first epoch; later epochs shuffled by verl)"
+        extra: dict[str, Any] = {}
+        sources = {
+            "data_order": f"vERL's SFT sampler always shuffles (DistributedSampler, seed {SFT_SAMPLER_SEED}); "
+            f"for shuffle: false {DATA_MODULE} lays the rows out so that its first epoch reads them in file order"
+            if sft
+            else "vERL's sampler, seeded with data.seed",
+            "loss_mask": "vERL's SFT dataset applies the chat template to every record, trains on assistant turns",
+            "truncation": "vERL truncates SFT sequences at the end (right) and RL prompts at the start (left)",
+            "loss_normalization": "vERL's sft_loss divides by the loss tokens of the whole global batch "
+            "(every micro-batch and GPU)"
+            if sft
+            else "vERL's actor.loss_agg_mode",
+            "adapter_init": "vERL creates the adapter with peft after seeding",
+            "tokenized_data_sha": f"{DATA_MODULE} tokenizes the converted rows with vERL's own SFT dataset class",
+        }
+        if o[f"{optim}.weight_decay"]:
+            extra["weight_decay_scope"] = "every parameter"
+            sources["weight_decay_scope"] = (
+                "vERL's build_optimizer gives torch AdamW all parameters in one group (the HF Trainer exempts "
+                "biases and norm weights)"
+            )
+        return Effective.from_job(
+            job,
+            micro_batch=micro,
+            gradient_accumulation=job.gradient_accumulation_steps,
+            learning_rate=o[f"{optim}.lr"],
+            lr_scheduler=o[f"{optim}.lr_scheduler_type"],
+            warmup=o.get(f"{optim}.lr_warmup_steps", o.get(f"{optim}.lr_warmup_steps_ratio")),
+            max_length=o["data.max_length"] if sft else None,
+            truncation="keep_start" if sft else "keep_end (prompts)",
+            packing=False,
+            loss_mask="completion",
+            data_order=order,
+            # torch.optim.AdamW with betas (0.9, 0.999) and eps 1e-8: the optimizer transformers calls adamw_torch.
+            optimizer="adamw_torch",
+            weight_decay=o[f"{optim}.weight_decay"],
+            max_grad_norm=o[f"{optim}.clip_grad"],
+            adapter_init=None
+            if adapter.type == "full"
+            else ("saved adapter" if getattr(adapter, "init_path", None) else "seeded random"),
+            loss_normalization="tokens across the accumulated batch"
+            if sft
+            else o["actor_rollout_ref.actor.loss_agg_mode"],
+            sources=sources,
+            extra=extra,
+        ).to_dict()
+
+    # --- native check, after the run -----------------------------------------------------
+
+    def check_request(self, plan: Plan, workdir: Path) -> dict[str, Any]:
+        """The harness request plus what check_verl.py needs: SFT or RL, the data spec, a local model or not."""
+        job = plan.job
+        assert job is not None, "a vERL plan carries its job"
+        return {
+            **super().check_request(plan, workdir),
+            "kind": "sft" if job.method.family == "sft" else "rl",
+            "data_spec": DATA_SPEC,
+            "local_model": Path(job.model.name_or_path).is_dir(),
+        }
+
+    def resume(self, plan: Plan, run_dir: Path) -> Plan:
+        """vERL's own resume: trainer.resume_mode=auto continues from the last checkpoint under checkpoints/.
+        Its file logger truncates its file, so the resumed run logs to a new one."""
+        args = [a for a in plan.args if not a.startswith("trainer.resume_mode=")] + ["trainer.resume_mode=auto"]
+        n = len(list((run_dir / "logs").glob("verl_metrics*.jsonl")))
+        env = {**plan.env, "VERL_FILE_LOGGER_PATH": METRICS_FILE.replace(".jsonl", f".resume{n}.jsonl")}
+        return replace(plan, args=args, env=env, prepare=[])
+
+    def parse_metrics(self, run_dir: Path) -> Iterator[Any]:
+        return verl_metric_records(sorted((run_dir / "logs").glob("verl_metrics*.jsonl"), key=_resume_order))
+
+    def artifacts_problems(self, run_dir: Path) -> list[str]:
+        return model_dir_problems(run_dir)
+
+
+def reward_model_input(job: Job) -> list[str]:
+    """A local reward model folder, which a container must see too."""
+    path = getattr(job.method, "reward_model", None)
+    return [path] if path and path.startswith("/") and Path(path).exists() else []
+
+
+def _resume_order(path: Path) -> int:
+    stem = path.stem  # verl_metrics or verl_metrics.resumeN
+    return int(stem.rsplit("resume", 1)[1]) + 1 if "resume" in stem else 0
+
+
+def verl_metric_records(paths: list[Path]) -> Iterator[Any]:
+    """vERL's file-logger lines ({"step": N, "data": {...}}) as ptsdk MetricRecords; a resumed run's
+    later lines replace the earlier ones for the same step."""
+    from ptsdk.metrics import MetricRecord
+
+    by_step: dict[int, dict[str, Any]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            if line.strip():
+                raw = json.loads(line)
+                by_step.setdefault(int(raw["step"]), {}).update(raw.get("data") or {})
+    tokens, wall = 0, 0.0
+    for step in sorted(by_step):
+        data = dict(by_step[step])
+
+        def take(*keys: str, data: dict[str, Any] = data) -> Any:
+            for key in keys:
+                if key in data:
+                    return data.pop(key)
+            return None
+
+        val = take("val/loss")
+        step_tokens = take("train/global_tokens", "perf/total_num_tokens")
+        tokens += int(step_tokens or 0)
+        # RL logs each step's seconds (SFT logs none: its trainer never times its steps); vERL's own
+        # perf/throughput is per GPU, so tokens/s is computed from the step's tokens and time.
+        seconds = data.get("timing_s/step")
+        wall += float(seconds or 0)
+        record = MetricRecord(
+            step=step,
+            kind="train",
+            epoch=take("train/epoch", "training/epoch"),
+            tokens_seen=tokens if step_tokens is not None else None,
+            loss=take("train/loss", "actor/pg_loss"),
+            learning_rate=take("train/lr", "actor/lr"),
+            grad_norm=take("train/grad_norm", "actor/grad_norm"),
+            reward=take("critic/score/mean"),
+            tokens_per_s=step_tokens / seconds if step_tokens is not None and seconds else None,
+            wall_time_s=wall if seconds is not None else None,
+            extra=data,
+        )
+        if record.loss is not None or record.reward is not None:
+            yield record
+        if val is not None:
+            yield MetricRecord(step=step, kind="eval", loss=val)
+
+
+def data_spec(job: Job, args: list[str]) -> dict[str, Any]:
+    """What verl_data.py converts: each split's source, its parquet target, the record format and renames.
+
+    SFT also: the row layout of the training split (``sampler_file_order`` when the job keeps the file's
+    order: see verl_data.py), and the data and model overrides vERL's SFT dataset is built from, for the
+    tokenized data's fingerprint. RL: the reward style recorded with each row."""
+    kind = "sft" if job.method.family == "sft" else "rl"
+    splits: dict[str, dict[str, Any]] = {
+        "train": {"path": job.data.train.path, "max_samples": job.data.train.max_samples, "out": TRAIN_PARQUET}
+    }
+    if job.data.eval is not None:
+        splits["eval"] = {"path": job.data.eval.path, "max_samples": job.data.eval.max_samples, "out": EVAL_PARQUET}
+    spec: dict[str, Any] = {"kind": kind, "format": job.data.format, "columns": dict(job.data.columns)}
+    if kind == "sft":
+        splits["train"]["layout"] = "file" if job.training.shuffle else "sampler_file_order"
+        spec["sampler_seed"] = SFT_SAMPLER_SEED
+        spec["fingerprint_overrides"] = [a for a in args if a.lstrip("+").startswith(("data.", "model."))]
+    else:
+        m = rl_method(job)
+        spec["reward_style"] = "rule" if m.rewards else "model"
+    return {**spec, "splits": splits}
+
+
+def hydra_value(value: Any) -> str:
+    """A Python value as a Hydra override value (lists as [a,b], dicts as {k:v}, None as null, odd strings quoted)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    safe = text and all(c.isalnum() or c in "_-./:@+~" for c in text) and text not in ("true", "false", "null")
+    if safe:
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,0 +1,176 @@
+"""vERL's own validation of a ptsdk translation, run by ptsdk's check harness in vERL's environment.
+
+request: Backend.check_request (workdir holding the written plan, args = the Hydra overrides, launcher)
+plus "kind" ("sft" | "rl") and "data_spec". In order:
+
+1. Hydra composes the overrides against vERL's own config (``sft_trainer_engine`` or ``ppo_trainer``):
+   an unknown key fails ("not in struct").
+2. RL: ``verl.utils.config.validate_config`` (batch arithmetic, micro batches, critic), then the
+   algorithm, rollout (and critic) sections converted to vERL's dataclasses. SFT: the model, engine,
+   optimizer and checkpoint sections converted the way ``SFTTrainer._build_config`` does.
+3. What vERL lets through unchecked, against its own registries: the advantage estimator, the policy
+   loss, the rollout engine, the FSDP strategy, the logger backends.
+4. The data converted by verl_data.py (bad records by line) and loaded by vERL's own dataset class.
+5. RL: the bridged reward loaded by vERL's reward loader (``get_custom_reward_fn``) and called on a sample;
+   a reward model loaded as vERL's reward loop loads it (``HFModelConfig``: a sequence-classification
+   model whose tokenizer renders prompt + completion), its serving engine checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERSIONS = ("verl", "transformers", "torch", "ray", "hydra-core", "omegaconf", "datasets")
+
+ROLLOUT_ENGINES = ("vllm", "sglang", "trtllm")  # what vERL's rollout registry builds
+FSDP_STRATEGIES = ("fsdp", "fsdp2")
+RM_ENGINES = ("vllm", "sglang")  # what vERL's reward loop scores a discriminative reward model with
+
+
+def unchecked_values(cfg: Any, kind: str) -> list[str]:
+    """Values vERL accepts at compose time and only fails on (or silently misreads) later."""
+    from verl.utils.tracking import Tracking
+
+    out = [
+        f"trainer.logger: {b!r} is not one of vERL's loggers {Tracking.supported_backend}"
+        for b in cfg.trainer.logger
+        if b not in Tracking.supported_backend
+    ]
+    if kind == "sft":
+        if cfg.engine.strategy not in FSDP_STRATEGIES:
+            out.append(f"engine.strategy: {cfg.engine.strategy!r} is not one of {FSDP_STRATEGIES}")
+        return out
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, POLICY_LOSS_REGISTRY, AdvantageEstimator
+
+    estimators = {e.value for e in AdvantageEstimator} | set(ADV_ESTIMATOR_REGISTRY)
+    if cfg.algorithm.adv_estimator not in estimators:
+        out.append(
+            f"algorithm.adv_estimator: {cfg.algorithm.adv_estimator!r} is not one of vERL's {sorted(estimators)}"
+        )
+    actor = cfg.actor_rollout_ref.actor
+    if actor.policy_loss.loss_mode not in POLICY_LOSS_REGISTRY:
+        out.append(
+            f"actor_rollout_ref.actor.policy_loss.loss_mode: {actor.policy_loss.loss_mode!r} is not one of "
+            f"{sorted(POLICY_LOSS_REGISTRY)}"
+        )
+    if cfg.actor_rollout_ref.rollout.name not in ROLLOUT_ENGINES:
+        out.append(
+            f"actor_rollout_ref.rollout.name: {cfg.actor_rollout_ref.rollout.name!r} is not one of {ROLLOUT_ENGINES}"
+        )
+    rm = cfg.reward.reward_model
+    if rm.enable and rm.rollout.name not in RM_ENGINES:
+        # vERL's RewardLoopWorker scores with vLLM's /classify or SGLang's embeddings; trtllm raises.
+        out.append(f"reward.reward_model.rollout.name: {rm.rollout.name!r} cannot serve a reward model: {RM_ENGINES}")
+    for section in ("actor_rollout_ref.actor", "critic"):
+        strategy = cfg.actor_rollout_ref.actor.strategy if section.endswith("actor") else cfg.critic.strategy
+        if strategy not in FSDP_STRATEGIES:
+            out.append(f"{section}.strategy: {strategy!r} is not one of {FSDP_STRATEGIES}")
+    return out
+
+
+def validate_rl(cfg: Any) -> list[str]:
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import omega_conf_to_dataclass, validate_config
+
+    use_critic = need_critic(cfg)
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=use_critic)
+    omega_conf_to_dataclass(cfg.algorithm)
+    omega_conf_to_dataclass(cfg.actor_rollout_ref.rollout)
+    if cfg.reward.reward_model.enable:  # the reward model's engine, converted as vERL's RolloutReplica does
+        omega_conf_to_dataclass(cfg.reward.reward_model.rollout)
+    if use_critic:
+        omega_conf_to_dataclass(cfg.critic)
+    return []
+
+
+def check_reward_model(cfg: Any, sample: dict[str, Any]) -> dict[str, Any]:
+    """The reward model as vERL's RewardModelManager and RewardLoopWorker load it: HFModelConfig (its config
+    and tokenizer), a sequence-classification head for the engine's /classify, and the chat template its
+    tokenizer applies to prompt + completion before scoring."""
+    from verl.workers.config import HFModelConfig
+
+    rm = cfg.reward.reward_model
+    model = HFModelConfig(path=rm.model_path)
+    architectures = list(getattr(model.hf_config, "architectures", None) or [])
+    if not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise ValueError(
+            f"method.reward_model: {rm.model_path} is a {architectures or 'model without architectures'}, "
+            "not a sequence-classification model (vERL scores it through the engine's classification head)"
+        )
+    chat = [*list(sample["prompt"]), {"role": "assistant", "content": str(sample["reward_model"]["ground_truth"])}]
+    text = model.tokenizer.apply_chat_template(chat, add_generation_prompt=False, tokenize=False)
+    return {"architecture": architectures[0], "num_labels": model.hf_config.num_labels, "prompt_chars": len(text)}
+
+
+def validate_sft(cfg: Any, local_model: bool) -> list[str]:
+    from verl.utils.config import omega_conf_to_dataclass
+
+    for section in ("engine", "optim", "checkpoint"):
+        omega_conf_to_dataclass(cfg[section])
+    if local_model:  # HFModelConfig loads the model's config and tokenizer
+        omega_conf_to_dataclass(cfg.model)
+    return []
+
+
+def load_data(cfg: Any, kind: str) -> dict[str, Any]:
+    """The converted training data through vERL's own dataset class; returns a sample for the reward check."""
+    from verl.utils import hf_tokenizer
+
+    model = cfg.model.path if kind == "sft" else cfg.actor_rollout_ref.model.path
+    tokenizer = hf_tokenizer(model, trust_remote_code=False)
+    if kind == "sft":
+        from verl.trainer.sft_trainer import create_sft_dataset
+
+        dataset = create_sft_dataset(
+            cfg.data.train_files, cfg.data, tokenizer, None, max_samples=cfg.data.train_max_samples
+        )
+        item = dataset[0]
+        assert int(item["loss_mask"].sum()) > 0, "the first record has no token to train on"
+        return {"rows": len(dataset)}
+    from verl.trainer.ppo.utils import create_rl_dataset
+
+    dataset = create_rl_dataset(cfg.data.train_files, cfg.data, tokenizer, None, max_samples=cfg.data.train_max_samples)
+    return {"rows": len(dataset), "sample": dataset.dataframe[0]}
+
+
+def score_sample(cfg: Any, sample: dict[str, Any]) -> dict[str, float]:
+    """The reward of two completions of the first prompt: its ground truth, and an empty answer."""
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    fn = get_custom_reward_fn(cfg)
+    if fn is None:
+        raise ValueError("reward.custom_reward_function.path: vERL found no reward function")
+    truth = sample["reward_model"]["ground_truth"]
+    scores = {}
+    for name, completion in (("ground_truth", str(truth)), ("empty", "")):
+        score = fn(sample["data_source"], completion, truth, sample["extra_info"])
+        scores[name] = float(score["score"] if isinstance(score, dict) else score)
+    return scores
+
+
+def check(request: dict[str, Any]) -> dict[str, Any]:
+    from verl_data import compose, convert  # copied into the workdir with the plan
+
+    kind = request["kind"]
+    out: dict[str, Any] = {"errors": [], "notes": []}
+    cfg = compose(kind, list(request["args"]))
+    out["errors"] += validate_sft(cfg, request["local_model"]) if kind == "sft" else validate_rl(cfg)
+    out["errors"] += unchecked_values(cfg, kind)
+    counts, data_errors = convert(request["data_spec"])
+    out["errors"] += data_errors
+    out["rows"] = counts
+    if data_errors or not request["local_model"]:
+        if not request["local_model"]:
+            out["notes"].append("the model is not a local folder: the data was converted but not tokenized")
+        return out
+    loaded = load_data(cfg, kind)
+    out["dataset_rows"] = loaded["rows"]
+    if loaded["rows"] != counts["train"] and not cfg.data.train_max_samples > 0:
+        out["errors"].append(
+            f"data.train.path: vERL's dataset holds {loaded['rows']} rows, {counts['train']} were written"
+        )
+    if kind == "rl" and cfg.reward.custom_reward_function.path:
+        out["sample_scores"] = score_sample(cfg, loaded["sample"])
+    if kind == "rl" and cfg.reward.reward_model.enable:
+        out["reward_model"] = check_reward_model(cfg, loaded["sample"])
+    return out

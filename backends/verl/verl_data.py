@@ -1,0 +1,225 @@
+#!/usr/bin/env python
+"""ptsdk's canonical records -> vERL's parquet layouts. Runs in vERL's environment (datasets, pyarrow).
+
+    python verl_data.py verl_data.json        # a Plan `prepare` command, in the run directory
+
+verl_data.json: {"kind": "sft"|"rl", "format": ..., "columns": {canonical: source}, "splits": {name: {path,
+max_samples, out, layout}}, ...}. Written by ptsdk's vERL backend; check_verl.py calls :func:`convert` too, so
+the native check sees exactly what a run trains on.
+
+- SFT: one ``messages`` column (vERL's MultiTurnSFTDataset). prompt/completion records become a user
+  turn and an assistant turn; chat records are kept as they are. vERL's SFT trainer always shuffles
+  (``DistributedSampler(shuffle=True)``, seed 0); for a job that keeps the file's order the rows are
+  laid out so that this sampler's first epoch draws them in file order (layout ``sampler_file_order``):
+  every global batch holds the same records as a sequential reader's, whatever the number of GPUs.
+  Then the rows are tokenized by vERL's own SFT dataset class and fingerprinted like every backend's
+  (``logs/tokenized_data.json``, in file order), so ``ptsdk compare`` can check the token sequences.
+- RL: ``data_source``, ``prompt`` (a chat list), ``ability``, ``reward_model {style, ground_truth}``,
+  ``extra_info {index, ptsdk}``; ``ptsdk`` holds the original prompt and every other column as JSON,
+  so verl_reward.py can call the job's reward function with exactly what TRL would pass it.
+
+Nothing is dropped silently: a bad record is an error naming its line, and the written row count
+is checked against the records read. Exit 2 with ``data.<split>.path: line N: problem`` lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+DATA_SOURCE = "ptsdk"
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def read_records(path: str, columns: dict[str, str], limit: int | None) -> list[tuple[int, Any]]:
+    """(line number, record) pairs; JSONL lines are numbered as in the file, other files by row (from 1)."""
+    if path.endswith(".jsonl"):
+        out = []
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        out.append((number, json.loads(line)))
+                    except json.JSONDecodeError as exc:
+                        out.append((number, ValueError(f"not valid JSON: {exc.msg}")))
+    else:
+        from datasets import load_dataset
+
+        kind = "parquet" if path.endswith(".parquet") else "json"
+        out = list(enumerate(load_dataset(kind, data_files=path, split="train").to_list(), 1))
+    if limit:
+        out = out[:limit]
+    renames = {source: canonical for canonical, source in columns.items()}
+    return [(n, {renames.get(k, k): v for k, v in r.items()} if isinstance(r, dict) else r) for n, r in out]
+
+
+def chat(value: Any, what: str) -> list[dict[str, str]]:
+    """A list of {role, content} messages, checked."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{what} must be a non-empty list of {{role, content}} messages")
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            raise ValueError(f"{what}[{i}] must be {{role: {'|'.join(ROLES)}, content: str}}, got {m!r}")
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def as_prompt(value: Any) -> list[dict[str, str]]:
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("prompt is empty")
+        return [{"role": "user", "content": value}]
+    return chat(value, "prompt")
+
+
+def sft_row(record: dict[str, Any], fmt: str) -> dict[str, Any]:
+    if fmt == "messages":
+        messages = chat(record.get("messages"), "messages")
+    else:
+        for key in ("prompt", "completion"):
+            if key not in record:
+                raise ValueError(f"missing field {key!r} (prompt_completion records have prompt and completion)")
+        completion = record["completion"]
+        if isinstance(completion, str):
+            completion = [{"role": "assistant", "content": completion}]
+        messages = as_prompt(record["prompt"]) + chat(completion, "completion")
+    if not any(m["role"] == "assistant" for m in messages):
+        raise ValueError("no assistant turn: nothing to train on")
+    return {"messages": messages}
+
+
+def rl_row(record: dict[str, Any], index: int, style: str = "rule") -> dict[str, Any]:
+    if "prompt" not in record:
+        raise ValueError("missing field 'prompt' (prompt records have prompt and, for most rewards, ground_truth)")
+    prompt = as_prompt(record["prompt"])
+    truth = record.get("ground_truth")
+    columns = {k: v for k, v in record.items() if k != "prompt"}
+    return {
+        "data_source": DATA_SOURCE,
+        "prompt": prompt,
+        "ability": "ptsdk",
+        "reward_model": {
+            "style": style,
+            "ground_truth": "" if truth is None else (truth if isinstance(truth, str) else json.dumps(truth)),
+        },
+        # JSON keeps every value's type whatever the columns hold (parquet structs need one schema).
+        "extra_info": {"index": index, "ptsdk": json.dumps({"prompt": record["prompt"], "columns": columns})},
+    }
+
+
+def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: str) -> tuple[int, list[str]]:
+    """Convert one split; returns (rows written, error lines)."""
+    field = f"data.{name}.path"
+    try:
+        records = read_records(split["path"], spec.get("columns") or {}, split.get("max_samples"))
+    except (OSError, ValueError) as exc:
+        return 0, [f"{field}: cannot read {split['path']}: {exc}"]
+    rows, errors = [], []
+    for i, (line, record) in enumerate(records):
+        try:
+            if isinstance(record, Exception):
+                raise record
+            if not isinstance(record, dict):
+                raise ValueError(f"a record is a JSON object, got {type(record).__name__}")
+            if spec["kind"] == "sft":
+                rows.append(sft_row(record, spec["format"]))
+            else:
+                rows.append(rl_row(record, i, spec.get("reward_style", "rule")))
+        except ValueError as exc:
+            errors.append(f"{field}: line {line}: {exc}")
+    if not records:
+        errors.append(f"{field}: {split['path']} holds no records")
+    if errors:
+        return 0, errors[:20] + ([f"{field}: ... and {len(errors) - 20} more"] if len(errors) > 20 else [])
+    if split.get("layout") == "sampler_file_order":
+        rows = sampler_file_order(rows, spec["sampler_seed"])
+    import datasets
+
+    out = os.path.join(root, split["out"])
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    datasets.Dataset.from_list(rows).to_parquet(out)
+    import pyarrow.parquet as pq
+
+    written = pq.read_metadata(out).num_rows
+    if written != len(records):
+        return written, [f"{field}: wrote {written} rows to {split['out']} from {len(records)} records"]
+    return written, []
+
+
+def sampler_order(n: int, seed: int) -> list[int]:
+    """The row indices vERL's SFT sampler draws in its first epoch, as torch's own DistributedSampler gives them.
+    (With several GPUs each rank takes every world-size-th index, so global batch k is still block k.)"""
+    from torch.utils.data import DistributedSampler
+
+    sampler = DistributedSampler(range(n), num_replicas=1, rank=0, shuffle=True, seed=seed, drop_last=True)
+    sampler.set_epoch(0)
+    return list(sampler)
+
+
+def sampler_file_order(rows: list[Any], seed: int) -> list[Any]:
+    """The rows placed so that the sampler's i-th draw is the file's i-th record."""
+    out: list[Any] = [None] * len(rows)
+    for i, position in enumerate(sampler_order(len(rows), seed)):
+        out[position] = rows[i]
+    return out
+
+
+def compose(kind: str, overrides: list[str]) -> Any:
+    """vERL's own Hydra config (``sft_trainer_engine`` or ``ppo_trainer``) with the overrides applied."""
+    import verl.trainer.main_ppo
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    config_dir = os.path.join(os.path.dirname(os.path.abspath(verl.trainer.main_ppo.__file__)), "config")
+    name = "sft_trainer_engine" if kind == "sft" else "ppo_trainer"
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        return hydra_compose(config_name=name, overrides=overrides)
+
+
+def fingerprint(spec: dict[str, Any], root: str = ".") -> str:
+    """Tokenize the converted training rows with vERL's SFT dataset class (built as its trainer builds it)
+    and write their fingerprint with ptsdk_runtime, in the file's order."""
+    cfg = compose("sft", spec["fingerprint_overrides"])
+    if not os.path.isdir(cfg.model.path):
+        return f"verl data: {cfg.model.path} is not a local folder: no tokenized-data fingerprint"
+    import datasets
+    from ptsdk_runtime import FINGERPRINT, write_data_fingerprint  # copied beside this file
+    from verl.trainer.sft_trainer import create_sft_dataset
+    from verl.utils import hf_tokenizer
+
+    tokenizer = hf_tokenizer(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code)
+    train_files = os.path.join(root, cfg.data.train_files)
+    dataset = create_sft_dataset(train_files, cfg.data, tokenizer, None, max_samples=cfg.data.train_max_samples)
+    layout = spec["splits"]["train"].get("layout")
+    order = sampler_order(len(dataset), spec["sampler_seed"]) if layout == "sampler_file_order" else range(len(dataset))
+    rows = [dataset[i]["input_ids"].tolist() for i in order]
+    write_data_fingerprint(datasets.Dataset.from_dict({"input_ids": rows}), os.path.join(root, FINGERPRINT))
+    return f"verl data: {len(rows)} rows tokenized by vERL's SFT dataset, fingerprint in {FINGERPRINT}"
+
+
+def convert(spec_path: str, root: str = ".") -> tuple[dict[str, int], list[str]]:
+    """Convert every split named in the spec, relative to root; returns (rows per split, error lines)."""
+    with open(os.path.join(root, spec_path)) as f:
+        spec = json.load(f)
+    counts, errors = {}, []
+    for name, split in spec["splits"].items():
+        counts[name], problems = convert_split(spec, name, split, root)
+        errors += problems
+    return counts, errors
+
+
+def main() -> None:
+    counts, errors = convert(sys.argv[1] if len(sys.argv) > 1 else "verl_data.json")
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        sys.exit(2)
+    print("verl data: " + ", ".join(f"{name} {n} rows" for name, n in counts.items()))
+    with open(sys.argv[1] if len(sys.argv) > 1 else "verl_data.json") as f:
+        spec = json.load(f)
+    if spec.get("fingerprint_overrides") is not None:
+        print(fingerprint(spec))
+
+
+if __name__ == "__main__":
+    main()

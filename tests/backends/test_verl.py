@@ -1,0 +1,424 @@
+"""vERL for real: every claimed capability passes vERL's own validator or trains with vERL's own trainer.
+
+The matrix's `evidence` for each vERL capability names one of these tests. vERL imports take
+seconds, so every generated config is checked in ONE harness call (a module-scoped fixture) and
+the tests below read its verdicts. RL cannot run here (vLLM/SGLang need GPUs): RL capabilities
+are `validated`; SFT trains on CPU in CPU smoke mode (backends/verl/cpu_smoke.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import EXAMPLES
+from ptsdk.backends.verl import VerlBackend
+from ptsdk.pipeline import load_checked
+from ptsdk.rundir import write_plan
+
+from .conftest import assert_loads, read_run, run_on, trained
+
+pytestmark = pytest.mark.verl
+
+REWARD = f"{EXAMPLES / 'rewards.py'}:correct"
+GPUS = {"device": "gpu", "gpus_per_node": 8, "strategy": "fsdp"}
+RL = {"num_generations": 4, "max_prompt_length": 32, "max_completion_length": 8, "rewards": [REWARD]}
+
+
+@pytest.fixture(scope="session")
+def verl_model(verl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """The example's tiny Llama, built with vERL's own transformers."""
+    out = tmp_path_factory.mktemp("verl-model") / "tiny-model"
+    subprocess.run(
+        [verl_env.python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def verl_reward_model(verl_env, verl_model, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A sequence-classification reward model (one label) on the tiny Llama, with its tokenizer."""
+    out = tmp_path_factory.mktemp("verl-rm") / "tiny-rm"
+    code = (
+        "import sys\n"
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+        "tok = AutoTokenizer.from_pretrained(sys.argv[1])\n"
+        "m = AutoModelForSequenceClassification.from_pretrained(sys.argv[1], num_labels=1)\n"
+        "m.config.pad_token_id = tok.pad_token_id\n"
+        "m.save_pretrained(sys.argv[2]); tok.save_pretrained(sys.argv[2])\n"
+    )
+    subprocess.run(
+        [verl_env.python, "-c", code, str(verl_model), str(out)], check=True, capture_output=True, timeout=300
+    )
+    return out
+
+
+def job_file(folder: Path, name: str, model: Path, **sections: Any) -> Path:
+    """A job on the tiny model: SFT on the arithmetic data unless `method`/`data` say otherwise."""
+    data: dict[str, Any] = {
+        "method": {"name": "sft", "loss_on": "completion"},
+        "model": {"name_or_path": str(model), "dtype": "float32"},
+        "data": {"train": {"path": str(EXAMPLES / "data" / "sft_train.jsonl")}, "max_length": 64},
+        "training": {
+            "global_batch_size": 16,
+            "micro_batch_size": 2,
+            "learning_rate": 0.001,
+            "max_steps": 3,
+            "precision": "bf16",
+            "lr_scheduler": "constant",
+        },
+        "distributed": GPUS,
+    }
+    for key, value in sections.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) and key in ("training", "data") else value
+    if data["method"]["name"] != "sft":
+        data["data"]["train"] = {"path": str(EXAMPLES / "data" / "rl_train.jsonl")}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def rl(name: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, **RL, **fields}
+
+
+# Every method, loss variant, adapter and topology the matrix claims for vERL, as one job each.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "sft_full": {},
+    "sft_lora": {"adapter": {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0}},
+    "sft_chat_eval": {
+        "data": {
+            "train": {"path": str(EXAMPLES / "data" / "chat_train.jsonl")},
+            "format": "messages",
+            "eval": {"path": str(EXAMPLES / "data" / "chat_train.jsonl")},
+            "max_length": 64,
+        }
+    },
+    "sft_multi_node": {
+        "distributed": {**GPUS, "nodes": 2, "master_addr": "10.0.0.1"},
+        "training": {"global_batch_size": 32},
+    },
+    **{
+        f"grpo_{loss}": {"method": rl("grpo", loss_type=loss, kl_coef=0.01)}
+        for loss in ("grpo", "dr_grpo", "dapo", "cispo", "sapo")
+    },
+    "grpo_lora_sglang_tp2": {
+        "method": rl("grpo"),
+        "adapter": {"type": "lora", "r": 8, "alpha": 16},
+        "rollout": {"engine": "sglang", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.4},
+    },
+    "grpo_vllm_tp2": {"method": rl("grpo"), "rollout": {"engine": "vllm", "tensor_parallel_size": 2}},
+    "ppo_critic": {"method": rl("ppo", num_generations=1, critic_learning_rate=1e-5, lam=0.9)},
+    "rloo": {"method": rl("rloo")},
+    "reinforce_pp": {"method": rl("reinforce_pp", num_generations=1)},
+    "grpo_ray_cluster_multi_node": {
+        "method": rl("grpo"),
+        "distributed": {**GPUS, "nodes": 2, "master_addr": "10.0.0.1", "ray_address": "10.0.0.1:6379"},
+        "training": {"global_batch_size": 32},
+    },
+}
+
+
+# Reward-model jobs (method.reward_model is the fixture's sequence-classification model), in the same batch.
+RM_CONFIGS: dict[str, dict[str, Any]] = {
+    "grpo_reward_model": {"method": rl("grpo", rewards=[])},
+    "ppo_reward_model_sglang_tp2": {
+        "method": rl("ppo", num_generations=1, rewards=[]),
+        "rollout": {"engine": "sglang", "tensor_parallel_size": 2},
+    },
+}
+
+
+def check_all(jobs: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """Translate every job and run vERL's validator on all of them in one harness process."""
+    backend, requests, plans = VerlBackend(), [], {}
+    for name, path in jobs.items():
+        job, _ = load_checked(path, "verl")
+        plans[name] = plan = backend.translate(job)
+        workdir = Path(tempfile.mkdtemp(prefix=f"verl-{name}-", dir=path.parent))
+        write_plan(plan, workdir)
+        requests.append(backend.check_request(plan, workdir))
+    results = backend.run_check(requests)
+    return {name: {**result, "plan": plans[name]} for name, result in zip(jobs, results, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def verdicts(verl_model, verl_reward_model, tmp_path_factory) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("verl-jobs")
+    jobs = {name: job_file(folder, name, verl_model, **sections) for name, sections in CONFIGS.items()}
+    for name, sections in RM_CONFIGS.items():
+        method = {**sections["method"], "reward_model": str(verl_reward_model)}
+        jobs[name] = job_file(folder, name, verl_model, **{**sections, "method": method})
+    # What vERL (or ptsdk's check of what vERL lets through) must refuse, in the same process.
+    bad = folder / "bad.jsonl"
+    bad.write_text('{"prompt": "What is 1 + 1?", "completion": " 2"}\n\n{"prompt": "What is 2 + 2?"}\n[1, 2]\n')
+    jobs["bad_unknown_key"] = job_file(
+        folder, "bad_unknown_key", verl_model, backend_options={"verl": {"trainer.no_such_key": 1}}
+    )
+    jobs["bad_estimator"] = job_file(
+        folder,
+        "bad_estimator",
+        verl_model,
+        method=rl("grpo"),
+        backend_options={"verl": {"algorithm.adv_estimator": "grpo_typo"}},
+    )
+    jobs["bad_rollout_name"] = job_file(
+        folder,
+        "bad_rollout_name",
+        verl_model,
+        method=rl("grpo"),
+        backend_options={"verl": {"actor_rollout_ref.rollout.name": "hf"}},
+    )
+    jobs["bad_records"] = job_file(folder, "bad_records", verl_model, data={"train": {"path": str(bad)}})
+    # A causal LM is no reward model: vERL's reward loop needs a classification head.
+    jobs["bad_reward_model"] = job_file(
+        folder, "bad_reward_model", verl_model, method=rl("grpo", rewards=[], reward_model=str(verl_model))
+    )
+    return check_all(jobs)
+
+
+def test_every_generated_config_composes_and_validates_in_verl(verdicts) -> None:
+    """Each method / loss / adapter / topology: Hydra compose against vERL's config, validate_config,
+    the dataclass conversions, ptsdk's registry checks, the data through vERL's dataset class."""
+    for name in [*CONFIGS, *RM_CONFIGS]:
+        v = verdicts[name]
+        assert v["ok"], f"{name}: {v['errors']}"
+        assert v["versions"]["verl"] == "0.9.1"
+        assert v["dataset_rows"] == v["rows"]["train"] > 0, name  # vERL's own dataset class read every converted row
+    args = {name: verdicts[name]["plan"].args for name in CONFIGS}
+    assert "actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum-norm" in args["grpo_dr_grpo"]
+    assert "algorithm.norm_adv_by_std_in_grpo=false" in args["grpo_dr_grpo"]
+    assert "actor_rollout_ref.actor.policy_loss.loss_mode=cispo" in args["grpo_cispo"]
+    assert "algorithm.adv_estimator=gae" in args["ppo_critic"] and "critic.optim.lr=1e-05" in args["ppo_critic"]
+    assert "algorithm.lam=0.9" in args["ppo_critic"]
+    assert "algorithm.adv_estimator=reinforce_plus_plus" in args["reinforce_pp"]
+    assert "actor_rollout_ref.rollout.name=sglang" in args["grpo_lora_sglang_tp2"]
+    assert "actor_rollout_ref.rollout.tensor_model_parallel_size=2" in args["grpo_lora_sglang_tp2"]
+    assert "+ray_kwargs.ray_init.address=10.0.0.1:6379" in args["grpo_ray_cluster_multi_node"]
+    assert "trainer.nnodes=2" in args["grpo_ray_cluster_multi_node"]
+    # SFT multi-node: torchrun's own parser accepted the rendezvous arguments (checked by the harness).
+    launcher = verdicts["sft_multi_node"]["plan"].launcher
+    assert (
+        launcher.kind == "torchrun"
+        and "--nnodes=2" in launcher.args()
+        and "--rdzv_endpoint=10.0.0.1:29500" in launcher.args()
+    )
+
+
+def test_batch_units_are_converted_exactly(verdicts) -> None:
+    """16 completions per step in groups of 4 on 8 GPUs, 2 per micro batch: 4 prompts, 2 responses/GPU."""
+    plan = verdicts["grpo_grpo"]["plan"]
+    assert {
+        "data.train_batch_size=4",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=4",
+        "actor_rollout_ref.rollout.n=4",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
+        "trainer.n_gpus_per_node=8",
+    } <= set(plan.args)
+    derived = [str(n) for n in plan.notes if n.kind == "derived"]
+    assert any("4 prompts = 16 completions / method.num_generations=4" in n for n in derived)
+    assert any("16 / (2 x 8 GPUs) = 1" in n for n in derived)
+    sft = verdicts["sft_full"]["plan"]
+    assert {"data.train_batch_size=16", "data.micro_batch_size_per_gpu=2", "data.use_dynamic_bsz=false"} <= set(
+        sft.args
+    )
+    assert sft.effective["global_batch_sequences"] == 16 and sft.effective["gradient_accumulation"] == 1
+
+
+def test_reward_bridge_scores_through_verls_loader(verdicts) -> None:
+    """examples/rewards.py:correct, loaded by vERL's get_custom_reward_fn through verl_reward.py: the
+    ground truth scores 1, an empty answer 0 (the same function a TRL job uses)."""
+    for name in ("grpo_grpo", "ppo_critic", "rloo", "reinforce_pp"):
+        assert verdicts[name]["sample_scores"] == {"ground_truth": 1.0, "empty": 0.0}, name
+
+
+def test_reward_model_is_served_by_verls_reward_loop(verdicts, verl_reward_model) -> None:
+    """method.reward_model -> reward.reward_model (enabled, on the rollout engine, tensor parallel as the
+    rollout): composed and converted to vERL's RewardConfig, the model loaded by vERL's HFModelConfig as its
+    reward loop loads it, and no custom reward function (which would replace the model's score)."""
+    for name, engine, tp in (("grpo_reward_model", "vllm", 1), ("ppo_reward_model_sglang_tp2", "sglang", 2)):
+        v = verdicts[name]
+        assert v["ok"], f"{name}: {v['errors']}"
+        assert {
+            "reward.reward_model.enable=true",
+            f"reward.reward_model.model_path={verl_reward_model}",
+            f"reward.reward_model.rollout.name={engine}",
+            f"reward.reward_model.rollout.tensor_model_parallel_size={tp}",
+        } <= set(v["plan"].args), name
+        assert not any(a.startswith("reward.custom_reward_function") for a in v["plan"].args), name
+        assert v["reward_model"]["architecture"] == "LlamaForSequenceClassification"
+        assert v["reward_model"]["num_labels"] == 1 and v["reward_model"]["prompt_chars"] > 0
+        assert "sample_scores" not in v  # nothing scored by a function
+    errors = verdicts["bad_reward_model"]["errors"]
+    assert any("is a ['LlamaForCausalLM'], not a sequence-classification model" in e for e in errors), errors
+
+
+def test_native_check_rejects_what_verl_rejects(verdicts) -> None:
+    assert any("no_such_key" in e for e in verdicts["bad_unknown_key"]["errors"])  # Hydra: not in struct
+    assert any("algorithm.adv_estimator: 'grpo_typo'" in e for e in verdicts["bad_estimator"]["errors"])
+    assert any("actor_rollout_ref.rollout.name: 'hf'" in e for e in verdicts["bad_rollout_name"]["errors"])
+    errors = verdicts["bad_records"]["errors"]
+    assert any(e.startswith("data.train.path: line 3: missing field 'completion'") for e in errors), errors
+    assert any(e.startswith("data.train.path: line 4: a record is a JSON object") for e in errors), errors
+
+
+def test_bad_records_stop_the_run_before_launch(ptsdk, verl_model, tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "What is 1 + 1?", "completion": " 2"}\n{"prompt": 3, "completion": " 2"}\n')
+    job = job_file(
+        tmp_path,
+        "bad",
+        verl_model,
+        data={"train": {"path": str(bad)}},
+        distributed={"device": "cpu"},
+        training={"precision": "fp32", "global_batch_size": 2, "micro_batch_size": 2},
+    )
+    r = ptsdk("run", str(job), "--backend", "verl", "--run-dir", str(tmp_path / "run"))
+    assert r.code == 2 and "data.train.path: line 2: prompt must be a non-empty list" in r.err
+    assert "Traceback" not in r.err and not (tmp_path / "run").exists()
+
+
+def test_jobs_vERL_cannot_run_are_refused_with_the_field(ptsdk, verl_model, tmp_path) -> None:
+    cases = {
+        "rl_cpu": (
+            {"method": rl("grpo"), "distributed": {"device": "cpu"}, "training": {"precision": "fp32"}},
+            "distributed.device: vERL generates RL rollouts with vLLM or SGLang",
+        ),
+        "linear": (
+            {"training": {"lr_scheduler": "linear"}},
+            "training.lr_scheduler: vERL schedules constant or cosine",
+        ),
+        "epochs": ({"training": {"max_steps": None, "epochs": 1.5}}, "training.epochs: vERL trains whole epochs"),
+        "loss_all": ({"method": {"name": "sft", "loss_on": "all"}}, "method.loss_on: vERL's SFT dataset"),
+        "tp3": (
+            {"method": rl("grpo"), "rollout": {"tensor_parallel_size": 3}},
+            "rollout.tensor_parallel_size: 3 does not divide",
+        ),
+        "rewards_and_model": (
+            {"method": rl("grpo", reward_model=str(verl_model))},
+            "method.reward_model: vERL scores with reward functions or a reward model, not their sum",
+        ),
+        "dpo": (
+            {"method": {"name": "dpo"}, "data": {"train": {"path": str(EXAMPLES / "data" / "pref_train.jsonl")}}},
+            "method.name: verl cannot run method 'dpo'; backends that can: ",
+        ),
+    }
+    for name, (sections, message) in cases.items():
+        r = ptsdk("validate", str(job_file(tmp_path, name, verl_model, **sections)), "--backend", "verl")
+        assert r.code == 2 and message in r.err, (name, r.err)
+        assert "Traceback" not in r.err
+
+
+def test_sft_lora_trains_in_cpu_smoke_mode(ptsdk, verl_env, verl_model, tmp_path) -> None:
+    """vERL's own SFT trainer (FSDP2 engine, sdpa) on CPU: 5 steps, falling loss, metrics from vERL's
+    file logger, the trained model exported to model/ and loadable."""
+    job = job_file(
+        tmp_path,
+        "sft_lora_cpu",
+        verl_model,
+        adapter={"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
+        distributed={"device": "cpu"},
+        training={
+            "precision": "fp32",
+            "global_batch_size": 8,
+            "micro_batch_size": 4,
+            "learning_rate": 0.002,
+            "max_steps": 5,
+        },
+        data={"eval": {"path": str(EXAMPLES / "data" / "sft_eval.jsonl")}},
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_on(ptsdk, "verl", job, run_dir)
+    train = trained(manifest, metrics, 5, framework=("verl", "0.9.1"))
+    assert train[-1]["loss"] < train[0]["loss"]
+    assert [m["tokens_seen"] for m in train] == sorted(m["tokens_seen"] for m in train) and train[0]["tokens_seen"] > 0
+    assert any(m["kind"] == "eval" and math.isfinite(m["loss"]) for m in metrics)
+    argv = manifest["commands"][1]["argv"]
+    assert argv[1:4] == ["-m", "torch.distributed.run", "--nproc_per_node=1"] and "cpu_smoke.py" in argv
+    assert json.loads((run_dir / "verl_data.json").read_text())["kind"] == "sft"
+    assert_loads(verl_env, run_dir / "model", adapter=False)  # vERL saves the merged model
+
+
+def _logged_steps(path: Path) -> dict[int, float]:
+    """vERL's file-logger lines read so far: step -> train loss (a line being written is skipped)."""
+    out = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "train/loss" in raw.get("data", {}):
+            out[int(raw["step"])] = float(raw["data"]["train/loss"])
+    return out
+
+
+def test_resume_continues_from_verls_own_checkpoint(ptsdk, verl_env, verl_model, tmp_path) -> None:
+    """`ptsdk run` interrupted (SIGINT, as Ctrl-C) after vERL saved a checkpoint, then `ptsdk run --resume`:
+    vERL's trainer.resume_mode=auto restores the model, optimizer and dataloader and goes on at the next step."""
+    job = job_file(
+        tmp_path,
+        "sft_resume",
+        verl_model,
+        distributed={"device": "cpu"},
+        training={
+            "precision": "fp32",
+            "global_batch_size": 8,
+            "micro_batch_size": 8,
+            "learning_rate": 0.002,
+            "max_steps": 6,
+        },
+        output={"save_steps": 2},
+    )
+    run_dir = tmp_path / "run"
+    first_log, tracker = (
+        run_dir / "logs" / "verl_metrics.jsonl",
+        run_dir / "checkpoints" / "latest_checkpointed_iteration.txt",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ptsdk", "run", str(job), "--backend", "verl", "--run-dir", str(run_dir), "--quiet"],
+        start_new_session=True,  # its own process group: ptsdk, torchrun and the trainer get the SIGINT
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        # Step 3 logged: vERL has saved step 2 (save_steps 2) and is past it.
+        while 3 not in _logged_steps(first_log):
+            assert proc.poll() is None, "the run ended before step 3: " + proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no step 3 within 300 s"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    first = _logged_steps(first_log)
+    saved = int(tracker.read_text())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and proc.returncode != 0
+    assert 2 <= saved < 6 and max(first) < 6, (saved, first)  # stopped after a checkpoint, before the end
+
+    r = ptsdk("run", "--resume", str(run_dir), "--quiet")
+    assert r.code == 0, r.err + (run_dir / "logs" / "backend.log").read_text()[-3000:]
+    resumed = _logged_steps(run_dir / "logs" / "verl_metrics.resume1.jsonl")  # the resumed run's own log
+    assert sorted(resumed) == list(range(saved + 1, 7)), resumed  # vERL went on after its checkpoint, not from 0
+    # The restored weights: the next step's loss is the interrupted run's (same weights, same batch) when it got
+    # there, and in any case well below the untrained model's first loss.
+    if saved + 1 in first:
+        assert resumed[saved + 1] == pytest.approx(first[saved + 1], abs=1e-5)
+    assert resumed[saved + 1] < first[1] - 0.2, (first, resumed)
+    manifest, metrics = read_run(run_dir)
+    assert manifest["status"] == "succeeded" and manifest["resumed"] is True
+    assert [m["step"] for m in metrics if m["kind"] == "train"] == list(range(1, 7))
+    assert "trainer.resume_mode=auto" in manifest["commands"][0]["argv"]  # no prepare step: the data is kept
+    assert list((run_dir / "model").glob("*.safetensors"))
