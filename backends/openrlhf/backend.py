@@ -1,0 +1,934 @@
+"""OpenRLHF: a ptsdk job as command lines for OpenRLHF's own CLIs.
+
+- SFT, DPO and IPO: ``openrlhf.cli.train_sft`` / ``train_dpo`` through the DeepSpeed launcher
+  (even for one GPU: without a launcher DeepSpeed looks for MPI and fails).
+- Online RL (PPO with a critic, GRPO, Dr. GRPO, RLOO, REINFORCE++ and its baseline variant):
+  ``openrlhf.cli.train_ppo_ray`` with ``--algo.advantage.estimator``; ``ray job submit`` to
+  ``distributed.ray_address`` when set, else the module starts a local Ray (RAY.md in the run
+  directory says how to start a cluster).
+- CPU smoke mode (``distributed.device: cpu``, SFT and DPO, one process): the same module and flags,
+  started by torchrun through ``cpu_smoke.py``, the only file that adapts OpenRLHF to a CPU (a
+  flash_attn stand-in and its CUDA-only calls redirected; see that file).
+
+Every flag is a full name that OpenRLHF 0.11.2's own parser accepts (checked by
+check_openrlhf.py with abbreviations off). The data is converted into OpenRLHF's keys by
+prepare_openrlhf.py, a preparation step run in OpenRLHF's environment before the launch (and by
+the native check), which also calls the bridged reward on a sample record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ptsdk.matrix.capability import Verified, caps
+from ptsdk.plugins.backend import PYTHON, Backend, Command, Launcher, Note, Plan, PlanFile
+from ptsdk.plugins.environment import EnvironmentSpec, InstallStep, read_requirements, requirement_name
+from ptsdk.plugins.kit import (
+    Effective,
+    common_env,
+    data_order,
+    launcher_for,
+    local_inputs,
+    model_dir_problems,
+    runtime_file,
+)
+from ptsdk.spec.method import DPO, GRPO, IPO, _OnlineRL
+
+if TYPE_CHECKING:
+    from ptsdk.metrics import MetricRecord
+    from ptsdk.spec import Job
+
+HERE = Path(__file__).resolve().parent
+V, T = Verified.validated, Verified.trained
+TESTS = "tests/backends/test_openrlhf.py::"
+PARSERS = TESTS + "test_every_command_line_passes_openrlhf_parsers"
+SFT_CPU = TESTS + "test_sft_lora_trains_in_cpu_smoke_mode"
+DPO_CPU = TESTS + "test_dpo_trains_in_cpu_smoke_mode"
+SMOKE = "trained in CPU smoke mode (cpu_smoke.py); GPU command lines validated by OpenRLHF's parsers"
+
+MODULES = {"sft": "openrlhf.cli.train_sft", "preference": "openrlhf.cli.train_dpo", "rl": "openrlhf.cli.train_ppo_ray"}
+
+# Files in the run directory.
+DATA_SPEC = "openrlhf_data.json"  # what prepare_openrlhf.py converts, and how
+PREPARE = "prepare_openrlhf.py"
+REWARD = "ptsdk_reward.py"  # OpenRLHF's reward_func(queries, prompts, labels) file interface
+REWARD_SPEC = "ptsdk_reward.json"
+TRAIN_DATA = "data/train.jsonl"
+EVAL_DATA = "data/eval.jsonl"
+LABEL_KEY = "ptsdk_columns"  # the RL record's other columns as one JSON string (OpenRLHF passes one label)
+TENSORBOARD = "logs/tensorboard"
+CHECKPOINTS = "checkpoints"
+MODEL = "model"
+HOSTFILE = "hostfile"
+RAY_NOTES = "RAY.md"
+CPU_SMOKE = "cpu_smoke.py"  # the CPU smoke mode's launcher shim (device adaptations, in one file)
+
+#: Methods the CPU smoke mode runs (and tests train).
+CPU_METHODS = ("sft", "dpo")
+
+#: Records are numbered from 0 by OpenRLHF's --data.max_samples; the prepared file is the cap.
+NO_CAP = 2**31 - 1
+#: torch's AdamW betas (what TRL and Axolotl use); OpenRLHF's own default is (0.9, 0.95).
+ADAM_BETAS = ("0.9", "0.999")
+
+
+class OpenRLHFBackend(Backend):
+    name = "openrlhf"
+    framework = "openrlhf"
+    description = "OpenRLHF: Ray + DeepSpeed + vLLM (SFT, DPO/IPO, PPO, GRPO, Dr. GRPO, RLOO, REINFORCE++)."
+    verified_with: ClassVar[dict[str, str]] = {
+        "openrlhf": "0.11.2",
+        "deepspeed": "0.19.6",
+        "ray": "2.55.0",
+        "transformers": "5.15.0",
+        "torch": "2.13.0",
+    }
+    install_hint = "ptsdk env create openrlhf   (torch first; pip install --no-deps openrlhf==0.11.2; then its pins)"
+    reported_packages = ("deepspeed", "ray", "transformers", "peft", "datasets")
+    check_script = HERE / "check_openrlhf.py"
+    capabilities = (
+        *caps("method", "sft", T, SFT_CPU, note=SMOKE),
+        *caps("method", "dpo", T, DPO_CPU, note=SMOKE),
+        *caps("method", "ipo", V, PARSERS),
+        *caps("method", "ppo grpo rloo reinforce_pp", V, PARSERS),
+        *caps("loss", "dpo:sigmoid grpo:grpo grpo:dr_grpo", V, PARSERS),
+        *caps("adapter", "lora", T, SFT_CPU, note="SFT-LoRA " + SMOKE),
+        *caps("adapter", "full", T, DPO_CPU, note="full DPO " + SMOKE),
+        *caps("adapter", "qlora", V, PARSERS, note="--ds.load_in_4bit (bitsandbytes needs a GPU)"),
+        *caps(
+            "strategy",
+            "ddp deepspeed_zero0 deepspeed_zero1 deepspeed_zero2 deepspeed_zero3",
+            V,
+            PARSERS,
+            note="OpenRLHF always trains with DeepSpeed; ddp is ZeRO stage 0",
+        ),
+        *caps("topology", "multi_node ray_cluster", V, PARSERS),
+        *caps(
+            "device",
+            "cpu",
+            T,
+            SFT_CPU,
+            note="SFT and DPO only, one process, bf16, in CPU smoke mode (cpu_smoke.py: a flash_attn stand-in and "
+            "CUDA-only calls redirected; DeepSpeed's CPU accelerator); also " + DPO_CPU.rsplit("::", 1)[1],
+        ),
+        *caps("reward", "functions", V, TESTS + "test_reward_bridge_scores_in_openrlhf"),
+        *caps("reward", "model", V, PARSERS, note="--reward.model_name_or_path"),
+        *caps("rollout", "vllm", V, PARSERS),
+        *caps("feature", "packing", V, PARSERS, note="--ds.packing_samples (flash-attn)"),
+    )
+
+    # --- environment ------------------------------------------------------------------
+
+    @classmethod
+    def environment(cls) -> EnvironmentSpec:
+        """torch alone first; openrlhf without its pins (it pins flash-attn, which only builds with
+        CUDA); then every other pin of requirements.txt (deepspeed built without its CUDA ops)."""
+        reqs = read_requirements(HERE / "requirements.txt")
+        pin = {requirement_name(r): r for r in reqs}
+        rest = tuple(r for r in reqs if requirement_name(r) not in ("torch", "openrlhf"))
+        return EnvironmentSpec(
+            (
+                InstallStep("install torch (first, so no CUDA build is pulled)", (pin["torch"],)),
+                InstallStep(
+                    "install openrlhf alone (--no-deps: it pins flash-attn)",
+                    (pin["openrlhf"],),
+                    pip_args=("--no-deps",),
+                ),
+                InstallStep(f"install its {len(rest)} pinned requirements", rest, env=(("DS_BUILD_OPS", "0"),)),
+            )
+        )
+
+    # --- what OpenRLHF cannot do (no framework needed) ----------------------------------
+
+    def static_problems(self, job: Job) -> list[str]:
+        return _static_problems(job)
+
+    # --- translation -------------------------------------------------------------------
+
+    def translate(self, job: Job) -> Plan:
+        from ptsdk.errors import UnsupportedError
+
+        problems = _static_problems(job)
+        if problems:
+            raise UnsupportedError(f"backend {self.name} cannot run this job", lines=problems)
+        notes: list[Note] = []
+        family = job.method.family
+        flags = Flags()
+        data_spec = _data(job, flags, notes)
+        if family == "rl":
+            _rl(job, flags, notes)
+        else:
+            _deepspeed_trainer(job, flags, notes)
+        _output(job, flags, notes, rl=family == "rl")
+        _passthrough(job, flags, notes)
+        files = [
+            PlanFile(PREPARE, copy_from=str(HERE / "prepare_openrlhf.py")),
+            PlanFile(DATA_SPEC, content=json.dumps(data_spec, indent=2, sort_keys=True) + "\n"),
+        ]
+        if isinstance(job.method, _OnlineRL) and job.method.rewards:
+            files += [
+                runtime_file(),  # the reward loader every backend uses
+                PlanFile(REWARD, copy_from=str(HERE / "reward_bridge.py")),
+                PlanFile(REWARD_SPEC, content=json.dumps(_reward_spec(job), indent=2) + "\n"),
+            ]
+        launcher = _launcher(job, notes)
+        entrypoint = ["-m", MODULES[family]]
+        env = {**common_env(job), "PYTHONUNBUFFERED": "1"}
+        if job.distributed.device == "cpu":
+            files.append(PlanFile(CPU_SMOKE, copy_from=str(HERE / CPU_SMOKE)))
+            entrypoint = [CPU_SMOKE, *entrypoint]
+            env["DS_ACCELERATOR"] = "cpu"
+        if launcher.hostfile:
+            files.append(PlanFile(HOSTFILE, content=_hostfile(job)))
+        if family == "rl":
+            files.append(PlanFile(RAY_NOTES, content=_ray_notes(job, launcher)))
+        return Plan(
+            backend=self.name,
+            files=files,
+            entrypoint=entrypoint,
+            args=flags.argv(),
+            launcher=launcher,
+            env=env,
+            native_config=None,
+            prepare=[
+                Command([PYTHON, PREPARE, DATA_SPEC], {"HF_HUB_OFFLINE": "1"}, "convert the data to OpenRLHF's keys")
+            ],
+            notes=notes,
+            effective=self.effective(job, flags),
+            inputs=local_inputs(job),
+            job=job,
+        )
+
+    def effective(self, job: Job, flags: Flags) -> dict[str, Any]:
+        rl = job.method.family == "rl"
+        prefix = "actor." if rl else ""
+        t = job.training
+        lora = job.adapter.type != "full"
+        cpu = job.distributed.device == "cpu"
+        if flags.has("--ds.adam_offload"):
+            optimizer = "adamw (DeepSpeedCPUAdam, optimizer offloaded)"
+        else:
+            optimizer = "adamw (DeepSpeed's CPU FusedAdam)" if cpu else "adamw (DeepSpeed FusedAdam)"
+        if job.method.family == "sft":
+            normalization = "tokens across the accumulated batch"
+        elif rl:
+            normalization = f"per policy loss ({flags.get('--actor.loss_agg_mode') or 'token-mean'})"
+        else:
+            normalization = "pairs per micro-batch (DPO loss mean; DeepSpeed averages the accumulation)"
+        return Effective.from_job(
+            job,
+            micro_batch=t.micro_batch_size,
+            gradient_accumulation=job.gradient_accumulation_steps,
+            learning_rate=float(flags.get(f"--{prefix}adam.lr") or t.learning_rate or 0.0),
+            lr_scheduler=str(flags.get(f"--{prefix}lr_scheduler")),
+            warmup=t.warmup_ratio,
+            max_length=int(flags.get("--data.max_len") or job.data.max_length),
+            truncation="drop long prompts, truncate the rest" if not rl else "keep_end (prompt)",
+            packing=flags.has("--ds.packing_samples"),
+            loss_mask="all" if flags.has("--model.pretrain_mode_enable") else "completion",
+            data_order=data_order(self.name, job, True),
+            optimizer=optimizer,
+            weight_decay=t.weight_decay,
+            max_grad_norm=t.max_grad_norm,
+            adapter_init="seeded random" if lora else None,
+            loss_normalization=normalization,
+            precision=f"{t.precision} weights, fp32 master copy (DeepSpeed {t.precision} optimizer)",
+            sources={
+                "precision": f"OpenRLHF loads the model in {t.precision} (--ds.param_dtype); DeepSpeed keeps fp32 "
+                "master weights and steps them",
+                "optimizer": "DeepSpeed builds AdamW from OpenRLHF's optimizer config"
+                + (" (on its CPU accelerator: a C++ FusedAdam, JIT-built)" if cpu else ""),
+                "loss_normalization": "OpenRLHF's SFT loss divides by the loss tokens of the whole optimizer step; "
+                "its DPO loss is a mean over pairs",
+                "zero_stage": "OpenRLHF always trains through a DeepSpeed engine (stage 0: nothing sharded)",
+                "module": "the OpenRLHF CLI module that trains",
+                # What ptsdk measures for frameworks it runs through its own runner or plugin.
+                "tokenized_data_sha": "not measured: OpenRLHF tokenizes inside its own CLI (no ptsdk fingerprint)",
+                "tokenized_rows": "not measured: OpenRLHF tokenizes inside its own CLI (no ptsdk fingerprint)",
+                "global_batch_tokens": "not measured: OpenRLHF logs no token counts",
+                "data_order": "OpenRLHF always shuffles with its DistributedSampler (seed --train.seed)",
+                "truncation": "SFT drops records whose prompt fills max_length; the rest is truncated",
+                "adapter_init": "peft's initialization after transformers.set_seed(--train.seed)",
+            },
+            extra={"zero_stage": flags.get("--ds.zero_stage"), "module": MODULES[job.method.family]},
+        ).to_dict()
+
+    # --- native check, resume, results ------------------------------------------------
+
+    def check_request(self, plan: Plan, workdir: Path) -> dict[str, Any]:
+        request = super().check_request(plan, workdir)
+        request["module"] = plan.entrypoint[-1]
+        request["prepare"] = DATA_SPEC
+        return request
+
+    def resume(self, plan: Plan, run_dir: Path) -> Plan:
+        """OpenRLHF continues from its own DeepSpeed checkpoint under checkpoints/ (--ckpt.load_enable)."""
+        if plan.args and "--ckpt.load_enable" not in plan.args:
+            return replace(plan, args=[*plan.args, "--ckpt.load_enable"])
+        return plan
+
+    def parse_metrics(self, run_dir: Path) -> Iterator[MetricRecord]:
+        from ptsdk.backends.openrlhf.metrics import tensorboard_records
+
+        return tensorboard_records(run_dir / TENSORBOARD)
+
+    def artifacts_problems(self, run_dir: Path) -> list[str]:
+        model = run_dir / MODEL
+        if (model / "adapter_model.safetensors").exists():
+            return []
+        return model_dir_problems(run_dir)
+
+
+# --- flags -------------------------------------------------------------------------------
+
+
+class Flags:
+    """OpenRLHF's flags in the order they were set; a flag set twice keeps its first position."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, list[str] | None] = {}
+
+    def set(self, flag: str, *values: Any) -> None:
+        self._items[flag] = [_text(v) for v in values]
+
+    def on(self, flag: str, enabled: bool = True) -> None:
+        """A store_true flag: present or absent."""
+        if enabled:
+            self._items[flag] = None
+        else:
+            self._items.pop(flag, None)
+
+    def has(self, flag: str) -> bool:
+        return flag in self._items
+
+    def get(self, flag: str) -> str | None:
+        values = self._items.get(flag)
+        return values[0] if values else None
+
+    def argv(self) -> list[str]:
+        out: list[str] = []
+        for flag, values in self._items.items():
+            out.append(flag)
+            out += values or []
+        return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+
+def _static_problems(job: Job) -> list[str]:
+    """`field: reason and fix` for what OpenRLHF 0.11.2 cannot express."""
+    t, d, m = job.training, job.distributed, job.method
+    out: list[str] = []
+    if d.device == "cpu":
+        out += _cpu_problems(job)
+    if t.precision == "fp32":
+        out.append("training.precision: OpenRLHF trains in bf16 or fp16 (--ds.param_dtype); set bf16")
+    if t.optimizer != "adamw":
+        out.append(
+            f"training.optimizer: OpenRLHF 0.11.2 offers AdamW and Muon, not {t.optimizer}; set optimizer: adamw"
+        )
+    if t.epochs is not None and t.epochs != int(t.epochs):
+        out.append(
+            f"training.epochs: OpenRLHF counts whole passes over the data, not {t.epochs}; "
+            "use a whole number or training.max_steps"
+        )
+    if job.model.quantization == "8bit":
+        out.append("model.quantization: OpenRLHF loads 4-bit bases only (--ds.load_in_4bit); use 4bit or none")
+    if getattr(job.adapter, "init_path", None):
+        out.append("adapter.init_path: OpenRLHF 0.11.2 cannot start LoRA from a saved adapter; remove init_path")
+    if d.offload == "optimizer_and_params":
+        out.append("distributed.offload: OpenRLHF offloads the optimizer only (--ds.adam_offload); use optimizer")
+    if job.model.trust_remote_code:
+        out.append("model.trust_remote_code: OpenRLHF always loads with trust_remote_code; this job forbids it")
+    if m.family == "sft" and job.data.format == "messages" and getattr(m, "loss_on", "") == "all":
+        out.append("method.loss_on: OpenRLHF trains chat records on the assistant turns only; set loss_on: completion")
+    if isinstance(m, _OnlineRL):
+        if m.rewards and m.reward_model:
+            out.append(
+                "method.reward_model: OpenRLHF 0.11.2 scores with reward functions or a reward model, not both; "
+                "keep one"
+            )
+        if job.model.chat_template:
+            out.append(
+                "model.chat_template: train_ppo_ray has no template flag; save the template with the tokenizer "
+                "(chat_template.jinja) and remove model.chat_template"
+            )
+        if job.rollout is not None and job.rollout.engine != "vllm":
+            out.append(f"rollout.engine: OpenRLHF generates with vLLM only, not {job.rollout.engine}; use vllm")
+        if job.rollout is not None:
+            out += _rollout_problems(job)
+    return out
+
+
+def _cpu_problems(job: Job) -> list[str]:
+    """What OpenRLHF's CPU smoke mode (cpu_smoke.py) cannot do."""
+    d, m = job.distributed, job.method
+    out: list[str] = []
+    if m.name not in CPU_METHODS:
+        out.append(
+            f"distributed.device: OpenRLHF's CPU smoke mode runs {' and '.join(CPU_METHODS)} only, not {m.name} "
+            "(OpenRLHF 0.11.2 needs GPUs otherwise); use device: gpu"
+        )
+    if d.world_size > 1:
+        out.append(
+            f"distributed.gpus_per_node: OpenRLHF's CPU smoke mode runs one process, not {d.world_size}; "
+            "set nodes: 1 and gpus_per_node: 1"
+        )
+    if job.training.packing:
+        out.append("training.packing: OpenRLHF packs samples with flash-attn's varlen kernels (GPU only); set false")
+    if (job.model.attn_implementation or "").startswith(("flash", "kernels-")):
+        out.append(
+            f"model.attn_implementation: {job.model.attn_implementation} needs a GPU; "
+            "use sdpa or eager with device: cpu"
+        )
+    return out
+
+
+def _rollout_problems(job: Job) -> list[str]:
+    r, d = job.rollout, job.distributed
+    assert r is not None
+    engines = _num_engines(job)
+    if r.colocate and engines * r.tensor_parallel_size != d.world_size:
+        return [
+            f"rollout.num_engines: colocated engines must cover the training GPUs exactly "
+            f"({engines} x tensor_parallel_size {r.tensor_parallel_size} != {d.world_size}); "
+            f"set num_engines to {d.world_size // r.tensor_parallel_size} or colocate: false"
+        ]
+    return []
+
+
+def _num_engines(job: Job) -> int:
+    r = job.rollout
+    tp = r.tensor_parallel_size if r else 1
+    if r is not None and r.num_engines is not None:
+        return r.num_engines
+    return max(1, job.distributed.world_size // tp)
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def _chat(job: Job) -> bool:
+    """Whether OpenRLHF applies the chat template: chat records, or a job that names a template."""
+    return job.data.format == "messages" or job.model.chat_template is not None
+
+
+def _records_per_step(job: Job) -> int:
+    """Records one optimizer step consumes: sequences (SFT), pairs (DPO) or prompts (RL)."""
+    m = job.method
+    g = job.training.global_batch_size
+    return g // m.num_generations if isinstance(m, _OnlineRL) else g
+
+
+def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
+    """The data flags, and the spec prepare_openrlhf.py converts the data with."""
+    data, m = job.data, job.method
+    chat = _chat(job)
+    spec: dict[str, Any] = {
+        "family": m.family,
+        "format": data.format,
+        "columns": data.columns,
+        "chat": chat,
+        "train": {"path": data.train.path, "split": data.train.split, "max_samples": data.train.max_samples},
+        "train_out": TRAIN_DATA,
+        "repeat_to": None,
+        # SFT on every token: prompt + completion as one text column (OpenRLHF's pretrain mode).
+        "sft_text": m.family == "sft" and data.format != "messages" and getattr(m, "loss_on", "") == "all",
+        # Online RL with reward functions: scored once on a sample record after conversion.
+        "reward_file": REWARD if m.family == "rl" and getattr(m, "rewards", None) else None,
+    }
+    if data.eval is not None:
+        spec["eval"] = {"path": data.eval.path, "split": data.eval.split, "max_samples": data.eval.max_samples}
+        spec["eval_out"] = EVAL_DATA
+    if job.training.max_steps is not None:
+        # OpenRLHF has no step limit: it trains whole passes. The prepared file holds exactly
+        # max_steps x (records per step) records, the source repeated in order and cut there,
+        # trained for one pass, so the run makes exactly max_steps optimizer steps.
+        spec["repeat_to"] = job.training.max_steps * _records_per_step(job)
+        notes.append(
+            Note(
+                "training.max_steps",
+                "derived",
+                f"OpenRLHF has no step limit: {TRAIN_DATA} holds max_steps x {_records_per_step(job)} records per "
+                f"step = {spec['repeat_to']} records (the data repeated in order), trained for one pass",
+            )
+        )
+    flags.set("--data.max_samples", NO_CAP)
+    if data.train.max_samples:
+        notes.append(Note("data.train.max_samples", "derived", f"applied when {TRAIN_DATA} is written"))
+    train_flag = "--data.prompt_dataset" if m.family == "rl" else "--data.dataset"
+    flags.set(train_flag, TRAIN_DATA)
+    if data.eval is not None:
+        flags.set("--eval.dataset", EVAL_DATA)
+        flags.set("--eval.split", "train")  # a .jsonl file is one "train" split (DPO's default is "test")
+    if chat:
+        flags.on("--data.apply_chat_template")
+        if job.model.chat_template and m.family != "rl":
+            flags.set("--data.tokenizer_chat_template", _template_text(job.model.chat_template))
+        notes.append(
+            Note(
+                "model.chat_template",
+                "set",
+                "--data.apply_chat_template: records are message lists (strings are wrapped as user/assistant turns)",
+            )
+        )
+    if m.family == "sft":
+        _sft_keys(job, flags, notes)
+    elif m.family == "preference":
+        flags.set("--data.prompt_key", "prompt")
+        flags.set("--data.chosen_key", "chosen")
+        flags.set("--data.rejected_key", "rejected")
+    else:
+        flags.set("--data.input_key", "prompt")
+        flags.set("--data.label_key", LABEL_KEY)
+    if isinstance(m, _OnlineRL):
+        # --data.max_len is prompt plus response: exactly the spec's two budgets, so OpenRLHF's
+        # prompt budget (max_len - max_new_tokens) is max_prompt_length.
+        total = m.max_prompt_length + m.max_completion_length
+        flags.set("--data.max_len", total)
+        notes.append(
+            Note(
+                "data.max_length",
+                "derived",
+                f"--data.max_len {total} = max_prompt_length {m.max_prompt_length} + max_completion_length "
+                f"{m.max_completion_length} (prompt plus response; prompts keep their last tokens)",
+            )
+        )
+    else:
+        flags.set("--data.max_len", data.max_length)
+    if data.truncation == "drop":
+        notes.append(
+            Note(
+                "data.truncation",
+                "approximated",
+                "OpenRLHF truncates long sequences; it drops only those whose prompt fills max_len",
+            )
+        )
+    return spec
+
+
+def _sft_keys(job: Job, flags: Flags, notes: list[Note]) -> None:
+    m = job.method
+    if job.data.format == "messages":
+        flags.set("--data.input_key", "messages")
+        # multiturn: the loss covers every assistant turn, not only the last one.
+        flags.on("--data.multiturn")
+        return
+    if getattr(m, "loss_on", "completion") == "all":
+        # Pretrain mode trains on every token of one text column (it would drop output_key).
+        flags.set("--data.input_key", "text")
+        flags.on("--model.pretrain_mode_enable")
+        notes.append(
+            Note(
+                "method.loss_on",
+                "derived",
+                "prompt + completion written as one 'text' column, trained in pretrain mode",
+            )
+        )
+        return
+    flags.set("--data.input_key", "prompt")
+    flags.set("--data.output_key", "completion")
+    if not _chat(job):
+        # "{}": the prompt as written (OpenRLHF's default wraps it in "User: {}\nAssistant: ").
+        flags.set("--data.input_template", "{}")
+
+
+def _template_text(template: str) -> str:
+    """The chat template itself: OpenRLHF's flag takes the Jinja text, not a path."""
+    if template.endswith(".jinja") and Path(template).is_file():
+        return Path(template).read_text()
+    return template
+
+
+# --- SFT / DPO ------------------------------------------------------------------------------
+
+
+def _deepspeed_trainer(job: Job, flags: Flags, notes: list[Note]) -> None:
+    m, t = job.method, job.training
+    flags.set("--model.model_name_or_path", job.model.name_or_path)
+    if isinstance(m, (DPO, IPO)):
+        flags.set("--ref.model_name_or_path", job.model.name_or_path)
+        flags.set("--model.beta", m.beta)
+        if isinstance(m, IPO):
+            flags.on("--model.ipo_enable")
+        elif m.label_smoothing:
+            flags.set("--model.label_smoothing", m.label_smoothing)
+    flags.set("--train.micro_batch_size", t.micro_batch_size)
+    flags.set("--train.batch_size", t.global_batch_size)
+    notes.append(
+        Note(
+            "training.global_batch_size",
+            "derived",
+            f"--train.batch_size {t.global_batch_size} {'pairs' if m.family == 'preference' else 'sequences'} per "
+            f"optimizer step; OpenRLHF derives accumulation {job.gradient_accumulation_steps} = batch / "
+            f"(micro {t.micro_batch_size} x data-parallel {job.distributed.data_parallel_size})",
+        )
+    )
+    flags.set("--train.max_epochs", 1 if t.max_steps is not None else int(t.epochs or 1))
+    flags.on("--model.gradient_checkpointing_enable", t.gradient_checkpointing)
+    _optimizer(job, flags, notes, prefix="")
+    _deepspeed(job, flags, notes)
+
+
+def _optimizer(job: Job, flags: Flags, notes: list[Note], prefix: str) -> None:
+    t = job.training
+    flags.set(f"--{prefix}adam.lr", t.learning_rate)
+    flags.set(f"--{prefix}adam.betas", *ADAM_BETAS)
+    flags.set(f"--{prefix}adam.weight_decay", t.weight_decay)
+    # transformers' scheduler names; OpenRLHF's default is cosine_with_min_lr (floor 10% of the peak).
+    flags.set(f"--{prefix}lr_scheduler", t.lr_scheduler)
+    flags.set(f"--{prefix}lr_warmup_ratio", t.warmup_ratio)
+    flags.set(f"--{prefix}max_norm", t.max_grad_norm)
+    notes.append(
+        Note("training.optimizer", "set", f"AdamW with betas {' '.join(ADAM_BETAS)} (OpenRLHF's default is 0.9 0.95)")
+    )
+    notes.append(
+        Note(
+            "training.warmup_ratio",
+            "derived",
+            "OpenRLHF warms up for ceil(total steps x ratio) steps",
+        )
+    )
+
+
+def _deepspeed(job: Job, flags: Flags, notes: list[Note]) -> None:
+    d, t, a = job.distributed, job.training, job.adapter
+    stage = d.zero_stage if d.strategy == "deepspeed" else 0
+    if d.strategy != "deepspeed":
+        notes.append(
+            Note(
+                "distributed.strategy",
+                "derived",
+                f"{d.effective_strategy}: OpenRLHF always runs DeepSpeed; ZeRO stage 0 is plain data parallelism",
+            )
+        )
+    flags.set("--ds.zero_stage", stage)
+    flags.set("--ds.param_dtype", t.precision)
+    flags.on("--ds.adam_offload", d.offload == "optimizer")
+    if job.model.attn_implementation:
+        flags.set("--ds.attn_implementation", job.model.attn_implementation)
+    elif d.device == "cpu":
+        flags.set("--ds.attn_implementation", "sdpa")
+        notes.append(
+            Note("model.attn_implementation", "defaulted", "sdpa (OpenRLHF's default flash_attention_2 needs a GPU)")
+        )
+    else:
+        notes.append(
+            Note("model.attn_implementation", "defaulted", "OpenRLHF's default flash_attention_2 (needs flash-attn)")
+        )
+    if job.model.dtype not in ("auto", {"bf16": "bfloat16", "fp16": "float16"}[t.precision]):
+        notes.append(Note("model.dtype", "approximated", f"OpenRLHF loads weights in --ds.param_dtype {t.precision}"))
+    flags.on("--ds.packing_samples", t.packing)
+    if a.type != "full":
+        flags.set("--ds.lora.rank", a.r)
+        flags.set("--ds.lora.alpha", a.alpha)
+        flags.set("--ds.lora.dropout", a.dropout)
+        targets = a.target_modules
+        if isinstance(targets, list):
+            flags.set("--ds.lora.target_modules", *targets)
+        else:
+            # OpenRLHF's default is the string "all-linear"; the flag (nargs="*") would make it the
+            # list ["all-linear"], which peft looks for as a module name and fails.
+            notes.append(Note("adapter.target_modules", "defaulted", "all-linear: OpenRLHF's default (flag left out)"))
+    flags.on("--ds.load_in_4bit", job.model.quantization == "4bit")
+    flags.set("--train.seed", t.seed)
+    if not t.shuffle:
+        notes.append(
+            Note(
+                "training.shuffle",
+                "approximated",
+                "OpenRLHF always shuffles (seeded by --train.seed); shuffle the file beforehand for a fixed order",
+            )
+        )
+
+
+# --- online RL --------------------------------------------------------------------------------
+
+#: ptsdk method (and GRPO loss) -> OpenRLHF advantage estimator.
+ESTIMATORS: dict[str | tuple[str, str], str] = {
+    "ppo": "gae",
+    "rloo": "rloo",
+    ("grpo", "grpo"): "group_norm",
+    ("grpo", "dr_grpo"): "dr_grpo",
+}
+
+
+def rl_method(job: Job) -> _OnlineRL:
+    """The job's online RL method (the RL translation runs only for those)."""
+    assert isinstance(job.method, _OnlineRL), f"{job.method.name} is not online RL"
+    return job.method
+
+
+def estimator_of(job: Job) -> str:
+    m = rl_method(job)
+    if isinstance(m, GRPO):
+        return ESTIMATORS[("grpo", m.loss_type)]
+    if job.method.name == "reinforce_pp":
+        # REINFORCE++ with several samples per prompt subtracts the group mean first
+        # (REINFORCE++-baseline); with one sample the batch is its baseline.
+        return "reinforce_baseline" if m.num_generations > 1 else "reinforce"
+    return ESTIMATORS[job.method.name]
+
+
+def _rl(job: Job, flags: Flags, notes: list[Note]) -> None:
+    m, t = rl_method(job), job.training
+    model = job.model.name_or_path
+    estimator = estimator_of(job)
+    flags.set("--actor.model_name_or_path", model)
+    flags.set("--algo.advantage.estimator", estimator)
+    notes.append(Note("method.name", "derived", f"--algo.advantage.estimator {estimator}"))
+    if job.method.name == "reinforce_pp":
+        notes.append(
+            Note(
+                "method.num_generations",
+                "derived",
+                f"{m.num_generations} per prompt: "
+                + ("REINFORCE++-baseline (group mean subtracted)" if m.num_generations > 1 else "plain REINFORCE++"),
+            )
+        )
+    if isinstance(m, GRPO):
+        # GRPO puts the KL term in the loss (k3 estimator) and averages tokens per sequence first.
+        flags.set("--actor.loss_agg_mode", "seq-mean-token-mean" if m.loss_type == "grpo" else "token-mean")
+        if m.kl_coef > 0:
+            flags.on("--algo.kl.use_loss")
+            flags.set("--algo.kl.estimator", "k3")
+        if m.loss_type == "dr_grpo":
+            notes.append(
+                Note(
+                    "method.loss_type",
+                    "approximated",
+                    "dr_grpo: no std normalization, token-mean loss "
+                    "(Dr. GRPO's constant length normalizer is not offered)",
+                )
+            )
+    flags.set("--algo.kl.init_coef", m.kl_coef)
+    if m.kl_coef == 0:
+        notes.append(Note("method.kl_coef", "derived", "0: OpenRLHF starts no reference model"))
+    # Units: ptsdk's global batch counts completions per optimizer step, as --train.batch_size does;
+    # --rollout.batch_size counts prompts, so one generation batch feeds one optimizer step.
+    prompts = t.global_batch_size // m.num_generations
+    flags.set("--rollout.batch_size", prompts)
+    flags.set("--rollout.n_samples_per_prompt", m.num_generations)
+    flags.set("--train.batch_size", t.global_batch_size)
+    flags.set("--train.micro_batch_size", t.micro_batch_size)
+    flags.set("--rollout.micro_batch_size", t.micro_batch_size)
+    notes.append(
+        Note(
+            "training.global_batch_size",
+            "derived",
+            f"{t.global_batch_size} completions per step = --rollout.batch_size {prompts} prompts x "
+            f"--rollout.n_samples_per_prompt {m.num_generations}; --train.batch_size {t.global_batch_size}",
+        )
+    )
+    flags.set("--train.max_epochs", 1)  # one policy update per generation batch
+    flags.set("--train.num_episodes", 1 if t.max_steps is not None else int(t.epochs or 1))
+    flags.set("--rollout.max_new_tokens", m.max_completion_length)
+    flags.set("--rollout.temperature", m.temperature)
+    flags.set("--actor.eps_clip", m.clip_epsilon)
+    flags.on("--actor.gradient_checkpointing_enable", t.gradient_checkpointing)
+    _optimizer(job, flags, notes, prefix="actor.")
+    _reward(job, flags, notes)
+    _topology(job, flags, notes, critic=estimator == "gae")
+    _deepspeed(job, flags, notes)
+
+
+def _reward(job: Job, flags: Flags, notes: list[Note]) -> None:
+    m = rl_method(job)
+    if m.rewards:
+        flags.set("--reward.remote_url", REWARD)
+        notes.append(
+            Note(
+                "method.rewards",
+                "set",
+                f"{REWARD} serves {', '.join(m.rewards)} through reward_func(queries, prompts, labels); "
+                "their sum is the reward",
+            )
+        )
+    elif m.reward_model:
+        flags.set("--reward.model_name_or_path", m.reward_model)
+
+
+def _topology(job: Job, flags: Flags, notes: list[Note], *, critic: bool) -> None:
+    """GPUs per role: actor, reference, critic and reward model each get the job's nodes x GPUs."""
+    d, m = job.distributed, rl_method(job)
+    roles = ["actor", "ref"] + (["critic"] if critic else []) + (["reward"] if m.reward_model else [])
+    for role in roles:
+        flags.set(f"--{role}.num_nodes", d.nodes)
+        flags.set(f"--{role}.num_gpus_per_node", d.gpus_per_node)
+    if critic:
+        flags.set("--critic.model_name_or_path", job.model.name_or_path)
+        notes.append(
+            Note(
+                "method.name",
+                "defaulted",
+                "ppo: the critic starts from the policy model; its learning rate is OpenRLHF's 9e-6",
+            )
+        )
+    r = job.rollout
+    engines, tp = _num_engines(job), (r.tensor_parallel_size if r else 1)
+    flags.set("--vllm.num_engines", engines)
+    flags.set("--vllm.tensor_parallel_size", tp)
+    flags.set("--vllm.gpu_memory_utilization", r.gpu_memory_utilization if r else 0.5)
+    if r is None:
+        notes.append(
+            Note(
+                "rollout",
+                "defaulted",
+                f"OpenRLHF generates with vLLM: {engines} engine(s), tensor parallel 1, colocated",
+            )
+        )
+    if r is None or r.colocate:
+        # Engines and every model share the training GPUs, sleeping between phases.
+        flags.on("--train.colocate_all")
+        flags.on("--vllm.enable_sleep")
+        flags.on("--ds.enable_sleep")
+    else:
+        flags.on("--train.colocate_actor_ref")
+        if critic and m.reward_model:
+            flags.on("--train.colocate_critic_reward")
+        notes.append(
+            Note(
+                "rollout.colocate",
+                "derived",
+                f"false: the vLLM engines need {engines * tp} GPUs of their own in the Ray cluster; actor and "
+                "reference share theirs",
+            )
+        )
+
+
+# --- output, checkpoints, passthrough ------------------------------------------------------------
+
+
+def _output(job: Job, flags: Flags, notes: list[Note], *, rl: bool) -> None:
+    o = job.output
+    flags.set("--ckpt.output_dir", MODEL)
+    flags.set("--ckpt.path", CHECKPOINTS)
+    if o.save_steps:
+        flags.set("--ckpt.save_steps", o.save_steps)
+        flags.set("--ckpt.max_num", o.save_total_limit or 1)
+    flags.set("--logger.logging_steps", o.logging_steps)
+    flags.set("--logger.tensorboard_dir", TENSORBOARD)
+    if o.eval_steps:
+        flags.set("--eval.steps", o.eval_steps)
+    dropped = [r for r in o.report_to if r != "tensorboard"]
+    if dropped:
+        notes.append(
+            Note(
+                "output.report_to",
+                "dropped",
+                f"{', '.join(dropped)}: ptsdk reads OpenRLHF's TensorBoard logs; set backend_options for wandb",
+            )
+        )
+
+
+def _passthrough(job: Job, flags: Flags, notes: list[Note]) -> None:
+    """backend_options.openrlhf: flag name (without --) -> value (true: a bare flag; false: removed)."""
+    for key, value in job.backend_options.get("openrlhf", {}).items():
+        flag = "--" + key.removeprefix("--")
+        was = flags.get(flag) if flags.has(flag) else None
+        if value is True:
+            flags.on(flag)
+        elif value is False:
+            flags.on(flag, False)
+        elif isinstance(value, list):
+            flags.set(flag, *value)
+        else:
+            flags.set(flag, value)
+        notes.append(
+            Note(f"backend_options.openrlhf.{key}", "passthrough", f"{flag} set verbatim to {value!r} (was {was!r})")
+        )
+
+
+# --- launchers ---------------------------------------------------------------------------------------
+
+
+def _launcher(job: Job, notes: list[Note]) -> Launcher:
+    d = job.distributed
+    if job.method.family == "rl":
+        notes.append(
+            Note(
+                "distributed.ray_address",
+                "set",
+                f"ray job submit to {d.ray_address}"
+                if d.ray_address
+                else f"a local Ray started by the module ({RAY_NOTES})",
+            )
+        )
+        return Launcher("ray", nproc_per_node=d.gpus_per_node, nnodes=d.nodes, address=d.ray_address)
+    if d.device == "cpu":
+        # CPU smoke mode: one process started by torchrun (DeepSpeed's init_distributed needs its
+        # rendezvous environment; the deepspeed launcher counts accelerators).
+        notes.append(
+            Note(
+                "distributed.device",
+                "set",
+                f"cpu: CPU smoke mode, {CPU_SMOKE} runs {MODULES[job.method.family]} unchanged on DeepSpeed's CPU "
+                "accelerator (gloo, ZeRO stage 0) after a flash_attn stand-in and CUDA-only calls redirected",
+            )
+        )
+        return Launcher("torchrun", nproc_per_node=1, nnodes=1)
+    launcher = launcher_for(job, "deepspeed")
+    if launcher.kind == "python":
+        # One GPU still goes through the launcher: without its environment DeepSpeed looks for MPI.
+        launcher = Launcher("deepspeed", nproc_per_node=1, nnodes=1)
+    if d.nodes > 1:
+        launcher.hostfile = HOSTFILE
+        notes.append(
+            Note(
+                "distributed.nodes",
+                "set",
+                f"DeepSpeed's launcher reaches the other nodes by ssh from {HOSTFILE}: add one "
+                f"'HOST slots={d.gpus_per_node}' line per node",
+            )
+        )
+    return launcher
+
+
+def _hostfile(job: Job) -> str:
+    d = job.distributed
+    return (
+        f"# DeepSpeed hostfile: one line per node, 'HOST slots=GPUS'. The master is listed; add the other "
+        f"{d.nodes - 1} node(s).\n{d.master_addr} slots={d.gpus_per_node}\n"
+    )
+
+
+def _ray_notes(job: Job, launcher: Launcher) -> str:
+    d = job.distributed
+    gpus = d.world_size
+    return f"""# Ray for this run
+
+OpenRLHF's `train_ppo_ray` places actor, reference, critic and vLLM engines as Ray actors.
+
+Without `distributed.ray_address`, command.sh runs the module directly and it starts a local Ray
+(`ray.init()`), which needs {gpus} GPU(s) on this machine. Workers run in this directory, where
+`{REWARD}` and `{TRAIN_DATA}` are read.
+
+With a cluster, every node must see the model, the reward files and the data at the paths the
+command line names (`--working-dir=.` uploads this directory only). Start the cluster first,
+then set `distributed.ray_address` (ptsdk submits the job with
+`ray job submit --address=... --working-dir=.`):
+
+    # on the head node
+    ray start --head --port=6379 --dashboard-host=0.0.0.0 --num-gpus={d.gpus_per_node}
+    # on each of the other {d.nodes - 1} node(s)
+    ray start --address=HEAD:6379 --num-gpus={d.gpus_per_node}
+    # then, from this directory
+    ray job submit --address=http://HEAD:8265 --working-dir=. -- python3 -m {MODULES["rl"]} ...
+
+The address of `ray job submit` is the dashboard (http://HEAD:8265), not the GCS port.
+"""
+
+
+def _reward_spec(job: Job) -> dict[str, Any]:
+    return {"rewards": list(rl_method(job).rewards), "model": job.model.name_or_path}

@@ -1,0 +1,269 @@
+#!/usr/bin/env python
+"""Canonical ptsdk records -> the JSONL OpenRLHF reads, checked record by record.
+
+    python prepare_openrlhf.py openrlhf_data.json
+
+Runs in OpenRLHF's environment, in the run directory, before the launch (ptsdk's native check
+runs it too, in a scratch copy). It reads ``data.train`` (and ``data.eval``), renames columns,
+checks every record and writes ``data/train.jsonl`` (``data/eval.jsonl``) with the keys the
+generated flags name:
+
+- SFT: ``prompt``/``completion`` (``--data.input_key``/``--data.output_key``), ``text`` in
+  pretrain mode, or ``messages`` (chat);
+- DPO/IPO: ``prompt``/``chosen``/``rejected``; with the chat template OpenRLHF concatenates
+  ``prompt + chosen`` as message lists, so strings are wrapped into user/assistant turns here
+  (plain strings there would give garbage prompts and still exit 0);
+- RL: ``prompt`` and ``ptsdk_columns``, every other column as one JSON string, because
+  OpenRLHF hands the reward function a single label per prompt.
+
+With online RL and reward functions it then loads ``ptsdk_reward.py`` the way OpenRLHF does
+(its own SingleTurnAgentExecutor) and scores the first record, so a broken reward fails here,
+not after the engines started. Bad input: ``field line N: problem`` lines, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+LABEL_KEY = "ptsdk_columns"
+MAX_REPORTED = 20
+ROLES = ("system", "user", "assistant", "tool")
+
+
+class BadRecord(ValueError):
+    """One record's problem (the caller adds where it is)."""
+
+
+def read_records(source: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(where, record) for each record of a local file or hub dataset, in order."""
+    path, limit = source["path"], source.get("max_samples")
+    count = 0
+    for where, record in _raw_records(path, source.get("split") or "train"):
+        if limit is not None and count >= limit:
+            return
+        count += 1
+        yield where, record
+
+
+def _raw_records(path: str, split: str) -> Iterator[tuple[str, Any]]:
+    if path.endswith(".jsonl") or (path.endswith(".json") and _is_json_lines(path)):
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield f"line {n}", json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield f"line {n}", BadRecord(f"not JSON ({exc.msg})")
+    elif path.endswith(".json"):
+        with open(path, encoding="utf-8") as f:
+            rows = json.load(f)
+        if isinstance(rows, dict) and isinstance(rows.get("data"), list):
+            rows = rows["data"]
+        if not isinstance(rows, list):
+            raise BadRecord("a .json file must hold a list of records (or JSON lines)")
+        for n, row in enumerate(rows, 1):
+            yield f"record {n}", row
+    elif path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for n, row in enumerate(pq.read_table(path).to_pylist(), 1):
+            yield f"row {n}", row
+    else:
+        from datasets import load_dataset
+
+        for n, row in enumerate(load_dataset(path, split=split), 1):
+            yield f"row {n}", row
+
+
+def _is_json_lines(path: str) -> bool:
+    with open(path, encoding="utf-8") as f:
+        head = f.read(1).lstrip()
+        while head == "" and f.tell() < os.fstat(f.fileno()).st_size:
+            head = f.read(1).strip()
+    return head == "{"
+
+
+# --- one record ----------------------------------------------------------------------------
+
+
+def _text(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str):
+        raise BadRecord(f"{key}: expected a string, got {_kind(value)}")
+    if not value.strip():
+        raise BadRecord(f"{key}: is empty")
+    return value
+
+
+def _messages(record: dict[str, Any], key: str) -> list[dict[str, str]]:
+    value = record.get(key)
+    if not isinstance(value, list) or not value:
+        raise BadRecord(f"{key}: expected a non-empty list of messages, got {_kind(value)}")
+    for i, msg in enumerate(value):
+        if not isinstance(msg, dict) or msg.get("role") not in ROLES or not isinstance(msg.get("content"), str):
+            raise BadRecord(f"{key}.{i}: expected {{'role': one of {', '.join(ROLES)}, 'content': a string}}")
+    return value
+
+
+def _turns(record: dict[str, Any], key: str, role: str, chat: bool) -> Any:
+    """A string as is (plain text), or as message list (chat: strings become one `role` turn)."""
+    value = record.get(key)
+    if isinstance(value, list):
+        if not chat:
+            raise BadRecord(
+                f"{key}: is a message list but this job trains on plain text; set model.chat_template "
+                "(OpenRLHF then applies it) or give strings"
+            )
+        return _messages(record, key)
+    text = _text(record, key)
+    return [{"role": role, "content": text}] if chat else text
+
+
+def _kind(value: Any) -> str:
+    return "nothing (missing)" if value is None else type(value).__name__
+
+
+def convert(spec: dict[str, Any], record: Any) -> dict[str, Any]:
+    """The record in OpenRLHF's keys, or BadRecord."""
+    if isinstance(record, BadRecord):
+        raise record
+    if not isinstance(record, dict):
+        raise BadRecord(f"expected a JSON object, got {_kind(record)}")
+    record = dict(record)
+    for canon, source in (spec.get("columns") or {}).items():
+        if source in record:
+            record[canon] = record.pop(source)
+    family, fmt, chat = spec["family"], spec["format"], spec["chat"]
+    if family == "sft" and fmt == "messages":
+        messages = _messages(record, "messages")
+        if not any(m["role"] == "assistant" for m in messages):
+            raise BadRecord("messages: has no assistant turn to train on")
+        return {"messages": messages}
+    if family == "sft":
+        if spec.get("sft_text"):
+            return {"text": _text(record, "prompt") + _text(record, "completion")}
+        if chat:
+            return {
+                "prompt": _turns(record, "prompt", "user", True),
+                "completion": _turns(record, "completion", "assistant", True),
+            }
+        return {"prompt": _text(record, "prompt"), "completion": _text(record, "completion")}
+    if family == "preference":
+        return {
+            "prompt": _turns(record, "prompt", "user", chat),
+            "chosen": _turns(record, "chosen", "assistant", chat),
+            "rejected": _turns(record, "rejected", "assistant", chat),
+        }
+    if family == "rl":
+        prompt = _turns(record, "prompt", "user", chat) if chat else _text(record, "prompt")
+        others = {k: v for k, v in record.items() if k != "prompt"}
+        return {"prompt": prompt, LABEL_KEY: json.dumps(others)}
+    raise BadRecord(f"OpenRLHF has no trainer for the {family} family")
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def convert_file(spec: dict[str, Any], which: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """(converted records, problems) of data.<which>."""
+    out: list[dict[str, Any]] = []
+    problems: list[str] = []
+    try:
+        for where, record in read_records(spec[which]):
+            try:
+                out.append(convert(spec, record))
+            except BadRecord as exc:
+                problems.append(f"data.{which} {where}: {exc}")
+                if len(problems) >= MAX_REPORTED:
+                    problems.append(f"data.{which}: stopped after {MAX_REPORTED} bad records")
+                    break
+    except (OSError, BadRecord) as exc:
+        return [], [f"data.{which}.path: cannot read {spec[which]['path']}: {exc}"]
+    if not out and not problems:
+        problems.append(f"data.{which}.path: {spec[which]['path']} holds no records")
+    return out, problems
+
+
+def repeat_to(records: list[dict[str, Any]], total: int | None) -> list[dict[str, Any]]:
+    """The records repeated in order and cut at `total` (OpenRLHF trains whole passes only)."""
+    if total is None or not records:
+        return records
+    return [records[i % len(records)] for i in range(total)]
+
+
+def write_jsonl(path: str, records: list[dict[str, Any]]) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def sample_reward(reward_file: str, record: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Load the reward file with OpenRLHF's own executor and score one record, as a run would.
+
+    Returns (problems, what was scored)."""
+    import asyncio
+
+    from openrlhf.utils.agent import SingleTurnAgentExecutor  # type: ignore[import-not-found]
+
+    executor = SingleTurnAgentExecutor(remote_rm_url=reward_file)
+    if executor.reward_func is None:
+        return [f"method.rewards: OpenRLHF did not load reward_func from {reward_file}"], {}
+    prompt = record["prompt"] if isinstance(record["prompt"], str) else record["prompt"][-1]["content"]
+    columns = json.loads(record[LABEL_KEY])
+    completion = " " + str(columns.get("ground_truth", ""))
+    answer = asyncio.run(executor._fetch_rewards_via_func([prompt + completion], [prompt], [record[LABEL_KEY]]))
+    info = answer[0] if answer else None
+    rewards = info.get("rewards") if isinstance(info, dict) else None
+    values = [float(x) for x in rewards] if rewards is not None else []
+    scored = {"prompt": prompt, "completion": completion, "rewards": values}
+    if len(values) != 1 or not all(math.isfinite(v) for v in values):
+        return [f"method.rewards: reward_func returned {info!r} for one sample; expected one finite reward"], scored
+    return [], scored
+
+
+def prepare(spec: dict[str, Any], *, reward_file: str | None = None) -> tuple[list[str], dict[str, Any]]:
+    """Convert and write every split; score a sample with the reward. Returns (problems, summary)."""
+    problems: list[str] = []
+    summary: dict[str, Any] = {}
+    train, bad = convert_file(spec, "train")
+    problems += bad
+    if "eval" in spec:
+        evals, bad = convert_file(spec, "eval")
+        problems += bad
+    if problems:
+        return problems, summary
+    repeated = repeat_to(train, spec.get("repeat_to"))
+    write_jsonl(spec["train_out"], repeated)
+    summary["train_records"] = len(train)
+    summary["train_written"] = len(repeated)
+    if "eval" in spec:
+        write_jsonl(spec["eval_out"], evals)
+        summary["eval_records"] = len(evals)
+    if reward_file and os.path.exists(reward_file):
+        bad, scored = sample_reward(reward_file, train[0])
+        problems += bad
+        summary["reward_sample"] = scored
+    return problems, summary
+
+
+def main() -> None:
+    with open(sys.argv[1], encoding="utf-8") as f:
+        spec = json.load(f)
+    problems, summary = prepare(spec, reward_file=spec.get("reward_file"))
+    if problems:
+        print("error: the data cannot be converted for OpenRLHF", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        sys.exit(2)
+    print("prepared for OpenRLHF:", json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
