@@ -12,9 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,compare]'
 	touch $@
 
-envs: setup  ## the TRL and Axolotl environments, built once under $PTSDK_HOME (default ~/.cache/ptsdk)
+envs: setup  ## every backend's environment, built once under $PTSDK_HOME (default ~/.cache/ptsdk)
 	$(PTSDK) env create trl
 	$(PTSDK) env create axolotl
+	$(PTSDK) env create verl
+	$(PTSDK) env create openrlhf
 
 model: envs  ## the tiny local model the examples train
 	$$($(PTSDK) env python trl) examples/make_tiny_model.py
@@ -25,7 +27,7 @@ example: setup  ## the main job, end to end: SFT-LoRA on the bundled arithmetic 
 	$(PTSDK) run examples/jobs/sft_lora.yaml --backend trl
 
 test: envs
-	PTSDK_REQUIRE_BACKENDS=trl,axolotl $(PY) -m pytest
+	PTSDK_REQUIRE_BACKENDS=trl,axolotl,verl,openrlhf $(PY) -m pytest
 
 test-core: setup  ## no framework needed
 	$(PY) -m pytest --ignore=tests/backends
