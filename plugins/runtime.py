@@ -5,6 +5,7 @@ every Hugging Face Trainer-based runner or plugin can import it from the run dir
 
 - :func:`write_data_fingerprint`: a hash of the tokenized training data (equal hashes mean two
   frameworks train on the same token sequences);
+- :func:`iter_records`: a job's data file read record by record, bad records kept with where they are;
 - :func:`load_reward`: a job's ``file.py:fn`` / ``module:fn`` reward function, the same on every backend;
 - :func:`jsonl_metrics_callback`: a transformers ``TrainerCallback`` writing every logged metrics
   dict as one JSON line (with the step, epoch and seconds since training began), optionally
@@ -20,7 +21,7 @@ import inspect
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 #: Every logged metrics dict of a transformers Trainer, one JSON object a line (rank 0 only).
@@ -45,6 +46,60 @@ def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:
         json.dump(
             {"columns": columns, "rows": rows, "tokens": tokens, "sha256": digest.hexdigest()[:16] if rows else None}, f
         )
+
+
+class BadRecord(ValueError):
+    """One record's problem (the caller adds where it is)."""
+
+
+def iter_records(path: str, split: str = "train", limit: int | None = None) -> Iterator[tuple[str, Any]]:
+    """(where, record) for each record of a local .jsonl/.json/.parquet file or a hub dataset, in order;
+    a line that is not JSON comes as a BadRecord in its place, so the caller reports it by line."""
+    count = 0
+    for where, record in _raw_records(path, split):
+        if limit is not None and count >= limit:
+            return
+        count += 1
+        yield where, record
+
+
+def _raw_records(path: str, split: str) -> Iterator[tuple[str, Any]]:
+    if path.endswith(".jsonl") or (path.endswith(".json") and _is_json_lines(path)):
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield f"line {n}", json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield f"line {n}", BadRecord(f"not JSON ({exc.msg})")
+    elif path.endswith(".json"):
+        with open(path, encoding="utf-8") as f:
+            rows = json.load(f)
+        if isinstance(rows, dict) and isinstance(rows.get("data"), list):
+            rows = rows["data"]
+        if not isinstance(rows, list):
+            raise BadRecord("a .json file must hold a list of records (or JSON lines)")
+        for n, row in enumerate(rows, 1):
+            yield f"record {n}", row
+    elif path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for n, row in enumerate(pq.read_table(path).to_pylist(), 1):
+            yield f"row {n}", row
+    else:
+        from datasets import load_dataset
+
+        for n, row in enumerate(load_dataset(path, split=split), 1):
+            yield f"row {n}", row
+
+
+def _is_json_lines(path: str) -> bool:
+    with open(path, encoding="utf-8") as f:
+        head = f.read(1).lstrip()
+        while head == "" and f.tell() < os.fstat(f.fileno()).st_size:
+            head = f.read(1).strip()
+    return head == "{"
 
 
 def load_reward(ref: str) -> Callable[..., Any]:

@@ -168,10 +168,10 @@ class OpenRLHFBackend(Backend):
         files = [
             PlanFile(PREPARE, copy_from=str(HERE / "prepare_openrlhf.py")),
             PlanFile(DATA_SPEC, content=json.dumps(data_spec, indent=2, sort_keys=True) + "\n"),
+            runtime_file(),  # prepare_openrlhf.py reads records with it; ptsdk_reward.py loads rewards with it
         ]
         if isinstance(job.method, _OnlineRL) and job.method.rewards:
             files += [
-                runtime_file(),  # the reward loader every backend uses
                 PlanFile(REWARD, copy_from=str(HERE / "reward_bridge.py")),
                 PlanFile(REWARD_SPEC, content=json.dumps(_reward_spec(job), indent=2) + "\n"),
             ]

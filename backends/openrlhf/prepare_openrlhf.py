@@ -30,63 +30,16 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from ptsdk_runtime import BadRecord, iter_records  # copied beside this file
+
 LABEL_KEY = "ptsdk_columns"
 MAX_REPORTED = 20
 ROLES = ("system", "user", "assistant", "tool")
 
 
-class BadRecord(ValueError):
-    """One record's problem (the caller adds where it is)."""
-
-
 def read_records(source: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """(where, record) for each record of a local file or hub dataset, in order."""
-    path, limit = source["path"], source.get("max_samples")
-    count = 0
-    for where, record in _raw_records(path, source.get("split") or "train"):
-        if limit is not None and count >= limit:
-            return
-        count += 1
-        yield where, record
-
-
-def _raw_records(path: str, split: str) -> Iterator[tuple[str, Any]]:
-    if path.endswith(".jsonl") or (path.endswith(".json") and _is_json_lines(path)):
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield f"line {n}", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield f"line {n}", BadRecord(f"not JSON ({exc.msg})")
-    elif path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            rows = json.load(f)
-        if isinstance(rows, dict) and isinstance(rows.get("data"), list):
-            rows = rows["data"]
-        if not isinstance(rows, list):
-            raise BadRecord("a .json file must hold a list of records (or JSON lines)")
-        for n, row in enumerate(rows, 1):
-            yield f"record {n}", row
-    elif path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        for n, row in enumerate(pq.read_table(path).to_pylist(), 1):
-            yield f"row {n}", row
-    else:
-        from datasets import load_dataset
-
-        for n, row in enumerate(load_dataset(path, split=split), 1):
-            yield f"row {n}", row
-
-
-def _is_json_lines(path: str) -> bool:
-    with open(path, encoding="utf-8") as f:
-        head = f.read(1).lstrip()
-        while head == "" and f.tell() < os.fstat(f.fileno()).st_size:
-            head = f.read(1).strip()
-    return head == "{"
+    return iter_records(source["path"], source.get("split") or "train", source.get("max_samples"))
 
 
 # --- one record ----------------------------------------------------------------------------

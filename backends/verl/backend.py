@@ -31,7 +31,15 @@ from typing import Any, ClassVar
 
 from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import PYTHON, Backend, Command, Launcher, Note, Plan, PlanFile
-from ptsdk.plugins.kit import Effective, common_env, data_order, local_inputs, model_dir_problems, runtime_file
+from ptsdk.plugins.kit import (
+    Effective,
+    apply_passthrough,
+    common_env,
+    data_order,
+    local_inputs,
+    model_dir_problems,
+    runtime_file,
+)
 from ptsdk.spec import Job
 from ptsdk.spec.adapter import FullFineTune
 from ptsdk.spec.method import GRPO, PPO, RLOO, SFT, ReinforcePP
@@ -247,18 +255,16 @@ class VerlBackend(Backend):
         notes: list[Note] = []
         sft = job.method.family == "sft"
         overrides = self._sft(job, notes) if sft else self._rl(job, notes)
-        self._passthrough(job, overrides, notes)
+        apply_passthrough(job, self.name, overrides, notes)  # Hydra keys; a new key needs vERL's "+" prefix
         args = [f"{k}={hydra_value(v)}" for k, v in overrides.items()]
         files = [
             PlanFile(DATA_MODULE, copy_from=str(HERE / DATA_MODULE)),
             PlanFile(DATA_SPEC, content=json.dumps(data_spec(job, args), indent=1, sort_keys=True) + "\n"),
             PlanFile(EXPORT, copy_from=str(HERE / EXPORT)),
+            runtime_file(),  # verl_data.py reads records and fingerprints with it; verl_reward.py loads rewards
         ]
-        if sft:
-            files.append(runtime_file())  # verl_data.py writes the tokenized data's fingerprint with it
-        elif rl_method(job).rewards:
+        if not sft and rl_method(job).rewards:
             files += [
-                runtime_file(),  # the reward loader every backend uses
                 PlanFile(REWARD_MODULE, copy_from=str(HERE / REWARD_MODULE)),
                 PlanFile(REWARD_SPEC, content=json.dumps({"rewards": list(rl_method(job).rewards)}, indent=1) + "\n"),
             ]
@@ -307,18 +313,6 @@ class VerlBackend(Backend):
             inputs=sorted({*local_inputs(job), *reward_model_input(job)}),
             job=job,
         )
-
-    def _passthrough(self, job: Job, overrides: dict[str, Any], notes: list[Note]) -> None:
-        """backend_options.verl: Hydra keys set verbatim (a new key needs vERL's own '+' prefix)."""
-        for key, value in job.backend_options.get(self.name, {}).items():
-            notes.append(
-                Note(
-                    f"backend_options.{self.name}.{key}",
-                    "passthrough",
-                    f"set verbatim to {value!r} (was {overrides.get(key)!r})",
-                )
-            )
-            overrides[key] = value
 
     # SFT ------------------------------------------------------------------------------
 

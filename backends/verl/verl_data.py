@@ -29,30 +29,19 @@ import os
 import sys
 from typing import Any
 
+from ptsdk_runtime import iter_records  # copied beside this file
+
 DATA_SOURCE = "ptsdk"
 ROLES = ("system", "user", "assistant", "tool")
 
 
-def read_records(path: str, columns: dict[str, str], limit: int | None) -> list[tuple[int, Any]]:
-    """(line number, record) pairs; JSONL lines are numbered as in the file, other files by row (from 1)."""
-    if path.endswith(".jsonl"):
-        out = []
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        out.append((number, json.loads(line)))
-                    except json.JSONDecodeError as exc:
-                        out.append((number, ValueError(f"not valid JSON: {exc.msg}")))
-    else:
-        from datasets import load_dataset
-
-        kind = "parquet" if path.endswith(".parquet") else "json"
-        out = list(enumerate(load_dataset(kind, data_files=path, split="train").to_list(), 1))
-    if limit:
-        out = out[:limit]
+def read_records(path: str, columns: dict[str, str], limit: int | None) -> list[tuple[str, Any]]:
+    """(where, record) pairs with the job's columns renamed to the canonical names."""
     renames = {source: canonical for canonical, source in columns.items()}
-    return [(n, {renames.get(k, k): v for k, v in r.items()} if isinstance(r, dict) else r) for n, r in out]
+    return [
+        (where, {renames.get(k, k): v for k, v in r.items()} if isinstance(r, dict) else r)
+        for where, r in iter_records(path, limit=limit)
+    ]
 
 
 def chat(value: Any, what: str) -> list[dict[str, str]]:
@@ -116,7 +105,7 @@ def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: 
     except (OSError, ValueError) as exc:
         return 0, [f"{field}: cannot read {split['path']}: {exc}"]
     rows, errors = [], []
-    for i, (line, record) in enumerate(records):
+    for i, (where, record) in enumerate(records):
         try:
             if isinstance(record, Exception):
                 raise record
@@ -127,7 +116,7 @@ def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: 
             else:
                 rows.append(rl_row(record, i, spec.get("reward_style", "rule")))
         except ValueError as exc:
-            errors.append(f"{field}: line {line}: {exc}")
+            errors.append(f"{field}: {where}: {exc}")
     if not records:
         errors.append(f"{field}: {split['path']} holds no records")
     if errors:
