@@ -52,8 +52,9 @@ def error_lines(exc: BaseException) -> list[str]:
     return [f"{exc.__class__.__name__}: {exc}"]
 
 
-def check_launcher(launcher: dict[str, Any] | None, sink: io.StringIO) -> list[str]:
-    """The launcher's own parser on the launcher's arguments (a placeholder script stands for the entry point)."""
+def check_launcher(launcher: dict[str, Any] | None, entry: list[str], sink: io.StringIO) -> list[str]:
+    """The launcher's own parser on the launcher's arguments: torchrun's, DeepSpeed's, or Ray's `ray job
+    submit` (a placeholder script stands for the entry point where the parser only needs one)."""
     if not launcher or not launcher.get("args"):
         return []
     kind, args = launcher["kind"], [*launcher["args"], "train.py"]
@@ -67,6 +68,15 @@ def check_launcher(launcher: dict[str, Any] | None, sink: io.StringIO) -> list[s
                 from deepspeed.launcher.runner import parse_args
 
                 parse_args(args)
+            elif kind == "ray" and launcher["args"][:2] == ["job", "submit"]:
+                from ray.dashboard.modules.job.cli import submit
+
+                try:
+                    submit.make_context(
+                        "submit", [*launcher["args"][2:], "--", "python", *entry], resilient_parsing=False
+                    )
+                except Exception as exc:  # click's UsageError family
+                    return [f"ray job submit rejected its arguments: {exc}"]
     except SystemExit:
         lines = sink.getvalue().strip().splitlines()
         return [f"{kind} rejected the launcher arguments: {lines[-1] if lines else args}"]
@@ -103,7 +113,8 @@ def run_one(check: Any, request: dict[str, Any]) -> dict[str, Any]:
                 path = getattr(sys.modules[name], "__file__", None) or ""
                 if path.startswith(os.path.abspath(workdir)):
                     del sys.modules[name]  # each request brings its own copies
-    out["errors"] += check_launcher(request.get("launcher"), io.StringIO())
+    entry = [*request.get("entrypoint", []), *request.get("args", [])]
+    out["errors"] += check_launcher(request.get("launcher"), entry, io.StringIO())
     out["ok"] = not out["errors"]
     return out
 

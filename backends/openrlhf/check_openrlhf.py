@@ -11,10 +11,10 @@ generated command line:
    check the main block runs after parsing (asserts, the values it rewrites) run as written;
 2. the asserts of the module's ``train`` function that depend on the arguments only (GPU
    counts of colocated roles, say), lifted with the ``if`` statements around them;
-3. for ``ray job submit``: Ray's own CLI parser on the submission arguments;
-4. prepare_openrlhf.py (the run's preparation step) on the data, and the reward on a sample.
+3. prepare_openrlhf.py (the run's preparation step) on the data, and the reward on a sample.
 
-The harness checks the DeepSpeed launcher's arguments with DeepSpeed's parser.
+The harness checks the launcher's arguments with the launcher's own parser (DeepSpeed's, or Ray's
+``ray job submit``).
 """
 
 from __future__ import annotations
@@ -152,20 +152,6 @@ def run_train_asserts(module: str, args: Any) -> int:
     return sum(isinstance(n, ast.Assert) for a in asserts for n in ast.walk(a))
 
 
-def check_ray_submit(launcher: dict[str, Any], entry: list[str]) -> list[str]:
-    """Ray's own `ray job submit` parser on the submission arguments."""
-    args = list(launcher.get("args") or [])
-    if args[:2] != ["job", "submit"]:
-        return []
-    from ray.dashboard.modules.job.cli import submit  # type: ignore[import-not-found]
-
-    try:
-        submit.make_context("submit", [*args[2:], "--", "python", *entry], resilient_parsing=False)
-    except Exception as exc:  # click's UsageError family
-        return [f"ray job submit rejected its arguments: {exc}"]
-    return []
-
-
 def _where(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
@@ -184,8 +170,6 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
         errors.append(f"{module} rejected the command line: {exc}")
     except AssertionError as exc:
         errors.append(f"{module}: its checks after parsing failed: {_where(exc)}")
-    if (request.get("launcher") or {}).get("kind") == "ray":
-        errors += check_ray_submit(request["launcher"], ["-m", module, *argv])
     if request.get("prepare") and not errors:
         import prepare_openrlhf  # type: ignore[import-not-found]  # the run's own preparation step, copied beside the plan
 
