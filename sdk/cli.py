@@ -484,4 +484,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:  # the machine refused a file operation ptsdk did not foresee: still a message
+        from ptsdk.rundir import os_error_words
+
+        click.echo(f"error: {os_error_words(exc)}; check the path and its permissions", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     sys.exit(0)

@@ -24,6 +24,7 @@ from ptsdk.errors import PtsdkError, RunFailed
 
 if TYPE_CHECKING:
     from ptsdk.plugins.backend import Backend
+    from ptsdk.plugins.environment import EnvironmentSpec
 
 #: Added to every install step's environment (a step's own env wins).
 #: DS_BUILD_OPS=0: DeepSpeed (an sdist) installs without compiling CUDA ops.
@@ -51,6 +52,31 @@ def create_env(
     backend = backend_cls.name
     spec = backend_cls.environment()
     target = managed_env_dir(backend)
+    # One build of one environment at a time: a second `env create` waits for the first, then finds it ready.
+    from ptsdk.rundir import DirLock
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = DirLock(target.parent, f".{backend}.lock")
+        if not lock.acquire():
+            say(f"{backend}: another ptsdk env create ({lock.holder()}) is building it; waiting")
+            lock.acquire(wait=True)
+    except OSError as exc:
+        raise PtsdkError(f"cannot build environments under {target.parent}: {exc.strerror}; set PTSDK_HOME") from None
+    with lock:
+        return _create_locked(backend_cls, spec, target, python=python, force=force, say=say)
+
+
+def _create_locked(
+    backend_cls: type[Backend],
+    spec: EnvironmentSpec,
+    target: Path,
+    *,
+    python: str,
+    force: bool,
+    say: Callable[[str], None],
+) -> Path:
+    backend = backend_cls.name
     if (target / READY_MARKER).exists() and not force:
         if built_from(target) == spec.sha:
             say(f"{backend}: environment already ready at {target} (use --force to rebuild)")

@@ -17,7 +17,16 @@ from ptsdk.errors import PtsdkError, SpecError, UnsupportedError
 from ptsdk.matrix.check import CheckResult, check
 from ptsdk.plugins.backend import Backend, Plan
 from ptsdk.plugins.manager import get_backend, get_backends
-from ptsdk.rundir import RunDir, default_run_dir, now, require_new_dir, staged_dir, write_plan
+from ptsdk.rundir import (
+    RunDir,
+    claim_run_dir,
+    fs_error,
+    lock_run_dir,
+    now,
+    require_new_dir,
+    staged_dir,
+    write_plan,
+)
 from ptsdk.spec import Job, load_job
 
 
@@ -131,27 +140,45 @@ def run(
     native_checked: bool = False,
     echo: TextIO | None = sys.stderr,
 ) -> RunResult:
-    from ptsdk.launch import run_command
-    from ptsdk.metrics import write_metrics
-
     backend.env.require(backend.install_hint)
     if resume:
         if run_dir is None:
             raise PtsdkError("--resume: name the run directory to continue")
         rd = RunDir(run_dir, option="--resume", purpose="resumed")
         rd.read_manifest()
-        plan = backend.resume(plan, run_dir)
+        lock = lock_run_dir(run_dir)  # one process per run directory, for the whole attempt
+        try:
+            plan = backend.resume(plan, run_dir)
+        except BaseException:
+            lock.release()
+            raise
     else:
-        run_dir = run_dir or default_run_dir(job.output.dir, job.name or "job", backend.name)
+        # Claimed (created and locked) before the native check: an unwritable or contested folder fails first.
+        claimed = claim_run_dir(run_dir, job.output.dir, job.name or "job", backend.name)
+        run_dir, lock = claimed.path, claimed.lock
         rd = RunDir(run_dir)
-        require_new_dir(run_dir, "--run-dir", f"use --resume {run_dir} to continue it")
-        if not native_checked:
-            native_check(backend, plan)
-        with staged_dir(run_dir) as tmp:
-            write_plan(plan, tmp)
-            staged = RunDir(tmp)
-            staged.command_path.write_text(command_script(plan, backend.env))
-            staged.log_path.parent.mkdir()
+        try:
+            if not native_checked:
+                native_check(backend, plan)
+            write_plan(plan, run_dir)
+            rd.command_path.write_text(command_script(plan, backend.env))
+            rd.log_path.parent.mkdir()
+        except OSError as exc:
+            claimed.discard()
+            raise fs_error("--run-dir", run_dir, exc) from None
+        except BaseException:
+            claimed.discard()
+            raise
+    with lock:
+        return _run_claimed(job, backend, plan, rd, resume=resume, echo=echo)
+
+
+def _run_claimed(job: Job, backend: Backend, plan: Plan, rd: RunDir, *, resume: bool, echo: TextIO | None) -> RunResult:
+    """The run itself, in a run directory this process holds the lock of."""
+    from ptsdk.launch import run_command
+    from ptsdk.metrics import write_metrics
+
+    run_dir = rd.path
     info = manifest(
         job, backend, plan, run_dir, started_at=now(), ended_at=None, exit_code=None, status="running", resumed=resume
     )

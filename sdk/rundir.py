@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -148,14 +149,214 @@ LOG = RunDir.LOG
 METRICS = RunDir.METRICS
 
 
+LOCK = ".ptsdk.lock"  # inside a folder ptsdk is writing; flock'ed while a process owns the folder
+
+_FS_WORDS = {
+    errno.EROFS: "the filesystem is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENAMETOOLONG: "the path is too long for the filesystem",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EBUSY: "the folder is busy (a mount point, or in use)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.ELOOP: "too many symbolic links in the path",
+    errno.EEXIST: "it already exists",
+}
+
+
+def fs_error(option: str, path: Path, exc: OSError | ValueError, hint: str = "choose another folder") -> PtsdkError:
+    """An OSError met while creating or writing `path` as a message naming the option, the path and the fix."""
+    if isinstance(exc, ValueError):  # os functions refuse paths with NUL bytes this way
+        return PtsdkError(f"{option} {_short(path)}: not a usable path ({exc}); {hint}")
+    words = _FS_WORDS.get(exc.errno or 0, exc.strerror or exc.__class__.__name__)
+    where = f" ({_short(Path(exc.filename))})" if exc.filename and str(exc.filename) != str(path) else ""
+    return PtsdkError(f"{option} {_short(path)}: cannot write there: {words}{where}; {hint}")
+
+
+def os_error_words(exc: OSError) -> str:
+    """'PATH: what went wrong' for any OSError, the path shortened."""
+    words = _FS_WORDS.get(exc.errno or 0, exc.strerror or exc.__class__.__name__)
+    return f"{_short(Path(str(exc.filename)))}: {words}" if exc.filename else words
+
+
+def _short(path: Path, limit: int = 200) -> str:
+    text = str(path)
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]} ({len(text)} characters)"
+
+
 def require_new_dir(path: Path, option: str, hint: str = "choose a new folder") -> None:
-    """The one guard for folders ptsdk creates: `path` must not exist, or be an empty folder."""
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise PtsdkError(f"{option} {path}: exists and is not a folder; {hint}")
-    if any(path.iterdir()):
-        raise PtsdkError(f"{option} {path}: exists and is not empty; {hint}")
+    """The one guard for folders ptsdk creates: `path` must not exist, or be an empty folder.
+
+    A lock file left by a ptsdk process that died before writing anything does not count."""
+    try:
+        if not path.exists():
+            return
+        if not path.is_dir():
+            raise PtsdkError(f"{option} {_short(path)}: exists and is not a folder; {hint}")
+        if any(p.name != LOCK for p in path.iterdir()):
+            raise PtsdkError(f"{option} {_short(path)}: exists and is not empty; {hint}")
+    except (OSError, ValueError) as exc:
+        raise fs_error(option, path, exc, hint) from None
+
+
+class DirLock:
+    """An exclusive flock on FOLDER/.ptsdk.lock, held while one ptsdk process owns the folder.
+
+    The kernel drops it when the process exits, however it dies (SIGKILL included), so a stale lock
+    never blocks anyone; the holder's pid is written into the file for the error message."""
+
+    def __init__(self, folder: Path, name: str = LOCK) -> None:
+        self.path = folder / name
+        self._fd: int | None = None
+
+    def acquire(self, *, wait: bool = False) -> bool:
+        """Take the lock; False when another process holds it (and `wait` is off)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """Who holds the lock, in words (its pid as written in the file)."""
+        try:
+            pid = self.path.read_text().strip()
+        except OSError:
+            pid = ""
+        return f"pid {pid}" if pid.isdigit() else "another process"
+
+    def held_elsewhere(self) -> bool:
+        """Whether some other process holds the lock now (a probe that takes and drops it)."""
+        if self._fd is not None:
+            return False
+        if not self.path.exists():
+            return False
+        try:
+            if self.acquire():
+                self.release()
+                return False
+        except OSError:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> DirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class ClaimedDir:
+    """A new folder this process owns: created (or taken while empty) and locked, so exactly one
+    process can ever write into it. `discard()` removes what was written (and the folder when it was
+    created here); `release()` keeps it."""
+
+    def __init__(self, path: Path, lock: DirLock, created: bool) -> None:
+        self.path, self.lock, self.created = path, lock, created
+
+    def discard(self) -> None:
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:  # an empty folder the user made (or a mount point): leave it empty, as it was
+            for p in self.path.iterdir() if self.path.exists() else ():
+                if p.name == LOCK:
+                    continue
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            (self.path / LOCK).unlink(missing_ok=True)
+        self.lock.release()
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> ClaimedDir:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None:
+            self.discard()
+        else:
+            self.release()
+
+
+def claim_new_dir(path: Path, option: str, hint: str = "choose a new folder", *, exclusive: bool = False) -> ClaimedDir:
+    """Create `path` (or take it while it is empty) and lock it. Exactly one of several processes
+    claiming one path at once wins; the others get a clear error. `exclusive`: only a folder created
+    here will do (FileExistsError is raised, for callers that pick another name)."""
+    require_new_dir(path, option, hint)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir()
+            created = True
+        except FileExistsError:
+            if exclusive:
+                raise
+            if not path.is_dir():
+                raise PtsdkError(f"{option} {_short(path)}: exists and is not a folder; {hint}") from None
+            created = False
+        lock = DirLock(path)
+        if not lock.acquire():
+            raise PtsdkError(
+                f"{option} {_short(path)}: another ptsdk process ({lock.holder()}) is writing it now; "
+                "choose another folder"
+            )
+    except (FileExistsError, PtsdkError):
+        raise
+    except (OSError, ValueError) as exc:
+        raise fs_error(option, path, exc, hint) from None
+    claimed = ClaimedDir(path, lock, created)
+    if any(p.name != LOCK for p in path.iterdir()):  # filled between the guard and the lock
+        lock.release()
+        raise PtsdkError(f"{option} {_short(path)}: exists and is not empty; {hint}")
+    return claimed
+
+
+def claim_run_dir(run_dir: Path | None, parent: str | Path, job_name: str, backend: str) -> ClaimedDir:
+    """The run directory of a new run, claimed: `--run-dir` as given, or a fresh
+    PARENT/NAME-BACKEND-TIME[-N] that no other run can pick, even one started in the same second."""
+    if run_dir is not None:
+        return claim_new_dir(run_dir, "--run-dir", f"use --resume {_short(run_dir)} to continue it")
+    base = default_run_dir(parent, job_name, backend)
+    for i in range(1, 10_000):
+        candidate = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        try:
+            return claim_new_dir(candidate, "output.dir", "set output.dir to a folder you can write", exclusive=True)
+        except FileExistsError:
+            continue
+        except PtsdkError:
+            if candidate.exists() and candidate != base:
+                continue
+            raise
+    raise PtsdkError(f"output.dir {parent}: no free run directory name for {base.name}")
+
+
+def lock_run_dir(run_dir: Path, option: str = "--resume") -> DirLock:
+    """The lock of an existing run directory, for resuming it: refused while another process runs it."""
+    lock = DirLock(run_dir)
+    try:
+        acquired = lock.acquire()
+    except (OSError, ValueError) as exc:
+        raise fs_error(option, run_dir, exc, "copy the run directory somewhere writable and resume the copy") from None
+    if not acquired:
+        raise PtsdkError(
+            f"{option} {_short(run_dir)}: another ptsdk process ({lock.holder()}) is running it now; "
+            "wait for it to finish or stop it first"
+        )
+    return lock
 
 
 def now() -> str:
@@ -180,18 +381,16 @@ def write_plan(plan: Plan, target: Path) -> None:
 
 
 @contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Build a directory beside `final` and move it into place only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists() and not any(final.iterdir()):
-        final.rmdir()
-    os.replace(tmp, final)
+def staged_dir(final: Path, option: str = "--out") -> Iterator[Path]:
+    """Write a new folder all or nothing: claimed and locked first (one writer), removed again if
+    the block fails. Yields the folder itself."""
+    claimed = claim_new_dir(final, option)
+    with claimed:
+        try:
+            yield final
+        except OSError as exc:
+            raise fs_error(option, final, exc) from None
+    (final / LOCK).unlink(missing_ok=True)
 
 
 def default_run_dir(parent: str | Path, job_name: str, backend: str) -> Path:
