@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -366,8 +367,19 @@ def now() -> str:
 def write_json(path: Path, data: Any) -> None:
     """Atomic: a reader sees the old file or the new one, never half of one."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(json.dumps(_finite(data), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
     os.replace(tmp, path)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no Infinity or NaN: a non-finite float is written as null, as in metrics.jsonl."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def write_plan(plan: Plan, target: Path) -> None:

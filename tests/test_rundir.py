@@ -158,3 +158,13 @@ def test_compare_names_the_bad_run(ptsdk, tmp_path: Path) -> None:
     r = ptsdk("compare", "--runs", str(run), "--runs", str(run), "--out", str(tmp_path / "rep"))
     assert r.code == 2 and "Traceback" not in r.err
     assert f"--runs {run}: manifest.json is truncated" in r.err and "the run cannot be compared" in r.err
+
+
+def test_manifest_is_strict_json_even_with_non_finite_values(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    rd = RunDir(run)
+    rd.write_manifest({**rd.read_manifest(), "final_loss": float("nan"), "nested": {"x": [float("inf"), 1.5]}})
+    text = (run / MANIFEST).read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data["final_loss"] is None and data["nested"] == {"x": [None, 1.5]}
