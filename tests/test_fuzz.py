@@ -1,15 +1,23 @@
-"""Property-based: no malformed job file ever produces a traceback, only exit 0 or 2."""
+"""Property-based: no malformed job file ever produces a traceback, only exit 0 or 2.
+
+The hostile cases (huge integers, NaN, duplicate keys, NUL and control characters, odd and huge keys,
+YAML tags and alias bombs, deep nesting, wrong types, damaged text) live in tools/fuzzing.py, shared
+with the longer standalone run `tools/fuzz_jobs.py --cases 10000`."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import yaml
-from conftest import minimal_job
+from conftest import ROOT, minimal_job
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ptsdk.errors import SpecError
 from ptsdk.spec import load_job
+
+sys.path.insert(0, str(ROOT / "tools"))
+from fuzzing import Case, hostile_jobs, prepare_dir, random_files, run_case  # noqa: E402
 
 scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=True) | st.text(max_size=12)
 values = st.recursive(
@@ -53,3 +61,31 @@ def test_mutated_jobs_never_traceback(tmp_path, job: dict, as_json: bool) -> Non
 @given(text=st.text(max_size=200), suffix=st.sampled_from([".json", ".yaml"]))
 def test_random_text_never_tracebacks(tmp_path, text: str, suffix: str) -> None:
     outcome(tmp_path, text, suffix)
+
+
+def through_cli(tmp_path, case: Case) -> None:
+    """`ptsdk validate` on the case, in-process: exit 0, or exit 2 with a bounded `error:` message."""
+    if not (tmp_path / "my dir").exists():
+        prepare_dir(tmp_path)
+    result = run_case(tmp_path, case)
+    assert result.kind != "failure", f"{result.problem}\n{case.describe()}\nstderr: {result.err[:2000]}"
+
+
+HOSTILE = settings(
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@HOSTILE
+@given(case=hostile_jobs())
+def test_hostile_jobs_through_the_cli(tmp_path, case: Case) -> None:
+    through_cli(tmp_path, case)
+
+
+@settings(HOSTILE, max_examples=150)
+@given(case=random_files)
+def test_random_bytes_through_the_cli(tmp_path, case: Case) -> None:
+    through_cli(tmp_path, case)

@@ -231,3 +231,23 @@ def test_schema_has_descriptions() -> None:
     assert schema["properties"]["training"]
     training = schema["$defs"]["TrainingSpec"]["properties"]
     assert all("description" in prop for prop in training.values())
+
+
+def test_every_spec_model_refuses_nan_and_infinity() -> None:
+    from ptsdk.spec.base import SpecModel
+
+    def subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    assert all(model.model_config.get("allow_inf_nan") is False for model in subclasses(SpecModel))
+    lines = problems(minimal_job(method={"name": "ppo", "gamma": float("nan")}, training={"epochs": float("inf")}))
+    assert "method.gamma: must be a finite number, got nan" in lines
+    assert "training.epochs: must be a finite number, got inf" in lines
+
+
+def test_reward_reference_may_hold_spaces_in_the_file_path() -> None:
+    from ptsdk.spec.method import REWARD_REF
+
+    assert REWARD_REF.match("my rewards/r.py:score") and REWARD_REF.match("../a b/c d.py:f")
+    for bad in (" r.py:f", "r.py:f\n", "r.py :f", "r\n.py:f", "dir/.py:f", "r.py:f g"):
+        assert not REWARD_REF.match(bad), bad

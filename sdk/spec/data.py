@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from ptsdk.errors import brief
 from ptsdk.spec.base import SpecModel
 from pydantic import Field, field_validator
 
@@ -65,5 +66,5 @@ class DataSpec(SpecModel):
         known = sorted({f for fields in RECORD_FIELDS.values() for f in fields})
         for key in columns:
             if key not in known:
-                raise ValueError(f"unknown canonical field {key!r}; canonical fields are {', '.join(known)}")
+                raise ValueError(f"unknown canonical field {brief(key)}; canonical fields are {', '.join(known)}")
         return columns

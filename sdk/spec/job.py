@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Final, Literal
 
+from ptsdk.errors import brief
 from ptsdk.spec.adapter import AdapterSpec, FullFineTune
 from ptsdk.spec.base import SpecModel
 from ptsdk.spec.data import FAMILY_FORMATS, RECORD_FIELDS, DataSpec
@@ -12,19 +14,28 @@ from ptsdk.spec.distributed import DistributedSpec
 from ptsdk.spec.method import GROUP_METHODS, MethodSpec, _OnlineRL
 from ptsdk.spec.model import ModelSpec
 from ptsdk.spec.output import OutputSpec
+from ptsdk.spec.parse import non_finite
 from ptsdk.spec.rollout import RolloutSpec
 from ptsdk.spec.training import TrainingSpec
-from pydantic import Field, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 SPEC_VERSION: Final = 1
+
+# A job's name becomes part of a directory name (output.dir/NAME-BACKEND-TIME): one plain file name.
+MAX_NAME_CHARS: Final = 100
+JOB_NAME: Final = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_NAME_CHARS - 1}}}")
 
 
 class Job(SpecModel):
     """A post-training job. Every backend reads this and nothing else (but its own passthrough)."""
 
     version: Literal[1] = Field(SPEC_VERSION, description="Spec version; 1 is the only one so far.")
-    name: str | None = Field(None, description="A short name for runs and reports (default: the job file's stem).")
+    name: str | None = Field(
+        None,
+        description=f"A short name for runs and reports (default: the job file's stem): up to {MAX_NAME_CHARS} "
+        "letters, digits, '.', '_' or '-', not starting with '.' or '-'.",
+    )
     method: MethodSpec = Field(description="The training method and its own hyperparameters.")
     model: ModelSpec = Field(description="The model to train.")
     adapter: AdapterSpec = Field(default_factory=FullFineTune, description="Full fine-tune, LoRA or QLoRA.")
@@ -42,6 +53,16 @@ class Job(SpecModel):
         description="Per-backend passthrough: backend name -> native keys set verbatim (after ptsdk's own). "
         "The only place a framework's vocabulary belongs in a job.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str | None) -> str | None:
+        if name is not None and not JOB_NAME.fullmatch(name):
+            raise ValueError(
+                f"{brief(name)} cannot name a run directory: use 1-{MAX_NAME_CHARS} letters, digits, '.', '_' or '-', "
+                "starting with a letter, digit or '_'"
+            )
+        return name
 
     @model_validator(mode="wrap")
     @classmethod
@@ -161,7 +182,7 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
             out.append(
                 (
                     ("data", "columns", key),
-                    f"{fmt or allowed[0]} records have no field {key!r}; they have {', '.join(fields)}",
+                    f"{fmt or allowed[0]} records have no field {brief(key)}; they have {', '.join(fields)}",
                     key,
                 )
             )
@@ -223,4 +244,7 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
                     job.data.max_length,
                 )
             )
+    for loc, value in non_finite(job.backend_options, ("backend_options",)):
+        where = tuple(part if isinstance(part, (str, int)) else str(part) for part in loc)
+        out.append((where, f"must be a finite number, got {value!r}", value))
     return out

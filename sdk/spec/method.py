@@ -9,11 +9,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal, Union, get_args
 
+from ptsdk.errors import brief
 from ptsdk.spec.base import SpecModel
 from pydantic import Field, field_validator
 
-# `reward.py:score` (a file, relative to the job file) or `package.module:score`.
-REWARD_REF = re.compile(r"^(?P<target>[^:\s]+\.py|[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*):(?P<fn>[A-Za-z_]\w*)$")
+# `reward.py:score` (a file, relative to the job file; spaces allowed, not at either end of a name,
+# no control characters) or `package.module:score`.
+REWARD_REF = re.compile(
+    r"^(?P<target>(?!\s)[^:\x00-\x1f\x7f]*[^:\s\x00-\x1f\x7f/]\.py|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)"
+    r":(?P<fn>[A-Za-z_]\w*)\Z"
+)
 
 
 class _Method(SpecModel):
@@ -124,7 +129,7 @@ class _OnlineRL(_Method):
         for ref in refs:
             if not REWARD_REF.match(ref):
                 raise ValueError(
-                    f"{ref!r} is not a reward function reference; write 'file.py:function' or 'module:function'"
+                    f"{brief(ref)} is not a reward function reference; write 'file.py:function' or 'module:function'"
                 )
         return refs
 
