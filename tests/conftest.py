@@ -22,6 +22,26 @@ def minimal_job(**overrides: Any) -> dict[str, Any]:
     return job
 
 
+def fake_model(folder: Path) -> Path:
+    """A folder that passes ptsdk's model preflight (config, weights, tokenizer files) but holds no
+    real model: for tests that stop before a framework loads it, or run a stand-in interpreter."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "tokenizer.json").write_text("{}")
+    return folder
+
+
+def local_job(root: Path, **overrides: Any) -> dict[str, Any]:
+    """minimal_job with a local (fake) model folder and a small local SFT data file under root, so a
+    run gets past the data and model preflight without a network."""
+    data = root / "train.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"{i}+1=", "completion": str(i + 1)}) + "\n" for i in range(8)))
+    job = minimal_job(model={"name_or_path": str(fake_model(root / "model"))}, data={"train": {"path": str(data)}})
+    job.update(overrides)
+    return job
+
+
 @pytest.fixture
 def write_job(tmp_path: Path):
     def write(data: dict[str, Any], name: str = "job.yaml") -> Path:

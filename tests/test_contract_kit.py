@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import yaml
-from conftest import EXAMPLES
+from conftest import EXAMPLES, fake_model
 
 FAKES = '''
 from dataclasses import replace
@@ -119,8 +119,7 @@ def install(site: Path) -> None:
 def job_copy(name: str, tmp: Path) -> Path:
     """An example job with absolute data paths and a (placeholder) local model folder."""
     data = yaml.safe_load((EXAMPLES / "jobs" / name).read_text())
-    (tmp / "model").mkdir(exist_ok=True)
-    data["model"]["name_or_path"] = str(tmp / "model")
+    data["model"]["name_or_path"] = str(fake_model(tmp / "model"))
     for split in ("train", "eval"):
         if split in data["data"]:
             data["data"][split]["path"] = str((EXAMPLES / "jobs" / data["data"][split]["path"]).resolve())

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import minimal_job
+from conftest import local_job, minimal_job
 from ptsdk.errors import PtsdkError
 from ptsdk.rundir import LOCK, DirLock, claim_new_dir, claim_run_dir, lock_run_dir, staged_dir
 
@@ -51,17 +51,19 @@ def read_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     yield ro
 
 
-def test_output_dir_on_a_read_only_filesystem(ptsdk, write_job, read_only: Path, monkeypatch) -> None:
+def test_output_dir_on_a_read_only_filesystem(ptsdk, write_job, read_only: Path, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PTSDK_TRL_PYTHON", sys.executable)
-    job = write_job(minimal_job(output={"dir": str(read_only / "runs")}))
+    job = write_job(local_job(read_only.parent, output={"dir": str(read_only / "runs")}))
     r = ptsdk("run", str(job), "--backend", "trl")
     assert r.code == 2 and "Traceback" not in r.err, r.err
     assert f"output.dir {read_only}/runs/" in r.err and "the filesystem is read-only" in r.err
 
 
-def test_run_dir_and_translate_out_on_a_read_only_filesystem(ptsdk, write_job, read_only: Path, monkeypatch) -> None:
+def test_run_dir_and_translate_out_on_a_read_only_filesystem(
+    ptsdk, write_job, read_only: Path, tmp_path, monkeypatch
+) -> None:
     monkeypatch.setenv("PTSDK_TRL_PYTHON", sys.executable)
-    job = str(write_job(minimal_job()))
+    job = str(write_job(local_job(tmp_path)))
     r = ptsdk("run", job, "--backend", "trl", "--run-dir", str(read_only / "run"))
     assert r.code == 2 and "Traceback" not in r.err, r.err
     assert f"--run-dir {read_only}/run: cannot write there: the filesystem is read-only" in r.err
@@ -89,7 +91,7 @@ def test_a_mount_point_is_a_usable_out_folder(ptsdk, write_job, tmp_path: Path) 
 def test_a_path_too_long_for_the_filesystem(ptsdk, write_job, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PTSDK_TRL_PYTHON", sys.executable)
     long = tmp_path / ("x" * 300)
-    r = ptsdk("run", str(write_job(minimal_job())), "--backend", "trl", "--run-dir", str(long))
+    r = ptsdk("run", str(write_job(local_job(tmp_path))), "--backend", "trl", "--run-dir", str(long))
     assert r.code == 2 and "Traceback" not in r.err, r.err
     assert "the path is too long for the filesystem" in r.err and "(3" in r.err  # shortened, with its length
     assert len(r.err) < 1000
@@ -154,7 +156,7 @@ def test_two_runs_with_one_run_dir_through_the_cli(tmp_path: Path, write_job) ->
     fake.write_text("#!/bin/sh\nsleep 3\nexit 1\n")
     fake.chmod(0o755)
     env = {**os.environ, "PTSDK_TRL_PYTHON": str(fake)}
-    job = str(write_job(minimal_job()))
+    job = str(write_job(local_job(tmp_path)))
     run = tmp_path / "shared"
     ptsdk = [sys.executable, "-m", "ptsdk", "run", job, "-b", "trl", "--run-dir", str(run), "-q"]
     first = subprocess.Popen(ptsdk, env=env, stderr=subprocess.PIPE, text=True)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import minimal_job
+from conftest import local_job, minimal_job
 from ptsdk.errors import PtsdkError
 from ptsdk.metrics import MetricRecord, write_metrics
 from ptsdk.rundir import LOG, MANIFEST, METRICS, RunDir, require_new_dir
@@ -111,7 +111,7 @@ def test_run_refuses_a_non_empty_run_dir(ptsdk, write_job, tmp_path: Path, monke
     run = tmp_path / "busy"
     run.mkdir()
     (run / "keep.txt").write_text("x")
-    r = ptsdk("run", str(write_job(minimal_job())), "--backend", "trl", "--run-dir", str(run))
+    r = ptsdk("run", str(write_job(local_job(tmp_path))), "--backend", "trl", "--run-dir", str(run))
     assert r.code == 2 and "Traceback" not in r.err, r.err
     assert f"--run-dir {run}: exists and is not empty; use --resume {run} to continue it" in r.err
     assert sorted(p.name for p in run.iterdir()) == ["keep.txt"]
