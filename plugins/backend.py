@@ -281,6 +281,10 @@ class Backend(ABC):
 
         raise UnsupportedError(f"backend {self.name}: resuming a run is not supported by this backend")
 
+    def resume_step(self, run_dir: Path) -> int | None:
+        """The optimizer step a resume of run_dir continues from; None when the backend cannot tell."""
+        return None
+
     def parse_metrics(self, run_dir: Path) -> Iterator[MetricRecord]:
         """The run's metrics in ptsdk's normalized schema."""
         return iter(())

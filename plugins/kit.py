@@ -9,7 +9,8 @@
 - :func:`runtime_file`: ptsdk_runtime.py for the run directory (data fingerprint, JSONL metrics callback).
 - :class:`TrainerBackend`: a base for frameworks built on the transformers Trainer (metrics from the
   JSONL callback's log, the trained model under model/).
-- :func:`local_inputs`, :func:`chat_template_sha`, :func:`model_dir_problems`, :func:`hf_log_records`.
+- :func:`local_inputs`, :func:`chat_template_sha`, :func:`model_dir_problems`, :func:`hf_log_records`
+  (:func:`one_stream`: one record per step across resumes), :func:`last_checkpoint`, :func:`no_checkpoint_error`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ptsdk.errors import PtsdkError
 from ptsdk.plugins import runtime
 from ptsdk.plugins.backend import Backend, Launcher, LauncherKind, Note, PlanFile
 
@@ -162,15 +164,15 @@ def model_dir_problems(run_dir: Path) -> list[str]:
 
 def hf_log_records(path: Path) -> Iterator[MetricRecord]:
     """Normalize the JSONL of transformers `on_log` dicts (plus step, epoch, wall_time_s) written by
-    :func:`ptsdk_runtime.jsonl_metrics_callback`: train, eval and final-summary records."""
+    :func:`ptsdk_runtime.jsonl_metrics_callback`: train, eval and final-summary records, as one stream
+    across resumes (see :func:`one_stream`); a last line cut short by a killed writer is left out."""
     from ptsdk.metrics import MetricRecord
 
     if not path.exists():
         return
     last_tokens = last_time = None
     known = {"loss", "learning_rate", "grad_norm", "reward", "reward_std", "num_tokens"}
-    for line in path.read_text().splitlines():
-        raw = json.loads(line)
+    for raw in one_stream(path.read_text().splitlines()):
         step = int(raw.pop("step"))
         epoch, wall = raw.pop("epoch", None), raw.pop("wall_time_s", None)
         if "train_runtime" in raw:
@@ -211,9 +213,81 @@ def hf_log_records(path: Path) -> Iterator[MetricRecord]:
         )
 
 
+def one_stream(lines: list[str]) -> list[dict[str, Any]]:
+    """The metrics log's dicts with every step once, whatever attempts wrote it.
+
+    A ``train_begin`` line (a trainer starting, at the step of the checkpoint it resumed from) drops the
+    records after that step written before it: the interrupted attempt's steps the resumed one redoes.
+    For logs without those lines, a train step that goes back (to or below one already logged) is taken
+    as such a restart. A line that is not JSON is left out if it is the last one (a killed writer's)."""
+    out: list[dict[str, Any]] = []
+    last_train: int | None = None
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines) - 1:
+                break
+            raise
+        step = int(raw.get("step", 0))
+        if raw.get("event") == "train_begin":
+            out = [r for r in out if int(r["step"]) <= step]
+            last_train = step
+            continue
+        if raw.get("event") is not None:
+            continue
+        is_train = "train_runtime" not in raw and not any(k.startswith("eval_") for k in raw)
+        if is_train:
+            if last_train is not None and step <= last_train:
+                out = [r for r in out if int(r["step"]) < step]
+            last_train = step
+        out.append(raw)
+    return out
+
+
+#: Hugging Face Trainer checkpoint folders: checkpoints/checkpoint-N.
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+def last_checkpoint(folder: Path) -> tuple[int, Path] | None:
+    """(step, path) of the last complete Trainer checkpoint under `folder`: the highest checkpoint-N whose
+    trainer_state.json was written (the Trainer writes it after the weights, optimizer and RNG states)."""
+    found = []
+    for path in folder.glob(CHECKPOINT_PREFIX + "*") if folder.is_dir() else []:
+        step = path.name[len(CHECKPOINT_PREFIX) :]
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            found.append((int(step), path))
+    return max(found) if found else None
+
+
+def no_checkpoint_error(backend: str, job: Job | None, run_dir: Path) -> PtsdkError:
+    """`--resume` of a run that saved no checkpoint, said one way for every backend."""
+    save_steps = job.output.save_steps if job is not None else None
+    why = f"output.save_steps={save_steps}" if save_steps else "output.save_steps is not set"
+    return PtsdkError(
+        f"--resume {run_dir}: no checkpoint was saved before the run stopped ({why}); "
+        f"start it again with `ptsdk run JOB --backend {backend}` (the job is in {run_dir / 'manifest.json'})"
+    )
+
+
 class TrainerBackend(Backend):
     """A framework built on the transformers Trainer: its runner or plugin logs through
-    ptsdk_runtime's JSONL callback, and it saves the trained model or adapter under model/."""
+    ptsdk_runtime's JSONL callback, it checkpoints under checkpoints/ and saves the trained model or
+    adapter under model/."""
+
+    #: Where the Trainer's output_dir (its checkpoint-N folders) is, relative to the run directory.
+    checkpoints_dir: ClassVar[str] = "checkpoints"
+
+    def resume_checkpoint(self, run_dir: Path) -> tuple[int, Path] | None:
+        """(step, folder) of the checkpoint a resume continues from; None when none was saved."""
+        return last_checkpoint(run_dir / self.checkpoints_dir)
+
+    def resume_step(self, run_dir: Path) -> int | None:
+        """The optimizer step a resume continues from (recorded in the manifest's attempts)."""
+        found = self.resume_checkpoint(run_dir)
+        return found[0] if found else None
 
     def parse_metrics(self, run_dir: Path) -> Iterator[MetricRecord]:
         return hf_log_records(run_dir / runtime.METRICS_LOG)

@@ -9,7 +9,8 @@ every Hugging Face Trainer-based runner or plugin can import it from the run dir
 - :func:`load_reward`: a job's ``file.py:fn`` / ``module:fn`` reward function, the same on every backend;
 - :func:`jsonl_metrics_callback`: a transformers ``TrainerCallback`` writing every logged metrics
   dict as one JSON line (with the step, epoch and seconds since training began), optionally
-  counting real (non-padding) tokens for frameworks whose logs lack TRL's ``num_tokens``.
+  counting real (non-padding) tokens for frameworks whose logs lack TRL's ``num_tokens``; its
+  counters continue across a resume, and it checks the trained weights are finite at the end.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ METRICS_LOG = os.path.join("logs", "trainer_log.jsonl")
 FINGERPRINT = os.path.join("logs", "tokenized_data.json")
 #: The name this file has in a run directory.
 MODULE = "ptsdk_runtime"
+#: Written into each checkpoint folder by the metrics callback: the counters a resumed run continues.
+COUNTERS = "ptsdk_counters.json"
 
 
 def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:
@@ -133,38 +136,135 @@ def jsonl_metrics_callback(path: str = METRICS_LOG, *, count_tokens: bool = Fals
 
     With count_tokens, train records get ``num_tokens`` from :meth:`count` calls (see
     :func:`count_tokens_in_loss`), for frameworks whose own logs do not count real tokens.
+
+    One metrics stream across resumes: each checkpoint folder gets :data:`COUNTERS` (the seconds of
+    training and the tokens so far, and any framework counter given to :meth:`track`); a run resumed
+    from that checkpoint continues them, and starts its part of the log with a ``train_begin`` line
+    naming the step it resumed from (a reader drops the interrupted attempt's records after it).
+    The final summary record says whether the trainable weights are all finite (``weights_finite``).
     """
     from transformers import TrainerCallback
 
     class JsonlMetrics(TrainerCallback):
         def __init__(self) -> None:
             self.t0 = time.time()
+            self.wall0 = 0.0  # seconds of training before this process started (from the resumed checkpoint)
             self.tokens = 0
+            self.tracked: list[tuple[Any, str]] = []
 
         def count(self, n: int) -> None:
             self.tokens += n
 
+        def track(self, obj: Any, attr: str) -> None:
+            """Save ``obj.attr`` (a count) with each checkpoint and restore it on resume: a framework's own counter
+            that its checkpoints leave out (TRL's token count restarts at 0 otherwise)."""
+            self.tracked.append((obj, attr))
+
+        def wall(self) -> float:
+            return self.wall0 + time.time() - self.t0
+
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.t0 = time.time()
+            if state.global_step > 0:  # resumed: the trainer state is the checkpoint's already
+                self._restore(os.path.join(args.output_dir, f"checkpoint-{state.global_step}"), state.global_step)
+            if state.is_world_process_zero:
+                self._append({"event": "train_begin", "step": state.global_step, "wall_time_s": self.wall0})
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+            if not state.is_world_process_zero or not os.path.isdir(folder):
+                return
+            counters = {
+                "step": state.global_step,
+                "wall_time_s": self.wall(),
+                "tokens": self.tokens,
+                "tracked": {attr: _jsonable(getattr(obj, attr, None)) for obj, attr in self.tracked},
+            }
+            tmp = os.path.join(folder, COUNTERS + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump(counters, f)
+            os.replace(tmp, os.path.join(folder, COUNTERS))
+
+        def _restore(self, folder: str, step: int) -> None:
+            try:
+                with open(os.path.join(folder, COUNTERS)) as f:
+                    saved = json.load(f)
+            except (OSError, ValueError):
+                saved = _counters_from_log(path, step)  # a checkpoint without ptsdk's counters
+            self.wall0 = float(saved.get("wall_time_s") or 0.0)
+            self.tokens = int(saved.get("tokens") or 0)
+            tracked = saved.get("tracked")
+            for obj, attr in self.tracked:
+                # without ptsdk's counters the log's token count is the one counter known
+                value = tracked.get(attr) if isinstance(tracked, dict) else saved.get("tokens")
+                if value is not None:
+                    setattr(obj, attr, int(value))
 
         def on_log(
             self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
         ) -> None:
             if not state.is_world_process_zero or not logs:
                 return
-            record: dict[str, Any] = {
-                "step": state.global_step,
-                "epoch": state.epoch,
-                "wall_time_s": time.time() - self.t0,
-            }
+            record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch, "wall_time_s": self.wall()}
             if count_tokens and not any(k.startswith("eval_") for k in logs) and "train_runtime" not in logs:
                 record["num_tokens"] = self.tokens
             record.update({k: _jsonable(v) for k, v in logs.items()})
+            if "train_runtime" in logs and kwargs.get("model") is not None:
+                bad = _nonfinite_parameter(kwargs["model"])
+                if bad is not None:
+                    record["weights_finite"] = not bad
+                    if bad:
+                        record["nonfinite_parameter"] = bad
+            self._append(record)
+
+        def _append(self, record: dict[str, Any]) -> None:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             with open(path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
     return JsonlMetrics()
+
+
+def _counters_from_log(path: str, step: int) -> dict[str, Any]:
+    """The counters at `step` as the metrics log has them (its last train record at or before it)."""
+    best: dict[str, Any] = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return best
+    for line in lines:
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            continue
+        if raw.get("event") == "train_begin" or "train_runtime" in raw or any(k.startswith("eval_") for k in raw):
+            continue
+        if int(raw.get("step", step + 1)) <= step:
+            best = {"wall_time_s": raw.get("wall_time_s"), "tokens": raw.get("num_tokens")}
+    return best
+
+
+def _nonfinite_parameter(model: Any) -> str | None:
+    """'' when every trainable parameter (this process's shard of it) is finite, else the first bad one's
+    name; None when it cannot be told (parameters not materialized here, say)."""
+    try:
+        import torch
+
+        by_device: dict[Any, list[tuple[str, Any]]] = {}
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            t = (p.to_local() if hasattr(p, "to_local") else p).detach()
+            if t.numel() and t.device.type != "meta":
+                by_device.setdefault(t.device, []).append((name, t))
+        for group in by_device.values():
+            ok = torch.stack([torch.isfinite(t).all() for _, t in group])
+            if not bool(ok.all()):
+                return str(group[int((~ok).nonzero()[0][0])][0])
+        return "" if by_device else None
+    except Exception:  # a check that cannot run says nothing
+        return None
 
 
 def count_tokens_in_loss(trainer: Any, callback: Any) -> None:

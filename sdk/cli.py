@@ -281,13 +281,16 @@ def run(job: Path | None, backend: str | None, run_dir: Path | None, resume_dir:
 
     if resume_dir is not None:
         previous = RunDir(resume_dir, option="--resume", purpose="resumed")
-        loaded = previous.job()
+        if backend is not None and backend != previous.backend:
+            raise PtsdkError(f"--resume {resume_dir}: the run was made with backend {previous.backend}, not {backend}")
+        # A job file given with --resume must be the run's own: pipeline.run refuses another one, field by field.
+        loaded = pipeline.load_checked(job, previous.backend)[0] if job is not None else previous.job()
         backend = previous.backend
         run_dir = resume_dir
     else:
         if job is None or backend is None:
             raise PtsdkError("ptsdk run needs JOB and --backend (or --resume RUN_DIR)")
-        loaded, _ = pipeline.load_checked(job, backend)
+        loaded, _ = pipeline.load_checked(job, backend, launching=True)
     assert backend is not None
     b = _backend(backend)
     plan = b.translate(loaded)
@@ -348,7 +351,7 @@ def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out
         if len(backend_names) < 2:
             raise PtsdkError("--backends: name at least two backends to compare")
         # Every check and translation, native validation included, before anything launches.
-        loaded = {b: pipeline.load_checked(job, b)[0] for b in backend_names}
+        loaded = {b: pipeline.load_checked(job, b, launching=True)[0] for b in backend_names}
         backends = {b: _backend(b) for b in backend_names}
         plans = {b: backends[b].translate(loaded[b]) for b in backend_names}
         for b in backend_names:
@@ -484,6 +487,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except ValueError as exc:
+        if "null byte" not in str(exc):
+            raise
+        click.echo("error: a path holds a NUL byte; no file can be named so", err=True)  # os.stat's refusal
+        sys.exit(EXIT_BAD_INPUT)
     except OSError as exc:  # the machine refused a file operation ptsdk did not foresee: still a message
         from ptsdk.rundir import os_error_words
 

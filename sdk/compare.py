@@ -110,9 +110,29 @@ class Run:
 
 
 def load_run(run_dir: Path | RunDir, *, option: str = "") -> Run:
-    """Read a finished (or interrupted) run; a bad manifest or metrics file is a PtsdkError naming `option`."""
+    """Read a finished (or interrupted) run; a bad manifest or metrics file is a PtsdkError naming `option`.
+
+    A run whose ptsdk died (status `lost`) or is still `running` has no metrics.jsonl, or an earlier
+    attempt's: its metrics come from the framework's own log in the run directory, through its
+    backend's parser (metrics.jsonl when that gives none)."""
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir, option=option, purpose="compared")
-    return Run(rd, rd.read_manifest(), rd.metrics())
+    manifest = rd.read_manifest()
+    metrics = framework_metrics(rd) if rd.status in ("lost", "running") else []
+    return Run(rd, manifest, metrics or rd.metrics())
+
+
+def framework_metrics(rd: RunDir) -> list[MetricRecord]:
+    """The run's metrics parsed again from the framework's log; none when its backend is not installed
+    or the log cannot be read."""
+    from ptsdk.plugins.manager import get_backends
+
+    backend = get_backends().get(rd.backend)
+    if backend is None:
+        return []
+    try:
+        return list(backend().parse_metrics(rd.path))
+    except Exception:  # a half-written log of a dead run: no metrics rather than no run
+        return []
 
 
 def parity(effective: dict[str, dict[str, Any]]) -> list[ParityRow]:

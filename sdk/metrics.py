@@ -50,3 +50,21 @@ def read_metrics(path: Path) -> Iterator[MetricRecord]:
         for line in f:
             if line.strip():
                 yield MetricRecord(**json.loads(line))
+
+
+def nonfinite_problem(records: Iterable[MetricRecord]) -> str | None:
+    """Why a run's numbers are not usable, or None: the first logged loss that is NaN or infinite, or
+    trained weights found non-finite (the runner's check at the end of training, in the summary record)."""
+    weights = None
+    for rec in records:
+        if rec.kind in ("train", "eval") and rec.loss is not None and not math.isfinite(rec.loss):
+            what = "eval loss" if rec.kind == "eval" else "loss"
+            return f"{what} became {_word(rec.loss)} at step {rec.step}"
+        if rec.kind == "summary" and rec.extra.get("weights_finite") is False:
+            name = rec.extra.get("nonfinite_parameter")
+            weights = "the trained weights hold non-finite values" + (f" (first: {name})" if name else "")
+    return weights
+
+
+def _word(value: float) -> str:
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")

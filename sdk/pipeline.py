@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import getpass
 import platform
+import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import ptsdk
 from ptsdk.envs import BackendEnv
-from ptsdk.errors import PtsdkError, SpecError, UnsupportedError
+from ptsdk.errors import PtsdkError, SpecError, UnsupportedError, join_loc
 from ptsdk.matrix.check import CheckResult, check
 from ptsdk.plugins.backend import Backend, Plan
 from ptsdk.plugins.manager import get_backend, get_backends
@@ -30,27 +31,52 @@ from ptsdk.rundir import (
 from ptsdk.spec import Job, load_job
 
 
-def load_checked(job_path: str | Path, backend: str | None = None) -> tuple[Job, CheckResult | None]:
-    """Load and validate a job; with a backend, refuse what it cannot run (exit 2)."""
+def load_checked(
+    job_path: str | Path, backend: str | None = None, *, launching: bool = False
+) -> tuple[Job, CheckResult | None]:
+    """Load and validate a job; with a backend, refuse what it cannot run (exit 2). Then the data and
+    model preflight (ptsdk.preflight); `launching` (run, compare) also refuses a hub id that cannot be
+    fetched from here, which only warns otherwise (a job is often validated away from its cluster)."""
     job = load_job(job_path)
     backends = get_backends()
     unknown = sorted(set(job.backend_options) - set(backends))
     if unknown:
         raise SpecError(
             f"{job_path}: backend_options names unknown backend(s)",
-            lines=[f"backend_options.{u}: no such backend; installed: {', '.join(sorted(backends))}" for u in unknown],
+            lines=[
+                f"{join_loc(('backend_options', u))}: no such backend; installed: {', '.join(sorted(backends))}"
+                for u in unknown
+            ],
         )
-    if backend is None:
-        return job, None
-    get_backend(backend)
-    result = check(job, backend, backends)
-    if not result.ok:
-        accepted = ", ".join(result.accepted_by) or "none of the installed backends"
-        raise UnsupportedError(
-            f"{job_path}: backend {backend} cannot run this job",
-            lines=[*result.reasons(), f"backends that accept the whole job: {accepted}"],
-        )
+    result = None
+    if backend is not None:
+        get_backend(backend)
+        result = check(job, backend, backends)
+        if not result.ok:
+            accepted = ", ".join(result.accepted_by) or "none of the installed backends"
+            raise UnsupportedError(
+                f"{job_path}: backend {backend} cannot run this job",
+                lines=[*result.reasons(), f"backends that accept the whole job: {accepted}"],
+            )
+    preflight_job(job, Path(job_path), launching=launching)
     return job, result
+
+
+def preflight_job(job: Job, job_path: Path, *, launching: bool) -> None:
+    """Data and model checks before anything launches: problems are exit 2, notes go to stderr."""
+    from ptsdk.preflight import hub_problems, preflight
+
+    base = job_path.resolve().parent
+    report = preflight(job, base=base, check_hub=launching)
+    if report.problems:
+        raise SpecError(
+            f"{job_path}: {len(report.problems)} problem(s) with the job's data or model", lines=report.problems
+        )
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not launching:  # a run here would fail on these; the job may well be meant for another machine
+        for line in hub_problems(job, base=base):
+            print(f"warning: {line}", file=sys.stderr)
 
 
 def native_check(backend: Backend, plan: Plan) -> None:
@@ -101,8 +127,15 @@ class RunResult:
     wall_time_s: float
 
 
+class RunTerminated(PtsdkError):
+    """`ptsdk run` got SIGTERM: the framework's processes were stopped and the run recorded as interrupted.
+    Exit status 143 (128 + SIGTERM), as a process killed by SIGTERM has; SIGINT stays KeyboardInterrupt (130)."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
 def manifest(job: Job, backend: Backend, plan: Plan, run_dir: Path, **extra: object) -> dict:
-    from ptsdk.launch import render_shell
+    from ptsdk.launch import render_shell, this_process
 
     env = backend.env
     return {
@@ -126,6 +159,8 @@ def manifest(job: Job, backend: Backend, plan: Plan, run_dir: Path, **extra: obj
             "platform": platform.platform(),
             "ptsdk_python": sys.version.split()[0],
         },
+        # The ptsdk process running it: a reader shows a `running` run whose process is gone as `lost`.
+        "process": this_process(),
         **extra,
     }
 
@@ -140,80 +175,184 @@ def run(
     native_checked: bool = False,
     echo: TextIO | None = sys.stderr,
 ) -> RunResult:
+    """Run the plan into a new run directory, or continue the one in `run_dir` (resume=True).
+
+    The run directory records each attempt (`attempts` in the manifest; `started_at` stays the first's).
+    Ctrl-C raises KeyboardInterrupt and SIGTERM :class:`RunTerminated` (exit 143), both after the
+    framework's processes were stopped and the run recorded as `interrupted` with its metrics so far.
+    A succeeded run whose loss or trained weights are not finite is recorded `failed` (`nonfinite`)."""
+    from ptsdk.launch import Terminated, sigterm_raises
+
     backend.env.require(backend.install_hint)
-    if resume:
-        if run_dir is None:
-            raise PtsdkError("--resume: name the run directory to continue")
-        rd = RunDir(run_dir, option="--resume", purpose="resumed")
-        rd.read_manifest()
-        lock = lock_run_dir(run_dir)  # one process per run directory, for the whole attempt
+    with sigterm_raises():
         try:
-            plan = backend.resume(plan, run_dir)
-        except BaseException:
-            lock.release()
-            raise
-    else:
-        # Claimed (created and locked) before the native check: an unwritable or contested folder fails first.
-        claimed = claim_run_dir(run_dir, job.output.dir, job.name or "job", backend.name)
-        run_dir, lock = claimed.path, claimed.lock
-        rd = RunDir(run_dir)
-        try:
-            if not native_checked:
-                native_check(backend, plan)
-            write_plan(plan, run_dir)
-            rd.command_path.write_text(command_script(plan, backend.env))
-            rd.log_path.parent.mkdir()
-        except OSError as exc:
-            claimed.discard()
-            raise fs_error("--run-dir", run_dir, exc) from None
-        except BaseException:
-            claimed.discard()
-            raise
-    with lock:
-        return _run_claimed(job, backend, plan, rd, resume=resume, echo=echo)
+            previous: dict[str, Any] | None = None
+            if resume:
+                if run_dir is None:
+                    raise PtsdkError("--resume: name the run directory to continue")
+                rd = RunDir(run_dir, option="--resume", purpose="resumed")
+                rd.read_manifest()
+                lock = lock_run_dir(run_dir)  # one process per run directory, for the whole attempt
+                try:
+                    previous = resumable(rd, job, backend)
+                    plan = backend.resume(plan, run_dir)
+                except BaseException:
+                    lock.release()
+                    raise
+            else:
+                # Claimed (created and locked) before the native check: an unwritable or contested folder fails first.
+                claimed = claim_run_dir(run_dir, job.output.dir, job.name or "job", backend.name)
+                run_dir, lock = claimed.path, claimed.lock
+                rd = RunDir(run_dir)
+                try:
+                    if not native_checked:
+                        native_check(backend, plan)
+                    write_plan(plan, run_dir)
+                    rd.command_path.write_text(command_script(plan, backend.env))
+                    rd.log_path.parent.mkdir()
+                except OSError as exc:
+                    claimed.discard()
+                    raise fs_error("--run-dir", run_dir, exc) from None
+                except BaseException:
+                    claimed.discard()
+                    raise
+            with lock:
+                return _run_claimed(job, backend, plan, rd, previous=previous, echo=echo)
+        except Terminated:  # before the run started (_run_claimed turns a later one into RunTerminated)
+            raise RunTerminated("ptsdk run was terminated (SIGTERM) before the run started") from None
 
 
-def _run_claimed(job: Job, backend: Backend, plan: Plan, rd: RunDir, *, resume: bool, echo: TextIO | None) -> RunResult:
-    """The run itself, in a run directory this process holds the lock of."""
-    from ptsdk.launch import run_command
-    from ptsdk.metrics import write_metrics
+def _run_claimed(
+    job: Job, backend: Backend, plan: Plan, rd: RunDir, *, previous: dict[str, Any] | None, echo: TextIO | None
+) -> RunResult:
+    """The run itself (one attempt), in a run directory this process holds the lock of; `previous` is the
+    manifest of the run it resumes."""
+    from ptsdk.launch import Terminated, run_command, signals_deferred
+    from ptsdk.metrics import MetricRecord, nonfinite_problem, write_metrics
 
     run_dir = rd.path
+    earlier: list[dict[str, Any]] = []
+    resumed_from: int | None = None
+    if previous is not None:
+        earlier, resumed_from = _attempts(previous, rd.status), backend.resume_step(run_dir)
+    started_at = now()
+    attempt: dict[str, Any] = {
+        "started_at": started_at,
+        "ended_at": None,
+        "status": "running",
+        "exit_code": None,
+        "resumed_from_step": resumed_from,
+    }
+    attempts = [*earlier, attempt]
     info = manifest(
-        job, backend, plan, run_dir, started_at=now(), ended_at=None, exit_code=None, status="running", resumed=resume
+        job,
+        backend,
+        plan,
+        run_dir,
+        started_at=(previous or {}).get("started_at") or started_at,
+        ended_at=None,
+        exit_code=None,
+        status="running",
+        resumed=previous is not None,
+        attempts=attempts,
     )
     rd.write_manifest(info)
     started = time.monotonic()
     code, status, peak = 1, "failed", 0.0
     try:
-        with rd.log_path.open("a") as log:
-            for cmd in plan.commands:
-                code, rss = run_command(cmd, backend.env, run_dir, log, echo=echo, inputs=plan.inputs)
-                peak = max(peak, rss)
-                if code != 0:
-                    break
-        status = "succeeded" if code == 0 else "failed"
-    except KeyboardInterrupt:
-        code, status = 130, "interrupted"
-        raise
-    finally:
-        wall = time.monotonic() - started
         try:
-            n = write_metrics(rd.metrics_path, backend.parse_metrics(run_dir))
-        except Exception as exc:  # metrics must not hide the run's own outcome
-            n = 0
-            info["metrics_error"] = f"{exc.__class__.__name__}: {exc}"
-        missing = backend.artifacts_problems(run_dir) if status == "succeeded" else []
-        if missing:
-            code, status = 1, "failed"
-            info["artifact_problems"] = missing
-        info.update(
-            ended_at=now(),
-            exit_code=code,
-            status=status,
-            wall_time_s=round(wall, 2),
-            metrics_records=n,
-            peak_rss_mib=round(peak, 1),
-        )
-        rd.write_manifest(info)
+            with rd.log_path.open("a") as log:
+                for cmd in plan.commands:
+                    code, rss = run_command(cmd, backend.env, run_dir, log, echo=echo, inputs=plan.inputs)
+                    peak = max(peak, rss)
+                    if code != 0:
+                        break
+            status = "succeeded" if code == 0 else "failed"
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
+            code, status = getattr(exc, "exit_code", 130), "interrupted"
+            raise
+        finally:
+            with signals_deferred():  # the outcome is recorded whole, even under a second signal
+                wall = time.monotonic() - started
+                records: list[MetricRecord] = []
+                try:
+                    records = list(backend.parse_metrics(run_dir))
+                    n = write_metrics(rd.metrics_path, records)
+                except Exception as exc:  # metrics must not hide the run's own outcome
+                    n = 0
+                    info["metrics_error"] = f"{exc.__class__.__name__}: {exc}"
+                problem = nonfinite_problem(records)
+                if problem:
+                    info["nonfinite"] = problem
+                    if status == "succeeded":
+                        code, status = 1, "failed"
+                missing = backend.artifacts_problems(run_dir) if status == "succeeded" else []
+                if missing:
+                    code, status = 1, "failed"
+                    info["artifact_problems"] = missing
+                attempt.update(ended_at=now(), status=status, exit_code=code, wall_time_s=round(wall, 2))
+                info.update(
+                    ended_at=attempt["ended_at"],
+                    exit_code=code,
+                    status=status,
+                    wall_time_s=round(sum(a.get("wall_time_s") or 0.0 for a in attempts), 2),
+                    metrics_records=n,
+                    peak_rss_mib=round(peak, 1),
+                )
+                rd.write_manifest(info)
+    except Terminated:
+        raise RunTerminated(
+            f"ptsdk run was terminated (SIGTERM): the framework was stopped and the run recorded as interrupted "
+            f"in {run_dir}; continue it with `ptsdk run --resume {run_dir}`"
+        ) from None
     return RunResult(run_dir, code, status, n, wall)
+
+
+def resumable(rd: RunDir, job: Job, backend: Backend) -> dict[str, Any]:
+    """The manifest of the run `--resume` continues; a PtsdkError when there is nothing to continue: the
+    run succeeded, is still running, or was made with another backend or another job."""
+    previous = rd.read_manifest()
+    label = f"--resume {rd.path}"
+    status = rd.status
+    if status == "succeeded":
+        raise PtsdkError(
+            f"{label}: the run already succeeded (ended {previous.get('ended_at') or 'at an unknown time'}); "
+            f"there is nothing to resume; to train again start a new run: ptsdk run JOB --backend {rd.backend}"
+        )
+    if status == "running":
+        proc = previous.get("process") or {}
+        here = proc.get("hostname") == platform.node()
+        where = f"ptsdk pid {proc.get('pid')} on {'this host' if here else proc.get('hostname') or 'another host'}"
+        advice = "wait for it to end or stop it first" if here else "ptsdk cannot tell from here whether it still is"
+        raise PtsdkError(f"{label}: the run is still running ({where}); {advice}")
+    if previous["backend"] != backend.name:
+        raise PtsdkError(f"{label}: the run was made with backend {previous['backend']}, not {backend.name}")
+    changes = _changes(rd.job().model_dump(mode="json"), job.model_dump(mode="json"))  # both validated alike
+    if changes:
+        raise PtsdkError(
+            f"{label}: the job given is not the one the run was started with; resume without a job file "
+            "(the run's own job is in its manifest), or start a new run",
+            lines=changes[:20],
+        )
+    return previous
+
+
+def _changes(before: Any, after: Any, where: str = "") -> list[str]:
+    """`field.path: old -> new` for each difference between two job dumps."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out = []
+        for key in sorted(set(before) | set(after), key=str):
+            out += _changes(before.get(key), after.get(key), f"{where}.{key}" if where else str(key))
+        return out
+    return [] if before == after else [f"{where or '(job)'}: {before!r} in the run, {after!r} given"]
+
+
+def _attempts(previous: dict[str, Any], status: str) -> list[dict[str, Any]]:
+    """The attempts recorded so far; the last one with the status a reader sees now (`lost` for a dead
+    ptsdk's `running`). A manifest from before attempts were recorded counts as one attempt."""
+    attempts = [dict(a) for a in previous.get("attempts") or [] if isinstance(a, dict)]
+    if not attempts:
+        keys = ("started_at", "ended_at", "exit_code", "wall_time_s")
+        attempts = [{**{k: previous.get(k) for k in keys}, "resumed_from_step": None}]
+    attempts[-1]["status"] = status
+    return attempts

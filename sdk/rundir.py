@@ -125,13 +125,20 @@ class RunDir:
 
     @property
     def status(self) -> str:
-        return self.manifest.get("status") or "unknown"
+        """The recorded status, except `lost` for a run recorded as `running` whose ptsdk process is gone
+        (checked on the same host only: from another one a `running` run stays `running`)."""
+        status = self.manifest.get("status") or "unknown"
+        return "lost" if status == "running" and _process_gone(self.manifest.get("process")) else status
 
     def job(self) -> Job:
         """The validated job the run was started with (paths already resolved)."""
         from ptsdk.spec import validate_job
+        from ptsdk.spec.load import default_name
 
-        return validate_job(self.manifest["job"], source=str(self.manifest_path))
+        data = dict(self.manifest["job"])
+        if isinstance(data.get("name"), str):  # runs made before names were restricted to file-name characters
+            data["name"] = default_name(data["name"])
+        return validate_job(data, source=str(self.manifest_path))
 
     def metrics(self) -> list[MetricRecord]:
         """The normalized metric records; none when the run wrote no metrics.jsonl."""
@@ -143,6 +150,13 @@ class RunDir:
             return list(read_metrics(self.metrics_path))
         except (ValueError, TypeError) as exc:
             raise self._error(f"{self.METRICS} is not valid ({exc.__class__.__name__}: {exc})") from None
+
+
+def _process_gone(process: Any) -> bool:
+    """Whether the ptsdk process a manifest records (pid, host, start time) is known to have ended."""
+    from ptsdk.launch import process_state
+
+    return isinstance(process, dict) and process_state(process) == "gone"
 
 
 MANIFEST = RunDir.MANIFEST

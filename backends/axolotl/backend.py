@@ -18,6 +18,7 @@ from ptsdk.plugins.kit import (
     data_order,
     launcher_for,
     local_inputs,
+    no_checkpoint_error,
     runtime_file,
 )
 from ptsdk.spec import Job
@@ -362,6 +363,11 @@ class AxolotlBackend(TrainerBackend):
         """Axolotl's validator, plus a preprocess run (dataset types load and tokenize) when asked."""
         return {**super().check_request(plan, workdir), "preprocess": preprocess}
 
+    checkpoints_dir = "model"  # Axolotl's output_dir: its checkpoint-N folders land beside the final model
+
     def resume(self, plan: Plan, run_dir: Path) -> Plan:
-        """Every Axolotl config ptsdk writes sets auto_resume_from_checkpoints: the same plan continues."""
+        """Every Axolotl config ptsdk writes sets auto_resume_from_checkpoints: the same plan continues,
+        from the last checkpoint under model/ (refused when there is none: it would start over)."""
+        if self.resume_checkpoint(run_dir) is None:
+            raise no_checkpoint_error(self.name, plan.job, run_dir)
         return replace(plan)

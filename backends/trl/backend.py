@@ -19,6 +19,7 @@ from ptsdk.plugins.kit import (
     data_order,
     launcher_for,
     local_inputs,
+    no_checkpoint_error,
     runtime_file,
 )
 from ptsdk.spec import Job
@@ -333,8 +334,14 @@ class TRLBackend(TrainerBackend):
     # --- native check, resume ---------------------------------------------------------
 
     def resume(self, plan: Plan, run_dir: Path) -> Plan:
-        """train_trl.py continues from the last checkpoint under checkpoints/ when PTSDK_RESUME=1."""
-        return replace(plan, env={**plan.env, "PTSDK_RESUME": "1"})
+        """train_trl.py continues from the last complete checkpoint under checkpoints/, named in
+        PTSDK_RESUME_FROM (PTSDK_RESUME=1 for runners written by earlier ptsdk versions); a run that
+        saved none is refused."""
+        found = self.resume_checkpoint(run_dir)
+        if found is None:
+            raise no_checkpoint_error(self.name, plan.job, run_dir)
+        checkpoint = found[1].relative_to(run_dir).as_posix()
+        return replace(plan, env={**plan.env, "PTSDK_RESUME": "1", "PTSDK_RESUME_FROM": checkpoint})
 
 
 def deepspeed_config(job: Job) -> dict[str, Any]:

@@ -139,6 +139,7 @@ def main() -> None:
             model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None}
         )
         model, peft_config = PeftModel.from_pretrained(base, script.adapter_init_path, is_trainable=True), None
+    metrics = jsonl_metrics_callback(METRICS_LOG)
     kwargs = dict(
         model=model,
         args=training,
@@ -146,11 +147,14 @@ def main() -> None:
         eval_dataset=evals,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[jsonl_metrics_callback(METRICS_LOG)],
+        callbacks=[metrics],
     )
     if script.method in ("grpo", "rloo"):
         kwargs["reward_funcs"] = [load_reward(ref) for ref in script.reward_funcs or []]
     trainer = trainer_cls(**kwargs)
+    if hasattr(trainer, "_total_train_tokens"):
+        # TRL's own token count (its logged num_tokens) is not in its checkpoints: ptsdk's are, and restore it.
+        metrics.track(trainer, "_total_train_tokens")
     if training.process_index == 0:
         write_data_fingerprint(trainer.train_dataset)
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
@@ -159,11 +163,12 @@ def main() -> None:
         flush=True,
     )
 
-    resume = None
-    if os.environ.get("PTSDK_RESUME") == "1":
+    resume = os.environ.get("PTSDK_RESUME_FROM") or None  # the checkpoint ptsdk chose (and checked is complete)
+    if resume is None and os.environ.get("PTSDK_RESUME") == "1":
         from transformers.trainer_utils import get_last_checkpoint
 
         resume = get_last_checkpoint(training.output_dir) if os.path.isdir(training.output_dir) else None
+    if resume is not None or os.environ.get("PTSDK_RESUME") == "1":
         print(f"[ptsdk] resuming from {resume or 'the start (no checkpoint found)'}", flush=True)
     trainer.train(resume_from_checkpoint=resume)
     if evals is not None:

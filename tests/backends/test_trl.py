@@ -222,15 +222,18 @@ def test_translate_out_writes_what_a_trl_user_runs(ptsdk, example_job, tmp_path)
     assert "python train_trl.py --config trl_config.yaml" in (tmp_path / "out" / "command.sh").read_text()
 
 
-def test_resume_continues_from_checkpoint(ptsdk, example_job, tmp_path) -> None:
+def test_resume_of_a_succeeded_run_is_refused(ptsdk, example_job, tmp_path) -> None:
+    """A finished run has nothing to continue: --resume says so (exit 2) and leaves the run as it was.
+    (Kill-and-resume on real TRL: tests/backends/test_trl_lifecycle.py.)"""
     job = example_job("sft_full.yaml", training={"max_steps": 4}, output={"save_steps": 2, "logging_steps": 1})
     run_dir = tmp_path / "run"
     manifest, _ = run_job(ptsdk, job, run_dir)
     assert (run_dir / "checkpoints" / "checkpoint-4").exists()
+    before = (run_dir / "manifest.json").read_text()
     r = ptsdk("run", "--resume", str(run_dir), "--quiet")
-    assert r.code == 0, r.err
-    assert "resuming from checkpoints/checkpoint-4" in (run_dir / "logs" / "backend.log").read_text()
-    assert json.loads((run_dir / "manifest.json").read_text())["resumed"] is True
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert f"--resume {run_dir}: the run already succeeded" in r.err
+    assert (run_dir / "manifest.json").read_text() == before
 
 
 @pytest.mark.slow
