@@ -2,7 +2,10 @@
 
 - :func:`launcher_for`: the job's processes and nodes as a :class:`Launcher`.
 - :func:`common_env`: the environment every framework process gets.
-- :func:`apply_passthrough`: ``backend_options.<backend>`` merged into a native config, with notes.
+- :func:`apply_passthrough` (a config mapping), :func:`apply_override_passthrough` (Hydra overrides),
+  :func:`apply_flag_passthrough` (command-line flags, :func:`parse_flags`): ``backend_options.<backend>``
+  merged into a native config without replacing what ptsdk sets (unless ``ptsdk_override`` names it),
+  with notes; :func:`passthrough_problems` reports the refusals for ``static_problems``.
 - :data:`HF_OPTIMIZERS`: ptsdk optimizer names in transformers' ``optim`` vocabulary.
 - :class:`Effective`: the settings a framework will really use, in ptsdk's units, for parity tables;
   the part every backend shares is computed from the job once.
@@ -24,13 +27,37 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ptsdk.errors import PtsdkError
 from ptsdk.plugins import runtime
-from ptsdk.plugins.backend import Backend, Launcher, LauncherKind, Note, PlanFile
+from ptsdk.plugins.backend import Backend, Launcher, LauncherKind, PlanFile
+from ptsdk.plugins.passthrough import (  # the passthrough, re-exported with the rest of the kit
+    PTSDK_OVERRIDE as PTSDK_OVERRIDE,
+    PassthroughError as PassthroughError,
+    SpecOwned as SpecOwned,
+    apply_flag_passthrough as apply_flag_passthrough,
+    apply_override_passthrough as apply_override_passthrough,
+    apply_passthrough as apply_passthrough,
+    parse_flags as parse_flags,
+    passthrough_problems as passthrough_problems,
+)
 
 if TYPE_CHECKING:
     from ptsdk.metrics import MetricRecord
     from ptsdk.spec import Job
 
-HF_OPTIMIZERS = {"adamw": "adamw_torch", "adamw_8bit": "adamw_bnb_8bit", "sgd": "sgd", "adafactor": "adafactor"}
+#: ptsdk's ``training.optimizer`` -> transformers' ``optim`` (``OptimizerNames``, transformers 5.24
+#: training_args.py:113-158; handlers in trainer_optimizer.py:603-622). ``adamw`` is torch's AdamW without
+#: ``fused`` (adamw_torch), ``adamw_fused`` the one transformers defaults to for torch >= 2.8
+#: (training_args.py:806-811), which only adds ``fused=True`` (trainer_optimizer.py:201-208); the 8-bit and
+#: paged ones are bitsandbytes' AdamW (trainer_optimizer.py:245-300: "paged" in the name pages, "8bit" 8 bits).
+HF_OPTIMIZERS = {
+    "adamw": "adamw_torch",
+    "adamw_fused": "adamw_torch_fused",
+    "adamw_8bit": "adamw_bnb_8bit",
+    "paged_adamw_8bit": "paged_adamw_8bit",
+    "paged_adamw_32bit": "paged_adamw_32bit",
+    "sgd": "sgd",
+    "adafactor": "adafactor",
+    "rmsprop": "rmsprop",
+}
 
 
 def launcher_for(job: Job, kind: LauncherKind = "torchrun") -> Launcher:
@@ -54,19 +81,6 @@ def common_env(job: Job) -> dict[str, str]:
     if job.distributed.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     return env
-
-
-def apply_passthrough(job: Job, backend: str, config: dict[str, Any], notes: list[Note]) -> None:
-    """Set each ``backend_options.<backend>`` key verbatim in `config`, noting what it replaced."""
-    for key, value in job.backend_options.get(backend, {}).items():
-        notes.append(
-            Note(
-                f"backend_options.{backend}.{key}",
-                "passthrough",
-                f"set verbatim to {value!r} (was {config.get(key)!r})",
-            )
-        )
-        config[key] = value
 
 
 def runtime_file() -> PlanFile:
@@ -101,6 +115,8 @@ class Effective:
     seed: int = 0
     precision: str = "fp32"
     chat_template_sha: str | None = None
+    load_dtype: str | None = None
+    attn_implementation: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -136,6 +152,7 @@ def local_inputs(job: Job) -> list[str]:
         job.model.name_or_path,
         job.model.chat_template,
         getattr(job.adapter, "init_path", None),
+        getattr(job.method, "reward_model", None),
         *[r.rsplit(":", 1)[0] for r in getattr(job.method, "rewards", [])],
     ]
     return sorted({p for p in paths if p and p.startswith("/") and Path(p).exists()})

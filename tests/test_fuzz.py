@@ -11,8 +11,7 @@ import sys
 
 import yaml
 from conftest import ROOT, minimal_job
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from ptsdk.errors import SpecError
 from ptsdk.spec import load_job
 

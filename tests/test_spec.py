@@ -192,6 +192,9 @@ def test_relative_paths_resolve_against_job_file(tmp_path) -> None:
     loaded = load_job(job)
     assert loaded.data.train.path == str(tmp_path / "d" / "train.jsonl")
     assert loaded.method.rewards == [f"{tmp_path / 'r.py'}:f"]
+    (tmp_path / "jobs" / "rm").mkdir()
+    job.write_text(job.read_text().replace("rewards: [../r.py:f]", "reward_model: rm"))
+    assert load_job(job).method.reward_model == str(tmp_path / "jobs" / "rm")  # a folder beside the job file
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from ptsdk.plugins.kit import (
     launcher_for,
     local_inputs,
     no_checkpoint_error,
+    passthrough_problems,
     runtime_file,
 )
 from ptsdk.spec import Job
@@ -28,7 +30,28 @@ HERE = Path(__file__).resolve().parent
 T, V = Verified.trained, Verified.validated
 TESTS = "tests/backends/test_axolotl.py::"
 CONFIG = "axolotl_config.yaml"
+DEEPSPEED = "ds_config.json"
 PLUGIN = "ptsdk_axolotl_metrics"
+#: Methods whose records Axolotl reads by their canonical names only (data.columns is refused for them).
+#: DPO, IPO and SimPO map columns with Axolotl's user-defined DPO type, KTO with its user-defined KTO type
+#: (see AxolotlBackend._data); these two have no such type.
+COLUMNS_UNMAPPABLE = {
+    # A dict `type:` is loaded as "user_defined.default" from the method's strategy package
+    # (axolotl/utils/data/rl.py:319-329); ORPO's (axolotl/prompt_strategies/orpo/) has only chat_template.py,
+    # whose loaders read fixed "chosen"/"rejected" message lists (orpo/chat_template.py:47-125, 251-278).
+    "orpo": "Axolotl's ORPO datasets have no column mapping (its orpo strategies read fixed chosen/rejected "
+    "columns: axolotl/prompt_strategies/orpo/chat_template.py; a user-defined type is looked up as "
+    "orpo.user_defined, which does not exist: axolotl/utils/data/rl.py:319-323)",
+    # GRPO goes to the DPO loader (rl.py:328-329), whose user-defined type requires chosen/rejected fields
+    # (axolotl/prompt_strategies/dpo/user_defined.py:14-15, 34-35): an RL prompt record has neither.
+    "grpo": "Axolotl's GRPO datasets have no column mapping (a user-defined type is loaded as the DPO one, which "
+    "needs chosen and rejected fields: axolotl/utils/data/rl.py:328-329, prompt_strategies/dpo/user_defined.py)",
+}
+#: The record formats Axolotl's user-defined RL dataset types can map, and their fields.
+USER_DEFINED_FIELDS = {
+    "preference": ("prompt", "chosen", "rejected"),  # UserDefinedDPOType: dpo, ipo, simpo
+    "unpaired_preference": ("prompt", "completion", "label"),  # UserDefinedKTOType: kto
+}
 LORA_KERNELS = ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel")
 
 
@@ -43,6 +66,24 @@ class AxolotlBackend(TrainerBackend):
         "torch": "2.13.0",
     }
     install_hint = "ptsdk env create axolotl   (or: pip install torch==2.13.0 && pip install axolotl==0.19.0)"
+    #: Axolotl keys the job owns even where ptsdk sets nothing: backend_options refuses them unless ptsdk_override
+    #: names them.
+    passthrough_owned: ClassVar[dict[str, str]] = {
+        "base_model": "model.name_or_path",
+        "rl": "method.name",
+        "datasets": "data.train",
+        "test_datasets": "data.eval",
+        "adapter": "adapter.type",
+        "load_in_4bit": "model.quantization",
+        "load_in_8bit": "model.quantization",
+        "bf16": "training.precision",
+        "fp16": "training.precision",
+        "deepspeed": "distributed.strategy",
+        "fsdp": "distributed.strategy",
+        "fsdp_config": "distributed.strategy",
+        "fsdp_version": "distributed.strategy",
+        "output_dir": "output.dir",
+    }
     reported_packages = ("trl", "peft", "accelerate", "datasets")
     check_script = HERE / "check_axolotl.py"
     capabilities = (
@@ -70,38 +111,76 @@ class AxolotlBackend(TrainerBackend):
             TESTS + "test_distributed_configs_pass_axolotl_validator",
             note="multi-process training hard-codes cuda: not trainable on CPU",
         ),
+        *caps(
+            "strategy",
+            "deepspeed_zero1 deepspeed_zero2 deepspeed_zero3",
+            V,
+            TESTS + "test_deepspeed_configs_pass_axolotl_validator",
+            note="DeepSpeed needs GPUs",
+        ),
         *caps("topology", "multi_node", V, TESTS + "test_distributed_configs_pass_axolotl_validator"),
         *caps("device", "cpu", T, TESTS + "test_sft_full", note="single process only"),
         *caps("reward", "functions", T, TESTS + "test_grpo"),
-        *caps("feature", "packing", V, TESTS + "test_every_method_and_adapter_passes_axolotl_validator"),
+        *caps(
+            "feature",
+            "packing",
+            V,
+            TESTS + "test_every_method_and_adapter_passes_axolotl_validator",
+            note="SFT only: Axolotl's validator rejects sample_packing with every rl method "
+            "(DPO, IPO, SimPO, ORPO, KTO, GRPO)",
+        ),
     )
 
     def static_problems(self, job: Job) -> list[str]:
         out = []
-        if job.distributed.device == "cpu" and job.distributed.world_size > 1:
+        m, d = job.method, job.distributed
+        if d.device == "cpu" and d.world_size > 1:
             out.append(
                 "distributed.gpus_per_node: Axolotl cannot run several processes on CPU "
                 "(its DDP code hard-codes cuda); use one process or device=gpu"
             )
-        if job.data.columns and job.data.format not in ("prompt_completion", "messages"):
+        if job.training.packing and m.name != "sft":
+            # axolotl/utils/schemas/validation.py:704-708 (RLValidationMixin.check_sample_packing_w_rl) raises
+            # for sample_packing with any `rl:` (DPO, IPO, SimPO, ORPO, KTO, GRPO); :710-716 again for KTO.
             out.append(
-                f"data.columns: Axolotl reads {job.data.format} records by their canonical names; rename the columns "
-                "in the data or use --backend trl"
+                "training.packing: Axolotl packs SFT data only (its validator rejects sample_packing with any rl "
+                "method: axolotl/utils/schemas/validation.py:706-708); set training.packing: false"
             )
-        return out
+        if job.data.columns and m.name in COLUMNS_UNMAPPABLE:
+            out.append(
+                f"data.columns: {COLUMNS_UNMAPPABLE[m.name]}; rename the columns in the data or use --backend trl"
+            )
+        if (
+            d.effective_strategy == "fsdp"
+            and job.model.quantization != "none"
+            and m.name in ("dpo", "ipo", "kto", "orpo")
+        ):
+            # axolotl/utils/schemas/validation.py:1176-1189 (check_fsdp2_base_model_quant_rl); ptsdk writes FSDP2.
+            out.append(
+                f"distributed.strategy: Axolotl's FSDP2 cannot train {m.name} on a quantized base model "
+                "(axolotl/utils/schemas/validation.py:1176-1189); use strategy: deepspeed"
+            )
+        return out + passthrough_problems(self, job)
 
     # --- translation -------------------------------------------------------------------
 
     def translate(self, job: Job) -> Plan:
         notes: list[Note] = []
         cfg: dict[str, Any] = {"base_model": job.model.name_or_path, "trust_remote_code": job.model.trust_remote_code}
+        if job.model.attn_implementation:
+            # Axolotl 0.19's one attention key (axolotl/utils/schemas/config.py:845-856); the boolean flags
+            # (sdp_attention, flash_attention, eager_attention, ...) are deprecated (config.py:790-843, 1544-1592).
+            # It goes to from_pretrained as is (axolotl/loaders/model.py:843-852, _set_attention_config).
+            cfg["attn_implementation"] = job.model.attn_implementation
         cfg.update(self._method(job, notes))
         cfg.update(self._data(job, notes))
         cfg.update(self._adapter(job))
         cfg.update(self._training(job, notes))
-        cfg.update(self._distributed(job))
+        cfg.update(self._distributed(job, notes))
         cfg.update(self._output(job))
         files = [PlanFile(f"{PLUGIN}.py", copy_from=str(HERE / "metrics_plugin.py")), runtime_file()]
+        if cfg.get("deepspeed") == DEEPSPEED:
+            files.append(PlanFile(DEEPSPEED, content=json.dumps(deepspeed_config(job), indent=2) + "\n"))
         for ref in getattr(job.method, "rewards", []) or []:
             target, fn = ref.rsplit(":", 1)
             if target.endswith(".py"):
@@ -110,7 +189,8 @@ class AxolotlBackend(TrainerBackend):
                 cfg["trl"]["reward_funcs"].append(f"{module}.{fn}")
             else:
                 cfg["trl"]["reward_funcs"].append(f"{target}.{fn}")
-        apply_passthrough(job, self.name, cfg, notes)
+        apply_passthrough(job, self.name, cfg, notes, owned=self.passthrough_owned)
+        notes += load_dtype_notes(job, load_dtype(cfg))
         files.append(
             PlanFile(CONFIG, content="# Axolotl config generated by ptsdk.\n" + yaml.safe_dump(cfg, sort_keys=False))
         )
@@ -195,6 +275,13 @@ class AxolotlBackend(TrainerBackend):
                     "format": "{instruction}",
                     "no_input_format": "{instruction}",
                 }
+            elif fmt in USER_DEFINED_FIELDS and d.columns:
+                # Axolotl's user-defined DPO / KTO types (axolotl/utils/schemas/datasets.py:248-257, 285-293):
+                # a dict `type:` is loaded as "user_defined.default" (axolotl/utils/data/rl.py:319-329), which
+                # copies field_<name> into the canonical column (prompt_strategies/dpo/user_defined.py,
+                # prompt_strategies/kto/user_defined.py). For test_datasets Axolotl reads the type of
+                # datasets[i] (rl.py:323-329 pass dataset_idx=i): train and eval share these fields anyway.
+                e["type"] = {f"field_{name}": col.get(name, name) for name in USER_DEFINED_FIELDS[fmt]}
             elif fmt == "messages":
                 # Chat records are SFT's alone (the spec refuses them for other methods).
                 completion_only = isinstance(job.method, SFT) and job.method.loss_on == "completion"
@@ -215,6 +302,17 @@ class AxolotlBackend(TrainerBackend):
             out["val_set_size"] = 0.0
         if d.train.max_samples:
             notes.append(Note("data.train.max_samples", "dropped", "Axolotl has no row limit; all rows are used"))
+        if fmt in USER_DEFINED_FIELDS and d.columns:
+            kind = "KTO" if fmt == "unpaired_preference" else "DPO"
+            notes.append(
+                Note(
+                    "data.columns",
+                    "set",
+                    f"Axolotl's user-defined {kind} dataset type copies each mapped column into its canonical field "
+                    f"by string formatting (axolotl/prompt_strategies/{kind.lower()}/user_defined.py): the mapped "
+                    "fields must hold strings, not message lists",
+                )
+            )
         if job.method.family != "rl":
             out["sequence_len"] = d.max_length
         if job.method.name == "sft":
@@ -266,6 +364,10 @@ class AxolotlBackend(TrainerBackend):
             "bf16": t.precision == "bf16",
             "fp16": t.precision == "fp16",
             "tf32": False,
+            # The load dtype follows these flags (see load_dtype); only fp16 weights without autocast have a
+            # flag of their own: `float16` loads fp16 and leaves the trainer's fp16/bf16 off
+            # (axolotl/utils/config/__init__.py:200-201, axolotl/core/builders/base.py:270-278).
+            **({"float16": True} if job.model.dtype == "float16" and t.precision == "fp32" else {}),
             "gradient_checkpointing": t.gradient_checkpointing,
             "sample_packing": t.packing,
             "seed": t.seed,
@@ -290,9 +392,22 @@ class AxolotlBackend(TrainerBackend):
             notes.append(Note("training.warmup_ratio", "approximated", "Axolotl turns a 1-step warmup into 2 steps"))
         return out
 
-    def _distributed(self, job: Job) -> dict[str, Any]:
+    def _distributed(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         d = job.distributed
         if d.effective_strategy == "fsdp":
+            # The job cannot say FSDP1 or FSDP2 (distributed.strategy is just "fsdp"): ptsdk writes FSDP2,
+            # because Axolotl 0.19 warns that FSDP1 "is deprecated and will be removed" (transformers plans
+            # to drop it in 5.20): axolotl/utils/schemas/validation.py:1145-1157; an fsdp_config without a
+            # version would be pinned to FSDP1 (validation.py:1226-1232).
+            notes.append(
+                Note(
+                    "distributed.strategy",
+                    "defaulted",
+                    "ptsdk writes fsdp_version: 2 (FSDP2): Axolotl 0.19 deprecates FSDP1 and plans to remove it, "
+                    "as transformers does in 5.20 (axolotl/utils/schemas/validation.py:1145-1157); the job spec "
+                    "has no field to ask for FSDP1",
+                )
+            )
             return {
                 "fsdp_version": 2,
                 "fsdp_config": {
@@ -301,6 +416,20 @@ class AxolotlBackend(TrainerBackend):
                     "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
                 },
             }
+        if d.effective_strategy == "deepspeed":
+            # Axolotl's `deepspeed:` is a JSON config path (axolotl/utils/schemas/config.py:1051-1056); at start
+            # it sets accelerate's DeepSpeed variables itself (axolotl/utils/trainer.py:541-594, 676-688), so
+            # torchrun (or plain python for one process) starts it as it starts every other Axolotl job.
+            if d.offload == "optimizer_and_params" and d.zero_stage != 3:
+                notes.append(
+                    Note(
+                        "distributed.offload",
+                        "dropped",
+                        f"DeepSpeed offloads parameters only under ZeRO-3; ZeRO-{d.zero_stage} offloads the "
+                        "optimizer state alone",
+                    )
+                )
+            return {"deepspeed": DEEPSPEED}
         return {}
 
     def _output(self, job: Job) -> dict[str, Any]:
@@ -348,7 +477,14 @@ class AxolotlBackend(TrainerBackend):
             loss_normalization="per micro-batch mean"
             if cfg["gradient_accumulation_steps"] > 1
             else "tokens across the accumulated batch",
+            load_dtype=load_dtype(cfg),
+            # Unset, Axolotl passes none and transformers picks its default, as it does for TRL.
+            attn_implementation=cfg.get("attn_implementation", "sdpa"),
             sources={
+                "load_dtype": "Axolotl loads the weights in the dtype its bf16/fp16/float16 flags give "
+                "(axolotl/utils/config/__init__.py:198-203), not model.dtype or the checkpoint's",
+                "attn_implementation": "Axolotl passes attn_implementation to from_pretrained when set "
+                "(axolotl/loaders/model.py:846-852); unset, transformers' default: sdpa (eager for a model without)",
                 "adapter_init": "Axolotl creates the adapter without seeding it first",
                 "loss_normalization": "Axolotl averages each micro-batch's loss (average_tokens_across_devices off)",
                 "data_order": "each framework's own sampler and RNG",
@@ -371,3 +507,90 @@ class AxolotlBackend(TrainerBackend):
         if self.resume_checkpoint(run_dir) is None:
             raise no_checkpoint_error(self.name, plan.job, run_dir)
         return replace(plan)
+
+
+# --- module helpers ------------------------------------------------------------------------------------
+
+
+def load_dtype(cfg: dict[str, Any]) -> str:
+    """The dtype Axolotl loads the weights in, as its resolve_dtype decides it from the config's flags
+    (axolotl/utils/config/__init__.py:198-203): bf16/bfloat16 -> bfloat16; 8-bit, fp16 or float16 -> float16;
+    otherwise float32. It has no key of its own for the load dtype: `float32` in its schema
+    (axolotl/utils/schemas/config.py:604) is read only by FSDP's quantized shard loading
+    (axolotl/utils/model_shard_quant.py:155), and `bfloat16` also turns on the trainer's bf16 autocast
+    (axolotl/core/builders/base.py:276)."""
+    if cfg.get("bf16") is True or cfg.get("bfloat16"):
+        return "bfloat16"
+    if cfg.get("load_in_8bit") or cfg.get("fp16") is True or cfg.get("float16"):
+        return "float16"
+    return "float32"
+
+
+def load_dtype_notes(job: Job, loaded: str) -> list[Note]:
+    """A note when Axolotl loads the weights in another dtype than the job's model.dtype (or, for 'auto',
+    than the local checkpoint's own dtype)."""
+    wanted: str | None = job.model.dtype
+    what = "model.dtype"
+    if wanted == "auto":
+        wanted, what = checkpoint_dtype(job.model.name_or_path), "the checkpoint's dtype ('auto')"
+    if wanted is None or wanted == loaded:
+        return []
+    return [
+        Note(
+            "model.dtype",
+            "approximated",
+            f"Axolotl loads the weights in {loaded}, not {wanted} ({what}): it has no load dtype apart from the "
+            f"training precision (torch_dtype comes from bf16/fp16: axolotl/utils/config/__init__.py:198-203; "
+            f"precision {job.training.precision} gives {loaded})",
+        )
+    ]
+
+
+def checkpoint_dtype(model: str) -> str | None:
+    """The dtype a local checkpoint's config.json names (None: not local, or it names none)."""
+    path = Path(model) / "config.json"
+    try:
+        config = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return None
+    dtype = (config.get("dtype") or config.get("torch_dtype")) if isinstance(config, dict) else None
+    return dtype if dtype in ("float32", "bfloat16", "float16") else None
+
+
+def deepspeed_config(job: Job) -> dict[str, Any]:
+    """The DeepSpeed config ptsdk writes for Axolotl: the job's ZeRO stage and offload; batch sizes, gradient
+    accumulation, clipping and precision "auto", which transformers fills from the trainer's arguments (Axolotl's
+    micro_batch_size, gradient_accumulation_steps, max_grad_norm, bf16/fp16). It does what Axolotl's own
+    deepspeed_configs/zero{1,2,3}.json and zero3_bf16_cpuoffload_*.json do (github.com/axolotl-ai-cloud/axolotl,
+    not shipped in the wheel), said ptsdk's way: ZeRO-3 gathers 16-bit weights when saving (so model/ holds
+    ordinary safetensors) and sizes its buckets from the model ("auto": hidden_size^2, 0.9 x hidden_size^2,
+    10 x hidden_size, transformers' integrations/deepspeed.py trainer_config_finalize); CPU offload keeps the
+    trainer's own torch optimizer (zero_force_ds_cpu_optimizer: false) and every training.optimizer is allowed
+    (zero_allow_untested_optimizer), as Axolotl's offload configs do."""
+    d = job.distributed
+    zero: dict[str, Any] = {"stage": d.zero_stage, "overlap_comm": True}
+    if d.zero_stage is not None and d.zero_stage >= 2:
+        zero["contiguous_gradients"] = True
+    if d.zero_stage == 3:
+        zero.update(
+            reduce_bucket_size="auto",
+            stage3_prefetch_bucket_size="auto",
+            stage3_param_persistence_threshold="auto",
+            gather_16bit_weights_on_model_save=True,
+        )
+    out: dict[str, Any] = {"zero_optimization": zero}
+    if d.offload in ("optimizer", "optimizer_and_params"):
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+        out["zero_force_ds_cpu_optimizer"] = False
+    if d.offload == "optimizer_and_params" and d.zero_stage == 3:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": True}
+    return {
+        **out,
+        "zero_allow_untested_optimizer": True,
+        "bf16": {"enabled": "auto"},
+        "fp16": {"enabled": "auto"},
+        "train_batch_size": "auto",
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "gradient_clipping": "auto",
+    }

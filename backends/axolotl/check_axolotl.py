@@ -11,6 +11,7 @@ fields and aliases. With "preprocess", dataset types are loaded and tokenized th
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import tempfile
 from typing import Any
@@ -49,15 +50,31 @@ def model_keys(model: Any) -> set[str]:
 def nested_unknown_keys(raw: dict[str, Any]) -> list[str]:
     """Keys inside datasets entries and the trl section that Axolotl's schema has no field for
     (their pydantic models drop extras silently too)."""
-    from axolotl.utils.schemas.datasets import DPODataset, KTODataset, SFTDataset
+    from axolotl.utils.schemas.datasets import (
+        DPODataset,
+        KTODataset,
+        SFTDataset,
+        UserDefinedDPOType,
+        UserDefinedKTOType,
+        UserDefinedPrompterType,
+    )
     from axolotl.utils.schemas.trl import TRLConfig
 
     rl = raw.get("rl")
     entry_model = KTODataset if rl == "kto" else DPODataset if rl in ("dpo", "ipo", "orpo", "simpo") else SFTDataset
+    type_model = (
+        UserDefinedKTOType
+        if rl == "kto"
+        else UserDefinedDPOType
+        if rl in ("dpo", "ipo", "orpo", "simpo")
+        else UserDefinedPrompterType
+    )
     out = []
     for section in ("datasets", "test_datasets"):
         for i, entry in enumerate(raw.get(section) or []):
             out += [f"{section}.{i}.{k}" for k in entry if k not in model_keys(entry_model)]
+            if isinstance(entry.get("type"), dict):
+                out += [f"{section}.{i}.type.{k}" for k in entry["type"] if k not in model_keys(type_model)]
     out += [f"trl.{k}" for k in (raw.get("trl") or {}) if k not in model_keys(TRLConfig)]
     return out
 
@@ -92,9 +109,69 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
         )
     except Exception as exc:  # Axolotl's verdict; the unknown keys above are reported too
         out["errors"] = problems_of(exc) + out["errors"]
+    if not out["errors"] and raw.get("deepspeed"):
+        out["errors"] += deepspeed_problems(raw, out["notes"])
     if not out["errors"] and request.get("preprocess"):
         out["errors"] += preprocess(request["config"])
     return out
+
+
+def deepspeed_problems(raw: dict[str, Any], notes: list[str]) -> list[str]:
+    """The DeepSpeed JSON the config names, checked as a run would meet it: transformers reads it with the
+    trainer arguments Axolotl derives from the config (per-device batch = micro_batch_size, accumulation,
+    max_grad_norm, bf16/fp16: axolotl/core/builders/base.py:270-278), fills every "auto" and refuses values
+    that disagree (HfTrainerDeepSpeedConfig, as the Trainer does at start-up); then DeepSpeed's own schema
+    (extra keys forbidden) reads the resulting ZeRO section."""
+    import types
+
+    import torch
+    from transformers import AutoConfig, TrainingArguments
+
+    path = raw["deepspeed"]
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return [f"deepspeed: {path!r} is not a file beside the config"]
+    if importlib.util.find_spec("deepspeed") is None:
+        return [
+            "deepspeed: DeepSpeed is not installed in the Axolotl environment (Axolotl's `deepspeed` extra); "
+            "rebuild it with `ptsdk env create axolotl`"
+        ]
+    saved = dict(os.environ)
+    try:
+        args = TrainingArguments(
+            output_dir=tempfile.mkdtemp(prefix="ptsdk-axolotl-ds-"),
+            per_device_train_batch_size=raw["micro_batch_size"],
+            gradient_accumulation_steps=raw.get("gradient_accumulation_steps") or 1,
+            max_grad_norm=raw.get("max_grad_norm", 1.0),
+            learning_rate=raw["learning_rate"],
+            weight_decay=raw.get("weight_decay") or 0.0,
+            bf16=raw.get("bf16") is True or bool(raw.get("bfloat16")),
+            fp16=raw.get("fp16") is True,
+            use_cpu=not torch.cuda.is_available(),
+            deepspeed=path,
+        )
+        try:
+            model_config = AutoConfig.from_pretrained(
+                raw["base_model"], trust_remote_code=bool(raw.get("trust_remote_code"))
+            )
+        except Exception:  # a hub model on an offline machine: size the "auto" buckets from a stand-in
+            model_config = types.SimpleNamespace(hidden_size=1024)
+            notes.append("model config not readable here: DeepSpeed's hidden-size 'auto' values checked with 1024")
+        steps = raw.get("max_steps") or 1000
+        ds = args.hf_deepspeed_config
+        ds.trainer_config_finalize(args, types.SimpleNamespace(config=model_config), steps)
+        from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+
+        DeepSpeedZeroConfig(**ds.config.get("zero_optimization", {}))
+    except Exception as exc:  # the verdict of transformers or DeepSpeed
+        return ["deepspeed: " + p for p in problems_of(exc)]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        from accelerate.state import AcceleratorState, PartialState  # type: ignore[import-not-found]
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        PartialState._reset_state()
+    return []
 
 
 def preprocess(config: str) -> list[str]:

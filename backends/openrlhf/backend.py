@@ -29,11 +29,14 @@ from ptsdk.plugins.backend import PYTHON, Backend, Command, Launcher, Note, Plan
 from ptsdk.plugins.environment import EnvironmentSpec, InstallStep, read_requirements, requirement_name
 from ptsdk.plugins.kit import (
     Effective,
+    apply_flag_passthrough,
     common_env,
     data_order,
     launcher_for,
     local_inputs,
     model_dir_problems,
+    parse_flags,
+    passthrough_problems,
     runtime_file,
 )
 from ptsdk.spec.method import DPO, GRPO, IPO, _OnlineRL
@@ -90,6 +93,25 @@ class OpenRLHFBackend(Backend):
     install_hint = "ptsdk env create openrlhf   (torch first; pip install --no-deps openrlhf==0.11.2; then its pins)"
     reported_packages = ("deepspeed", "ray", "transformers", "peft", "datasets")
     check_script = HERE / "check_openrlhf.py"
+    #: Flags (without --) the job owns even where ptsdk sets none: backend_options refuses them unless ptsdk_override
+    #: names them (``*`` matches any part of a flag name; first match wins).
+    passthrough_owned: ClassVar[dict[str, str]] = {
+        "ds.zero_stage": "distributed.strategy",
+        "ds.adam_offload": "distributed.offload",
+        "ds.param_dtype": "training.precision",
+        "ds.load_in_4bit": "model.quantization",
+        "reward.model_name_or_path": "method.reward_model",
+        "*.model_name_or_path": "model.name_or_path",
+        "data.dataset": "data.train.path",
+        "data.prompt_dataset": "data.train.path",
+        "eval.dataset": "data.eval.path",
+        "ckpt.output_dir": "output.dir",
+        "ckpt.path": "output.dir",
+        "logger.tensorboard_dir": "output.dir",
+        "algo.advantage.estimator": "method.name",
+        "*.num_nodes": "distributed.nodes",
+        "*.num_gpus_per_node": "distributed.gpus_per_node",
+    }
     capabilities = (
         *caps("method", "sft", T, SFT_CPU, note=SMOKE),
         *caps("method", "dpo", T, DPO_CPU, note=SMOKE),
@@ -145,7 +167,7 @@ class OpenRLHFBackend(Backend):
     # --- what OpenRLHF cannot do (no framework needed) ----------------------------------
 
     def static_problems(self, job: Job) -> list[str]:
-        return _static_problems(job)
+        return _static_problems(job) + passthrough_problems(self, job)
 
     # --- translation -------------------------------------------------------------------
 
@@ -335,9 +357,7 @@ def _static_problems(job: Job) -> list[str]:
     if t.precision == "fp32":
         out.append("training.precision: OpenRLHF trains in bf16 or fp16 (--ds.param_dtype); set bf16")
     if t.optimizer != "adamw":
-        out.append(
-            f"training.optimizer: OpenRLHF 0.11.2 offers AdamW and Muon, not {t.optimizer}; set optimizer: adamw"
-        )
+        out.append(f"training.optimizer: {_optimizer_refusal(t.optimizer)}")
     if t.epochs is not None and t.epochs != int(t.epochs):
         out.append(
             f"training.epochs: OpenRLHF counts whole passes over the data, not {t.epochs}; "
@@ -579,6 +599,27 @@ def _deepspeed_trainer(job: Job, flags: Flags, notes: list[Note]) -> None:
     flags.on("--model.gradient_checkpointing_enable", t.gradient_checkpointing)
     _optimizer(job, flags, notes, prefix="")
     _deepspeed(job, flags, notes)
+
+
+def _optimizer_refusal(name: str) -> str:
+    """Why OpenRLHF 0.11.2 cannot run training.optimizer `name`: its only choices are --optim adam or muon
+    (openrlhf/cli/train_sft.py:223), and adam is DeepSpeed's AdamW ("type": "AdamW",
+    openrlhf/utils/deepspeed/deepspeed.py:359), for which DeepSpeed picks its own kernel: FusedAdam on GPUs,
+    DeepSpeedCPUAdam with the optimizer offloaded (openrlhf/utils/deepspeed/deepspeed_utils.py:71)."""
+    if name == "adamw_fused":
+        return (
+            "OpenRLHF 0.11.2 has one AdamW, DeepSpeed's, which already runs its fused kernel (FusedAdam) on GPUs "
+            "and cannot be switched; set optimizer: adamw"
+        )
+    if name in ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"):
+        return (
+            f"OpenRLHF 0.11.2 offers DeepSpeed's AdamW and Muon (--optim adam|muon), no bitsandbytes optimizer like "
+            f"{name}; set optimizer: adamw, or use --backend trl / axolotl"
+        )
+    return (
+        f"OpenRLHF 0.11.2 offers DeepSpeed's AdamW and Muon (--optim adam|muon), not {name}; "
+        "set optimizer: adamw, or use --backend trl / axolotl"
+    )
 
 
 def _optimizer(job: Job, flags: Flags, notes: list[Note], prefix: str) -> None:
@@ -833,21 +874,18 @@ def _output(job: Job, flags: Flags, notes: list[Note], *, rl: bool) -> None:
 
 
 def _passthrough(job: Job, flags: Flags, notes: list[Note]) -> None:
-    """backend_options.openrlhf: flag name (without --) -> value (true: a bare flag; false: removed)."""
-    for key, value in job.backend_options.get("openrlhf", {}).items():
-        flag = "--" + key.removeprefix("--")
-        was = flags.get(flag) if flags.has(flag) else None
-        if value is True:
+    """backend_options.openrlhf: flag name (without --) -> value (true: a bare flag; false: left out; a list:
+    several values), checked against the flags ptsdk set (ptsdk.plugins.kit.apply_flag_passthrough)."""
+    ours = parse_flags(flags.argv())
+    merged = dict(ours)
+    apply_flag_passthrough(job, "openrlhf", merged, notes, owned=OpenRLHFBackend.passthrough_owned)
+    for flag in ours.keys() - merged.keys():
+        flags.on(flag, False)
+    for flag, values in merged.items():
+        if values is None:
             flags.on(flag)
-        elif value is False:
-            flags.on(flag, False)
-        elif isinstance(value, list):
-            flags.set(flag, *value)
         else:
-            flags.set(flag, value)
-        notes.append(
-            Note(f"backend_options.openrlhf.{key}", "passthrough", f"{flag} set verbatim to {value!r} (was {was!r})")
-        )
+            flags.set(flag, *values)
 
 
 # --- launchers ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from ptsdk.plugins.kit import (
     launcher_for,
     local_inputs,
     no_checkpoint_error,
+    passthrough_problems,
     runtime_file,
 )
 from ptsdk.spec import Job
@@ -58,6 +60,25 @@ class TRLBackend(TrainerBackend):
         "peft": "0.21.2",
     }
     install_hint = "ptsdk env create trl   (or: pip install torch==2.13.0 && pip install trl==1.16.0 peft)"
+    #: TRL keys the job owns even where ptsdk sets nothing: backend_options refuses them unless ptsdk_override
+    #: names them.
+    passthrough_owned: ClassVar[dict[str, str]] = {
+        "method": "method.name",
+        "model_name_or_path": "model.name_or_path",
+        "dtype": "model.dtype",
+        "train_path": "data.train.path",
+        "eval_path": "data.eval.path",
+        "bf16": "training.precision",
+        "fp16": "training.precision",
+        "use_peft": "adapter.type",
+        "load_in_4bit": "model.quantization",
+        "load_in_8bit": "model.quantization",
+        "use_cpu": "distributed.device",
+        "deepspeed": "distributed.strategy",
+        "fsdp": "distributed.strategy",
+        "fsdp_config": "distributed.strategy",
+        "output_dir": "output.dir",
+    }
     reported_packages = ("peft", "accelerate", "datasets")
     check_script = HERE / "check_trl.py"
     capabilities = (
@@ -91,8 +112,25 @@ class TRLBackend(TrainerBackend):
         *caps("topology", "multi_node", V, TESTS + "test_multi_node_launcher_passes_torchrun_parser"),
         *caps("device", "cpu", T, TESTS + "test_sft_full"),
         *caps("reward", "functions", T, TESTS + "test_grpo_reward_function"),
+        *caps("reward", "model", T, TESTS + "test_grpo_reward_model"),
         *caps("feature", "packing", T, TESTS + "test_sft_packing"),
     )
+
+    # --- refusals ----------------------------------------------------------------------
+
+    def static_problems(self, job: Job) -> list[str]:
+        out = list(super().static_problems(job))
+        if job.training.packing and job.method.name != "sft":
+            # TRL 1.16's only `packing` field is SFTConfig's (trl/trainer/sft_config.py:222). DPOConfig has
+            # `padding_free` (dpo_config.py:210), which DPOTrainer turns off again with a warning since its
+            # refactor (dpo_trainer.py:732-739); GRPO, RLOO, KTO, ORPO and CPO configs have neither, and TrlParser
+            # refuses a config key no dataclass takes (trl/scripts/utils.py:353-357).
+            out.append(
+                f"training.packing: TRL {self.verified_with['trl']} packs sequences for SFT only; its "
+                f"{METHOD_MAP[job.method.name][0]} trainer has no packing (DPO's padding_free is switched off by "
+                "DPOTrainer itself). Set packing: false"
+            )
+        return out + passthrough_problems(self, job)
 
     # --- translation -------------------------------------------------------------------
 
@@ -111,7 +149,7 @@ class TRLBackend(TrainerBackend):
             files.append(PlanFile(DEEPSPEED, content=json.dumps(deepspeed_config(job), indent=2) + "\n"))
         if cfg.get("tokenizer_chat_template") == "chat_template.jinja":
             files.append(PlanFile("chat_template.jinja", content=job.model.chat_template or ""))
-        apply_passthrough(job, self.name, cfg, notes)
+        apply_passthrough(job, self.name, cfg, notes, owned=self.passthrough_owned)
         files.append(PlanFile(CONFIG, content=_yaml(cfg)))
         return Plan(
             backend=self.name,
@@ -123,7 +161,7 @@ class TRLBackend(TrainerBackend):
             native_config=CONFIG,
             notes=notes,
             effective=self.effective(job, cfg),
-            inputs=local_inputs(job),
+            inputs=_inputs(job),
             job=job,
         )
 
@@ -229,10 +267,7 @@ class TRLBackend(TrainerBackend):
                 f"activation_checkpointing={t.gradient_checkpointing} (TRL's default is on)",
             )
         )
-        if t.optimizer == "adamw":
-            notes.append(
-                Note("training.optimizer", "set", "adamw_torch (TRL's default adamw_torch_fused needs a GPU build)")
-            )
+        notes.append(Note("training.optimizer", "set", _optimizer_note(t.optimizer, d.device)))
         return out
 
     def _method(self, job: Job, notes: list[Note]) -> dict[str, Any]:
@@ -275,6 +310,27 @@ class TRLBackend(TrainerBackend):
             )
             if m.name == "grpo":
                 out["loss_type"] = m.loss_type
+            if job.data.eval is not None:
+                micro, world = job.training.micro_batch_size, job.distributed.world_size
+                out["per_device_eval_batch_size"] = eval_batch = rl_eval_batch(micro, m.num_generations, world)
+                notes.append(
+                    Note(
+                        "data.eval",
+                        "derived",
+                        f"per_device_eval_batch_size={eval_batch}: TRL needs per_device_eval_batch_size x "
+                        f"{world} process(es) to be a multiple of num_generations={m.num_generations}; the "
+                        f"smallest such size >= micro_batch_size={micro}",
+                    )
+                )
+            if m.reward_model:
+                notes.append(
+                    Note(
+                        "method.reward_model",
+                        "set",
+                        "last of reward_funcs: TRL loads it as AutoModelForSequenceClassification (num_labels=1) "
+                        "with the policy's model_init_kwargs (dtype, attention, quantization) and its own tokenizer",
+                    )
+                )
             notes.append(
                 Note(
                     "method.max_prompt_length",
@@ -317,6 +373,9 @@ class TRLBackend(TrainerBackend):
             loss_mask=_loss_mask(cfg),
             data_order=data_order(self.name, job, cfg["train_sampling_strategy"] == "random"),
             optimizer=cfg["optim"],
+            load_dtype=cfg["dtype"],
+            # Unset: transformers takes sdpa, or eager for a model without it (modeling_utils.py:1855-1889).
+            attn_implementation=cfg.get("attn_implementation", "sdpa"),
             weight_decay=cfg["weight_decay"],
             max_grad_norm=cfg["max_grad_norm"],
             adapter_init="saved adapter"
@@ -328,10 +387,19 @@ class TRLBackend(TrainerBackend):
                 "adapter_init": "TRL seeds before creating the adapter",
                 "loss_normalization": "TRL divides by num_items_in_batch over all accumulation steps",
                 "data_order": "each framework's own sampler and RNG",
+                **(
+                    {}
+                    if "attn_implementation" in cfg
+                    else {"attn_implementation": "transformers' default when unset: sdpa (eager for a model without)"}
+                ),
             },
         ).to_dict()
 
     # --- native check, resume ---------------------------------------------------------
+
+    def check_request(self, plan: Plan, workdir: Path) -> dict[str, Any]:
+        """check_trl.py parses the config as rank 0 of the job's world (processes per node: local_world_size)."""
+        return {**super().check_request(plan, workdir), "local_world_size": plan.launcher.nproc_per_node}
 
     def resume(self, plan: Plan, run_dir: Path) -> Plan:
         """train_trl.py continues from the last complete checkpoint under checkpoints/, named in
@@ -361,6 +429,42 @@ def deepspeed_config(job: Job) -> dict[str, Any]:
         "bf16": {"enabled": "auto"},
         "fp16": {"enabled": "auto"},
     }
+
+
+def _inputs(job: Job) -> list[str]:
+    """local_inputs plus a local reward model folder (TRL loads it by path at start-up)."""
+    reward_model = getattr(job.method, "reward_model", None)
+    extra = [reward_model] if reward_model and reward_model.startswith("/") and Path(reward_model).is_dir() else []
+    return sorted({*local_inputs(job), *extra})
+
+
+def rl_eval_batch(micro_batch: int, num_generations: int, world_size: int) -> int:
+    """per_device_eval_batch_size for GRPO/RLOO evaluation: GRPOConfig/RLOOConfig refuse an eval batch
+    whose global size (per device x processes) is not a multiple of the eval group size (TRL 1.16
+    trl/trainer/grpo_config.py:1118-1127, rloo_config.py:681-690; their RepeatSampler hands out whole groups,
+    grpo_trainer.py:1318-1324). The smallest valid size not below the training micro-batch."""
+    step = num_generations // math.gcd(num_generations, world_size)
+    return -(-micro_batch // step) * step
+
+
+def _optimizer_note(name: str, device: str) -> str:
+    """How ptsdk's optimizer reaches TRL, against TRL's own default (transformers' adamw_torch_fused for
+    torch >= 2.8, transformers/training_args.py:806-811)."""
+    optim = HF_OPTIMIZERS[name]
+    if name == "adamw":
+        # fused=True is the only difference (transformers/trainer_optimizer.py:201-208); torch 2.13 has the
+        # fused kernel on CPU too (torch.utils._foreach_utils._get_fused_kernels_supported_devices).
+        return f"{optim}: torch's AdamW unfused, not TRL's default adamw_torch_fused (optimizer: adamw_fused)"
+    if name == "adamw_fused":
+        return f"{optim}: TRL's own default, torch's AdamW with fused=True"
+    note = f"{optim} (not TRL's default adamw_torch_fused)"
+    if name.startswith("paged_") and device == "cpu":
+        # bitsandbytes 0.50: "Paged optimizers are not supported on CPU. Falling back to non-paged"
+        # (bitsandbytes/optim/optimizer.py:374-381).
+        note += "; on a CPU bitsandbytes does not page, it runs the non-paged optimizer"
+    if optim in ("adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit"):
+        note += "; needs bitsandbytes in TRL's environment"
+    return note
 
 
 def _loss_mask(cfg: dict[str, Any]) -> str:

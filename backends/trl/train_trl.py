@@ -75,9 +75,16 @@ def parse(argv: list[str] | None = None):
     return script, training, model, trainer_cls
 
 
+def is_reward_model(ref: str) -> bool:
+    """A reward model (a local folder or a hub id, never holding ':') rather than 'file.py:fn' / 'module:fn'."""
+    return os.path.isdir(ref) or ":" not in ref
+
+
 def load_reward(ref: str):
-    if os.path.isdir(ref):
-        return ref  # a reward model: TRL loads it as AutoModelForSequenceClassification
+    if is_reward_model(ref):
+        # GRPOTrainer/RLOOTrainer load a string as AutoModelForSequenceClassification(num_labels=1) with
+        # args.model_init_kwargs (TRL 1.16 trl/trainer/grpo_trainer.py:550-560, rloo_trainer.py:468-478).
+        return ref
     from ptsdk_runtime import load_reward as load_function  # copied beside this script
 
     try:

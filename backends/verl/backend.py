@@ -33,11 +33,12 @@ from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import PYTHON, Backend, Command, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     Effective,
-    apply_passthrough,
+    apply_override_passthrough,
     common_env,
     data_order,
     local_inputs,
     model_dir_problems,
+    passthrough_problems,
     runtime_file,
 )
 from ptsdk.spec import Job
@@ -45,6 +46,24 @@ from ptsdk.spec.adapter import FullFineTune
 from ptsdk.spec.method import GRPO, PPO, RLOO, SFT, ReinforcePP
 
 RLMethod = GRPO | PPO | RLOO | ReinforcePP
+
+#: Why ptsdk refuses each training.optimizer other than adamw for vERL 0.9.1. vERL builds
+#: `getattr(import_module(optim.optimizer_impl), optim.optimizer)(params, lr, weight_decay, betas)`,
+#: torch.optim.AdamW unless both are set (verl/workers/config/optimizer.py:106-107, 298-349); ptsdk sets neither.
+_VERL_ONLY_ADAMW = "ptsdk gives vERL torch.optim.AdamW only (vERL's default optim.optimizer_impl/optimizer)"
+VERL_OPTIMIZER_REFUSALS = {
+    "adamw_fused": f"{_VERL_ONLY_ADAMW}, built without fused=True; use adamw (same update, unfused kernel) "
+    "or --backend trl / axolotl for adamw_fused",
+    **{
+        name: f"{_VERL_ONLY_ADAMW}, not bitsandbytes' {name} (bitsandbytes is not in vERL's environment); "
+        f"use adamw, or --backend trl / axolotl for {name}"
+        for name in ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
+    },
+    **{
+        name: f"{_VERL_ONLY_ADAMW}, not {name}; use adamw, or --backend trl / axolotl for {name}"
+        for name in ("sgd", "adafactor", "rmsprop")
+    },
+}
 
 HERE = Path(__file__).resolve().parent
 T, V = Verified.trained, Verified.validated
@@ -112,6 +131,36 @@ class VerlBackend(Backend):
     )
     reported_packages = ("transformers", "ray", "hydra-core", "datasets", "peft")
     check_script = HERE / "check_verl.py"
+    #: vERL keys the job owns even where ptsdk sets nothing: backend_options refuses them unless ptsdk_override
+    #: names them (``*`` matches any part of a dotted key).
+    passthrough_owned: ClassVar[dict[str, str]] = {
+        "algorithm.adv_estimator": "method.name",
+        "actor_rollout_ref.actor.strategy": "distributed.strategy",
+        "critic.strategy": "distributed.strategy",
+        "engine.strategy": "distributed.strategy",
+        "*.fsdp_config.strategy": "distributed.strategy",
+        "critic.fsdp.strategy": "distributed.strategy",
+        "engine.dtype": "training.precision",
+        "engine.mixed_precision": "training.precision",
+        "*.fsdp_config.dtype": "training.precision",
+        "*.fsdp_config.mixed_precision": "training.precision",
+        "critic.fsdp.dtype": "training.precision",
+        "critic.fsdp.mixed_precision": "training.precision",
+        "engine.model_dtype": "model.dtype",
+        "*.fsdp_config.model_dtype": "model.dtype",
+        "critic.fsdp.model_dtype": "model.dtype",
+        "model.path": "model.name_or_path",
+        "actor_rollout_ref.model.path": "model.name_or_path",
+        "critic.model.path": "model.name_or_path",
+        "data.train_files": "data.train.path",
+        "data.val_files": "data.eval.path",
+        "actor_rollout_ref.rollout.name": "rollout.engine",
+        "trainer.default_local_dir": "output.dir",
+        "trainer.n_gpus_per_node": "distributed.gpus_per_node",
+        "trainer.nnodes": "distributed.nodes",
+        "trainer.device": "distributed.device",
+        "ray_kwargs.ray_init.address": "distributed.ray_address",
+    }
     capabilities = (
         *caps(
             "method",
@@ -196,7 +245,7 @@ class VerlBackend(Backend):
                 f"training.epochs: vERL trains whole epochs, not {t.epochs}; use a whole number or training.max_steps"
             )
         if t.optimizer != "adamw":
-            out.append(f"training.optimizer: ptsdk maps only adamw to vERL's optimizer, not {t.optimizer}; use adamw")
+            out.append(f"training.optimizer: {VERL_OPTIMIZER_REFUSALS[t.optimizer]}")
         if t.lr_scheduler not in SCHEDULERS:
             out.append(
                 f"training.lr_scheduler: vERL schedules {' or '.join(sorted(set(SCHEDULERS.values())))} "
@@ -225,7 +274,7 @@ class VerlBackend(Backend):
                     "method.reward_model: vERL scores with reward functions or a reward model, not their sum "
                     "(a custom reward function replaces the model's score); keep one, or use --backend trl"
                 )
-        return out
+        return out + passthrough_problems(self, job)
 
     def _rollout_problems(self, job: Job) -> list[str]:
         r, world = job.rollout, job.distributed.world_size
@@ -255,7 +304,7 @@ class VerlBackend(Backend):
         notes: list[Note] = []
         sft = job.method.family == "sft"
         overrides = self._sft(job, notes) if sft else self._rl(job, notes)
-        apply_passthrough(job, self.name, overrides, notes)  # Hydra keys; a new key needs vERL's "+" prefix
+        apply_override_passthrough(job, self.name, overrides, notes, owned=self.passthrough_owned)  # "+key": new key
         args = [f"{k}={hydra_value(v)}" for k, v in overrides.items()]
         files = [
             PlanFile(DATA_MODULE, copy_from=str(HERE / DATA_MODULE)),

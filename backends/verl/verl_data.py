@@ -157,8 +157,7 @@ def sampler_file_order(rows: list[Any], seed: int) -> list[Any]:
 def compose(kind: str, overrides: list[str]) -> Any:
     """vERL's own Hydra config (``sft_trainer_engine`` or ``ppo_trainer``) with the overrides applied."""
     import verl.trainer.main_ppo
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from hydra import compose as hydra_compose, initialize_config_dir
 
     config_dir = os.path.join(os.path.dirname(os.path.abspath(verl.trainer.main_ppo.__file__)), "config")
     name = "sft_trainer_engine" if kind == "sft" else "ppo_trainer"

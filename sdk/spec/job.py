@@ -50,8 +50,14 @@ class Job(SpecModel):
     )
     backend_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="Per-backend passthrough: backend name -> native keys set verbatim (after ptsdk's own). "
-        "The only place a framework's vocabulary belongs in a job.",
+        description="Per-backend passthrough: backend name -> native keys merged into ptsdk's native config. "
+        "Mappings merge key by key (TRL, Axolotl; vERL Hydra overrides and OpenRLHF flags take dotted keys, "
+        "nested mappings flatten to them; vERL: '+key' for a key new to vERL; OpenRLHF: flag names without '--', "
+        "true for a bare flag, false to leave one out); other values replace. A key ptsdk sets from the job to "
+        "another value is refused, naming the job field to use; a list for such a key must keep ptsdk's entries; "
+        "keys a job field owns (strategy, precision, model, data and output locations) are refused even where "
+        "ptsdk sets nothing. The reserved key ptsdk_override: [dotted.native.key, ...] lets the named keys (and "
+        "everything under them) replace ptsdk's value. The only place a framework's vocabulary belongs in a job.",
     )
 
     @field_validator("name")

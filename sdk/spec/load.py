@@ -252,6 +252,9 @@ def resolve_paths(job: Job, base: Path) -> None:
         job.model.chat_template = absolute(job.model.chat_template)
     if isinstance(job.adapter, (Lora, QLora)) and job.adapter.init_path:
         job.adapter.init_path = absolute(job.adapter.init_path)
+    reward_model = getattr(job.method, "reward_model", None)
+    if reward_model and (_looks_local(reward_model) or _exists(base / reward_model)):
+        job.method.reward_model = absolute(reward_model)  # type: ignore[union-attr]  # RL methods only
     if isinstance(job.method, _OnlineRL) and job.method.rewards:
         resolved = []
         for ref in job.method.rewards:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from ptsdk.spec.base import SpecModel
 from pydantic import Field, model_validator
+
+Optimizer = Literal[
+    "adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "sgd", "adafactor", "rmsprop"
+]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 
 class TrainingSpec(SpecModel):
@@ -29,7 +34,17 @@ class TrainingSpec(SpecModel):
     max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
-    optimizer: Literal["adamw", "adamw_8bit", "sgd", "adafactor"] = Field("adamw", description="Optimizer.")
+    optimizer: Optimizer = Field(
+        "adamw",
+        description="Optimizer. adamw: AdamW with torch's standard (unfused) kernels, the same arithmetic on every "
+        "backend that offers a choice of kernel, so their runs compare; a framework whose only AdamW is its own "
+        "kernel uses that one (its translation notes say so). adamw_fused: the same AdamW update in one fused "
+        "kernel (faster on GPUs, equal to adamw up to rounding; the Hugging Face Trainer's own default since "
+        "torch 2.8). adamw_8bit: bitsandbytes' 8-bit AdamW. paged_adamw_8bit, paged_adamw_32bit: bitsandbytes' "
+        "AdamW whose state pages out of GPU memory under pressure (on a CPU it simply does not page). sgd, "
+        "rmsprop: torch's SGD and RMSprop. adafactor: Adafactor at the given learning rate (no relative step "
+        "sizes). A backend that cannot run the choice refuses it before launch.",
+    )
     precision: Literal["bf16", "fp16", "fp32"] = Field("bf16", description="Compute precision of training.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory.")
     packing: bool = Field(False, description="Pack several short sequences into one (SFT).")

@@ -3,6 +3,7 @@ generated config. The matrix's evidence for each Axolotl capability names one of
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -175,6 +176,156 @@ def test_distributed_configs_pass_axolotl_validator(example_job, axolotl_env) ->
     }
     results = validate_many(axolotl_env, jobs)
     assert {n: r["errors"] for n, r in results.items() if not r["ok"]} == {}
+
+
+def test_deepspeed_configs_pass_axolotl_validator(example_job, axolotl_env, tmp_path) -> None:
+    """ZeRO 1-3, with and without CPU offload, for SFT and DPO: Axolotl's validator accepts the config and its
+    `deepspeed:` JSON, which transformers then reads with the trainer arguments Axolotl derives (every "auto"
+    filled, nothing disagreeing) and DeepSpeed's own schema accepts. Axolotl's deepspeed_configs/zero3.json
+    (its ZeRO-3 example) is the case the matrix used to refuse."""
+    gpu = {"device": "gpu", "gpus_per_node": 8}
+    cases = {
+        "zero1": ("sft_full.yaml", 1, "none"),
+        "zero2": ("sft_full.yaml", 2, "none"),
+        "zero2-offload": ("sft_full.yaml", 2, "optimizer"),
+        "zero3": ("sft_full.yaml", 3, "none"),
+        "zero3-offload": ("sft_full.yaml", 3, "optimizer_and_params"),
+        "dpo-zero3-lora": ("dpo.yaml", 3, "none"),
+        "dpo-zero2-offload-lora": ("dpo.yaml", 2, "optimizer"),
+    }
+    jobs = {
+        name: example_job(
+            base,
+            name,
+            distributed={**gpu, "strategy": "deepspeed", "zero_stage": stage, "offload": offload},
+            training={"precision": "bf16", "global_batch_size": 16, "micro_batch_size": 2},
+        )
+        for name, (base, stage, offload) in cases.items()
+    }
+    results = validate_many(axolotl_env, jobs)
+    assert {n: r["errors"] for n, r in results.items() if not r["ok"]} == {}
+    backend = AxolotlBackend()
+    job, _ = load_checked(jobs["zero3-offload"], "axolotl")
+    plan = backend.translate(job)
+    config = yaml.safe_load(plan.file("axolotl_config.yaml").content or "")
+    assert plan.launcher.kind == "torchrun" and config["deepspeed"] == "ds_config.json"
+    ds = json.loads(plan.file("ds_config.json").content)
+    assert ds["zero_optimization"]["stage"] == 3 and ds["zero_optimization"]["offload_param"]["device"] == "cpu"
+    # A DeepSpeed value that disagrees with the trainer's is caught, as it would be at start-up.
+    write_plan(plan, tmp_path / "bad")
+    ds["train_micro_batch_size_per_gpu"] = 7
+    (tmp_path / "bad" / "ds_config.json").write_text(json.dumps(ds))
+    (result,) = backend.run_check([backend.check_request(plan, tmp_path / "bad", preprocess=False)])
+    assert any("train_micro_batch_size_per_gpu=7" in e for e in result["errors"]), result
+    # ... and so is a ZeRO key DeepSpeed does not know.
+    ds["train_micro_batch_size_per_gpu"] = "auto"
+    ds["zero_optimization"]["stage3_prefetch_bucket"] = 10
+    (tmp_path / "bad" / "ds_config.json").write_text(json.dumps(ds))
+    (result,) = backend.run_check([backend.check_request(plan, tmp_path / "bad", preprocess=False)])
+    assert any("stage3_prefetch_bucket" in e for e in result["errors"]), result
+
+
+def test_model_load_settings_pass_axolotl_validator(example_job, axolotl_env) -> None:
+    """model.attn_implementation becomes Axolotl's `attn_implementation` (no deprecated boolean flags), and
+    float16 weights trained without autocast become its `float16` flag; CPU jobs also preprocess."""
+    jobs = {
+        "eager": example_job("sft_lora.yaml", "eager", model={"attn_implementation": "eager"}),
+        "sdpa-dpo": example_job("dpo.yaml", "sdpa-dpo", model={"attn_implementation": "sdpa"}),
+        "fa2-gpu": example_job(
+            "sft_lora.yaml",
+            "fa2-gpu",
+            model={"attn_implementation": "flash_attention_2", "dtype": "bfloat16"},
+            distributed={"device": "gpu"},
+            training={"precision": "bf16"},
+        ),
+        "float16-weights": example_job(
+            "sft_lora.yaml", "float16-weights", model={"dtype": "float16"}, distributed={"device": "gpu"}
+        ),
+    }
+    results = validate_many(axolotl_env, jobs)
+    assert {n: r["errors"] for n, r in results.items() if not r["ok"]} == {}
+    assert all(r["unknown_keys"] == [] for r in results.values())
+
+
+def test_data_columns_pass_axolotl_validator(example_job, axolotl_env, tmp_path) -> None:
+    """data.columns for DPO (and IPO, SimPO) and KTO data: Axolotl's user-defined DPO/KTO dataset types
+    (field_prompt, field_chosen, field_rejected / field_completion, field_label) map them; its validator
+    accepts the config and its preprocess loads and tokenizes the renamed records."""
+    renamed = {
+        "pref": ("pref_train.jsonl", {"prompt": "question", "chosen": "good", "rejected": "bad"}),
+        "kto": ("kto_train.jsonl", {"prompt": "question", "completion": "answer", "label": "ok"}),
+    }
+    paths = {}
+    for key, (name, columns) in renamed.items():
+        rows = [json.loads(line) for line in (Path(__file__).parents[2] / "examples" / "data" / name).open()]
+        paths[key] = tmp_path / f"renamed_{name}"
+        paths[key].write_text("".join(json.dumps({columns[k]: v for k, v in r.items()}) + "\n" for r in rows))
+    jobs = {}
+    for method in ("dpo", "ipo", "simpo"):
+        data = {"train": {"path": str(paths["pref"])}, "columns": renamed["pref"][1], "max_length": 64}
+        jobs[method] = example_job("dpo.yaml", f"columns-{method}", method={"name": method}, data=data)
+    jobs["dpo-eval"] = example_job(
+        "dpo.yaml",
+        "columns-dpo-eval",
+        data={
+            "train": {"path": str(paths["pref"])},
+            "eval": {"path": str(paths["pref"])},
+            "columns": renamed["pref"][1],
+            "max_length": 64,
+        },
+    )
+    jobs["kto"] = example_job(
+        "kto.yaml",
+        "columns-kto",
+        data={"train": {"path": str(paths["kto"])}, "columns": renamed["kto"][1], "max_length": 64},
+    )
+    results = validate_many(axolotl_env, jobs)
+    assert {n: r["errors"] for n, r in results.items() if not r["ok"]} == {}
+    assert all(r["unknown_keys"] == [] for r in results.values())
+    # Without the mapping the same records are refused by Axolotl's preprocess: it did look at the columns.
+    job, _ = load_checked(jobs["dpo"], "axolotl")
+    plan = AxolotlBackend().translate(job)
+    folder = tmp_path / "unmapped"
+    write_plan(plan, folder)
+    config = yaml.safe_load((folder / "axolotl_config.yaml").read_text())
+    del config["datasets"][0]["type"]
+    (folder / "axolotl_config.yaml").write_text(yaml.safe_dump(config))
+    (result,) = AxolotlBackend().run_check([AxolotlBackend().check_request(plan, folder, preprocess=True)])
+    assert not result["ok"]
+
+
+def test_static_refusals_are_axolotl_validator_verdicts(example_job, axolotl_env, tmp_path) -> None:
+    """What AxolotlBackend.static_problems refuses before launch, Axolotl's own validator refuses too: the
+    translation written anyway (past the refusal) fails there with the reason the refusal cites."""
+    from ptsdk.spec.load import load_job
+
+    gpu2 = {"device": "gpu", "gpus_per_node": 2, "strategy": "fsdp"}
+    cases = {
+        # axolotl/utils/schemas/validation.py:706-708
+        "dpo-packing": (example_job("dpo.yaml", "dpo-packing", training={"packing": True}), "sample_packing"),
+        "grpo-packing": (example_job("grpo.yaml", "grpo-packing", training={"packing": True}), "sample_packing"),
+        # axolotl/utils/schemas/validation.py:1176-1189
+        "dpo-qlora-fsdp2": (
+            example_job(
+                "dpo.yaml",
+                "dpo-qlora-fsdp2",
+                adapter={"type": "qlora", "r": 8, "alpha": 16},
+                model={"quantization": "4bit"},
+                distributed=gpu2,
+                training={"precision": "bf16", "micro_batch_size": 4},
+            ),
+            "FSDP2 does not support load_in_8bit or load_in_4bit",
+        ),
+    }
+    backend, requests = AxolotlBackend(), []
+    for name, (path, _) in cases.items():
+        job = load_job(path)
+        assert backend.static_problems(job), name
+        plan = backend.translate(job)
+        write_plan(plan, tmp_path / name)
+        requests.append(backend.check_request(plan, tmp_path / name, preprocess=False))
+    for (name, (_, reason)), result in zip(cases.items(), backend.run_check(requests), strict=True):
+        assert not result["ok"] and any(reason in e for e in result["errors"]), (name, result["errors"])
 
 
 @pytest.mark.parametrize("job", ["ppo.yaml", "rloo.yaml"])

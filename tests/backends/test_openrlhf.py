@@ -285,6 +285,11 @@ def flag(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args else None
 
 
+def overriding(flag: str, value: object) -> dict[str, object]:
+    """backend_options.openrlhf replacing a flag ptsdk sets from the job."""
+    return {flag: value, "ptsdk_override": [flag]}
+
+
 def test_bad_command_lines_and_data_are_caught(openrlhf_env, model, tmp_path) -> None:
     bad_pref = tmp_path / "bad_pref.jsonl"
     bad_pref.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": "a", "chosen": 3}\nnot json\n')
@@ -295,12 +300,17 @@ def test_bad_command_lines_and_data_are_caught(openrlhf_env, model, tmp_path) ->
         # OpenRLHF's own parser would take --train.micro for --train.micro_batch_size.
         "abbreviated": gpu_job(model, backend_options={"openrlhf": {"train.micro": 2}}),
         "unknown": gpu_job(model, backend_options={"openrlhf": {"train.no_such_flag": 1}}),
-        "bad-choice": gpu_job(model, **grpo, backend_options={"openrlhf": {"algo.advantage.estimator": "ppo"}}),
+        # (ptsdk sets these flags from the job: ptsdk_override lets the passthrough replace them)
+        "bad-choice": gpu_job(
+            model, **grpo, backend_options={"openrlhf": overriding("algo.advantage.estimator", "ppo")}
+        ),
         # the main block's own check after parsing
-        "post-parse": gpu_job(model, **grpo, backend_options={"openrlhf": {"rollout.n_samples_per_prompt": 1}}),
+        "post-parse": gpu_job(
+            model, **grpo, backend_options={"openrlhf": overriding("rollout.n_samples_per_prompt", 1)}
+        ),
         # train()'s colocation assert: 2 GPUs but one engine of tensor parallel 1
         "train-assert": gpu_job(
-            model, **grpo, distributed=TWO_GPUS, backend_options={"openrlhf": {"vllm.num_engines": 1}}
+            model, **grpo, distributed=TWO_GPUS, backend_options={"openrlhf": overriding("vllm.num_engines", 1)}
         ),
         "bad-data": gpu_job(model, method={"name": "dpo"}, data={"train": {"path": str(bad_pref)}}),
         "bad-reward": gpu_job(model, **{**grpo, "method": rl("grpo", rewards=[f"{no_kwargs}:score"])}),

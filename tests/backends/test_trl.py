@@ -332,3 +332,119 @@ def test_deepspeed_passes_trl_parser(example_job, tmp_path) -> None:
     (tmp_path / "bad" / "ds_config.json").write_text(json.dumps(ds))
     problems = TRLBackend().native_check(plan, tmp_path / "bad")
     assert any("train_micro_batch_size_per_gpu=7 vs hf per_device_train_batch_size=2" in p for p in problems)
+
+
+# --- issue #12: optimizers, packing, reward models, RL eval batch, the check's world size ---------------
+
+
+def _check_many(tmp_path: Path, jobs: list[Path], *, static: bool = True) -> list[dict]:
+    """TRL's own validator on several jobs in one harness process (one TRL import for all). static=False
+    translates without ptsdk's refusals, to show what TRL itself says about a refused job."""
+    from ptsdk.rundir import write_plan
+    from ptsdk.spec import load_job
+
+    backend, requests = TRLBackend(), []
+    for i, job_path in enumerate(jobs):
+        job = load_checked(job_path, "trl")[0] if static else load_job(job_path)
+        plan = backend.translate(job)
+        write_plan(plan, tmp_path / f"check{i}")
+        requests.append(backend.check_request(plan, tmp_path / f"check{i}"))
+    return backend.run_check(requests)
+
+
+def test_every_optimizer_passes_trl_parser(example_job, tmp_path) -> None:
+    """Each training.optimizer reaches TRL as a name transformers' OptimizerNames holds (TrainingArguments
+    turns optim into OptimizerNames(optim), transformers/training_args.py:1563, and rejects anything else)."""
+    from ptsdk.plugins.kit import HF_OPTIMIZERS
+    from ptsdk.spec.training import OPTIMIZERS
+
+    jobs = [example_job("sft_full.yaml", f"opt_{name}", training={"optimizer": name}) for name in OPTIMIZERS]
+    results = _check_many(tmp_path, jobs)
+    assert [r["errors"] for r in results] == [[] for _ in OPTIMIZERS]
+    for name, job in zip(OPTIMIZERS, jobs, strict=True):
+        assert f"optim: {HF_OPTIMIZERS[name]}" in TRLBackend().translate(load_checked(job, "trl")[0]).native_text()
+
+
+def test_packing_refusal_is_what_trl_says(example_job, tmp_path) -> None:
+    """Why ptsdk refuses training.packing outside SFT: translated anyway, TRL's parser rejects the key for DPO
+    and GRPO (no packing field in DPOConfig/GRPOConfig, trl/scripts/utils.py:353-357), and accepts it for SFT."""
+    jobs = [
+        example_job("dpo.yaml", "dpo_pack", training={"packing": True}),
+        example_job("grpo.yaml", "grpo_pack", training={"packing": True}),
+        example_job("sft_full.yaml", "sft_pack", training={"packing": True}),
+    ]
+    dpo, grpo, sft = _check_many(tmp_path, jobs, static=False)
+    for result in (dpo, grpo):
+        assert any("Unknown arguments from config file: ['--packing', 'True']" in e for e in result["errors"]), result
+    assert sft["errors"] == []
+    from ptsdk.spec import load_job
+
+    for job in jobs[:2]:
+        assert any(p.startswith("training.packing:") for p in TRLBackend().static_problems(load_job(job)))
+
+
+def _grpo32(example_job, name: str, **overrides: dict) -> Path:
+    return example_job(
+        "grpo.yaml",
+        name,
+        method={"num_generations": 8},
+        training={"global_batch_size": 32, "micro_batch_size": 1, "precision": "bf16"},
+        distributed={"device": "gpu", "nodes": 4, "gpus_per_node": 8, "master_addr": "10.0.0.1"},
+        **overrides,
+    )
+
+
+def test_trl_check_runs_as_the_jobs_world(example_job, tmp_path) -> None:
+    """A 32-process GRPO job (4 nodes x 8): TRL derives generation_batch_size = per-device batch x world size x
+    steps_per_generation (trl/trainer/grpo_config.py:1096-1100). Checked as one process it was 1, "not divisible
+    by num_generations (8)"; checked as rank 0 of 32 it is 32 and valid. An invalid 32-process job still fails,
+    and TRL's message shows it saw 32 processes."""
+    valid = _grpo32(example_job, "grpo32")
+    invalid = _grpo32(example_job, "grpo32_bad", backend_options={"trl": {"generation_batch_size": 16}})
+    # Checked again after a 32-process job: the one-process world comes back (same harness process).
+    single = example_job("grpo.yaml", "grpo1", backend_options={"trl": {"generation_batch_size": 16}})
+    ok, bad, one = _check_many(tmp_path, [valid, invalid, single])
+    assert ok["errors"] == [], ok
+    assert "checked as rank 0 of 32 processes" in ok["notes"]
+    assert bad["errors"] == ["ValueError: generation_batch_size (16) must be divisible by the global batch size (32)."]
+    assert one["errors"] == [] and not any("rank 0 of" in n for n in one["notes"])
+
+
+def test_grpo_reward_model(ptsdk, example_job, tmp_path, trl_env, tiny_model) -> None:
+    """method.reward_model on TRL: a tiny sequence-classification reward model (the tiny Llama with a score
+    head) scores GRPO completions; TRL loads the path in reward_funcs as AutoModelForSequenceClassification
+    (trl/trainer/grpo_trainer.py:550-560). The job also evaluates with num_generations=3 and micro-batch 6,
+    which needs the derived per_device_eval_batch_size (TRL's default 8 is refused: grpo_config.py:1118-1127)."""
+    rm = tmp_path / "tiny-rm"
+    code = (
+        "import sys, torch\n"
+        "from transformers import AutoConfig, AutoTokenizer, LlamaForSequenceClassification\n"
+        "torch.manual_seed(0)\n"
+        "config = AutoConfig.from_pretrained(sys.argv[1], num_labels=1)\n"
+        "LlamaForSequenceClassification(config).save_pretrained(sys.argv[2])\n"
+        "AutoTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])\n"
+    )
+    subprocess.run([trl_env.python, "-c", code, str(tiny_model), str(rm)], check=True, capture_output=True, timeout=300)
+    evals = tmp_path / "rl_eval.jsonl"
+    rows = (Path(__file__).parents[2] / "examples" / "data" / "rl_train.jsonl").read_text().splitlines()[:4]
+    evals.write_text("\n".join(rows) + "\n")
+    job = example_job(
+        "grpo.yaml",
+        method={
+            "name": "grpo",
+            "num_generations": 3,
+            "max_prompt_length": 32,
+            "max_completion_length": 8,
+            "reward_model": str(rm),
+        },
+        data={"eval": {"path": str(evals)}},
+        training={"global_batch_size": 6, "micro_batch_size": 6, "max_steps": 2},
+        output={"eval_steps": 2},
+    )
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    train = assert_trained(manifest, metrics, 2)
+    assert all(m["reward"] is not None for m in train)
+    assert "rewards/tiny-rm/mean" in train[0]["extra"]
+    cfg = (tmp_path / "run" / "trl_config.yaml").read_text()
+    assert f"reward_funcs: [{rm}]" in cfg and "per_device_eval_batch_size: 6" in cfg
+    assert any(m["kind"] == "eval" and m["reward"] is not None for m in metrics)

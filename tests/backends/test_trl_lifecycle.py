@@ -206,7 +206,7 @@ def test_a_trl_run_whose_weights_become_non_finite_fails(folder: Path, tiny_mode
         tiny_model,
         "nan.yaml",
         training={**yaml.safe_load((EXAMPLES / "jobs" / "sft_full.yaml").read_text())["training"], "max_steps": 3},
-        backend_options={"trl": {"learning_rate": 1e30}},
+        backend_options={"trl": {"learning_rate": 1e30, "ptsdk_override": ["learning_rate"]}},
     )
     result = in_process_run(job, run)
     m = json.loads((run / "manifest.json").read_text())

@@ -170,14 +170,18 @@ def verdicts(verl_model, verl_reward_model, tmp_path_factory) -> dict[str, dict[
         "bad_estimator",
         verl_model,
         method=rl("grpo"),
-        backend_options={"verl": {"algorithm.adv_estimator": "grpo_typo"}},
+        backend_options={
+            "verl": {"algorithm.adv_estimator": "grpo_typo", "ptsdk_override": ["algorithm.adv_estimator"]}
+        },
     )
     jobs["bad_rollout_name"] = job_file(
         folder,
         "bad_rollout_name",
         verl_model,
         method=rl("grpo"),
-        backend_options={"verl": {"actor_rollout_ref.rollout.name": "hf"}},
+        backend_options={
+            "verl": {"actor_rollout_ref.rollout.name": "hf", "ptsdk_override": ["actor_rollout_ref.rollout.name"]}
+        },
     )
     jobs["bad_records"] = job_file(folder, "bad_records", verl_model, data={"train": {"path": str(bad)}})
     # A causal LM is no reward model: vERL's reward loop needs a classification head.

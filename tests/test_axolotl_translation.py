@@ -1,0 +1,288 @@
+"""The Axolotl translation without Axolotl: what each job setting becomes in the config, and what ptsdk
+refuses or notes before Axolotl's own validator would. Each claim about Axolotl cites its 0.19.0 source
+(site-packages/axolotl/...); tests/backends/test_axolotl.py runs that validator on the same translations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import EXAMPLES, fake_model, minimal_job
+from ptsdk.backends.axolotl.backend import AxolotlBackend, deepspeed_config
+from ptsdk.plugins.backend import Plan
+from ptsdk.spec import Job
+from ptsdk.spec.load import validate_job
+
+REWARD = f"{EXAMPLES / 'rewards.py'}:correct"
+GPU = {"device": "gpu"}
+
+
+def job(**overrides: Any) -> Job:
+    return validate_job(minimal_job(**overrides))
+
+
+def translate(j: Job) -> tuple[Plan, dict[str, Any]]:
+    plan = AxolotlBackend().translate(j)
+    return plan, yaml.safe_load(plan.file("axolotl_config.yaml").content or "")
+
+
+def notes(plan: Plan, field: str) -> list[str]:
+    return [f"[{n.kind}] {n.message}" for n in plan.notes if n.field == field]
+
+
+# --- 1. model.dtype and model.attn_implementation -----------------------------------------------------
+
+
+def test_attn_implementation_becomes_axolotls_one_key() -> None:
+    """axolotl/utils/schemas/config.py:845-856 `attn_implementation`; the boolean flags are deprecated
+    (config.py:790-843) and folded into it by normalize_attn_implementation (config.py:1544-1592)."""
+    for impl in ("eager", "sdpa", "flash_attention_2"):
+        plan, cfg = translate(job(model={"name_or_path": "org/model", "attn_implementation": impl}, distributed=GPU))
+        assert cfg["attn_implementation"] == impl
+        assert not {"sdp_attention", "flash_attention", "eager_attention", "xformers_attention"} & set(cfg)
+        assert plan.effective["attn_implementation"] == impl
+    plan, cfg = translate(job(distributed=GPU))
+    # Unset: Axolotl passes nothing and transformers uses its default (sdpa), as for TRL.
+    assert "attn_implementation" not in cfg and plan.effective["attn_implementation"] == "sdpa"
+    assert "transformers" in plan.effective["sources"]["attn_implementation"]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "precision", "loaded", "noted"),
+    [
+        ("float32", "bf16", "bfloat16", True),  # the issue's case: fp32 weights asked for, bf16 loaded
+        ("float32", "fp16", "float16", True),
+        ("float32", "fp32", "float32", False),
+        ("bfloat16", "bf16", "bfloat16", False),
+        ("bfloat16", "fp32", "float32", True),  # `bfloat16: true` would also turn on bf16 autocast
+        ("float16", "fp32", "float16", False),  # Axolotl's `float16` flag: fp16 weights, no autocast
+        ("float16", "bf16", "bfloat16", True),
+    ],
+)
+def test_load_dtype_follows_axolotls_precision_flags(dtype: str, precision: str, loaded: str, noted: bool) -> None:
+    """Axolotl derives torch_dtype from bf16/bfloat16, then load_in_8bit/fp16/float16, else float32
+    (axolotl/utils/config/__init__.py:198-203): no setting loads weights in a dtype of their own. `float16`
+    loads fp16 while the trainer's fp16/bf16 stay off (core/builders/base.py:270-278)."""
+    plan, cfg = translate(
+        job(model={"name_or_path": "org/model", "dtype": dtype}, training={"precision": precision}, distributed=GPU)
+    )
+    assert plan.effective["load_dtype"] == loaded
+    assert cfg.get("float16", False) is (dtype == "float16" and precision == "fp32")
+    found = notes(plan, "model.dtype")
+    if noted:
+        assert found and found[0].startswith("[approximated]") and f"loads the weights in {loaded}" in found[0]
+        assert "axolotl/utils/config/__init__.py:198-203" in found[0]
+    else:
+        assert found == []
+    assert "axolotl/utils/config/__init__.py" in plan.effective["sources"]["load_dtype"]
+
+
+def test_auto_dtype_is_compared_with_the_local_checkpoint(tmp_path: Path) -> None:
+    """dtype 'auto' follows the checkpoint elsewhere; Axolotl loads the precision's dtype regardless."""
+    model = fake_model(tmp_path / "model")
+    (model / "config.json").write_text(json.dumps({"model_type": "llama", "dtype": "bfloat16"}))
+    plan, _ = translate(job(model={"name_or_path": str(model)}, training={"precision": "fp32"}, distributed=GPU))
+    assert plan.effective["load_dtype"] == "float32"
+    assert "not bfloat16 (the checkpoint's dtype ('auto'))" in notes(plan, "model.dtype")[0]
+    plan, _ = translate(job(model={"name_or_path": str(model)}, training={"precision": "bf16"}, distributed=GPU))
+    assert notes(plan, "model.dtype") == []
+    plan, _ = translate(job(training={"precision": "bf16"}, distributed=GPU))  # a hub id: nothing to compare
+    assert notes(plan, "model.dtype") == [] and plan.effective["load_dtype"] == "bfloat16"
+
+
+def test_eight_bit_loads_float16() -> None:
+    plan, _ = translate(
+        job(
+            model={"name_or_path": "org/model", "quantization": "8bit"},
+            adapter={"type": "lora"},
+            training={"precision": "fp32"},
+            distributed=GPU,
+        )
+    )
+    assert plan.effective["load_dtype"] == "float16"
+
+
+# --- 2. FSDP version ------------------------------------------------------------------------------------
+
+
+def test_fsdp_is_written_as_fsdp2_with_a_note() -> None:
+    """The job cannot choose FSDP1 or 2; ptsdk writes fsdp_version: 2 because Axolotl 0.19 deprecates FSDP1
+    (axolotl/utils/schemas/validation.py:1145-1157) and says so in a note."""
+    plan, cfg = translate(
+        job(distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "fsdp"}, training={"micro_batch_size": 4})
+    )
+    assert cfg["fsdp_version"] == 2
+    (note,) = notes(plan, "distributed.strategy")
+    assert note.startswith("[defaulted]") and "FSDP2" in note and "deprecates FSDP1" in note
+    assert "validation.py:1145-1157" in note
+
+
+def test_fsdp2_with_a_quantized_base_is_refused_for_preference_methods(ptsdk, write_job) -> None:
+    """axolotl/utils/schemas/validation.py:1176-1189: FSDP2 + load_in_4bit/8bit with dpo, kto, orpo, ipo."""
+    data = minimal_job(
+        method={"name": "dpo"},
+        model={"name_or_path": "org/model", "quantization": "4bit"},
+        adapter={"type": "qlora"},
+        distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "fsdp"},
+        training={"micro_batch_size": 4},
+    )
+    r = ptsdk("validate", str(write_job(data)), "--backend", "axolotl")
+    assert r.code == 2 and "FSDP2 cannot train dpo on a quantized base" in r.err, r.err
+    data["distributed"] = {"device": "gpu", "gpus_per_node": 2, "strategy": "deepspeed", "zero_stage": 3}
+    assert ptsdk("validate", str(write_job(data)), "--backend", "axolotl").code == 0
+
+
+# --- 3. DeepSpeed ---------------------------------------------------------------------------------------
+
+
+def deepspeed_job(stage: int, offload: str = "none", gpus: int = 2, **extra: Any) -> Job:
+    return job(
+        distributed={
+            "device": "gpu",
+            "gpus_per_node": gpus,
+            "strategy": "deepspeed",
+            "zero_stage": stage,
+            "offload": offload,
+            **extra,
+        },
+        training={"micro_batch_size": 1, "global_batch_size": 16},
+    )
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_deepspeed_is_axolotls_deepspeed_key_and_a_json_file(stage: int) -> None:
+    """axolotl/utils/schemas/config.py:1051-1056 `deepspeed`: a JSON path; Axolotl sets accelerate's DeepSpeed
+    variables itself (axolotl/utils/trainer.py:541-594, 676-688), so torchrun starts it as it starts DDP."""
+    plan, cfg = translate(deepspeed_job(stage))
+    assert cfg["deepspeed"] == "ds_config.json" and "fsdp_config" not in cfg
+    ds = json.loads(plan.file("ds_config.json").content or "")
+    assert plan.job is not None and ds == deepspeed_config(plan.job)
+    assert ds["zero_optimization"]["stage"] == stage
+    # Batch, accumulation, clipping and precision come from the trainer's arguments ("auto").
+    for key in ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps"):
+        assert ds[key] == "auto"
+    assert ds["gradient_clipping"] == "auto" and ds["bf16"] == {"enabled": "auto"}
+    assert (ds["zero_optimization"].get("gather_16bit_weights_on_model_save") is True) is (stage == 3)
+    assert "offload_optimizer" not in ds["zero_optimization"]
+    assert plan.launcher.kind == "torchrun" and plan.launcher.nproc_per_node == 2
+    single, _ = translate(deepspeed_job(stage, gpus=1))
+    assert single.launcher.kind == "python"
+    multi, _ = translate(deepspeed_job(stage, gpus=8, nodes=2, master_addr="10.0.0.1"))
+    assert multi.launcher.kind == "torchrun" and multi.launcher.nnodes == 2
+
+
+def test_deepspeed_offload() -> None:
+    plan, _ = translate(deepspeed_job(3, "optimizer_and_params"))
+    ds = json.loads(plan.file("ds_config.json").content or "")
+    assert ds["zero_optimization"]["offload_optimizer"]["device"] == "cpu"
+    assert ds["zero_optimization"]["offload_param"]["device"] == "cpu"
+    assert ds["zero_force_ds_cpu_optimizer"] is False  # the trainer's own optimizer on offloaded state
+    plan, _ = translate(deepspeed_job(2, "optimizer_and_params"))
+    ds = json.loads(plan.file("ds_config.json").content or "")
+    assert "offload_param" not in ds["zero_optimization"] and "offload_optimizer" in ds["zero_optimization"]
+    assert notes(plan, "distributed.offload")[0].startswith("[dropped]")
+
+
+def test_deepspeed_is_in_the_matrix(ptsdk, write_job) -> None:
+    """Axolotl's own ZeRO-3 examples (deepspeed_configs/zero3*.json) used to be refused by the matrix."""
+    for stage in (1, 2, 3):
+        data = minimal_job(
+            distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "deepspeed", "zero_stage": stage},
+            training={"micro_batch_size": 4},
+        )
+        r = ptsdk("validate", str(write_job(data)), "--backend", "axolotl")
+        assert r.code == 0, r.err
+    cap = {c.key: c for c in AxolotlBackend.capabilities}[("strategy", "deepspeed_zero3")]
+    assert cap.verified.value == "validated" and cap.evidence.endswith("test_deepspeed_configs_pass_axolotl_validator")
+
+
+# --- 4. packing -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method",
+    [{"name": "dpo"}, {"name": "kto"}, {"name": "orpo"}, {"name": "grpo", "rewards": [REWARD]}],
+    ids=lambda m: m["name"],
+)
+def test_packing_outside_sft_is_refused(ptsdk, write_job, method: dict[str, Any]) -> None:
+    """axolotl/utils/schemas/validation.py:706-708: `sample_packing: true` does not work with RLHF training."""
+    data = minimal_job(method=method, training={"packing": True})
+    r = ptsdk("validate", str(write_job(data)), "--backend", "axolotl")
+    assert r.code == 2, r.err
+    assert "training.packing: Axolotl packs SFT data only" in r.err and "validation.py:706-708" in r.err
+    assert "set training.packing: false" in r.err
+
+
+def test_packing_for_sft_is_accepted(ptsdk, write_job) -> None:
+    r = ptsdk("validate", str(write_job(minimal_job(training={"packing": True}))), "--backend", "axolotl")
+    assert r.code == 0, r.err
+    cap = {c.key: c for c in AxolotlBackend.capabilities}[("feature", "packing")]
+    assert cap.note.startswith("SFT only")
+
+
+# --- 5. data.columns ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["dpo", "ipo", "simpo"])
+def test_preference_columns_become_axolotls_user_defined_dpo_type(method: str) -> None:
+    """axolotl/utils/schemas/datasets.py:248-257 UserDefinedDPOType; a dict type is loaded as
+    user_defined.default (axolotl/utils/data/rl.py:319-329, prompt_strategies/dpo/user_defined.py)."""
+    columns = {"prompt": "question", "chosen": "good", "rejected": "bad"}
+    plan, cfg = translate(
+        job(method={"name": method}, data={"train": {"path": "org/dataset"}, "columns": columns}, distributed=GPU)
+    )
+    (entry,) = cfg["datasets"]
+    assert entry["type"] == {"field_prompt": "question", "field_chosen": "good", "field_rejected": "bad"}
+    assert notes(plan, "data.columns")[0].startswith("[set]")
+
+
+def test_partial_preference_columns_keep_the_canonical_names() -> None:
+    _, cfg = translate(
+        job(
+            method={"name": "dpo"},
+            data={"train": {"path": "org/dataset"}, "eval": {"path": "org/dataset"}, "columns": {"chosen": "good"}},
+            distributed=GPU,
+        )
+    )
+    expected = {"field_prompt": "prompt", "field_chosen": "good", "field_rejected": "rejected"}
+    assert cfg["datasets"][0]["type"] == cfg["test_datasets"][0]["type"] == expected
+
+
+def test_kto_columns_become_axolotls_user_defined_kto_type() -> None:
+    """axolotl/utils/schemas/datasets.py:285-293 UserDefinedKTOType (prompt_strategies/kto/user_defined.py)."""
+    columns = {"prompt": "question", "completion": "answer", "label": "ok"}
+    _, cfg = translate(
+        job(method={"name": "kto"}, data={"train": {"path": "org/dataset"}, "columns": columns}, distributed=GPU)
+    )
+    assert cfg["datasets"][0]["type"] == {"field_prompt": "question", "field_completion": "answer", "field_label": "ok"}
+
+
+def test_preference_data_without_columns_has_no_type() -> None:
+    _, cfg = translate(job(method={"name": "dpo"}, distributed=GPU))
+    assert "type" not in cfg["datasets"][0]
+
+
+@pytest.mark.parametrize(
+    ("method", "columns", "why"),
+    [
+        ({"name": "orpo"}, {"prompt": "question"}, "prompt_strategies/orpo/chat_template.py"),
+        ({"name": "grpo", "rewards": [REWARD]}, {"prompt": "question"}, "prompt_strategies/dpo/user_defined.py"),
+    ],
+    ids=["orpo", "grpo"],
+)
+def test_columns_axolotl_cannot_map_are_refused_with_evidence(
+    ptsdk, write_job, method: dict[str, Any], columns: dict[str, str], why: str
+) -> None:
+    data = minimal_job(method=method, data={"train": {"path": "org/dataset"}, "columns": columns})
+    r = ptsdk("validate", str(write_job(data)), "--backend", "axolotl")
+    assert r.code == 2 and "data.columns:" in r.err and why in r.err and "axolotl/utils/data/rl.py" in r.err, r.err
+
+
+def test_columns_for_dpo_and_kto_are_accepted(ptsdk, write_job) -> None:
+    for method, columns in (("dpo", {"prompt": "question"}), ("kto", {"label": "ok"})):
+        data = minimal_job(method={"name": method}, data={"train": {"path": "org/dataset"}, "columns": columns})
+        r = ptsdk("validate", str(write_job(data)), "--backend", "axolotl")
+        assert r.code == 0, r.err

@@ -1,0 +1,210 @@
+"""TRL translation without TRL: what ptsdk writes for TRL 1.16 and what it refuses before anything launches.
+
+The TRL/transformers behaviour each test relies on is cited in the backend's comments (file:line in the
+TRL 1.16.0 / transformers 5.24.0 wheels); tests/backends/test_trl.py checks the same translations with TRL's
+own parser and trainers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import yaml
+from conftest import minimal_job
+from ptsdk.backends.trl.backend import TRLBackend, rl_eval_batch
+from ptsdk.matrix import Verified, check
+from ptsdk.plugins.backend import Plan
+from ptsdk.plugins.kit import HF_OPTIMIZERS
+from ptsdk.plugins.manager import get_backends
+from ptsdk.spec import validate_job
+from ptsdk.spec.training import OPTIMIZERS
+
+RL = {"name": "grpo", "num_generations": 4, "rewards": ["m:f"]}
+
+
+def translate(**overrides: Any) -> tuple[Plan, dict[str, Any]]:
+    plan = TRLBackend().translate(validate_job(minimal_job(**overrides)))
+    return plan, yaml.safe_load(plan.file("trl_config.yaml").content)
+
+
+def notes(plan: Plan, field: str) -> str:
+    return "\n".join(n.message for n in plan.notes if n.field == field)
+
+
+# --- 1. optimizers ----------------------------------------------------------------------------------
+
+
+def test_every_spec_optimizer_has_a_transformers_name() -> None:
+    """transformers' OptimizerNames (training_args.py:113-158) holds each value; the TRL parser test checks it."""
+    assert set(HF_OPTIMIZERS) == set(OPTIMIZERS)
+    assert {"adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"} <= set(OPTIMIZERS)
+    assert HF_OPTIMIZERS["adamw"] == "adamw_torch" and HF_OPTIMIZERS["adamw_fused"] == "adamw_torch_fused"
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_trl_writes_each_optimizer(name: str) -> None:
+    plan, cfg = translate(training={"optimizer": name})
+    assert cfg["optim"] == HF_OPTIMIZERS[name]
+    assert plan.effective["optimizer"] == HF_OPTIMIZERS[name]
+    assert notes(plan, "training.optimizer").startswith(HF_OPTIMIZERS[name])
+
+
+def test_adamw_is_unfused_and_says_trl_default_is_fused() -> None:
+    """TRL's (transformers') default optim is adamw_torch_fused for torch >= 2.8 (training_args.py:806-811);
+    ptsdk's adamw keeps torch's unfused AdamW, the arithmetic the other backends run, and says so."""
+    plan, cfg = translate()
+    assert cfg["optim"] == "adamw_torch"
+    assert "adamw_torch_fused" in notes(plan, "training.optimizer")
+    assert "needs a GPU" not in notes(plan, "training.optimizer")  # torch 2.13 has the fused kernel on CPU
+    plan, cfg = translate(training={"optimizer": "adamw_fused"})
+    assert cfg["optim"] == "adamw_torch_fused" and "TRL's own default" in notes(plan, "training.optimizer")
+
+
+def test_paged_optimizer_on_cpu_is_noted() -> None:
+    plan, _ = translate(training={"optimizer": "paged_adamw_8bit", "precision": "fp32"}, distributed={"device": "cpu"})
+    assert "does not page" in notes(plan, "training.optimizer")
+
+
+@pytest.mark.parametrize("name", [o for o in OPTIMIZERS if o != "adamw"])
+@pytest.mark.parametrize("backend", ["verl", "openrlhf"])
+def test_verl_and_openrlhf_refuse_other_optimizers_with_a_reason(backend: str, name: str) -> None:
+    job = validate_job(minimal_job(training={"optimizer": name}))
+    problems = [p for p in get_backends()[backend]().static_problems(job) if p.startswith("training.optimizer:")]
+    assert len(problems) == 1, problems
+    assert "adamw" in problems[0] and (name in problems[0] or "fused" in problems[0])
+
+
+def test_verl_and_openrlhf_accept_adamw() -> None:
+    job = validate_job(minimal_job())
+    for backend in ("verl", "openrlhf"):
+        assert not [p for p in get_backends()[backend]().static_problems(job) if p.startswith("training.optimizer")]
+
+
+# --- 2. packing -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "data"),
+    [
+        ({"name": "dpo"}, "pref_train.jsonl"),
+        ({"name": "kto"}, "kto_train.jsonl"),
+        ({**RL, "rewards": []}, "rl_train.jsonl"),
+    ],
+    ids=["dpo", "kto", "grpo"],
+)
+def test_packing_outside_sft_is_refused_by_validate(ptsdk, write_job, method: dict, data: str) -> None:
+    """TRL 1.16 has `packing` in SFTConfig only (trl/trainer/sft_config.py:222); TrlParser refuses the key for
+    DPO/GRPO/KTO (trl/scripts/utils.py:353-357: "Unknown arguments from config file: ['--packing', 'True']")."""
+    from conftest import EXAMPLES
+
+    if method["name"] == "grpo":
+        method["rewards"] = [f"{EXAMPLES / 'rewards.py'}:correct"]
+    job = write_job(
+        minimal_job(
+            method=method,
+            data={"train": {"path": str(EXAMPLES / "data" / data)}},
+            training={"packing": True, "global_batch_size": 8, "micro_batch_size": 8},
+        )
+    )
+    r = ptsdk("validate", str(job), "--backend", "trl")
+    assert r.code == 2, r.out + r.err
+    assert "training.packing: TRL 1.16.0 packs sequences for SFT only" in r.err
+
+
+def test_sft_packing_is_still_accepted(ptsdk, write_job) -> None:
+    from conftest import EXAMPLES
+
+    job = write_job(
+        minimal_job(data={"train": {"path": str(EXAMPLES / "data" / "sft_train.jsonl")}}, training={"packing": True})
+    )
+    r = ptsdk("validate", str(job), "--backend", "trl")
+    assert r.code == 0, r.err
+
+
+# --- 3. reward models -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["grpo", "rloo"])
+def test_reward_model_is_translated_into_reward_funcs(name: str) -> None:
+    """GRPOTrainer/RLOOTrainer load a string in reward_funcs as AutoModelForSequenceClassification
+    (trl/trainer/grpo_trainer.py:550-560, rloo_trainer.py:468-478)."""
+    method = {**RL, "name": name, "reward_model": "/models/rm"}
+    job = validate_job(minimal_job(method=method))
+    assert check(job, "trl", get_backends()).ok
+    plan, cfg = translate(method=method)
+    assert cfg["reward_funcs"] == ["m:f", "/models/rm"]
+    assert "AutoModelForSequenceClassification" in notes(plan, "method.reward_model")
+    (cap,) = [c for c in TRLBackend.capabilities if c.key == ("reward", "model")]
+    assert cap.verified is Verified.trained and cap.evidence.endswith("::test_grpo_reward_model")
+
+
+def test_runner_tells_reward_models_from_functions() -> None:
+    from ptsdk.backends.trl import train_trl
+
+    assert train_trl.is_reward_model("org/reward-model")
+    assert not train_trl.is_reward_model("/data/rewards.py:correct")
+    assert not train_trl.is_reward_model("my.module:score")
+
+
+# --- 4. GRPO/RLOO evaluation batch ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("micro", [1, 2, 3, 6, 8])
+@pytest.mark.parametrize("gens", [2, 3, 4, 8])
+@pytest.mark.parametrize("world", [1, 2, 3, 8, 32])
+def test_rl_eval_batch_is_the_smallest_valid_size(micro: int, gens: int, world: int) -> None:
+    """GRPOConfig/RLOOConfig: (per_device_eval_batch_size x processes) % num_generations == 0
+    (trl/trainer/grpo_config.py:1118-1127, rloo_config.py:681-690)."""
+    b = rl_eval_batch(micro, gens, world)
+    assert b >= micro and (b * world) % gens == 0
+    assert all((smaller * world) % gens for smaller in range(micro, b))
+    assert b - micro < gens // math.gcd(gens, world)
+
+
+def test_grpo_with_eval_gets_a_valid_eval_batch() -> None:
+    method = {**RL, "num_generations": 3}
+    plan, cfg = translate(
+        method=method,
+        data={"train": {"path": "o/d"}, "eval": {"path": "o/e"}},
+        training={"global_batch_size": 6, "micro_batch_size": 6},
+        output={"eval_steps": 1},
+    )
+    assert cfg["per_device_eval_batch_size"] == 6 and cfg["eval_strategy"] == "steps"
+    assert "multiple of num_generations=3" in notes(plan, "data.eval")
+    _, cfg = translate(
+        method=method, data={"train": {"path": "o/d"}, "eval": {"path": "o/e"}}, training={"global_batch_size": 6}
+    )
+    assert cfg["per_device_eval_batch_size"] == 3  # micro 1 -> one whole group of 3
+    _, cfg = translate(method=method, training={"global_batch_size": 6})
+    assert "per_device_eval_batch_size" not in cfg  # no eval data: TRL's default is never used
+
+
+# --- 5. the native check sees the job's world -------------------------------------------------------
+
+
+def test_check_request_carries_the_world() -> None:
+    from pathlib import Path
+
+    plan, _ = translate(
+        method={**RL, "num_generations": 8},
+        training={"global_batch_size": 32, "micro_batch_size": 1, "precision": "bf16"},
+        distributed={"nodes": 4, "gpus_per_node": 8, "master_addr": "10.0.0.1"},
+    )
+    request = TRLBackend().check_request(plan, Path("/tmp/x"))
+    assert request["world_size"] == 32 and request["local_world_size"] == 8
+
+
+# --- 6. effective load dtype and attention ----------------------------------------------------------
+
+
+def test_effective_load_dtype_and_attention() -> None:
+    plan, _ = translate(model={"name_or_path": "org/model", "dtype": "bfloat16"})
+    eff = plan.effective
+    assert eff["load_dtype"] == "bfloat16"
+    assert eff["attn_implementation"] == "sdpa" and "sdpa" in eff["sources"]["attn_implementation"]
+    plan, cfg = translate(model={"name_or_path": "org/model", "attn_implementation": "eager"})
+    assert plan.effective["attn_implementation"] == cfg["attn_implementation"] == "eager"
+    assert "attn_implementation" not in plan.effective["sources"]
+    assert plan.effective["load_dtype"] == "auto"
