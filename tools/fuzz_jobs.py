@@ -20,8 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from fuzzing import Case, Outcome, hostile_jobs, prepare_dir, random_files, run_case
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, given, seed, settings, strategies as st
 
 
 def main(argv: list[str] | None = None) -> int:
