@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,33 @@ def ptsdk(capsys: pytest.CaptureFixture[str]):
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+# --- processes, for the signal and lifecycle tests ---
+
+
+def running(pid: int) -> bool:
+    """Whether a process is alive (a zombie counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
+
+
+def watchdogs(pids: list[int]) -> list[int]:
+    """ptsdk watchdog processes still watching one of these process groups."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"ptsdk-watchdog" in argv and any(str(p).encode() in argv for p in pids) and running(int(entry.name)):
+                out.append(int(entry.name))
+    return out

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLES, minimal_job
+from conftest import EXAMPLES, minimal_job, running, watchdogs
 from ptsdk.errors import PtsdkError
 from ptsdk.rundir import RunDir
 
@@ -202,32 +202,6 @@ def tree_pids(run: Path) -> list[int]:
     """The framework's processes, from the pid files they wrote (child-PID, grandchild-PID)."""
     folder = run / "pids"
     return [int(p.name.split("-")[1]) for p in folder.iterdir()] if folder.is_dir() else []
-
-
-def running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
-
-
-def watchdogs(pids: list[int]) -> list[int]:
-    """ptsdk watchdog processes still watching one of these process groups."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"ptsdk-watchdog" in argv and any(str(p).encode() in argv for p in pids) and running(int(entry.name)):
-                out.append(int(entry.name))
-    return out
 
 
 def assert_nothing_left(run: Path, within: float = 5.0) -> None:

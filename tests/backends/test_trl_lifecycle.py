@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLES
+from conftest import EXAMPLES, running, watchdogs
 from ptsdk.rundir import RunDir
 
 pytestmark = pytest.mark.trl
@@ -53,30 +53,10 @@ def framework_pids(run: Path) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if os.readlink(entry / "cwd") == str(run.resolve()) and alive(int(entry.name)):
+                if os.readlink(entry / "cwd") == str(run.resolve()) and running(int(entry.name)):
                     out.append(int(entry.name))
             except OSError:
                 continue
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def watchdogs(pgids: list[int]) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"ptsdk-watchdog" in argv and any(str(p).encode() in argv for p in pgids) and alive(int(entry.name)):
-                out.append(int(entry.name))
     return out
 
 
