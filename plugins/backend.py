@@ -143,6 +143,20 @@ class Note:
 
 
 @dataclass
+class ImportResult:
+    """A framework's native config read back as a ptsdk job (`ptsdk import`).
+
+    `job` is a job mapping (the caller validates it); `notes` hold one Note for every native setting
+    that maps only approximately, is dropped, or lands in ``backend_options`` (kind "passthrough"), so
+    that nothing is lost silently. `settings` is the native config as flat dotted keys, as the importer
+    read it (what a round-trip compares against)."""
+
+    job: dict[str, Any]
+    notes: list[Note] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Plan:
     """Everything needed to run a job on one backend, as data. Printable, diffable, testable."""
 
@@ -245,6 +259,14 @@ class Backend(ABC):
     def static_problems(self, job: Job) -> list[str]:
         """Backend-specific checks that need no framework, beyond the capability matrix."""
         return []
+
+    def import_native(self, source: Path) -> ImportResult:
+        """Read a native config of this framework (its YAML, Hydra overrides or a launch command line, as
+        the backend documents) into a ptsdk job; see :class:`ImportResult`. Raise PtsdkError for input
+        that is not such a config."""
+        from ptsdk.errors import UnsupportedError
+
+        raise UnsupportedError(f"backend {self.name}: importing {self.framework} configs is not supported yet")
 
     @abstractmethod
     def translate(self, job: Job) -> Plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,6 +255,47 @@ def translate(
     click.echo(f"\n# native check: {'skipped' if no_native_check else f'passed ({b.framework} accepted the config)'}")
     if out is not None:
         click.echo(f"# written to {out}")
+
+
+@cli.command("import")
+@click.argument("native", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "backend", required=True, help="The framework the config is written for (a backend name).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the job here (a new file).")
+def import_(native: Path, backend: str, out: Path | None) -> None:
+    """Read a framework's own config (YAML, Hydra overrides or a launch command) into a ptsdk job.
+
+    Every setting that maps only approximately, or lands in backend_options, is listed as a note (on
+    stderr, and at the top of the written job)."""
+    import yaml
+    from ptsdk.spec import validate_job
+
+    if not native.is_file():
+        raise PtsdkError(f"{native}: no such file")
+    if out is not None and out.exists():
+        raise PtsdkError(f"--out {out}: exists; choose a new file")
+    result = _backend(backend).import_native(native)
+    validate_job(result.job, source=f"{native} (imported from {backend})")
+    header = [f"# Imported by ptsdk {__version__} from {native} ({backend})."]
+    header += [f"# {note}" for note in result.notes]
+    text = "\n".join(header) + "\n" + yaml.safe_dump(result.job, sort_keys=False)
+    for note in result.notes:
+        click.echo(f"- {note}", err=True)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from ptsdk.rundir import fs_error
+
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.link(tmp, out)  # all or nothing, and never over a file that appeared meanwhile
+    except FileExistsError:
+        raise PtsdkError(f"--out {out}: exists; choose a new file") from None
+    except OSError as exc:
+        raise fs_error("--out", out, exc, "choose a writable place") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    click.echo(f"wrote {out} ({len(result.notes)} note(s))", err=True)
 
 
 @cli.command()
