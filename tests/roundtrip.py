@@ -93,7 +93,8 @@ def write_native(entry: Entry, folder: Path) -> Path:
                 args += [f"--{k}", *(_text(x) for x in v)]
             else:
                 args += [f"--{k}", _text(v)]
-        command = ["python", entry.entrypoint, *args]
+        module = not entry.entrypoint.endswith(".py") and "/" not in entry.entrypoint
+        command = ["python", *(["-m"] if module else []), entry.entrypoint, *args]
     path.write_text("#!/bin/bash\nset -x\n" + " \\\n    ".join(shlex.quote(c) for c in command) + "\n")
     return path
 
