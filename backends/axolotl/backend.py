@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import yaml
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import Note, Plan, PlanFile
+from ptsdk.plugins.backend import ImportResult, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     HF_OPTIMIZERS,
     Effective,
@@ -161,6 +161,12 @@ class AxolotlBackend(TrainerBackend):
                 "(axolotl/utils/schemas/validation.py:1176-1189); use strategy: deepspeed"
             )
         return out + passthrough_problems(self, job)
+
+    def import_native(self, source: Path) -> ImportResult:
+        """An Axolotl YAML config (what `axolotl train` reads) as a ptsdk job: see importer.py."""
+        from ptsdk.backends.axolotl.importer import import_axolotl
+
+        return import_axolotl(source, self)
 
     # --- translation -------------------------------------------------------------------
 

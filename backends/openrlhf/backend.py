@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import PYTHON, Backend, Command, Launcher, Note, Plan, PlanFile
+from ptsdk.plugins.backend import PYTHON, Backend, Command, ImportResult, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.environment import EnvironmentSpec, InstallStep, read_requirements, requirement_name
 from ptsdk.plugins.kit import (
     Effective,
@@ -278,6 +278,12 @@ class OpenRLHFBackend(Backend):
             },
             extra={"zero_stage": flags.get("--ds.zero_stage"), "module": MODULES[job.method.family]},
         ).to_dict()
+
+    def import_native(self, source: Path) -> ImportResult:
+        """An OpenRLHF launch script (python -m openrlhf.cli.* --flags) as a job (importer.py)."""
+        from ptsdk.backends.openrlhf.importer import import_openrlhf
+
+        return import_openrlhf(source, dict(self.passthrough_owned))
 
     # --- native check, resume, results ------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import yaml
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import Note, Plan, PlanFile
+from ptsdk.plugins.backend import ImportResult, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     HF_OPTIMIZERS,
     Effective,
@@ -394,6 +394,12 @@ class TRLBackend(TrainerBackend):
                 ),
             },
         ).to_dict()
+
+    def import_native(self, source: Path) -> ImportResult:
+        """A TRL launch (command line, `trl <method>`, accelerate launch) or --config YAML; see importer.py."""
+        from ptsdk.backends.trl.importer import import_trl
+
+        return import_trl(source)
 
     # --- native check, resume ---------------------------------------------------------
 

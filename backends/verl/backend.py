@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import PYTHON, Backend, Command, Launcher, Note, Plan, PlanFile
+from ptsdk.plugins.backend import PYTHON, Backend, Command, ImportResult, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     Effective,
     apply_override_passthrough,
@@ -839,6 +839,12 @@ class VerlBackend(Backend):
 
     def artifacts_problems(self, run_dir: Path) -> list[str]:
         return model_dir_problems(run_dir)
+
+    def import_native(self, source: Path) -> ImportResult:
+        """A vERL launch script (``python3 -m verl.trainer.main_ppo key=value ...``) as a ptsdk job (importer.py)."""
+        from ptsdk.backends.verl.importer import import_verl
+
+        return import_verl(self, source)
 
 
 def reward_model_input(job: Job) -> list[str]:

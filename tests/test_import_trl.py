@@ -1,0 +1,145 @@
+"""`ptsdk import --from trl` (issue 12): every TRL corpus entry imported, validated, translated back and
+compared setting by setting. Core only: TRL itself is not imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ptsdk.backends.trl.backend import CONFIG, TRLBackend
+from ptsdk.errors import PtsdkError
+from ptsdk.matrix.check import feasibility
+from ptsdk.plugins.backend import Plan
+from ptsdk.spec import validate_job
+
+from tests.roundtrip import Entry, corpus, flatten, unexplained, write_native
+
+ENTRIES = corpus("trl")
+#: Entries that cannot be a whole job, and why (the importer must say so with a PtsdkError).
+NOT_A_JOB = {
+    "gspo_zero3_lora": "examples/scripts/gspo.py loads its dataset in code: no --dataset_name in the launch",
+    "grpo_multinode_vllm_server": "GRPOConfig keyword arguments only: model and data are given in Python",
+}
+#: name -> (imported, valid, feasible, round trip clean), for the summary.
+RESULTS: dict[str, dict[str, Any]] = {}
+
+
+def back_settings(plan: Plan) -> dict[str, Any]:
+    content = next(f.content for f in plan.files if f.path == CONFIG)
+    assert content is not None
+    return flatten(yaml.safe_load(content))
+
+
+def round_trip(entry: Entry, folder: Path) -> dict[str, Any]:
+    row: dict[str, Any] = {"imported": False, "valid": False, "feasible": False, "clean": False}
+    RESULTS[entry.name] = row
+    backend = TRLBackend()
+    result = backend.import_native(write_native(entry, folder))
+    row["imported"] = True
+    job = validate_job(result.job, source=entry.name)
+    row["valid"] = True
+    check = feasibility(job, {"trl": TRLBackend})["trl"]
+    if not check.ok:
+        row["refused"] = check.reasons()
+        return row
+    row["feasible"] = True
+    plan = backend.translate(job)
+    row["unexplained"] = unexplained(entry.settings, back_settings(plan), [*result.notes, *plan.notes])
+    row["clean"] = not row["unexplained"]
+    row["notes"] = [str(n) for n in result.notes]
+    return row
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
+def test_corpus_entry_round_trip(entry: Entry, tmp_path: Path) -> None:
+    if entry.name in NOT_A_JOB:
+        with pytest.raises(PtsdkError) as err:
+            round_trip(entry, tmp_path)
+        message = str(err.value)
+        assert str(tmp_path) in message and "fragment" in message, message
+        RESULTS[entry.name]["error"] = message
+        return
+    row = round_trip(entry, tmp_path)
+    assert row["feasible"], row.get("refused")
+    assert row["clean"], row["unexplained"]
+
+
+def test_summary_counts() -> None:
+    """The per-entry table for the lead (runs after the parametrized entries)."""
+    rows = {e.name: RESULTS.get(e.name) for e in ENTRIES}
+    missing = [n for n, r in rows.items() if r is None]
+    if missing:
+        pytest.skip(f"run with the entry tests: {missing}")
+    counts = {k: sum(bool(r[k]) for r in rows.values() if r) for k in ("imported", "valid", "feasible", "clean")}
+    print(f"\ntrl corpus: {len(rows)} entries, " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for name, r in rows.items():
+        assert r is not None
+        flags = " ".join(f"{k}={'y' if r[k] else 'n'}" for k in ("imported", "valid", "feasible", "clean"))
+        print(f"  {name:32} {flags}" + (f"  ({NOT_A_JOB[name]})" if name in NOT_A_JOB else ""))
+    assert counts["clean"] == len(rows) - len(NOT_A_JOB)
+
+
+def test_import_keeps_trl_semantics(tmp_path: Path) -> None:
+    """Batch size, warmup and method fields come back as TRL computes them."""
+    by_name = {e.name: e for e in ENTRIES}
+    result = TRLBackend().import_native(write_native(by_name["cpo_lora_rmsprop"], tmp_path))
+    job = validate_job(result.job)
+    assert (job.training.micro_batch_size, job.training.global_batch_size) == (4, 4)
+    assert job.training.optimizer == "rmsprop" and job.training.max_steps == 1000
+    assert job.warmup_steps == 150
+    assert job.backend_options["trl"]["remove_unused_columns"] is False
+    kto = validate_job(TRLBackend().import_native(write_native(by_name["kto_qlora"], tmp_path)).job)
+    assert kto.adapter.type == "qlora" and kto.model.quantization == "4bit" and kto.training.warmup_ratio == 0.1
+
+
+def test_accelerate_launch_and_yaml(tmp_path: Path) -> None:
+    script = tmp_path / "launch.sh"
+    script.write_text(
+        "#!/bin/bash\naccelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml \\\n"
+        "  --num_processes 16 --num_machines 2 --main_process_ip ${HEAD} examples/scripts/dpo.py \\\n"
+        "  --model_name_or_path m/x --dataset_name ${DATA} --per_device_train_batch_size 2 \\\n"
+        "  --gradient_accumulation_steps 4 --no_gradient_checkpointing --bf16\n"
+    )
+    job = validate_job(TRLBackend().import_native(script).job)
+    d = job.distributed
+    assert (d.nodes, d.gpus_per_node, d.strategy, d.zero_stage, d.master_addr) == (2, 8, "deepspeed", 3, "${HEAD}")
+    assert job.training.global_batch_size == 2 * 4 * 16 and job.gradient_accumulation_steps == 4
+    assert job.data.train.path == "${DATA}" and not job.training.gradient_checkpointing
+    cfg = tmp_path / "sft.yaml"
+    cfg.write_text("model_name_or_path: m/x\ndataset_name: d/y\nlearning_rate: 1.0e-5\nuse_peft: true\n")
+    job = validate_job(TRLBackend().import_native(cfg).job)
+    assert job.method.name == "sft" and job.adapter.type == "lora" and job.training.learning_rate == 1e-5
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "expect"),
+    [
+        ("echo hello\nls -l\n", ".sh", "not a TRL launch"),
+        ("python trl/scripts/dpo.py --model_name_or_path 'x\n", ".sh", ":1: not a readable command line"),
+        ("a: [1, 2\n", ".yaml", "not readable YAML"),
+        ("- 1\n", ".yaml", "not a TRL config"),
+    ],
+)
+def test_not_a_trl_config(tmp_path: Path, text: str, suffix: str, expect: str) -> None:
+    path = tmp_path / f"x{suffix}"
+    path.write_text(text)
+    with pytest.raises(PtsdkError) as err:
+        TRLBackend().import_native(path)
+    assert expect in str(err.value) and str(path) in str(err.value)
+
+
+def test_cli_import(ptsdk: Any, tmp_path: Path) -> None:
+    entry = next(e for e in ENTRIES if e.name == "dpo_lora")
+    native = write_native(entry, tmp_path / "native")
+    out = tmp_path / "job.yaml"
+    r = ptsdk("import", str(native), "--from", "trl", "-o", str(out))
+    assert r.code == 0, r.err
+    assert "lora_target_modules" in r.err and out.is_file()
+    r = ptsdk("validate", str(out))
+    assert r.code == 0, r.out + r.err
+    junk = tmp_path / "notes.txt"
+    junk.write_text("just some notes\n")
+    r = ptsdk("import", str(junk), "--from", "trl")
+    assert r.code == 2 and "not a TRL launch" in r.err and "Traceback" not in r.err
