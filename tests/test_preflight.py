@@ -842,3 +842,18 @@ def test_paths_the_filesystem_refuses_are_problem_lines() -> None:
         "data.train.path: cannot be checked (File name too long)",
         "model.name_or_path: cannot be checked (File name too long)",
     ]
+
+
+def test_run_refuses_bad_data_before_anything_is_created(ptsdk, write_job, tmp_path: Path, monkeypatch) -> None:
+    """Through `ptsdk run`: an empty data file is exit 2 naming the file, and no run directory is made."""
+    from conftest import local_job
+
+    monkeypatch.setenv("PTSDK_TRL_PYTHON", sys.executable)  # past the environment check
+    job = local_job(tmp_path, output={"dir": str(tmp_path / "runs")})
+    Path(job["data"]["train"]["path"]).write_text("")
+    r = ptsdk("run", str(write_job(job)), "--backend", "trl")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert "problem(s) with the job's data or model" in r.err and "data.train.path" in r.err
+    assert not (tmp_path / "runs").exists()
+    r = ptsdk("validate", str(tmp_path / "job.yaml"))
+    assert r.code == 2 and "data.train.path" in r.err
