@@ -259,7 +259,12 @@ class OpenRLHFBackend(Backend):
             adapter_init="seeded random" if lora else None,
             loss_normalization=normalization,
             precision=f"{t.precision} weights, fp32 master copy (DeepSpeed {t.precision} optimizer)",
+            load_dtype={"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[t.precision],
+            attn_implementation=str(flags.get("--ds.attn_implementation") or "flash_attention_2"),
             sources={
+                "load_dtype": "OpenRLHF loads the weights in --ds.param_dtype (the training precision), whatever "
+                "model.dtype says (openrlhf/models/actor.py: torch_dtype from param_dtype)",
+                "attn_implementation": "--ds.attn_implementation (OpenRLHF's own default: flash_attention_2)",
                 "precision": f"OpenRLHF loads the model in {t.precision} (--ds.param_dtype); DeepSpeed keeps fp32 "
                 "master weights and steps them",
                 "optimizer": "DeepSpeed builds AdamW from OpenRLHF's optimizer config"

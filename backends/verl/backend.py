@@ -809,7 +809,15 @@ class VerlBackend(Backend):
             loss_normalization="tokens across the accumulated batch"
             if sft
             else o["actor_rollout_ref.actor.loss_agg_mode"],
-            sources=sources,
+            load_dtype={"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[MODEL_DTYPE[job.model.dtype]],
+            attn_implementation=job.model.attn_implementation or "sdpa",
+            sources={
+                **sources,
+                "load_dtype": "vERL's engine model_dtype (verl/workers/config/engine.py: fp32 by default; "
+                "model.dtype auto loads fp32, not the checkpoint's dtype)",
+                "attn_implementation": "override_config.attn_implementation "
+                "(sdpa when model.attn_implementation is unset)",
+            },
             extra=extra,
         ).to_dict()
 
