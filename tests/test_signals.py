@@ -451,3 +451,31 @@ def test_axolotl_resume_without_a_checkpoint_is_refused(tmp_path: Path) -> None:
     (run / "model" / "checkpoint-2").mkdir()
     (run / "model" / "checkpoint-2" / "trainer_state.json").write_text("{}")
     assert backend.resume(plan, run).args == plan.args and backend.resume_step(run) == 2
+
+
+@pytest.mark.parametrize(
+    "backend, example, checkpoint",
+    [
+        ("verl", "compare_sft_trl_verl.yaml", "latest_checkpointed_iteration.txt"),
+        ("openrlhf", "openrlhf_cpu_sft_lora.yaml", "latest"),
+        ("openrlhf", "openrlhf_cpu_sft_lora.yaml", "_actor/latest"),
+    ],
+)
+def test_verl_and_openrlhf_resume_without_a_checkpoint_is_refused(
+    tmp_path: Path, backend: str, example: str, checkpoint: str
+) -> None:
+    """Both frameworks' own resume would silently start over without a checkpoint: ptsdk refuses first."""
+    from ptsdk.plugins.manager import get_backend
+    from ptsdk.spec import load_job
+
+    b = get_backend(backend)()
+    plan = b.translate(load_job(EXAMPLES / "jobs" / example, check_files=False))
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(PtsdkError, match=rf"--resume {run}: no checkpoint was saved before the run stopped"):
+        b.resume(plan, run)
+    (run / "checkpoints" / checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    (run / "checkpoints" / checkpoint).write_text("2")
+    assert b.resume(plan, run).args  # continues
+    if backend == "verl":
+        assert b.resume_step(run) == 2

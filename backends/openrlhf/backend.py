@@ -35,6 +35,7 @@ from ptsdk.plugins.kit import (
     launcher_for,
     local_inputs,
     model_dir_problems,
+    no_checkpoint_error,
     parse_flags,
     passthrough_problems,
     runtime_file,
@@ -299,7 +300,12 @@ class OpenRLHFBackend(Backend):
         return request
 
     def resume(self, plan: Plan, run_dir: Path) -> Plan:
-        """OpenRLHF continues from its own DeepSpeed checkpoint under checkpoints/ (--ckpt.load_enable)."""
+        """OpenRLHF continues from its own DeepSpeed checkpoint under checkpoints/ (--ckpt.load_enable);
+        without one it would silently start over, so that is refused."""
+        folder = run_dir / "checkpoints"
+        # DeepSpeed writes `latest` (the tag) after each checkpoint: at --ckpt.path for SFT/DPO, under _actor for RL.
+        if not any(folder.glob("latest")) and not any(folder.glob("*/latest")):
+            raise no_checkpoint_error(self.name, plan.job, run_dir)
         if plan.args and "--ckpt.load_enable" not in plan.args:
             return replace(plan, args=[*plan.args, "--ckpt.load_enable"])
         return plan

@@ -38,6 +38,7 @@ from ptsdk.plugins.kit import (
     data_order,
     local_inputs,
     model_dir_problems,
+    no_checkpoint_error,
     passthrough_problems,
     runtime_file,
 )
@@ -837,10 +838,21 @@ class VerlBackend(Backend):
     def resume(self, plan: Plan, run_dir: Path) -> Plan:
         """vERL's own resume: trainer.resume_mode=auto continues from the last checkpoint under checkpoints/.
         Its file logger truncates its file, so the resumed run logs to a new one."""
+        if self.resume_step(run_dir) is None:  # resume_mode=auto would silently start over
+            raise no_checkpoint_error(self.name, plan.job, run_dir)
         args = [a for a in plan.args if not a.startswith("trainer.resume_mode=")] + ["trainer.resume_mode=auto"]
         n = len(list((run_dir / "logs").glob("verl_metrics*.jsonl")))
         env = {**plan.env, "VERL_FILE_LOGGER_PATH": METRICS_FILE.replace(".jsonl", f".resume{n}.jsonl")}
         return replace(plan, args=args, env=env, prepare=[])
+
+    def resume_step(self, run_dir: Path) -> int | None:
+        """The step of vERL's last checkpoint (checkpoints/latest_checkpointed_iteration.txt, which vERL writes
+        after the checkpoint itself)."""
+        try:
+            text = (run_dir / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
 
     def parse_metrics(self, run_dir: Path) -> Iterator[Any]:
         return verl_metric_records(sorted((run_dir / "logs").glob("verl_metrics*.jsonl"), key=_resume_order))

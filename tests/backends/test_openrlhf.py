@@ -199,9 +199,11 @@ def plan_in_dir(tmp_path: Path, name: str, data: dict[str, Any], *, resume: bool
     backend = OpenRLHFBackend()
     plan = backend.translate(job)
     workdir = tmp_path / f"run-{name}"
-    if resume:
+    if resume:  # as after a run that saved a DeepSpeed checkpoint (`latest` names its tag)
+        (workdir / "checkpoints").mkdir(parents=True)
+        (workdir / "checkpoints" / "latest").write_text("global_step1")
         plan = backend.resume(plan, workdir)
-    workdir.mkdir()
+    workdir.mkdir(exist_ok=True)
     write_plan(plan, workdir)
     return plan, workdir
 
