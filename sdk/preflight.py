@@ -187,6 +187,14 @@ def _names_hub_id(where: str, ref: str, repo_type: str, base: Path | None) -> bo
     return hub and _valid_repo_id(ref)
 
 
+def _expand(text: str) -> Path:
+    """`~/x` and `~user/x` expanded; a `~nosuchuser/x` stays as written (it is then no such folder)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # pathlib: "Could not determine home directory."
+        return Path(text)
+
+
 def _guarded(where: str, check: Callable[..., Preflight], *args: Any) -> Preflight:
     """A path the filesystem refuses (NUL byte, name too long, I/O error) is a problem line, not a traceback."""
     try:
@@ -892,7 +900,7 @@ def _convert_hint(path: str, suffix: str) -> str:
 def _nonlocal_data_problems(where: str, path: str, base: Path | None) -> list[str] | None:
     """Problems with a data path that is no local data file; None when it is taken for a hub dataset id."""
     suffix = _suffix(path)
-    p = Path(path).expanduser()
+    p = _expand(path)
     candidate = p if p.is_absolute() else (base / p if base is not None else None)
     exists = candidate is not None and candidate.exists()
     if exists and candidate is not None and candidate.is_dir():
@@ -929,14 +937,14 @@ def _model_check(where: str, ref: str, base: Path | None, missing_reported: bool
 
 
 def _is_hub_model(ref: str, base: Path | None) -> bool:
-    p = Path(ref).expanduser()
+    p = _expand(ref)
     return not p.is_absolute() and not (base is not None and (base / p).exists()) and not _path_like(ref)
 
 
 def _model_problems(where: str, ref: str, *, base: Path | None, missing_reported: bool) -> list[str]:
     if _is_hub_model(ref, base):
         return _repo_id_problems(where, ref, "model")
-    p = Path(ref).expanduser()
+    p = _expand(ref)
     if not p.is_absolute():
         if base is None:
             return []  # relative to a job file this call does not know

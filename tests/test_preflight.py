@@ -857,3 +857,12 @@ def test_run_refuses_bad_data_before_anything_is_created(ptsdk, write_job, tmp_p
     assert not (tmp_path / "runs").exists()
     r = ptsdk("validate", str(tmp_path / "job.yaml"))
     assert r.code == 2 and "data.train.path" in r.err
+
+
+def test_a_home_folder_of_no_user_is_a_problem_not_a_traceback(ptsdk, write_job) -> None:
+    """Found by tools/fuzz_jobs.py: `~nosuchuser/x` made pathlib raise RuntimeError."""
+    from conftest import minimal_job
+
+    r = ptsdk("validate", str(write_job(minimal_job(model={"name_or_path": "~nosuchuser/x"}))))
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert "model.name_or_path" in r.err
