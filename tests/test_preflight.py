@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,29 @@ from ptsdk import preflight as pf
 from ptsdk.spec import Job, load_job
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
+
+
+def _examples_copy() -> Path:
+    """The bundled jobs and data beside a stand-in tiny model and adapter: the real ones are built by the
+    backend tests (with torch), and a clean checkout has neither."""
+    from conftest import fake_model
+
+    real = ROOT / "examples"
+    root = Path(tempfile.mkdtemp(prefix="ptsdk-preflight-")) / "examples"
+    shutil.copytree(real / "jobs", root / "jobs")
+    shutil.copytree(real / "data", root / "data")
+    shutil.copy(real / "rewards.py", root / "rewards.py")
+    model = fake_model(root / "tiny-model")
+    (model / "tokenizer_config.json").write_text("{}")
+    (model / "generation_config.json").write_text("{}")
+    adapter = root / "tiny-model-lora-init"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "../tiny-model"}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    return root
+
+
+EXAMPLES = _examples_copy()
 TINY = EXAMPLES / "tiny-model"
 FIXTURES = Path(__file__).resolve().parent / "data" / "preflight"
 METHODS = {
