@@ -83,6 +83,28 @@ def common_env(job: Job) -> dict[str, str]:
     return env
 
 
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """A shell script's lines with backslash continuations joined, each with the number of its first line
+    (what the importers of command-line frameworks read a launch from). A line ending in an escaped
+    backslash (``\\\\``) does not continue."""
+    out: list[tuple[int, str]] = []
+    parts: list[str] = []
+    start = 1
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not parts:
+            start = number
+        stripped = raw.rstrip()
+        if stripped.endswith("\\") and not stripped.endswith("\\\\"):
+            parts.append(stripped[:-1])
+            continue
+        parts.append(raw)
+        out.append((start, " ".join(parts)))
+        parts = []
+    if parts:
+        out.append((start, " ".join(parts)))
+    return out
+
+
 def runtime_file() -> PlanFile:
     return PlanFile(f"{runtime.MODULE}.py", copy_from=runtime.__file__)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ptsdk.errors import PtsdkError
 from ptsdk.plugins.backend import ImportResult, Note
+from ptsdk.plugins.kit import logical_lines
 from ptsdk.plugins.passthrough import parse_flags
 
 #: The CLIs a ptsdk job can stand for, and the ones it cannot (with the reason).
@@ -72,7 +73,7 @@ def read_launch(source: Path) -> Launch:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PtsdkError(f"{source}: cannot read it as a text file ({exc})") from None
-    for lineno, line in _logical_lines(text):
+    for lineno, line in logical_lines(text):
         if "openrlhf.cli." not in line:
             continue
         try:
@@ -95,26 +96,6 @@ def read_launch(source: Path) -> Launch:
         f"{source}:1: not an OpenRLHF launch: no line runs an openrlhf.cli module "
         "(python -m openrlhf.cli.train_sft|train_dpo|train_ppo_ray --flag value ...)"
     )
-
-
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """Lines with their backslash continuations joined, each with the number of its first line."""
-    out: list[tuple[int, str]] = []
-    parts: list[str] = []
-    start = 1
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not parts:
-            start = number
-        stripped = raw.rstrip()
-        if stripped.endswith("\\") and not stripped.endswith("\\\\"):
-            parts.append(stripped[:-1])
-            continue
-        parts.append(raw)
-        out.append((start, " ".join(parts)))
-        parts = []
-    if parts:
-        out.append((start, " ".join(parts)))
-    return out
 
 
 def _find_module(tokens: list[str]) -> tuple[list[str], str, list[str]] | None:

@@ -26,7 +26,7 @@ import yaml
 from ptsdk.backends.trl.backend import TRLBackend
 from ptsdk.errors import PtsdkError, brief
 from ptsdk.plugins.backend import ImportResult, Note
-from ptsdk.plugins.kit import HF_OPTIMIZERS
+from ptsdk.plugins.kit import HF_OPTIMIZERS, logical_lines
 
 OWNED = TRLBackend.passthrough_owned
 
@@ -145,7 +145,7 @@ def _read_command(source: Path) -> tuple[str, dict[str, Any], dict[str, Any], in
         text = source.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise PtsdkError(f"{source}: cannot read it ({exc})") from None
-    for number, line in _logical_lines(text):
+    for number, line in logical_lines(text):
         try:
             tokens = shlex.split(line, comments=True)
         except ValueError as exc:
@@ -165,23 +165,6 @@ def _read_command(source: Path) -> tuple[str, dict[str, Any], dict[str, Any], in
         f"{source}:1: not a TRL launch: no line runs a TRL script (trl/scripts/<method>.py, "
         "examples/scripts/<method>.py), `trl <method>` or `accelerate launch ... <script>.py`"
     )
-
-
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    start, parts = 0, list[str]()
-    for number, line in enumerate(text.splitlines(), 1):
-        if not parts:
-            start = number
-        if line.rstrip().endswith("\\"):
-            parts.append(line.rstrip()[:-1])
-            continue
-        parts.append(line)
-        out.append((start, " ".join(parts)))
-        parts = []
-    if parts:
-        out.append((start, " ".join(parts)))
-    return out
 
 
 def _find_script(tokens: list[str]) -> tuple[int, str, int] | None:

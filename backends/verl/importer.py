@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ptsdk.errors import PtsdkError
 from ptsdk.plugins.backend import ImportResult, Note
+from ptsdk.plugins.kit import logical_lines
 
 if TYPE_CHECKING:
     from ptsdk.backends.verl.backend import VerlBackend
@@ -71,19 +72,7 @@ def read_launch(source: Path) -> tuple[str, dict[str, str], dict[str, str]]:
         raise PtsdkError(f"{source}: not a text file; give the shell script that launches vERL") from None
     except OSError as exc:
         raise PtsdkError(f"{source}: cannot read it ({exc.strerror})") from None
-    logical: list[tuple[int, str]] = []
-    buffer, start = "", 0
-    for number, line in enumerate(text.splitlines(), 1):
-        if not buffer:
-            start = number
-        if line.rstrip().endswith("\\"):
-            buffer += line.rstrip()[:-1] + " "
-            continue
-        logical.append((start, buffer + line))
-        buffer = ""
-    if buffer:
-        logical.append((start, buffer))
-    for number, line in logical:
+    for number, line in logical_lines(text):
         if not any(e in line for e in ENTRYPOINTS):
             continue
         try:
