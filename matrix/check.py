@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ptsdk.spec.method import loss_variant
+from ptsdk.spec.method import _OnlineRL, loss_variant
 
 if TYPE_CHECKING:
     from ptsdk.plugins.backend import Backend
@@ -53,9 +53,71 @@ def requirements_of(job: Job) -> list[Requirement]:
         reqs.append(Requirement("rollout", job.rollout.engine, "rollout.engine", f"{job.rollout.engine} rollouts"))
     if d.ray_address:
         reqs.append(Requirement("topology", "ray_cluster", "distributed.ray_address", "an existing Ray cluster"))
-    if job.training.packing:
-        reqs.append(Requirement("feature", "packing", "training.packing", "sequence packing"))
+    reqs += [Requirement("feature", *f) for f in features_of(job)]
     return reqs
+
+
+def features_of(job: Job) -> list[tuple[str, str, str]]:
+    """(feature, job field, label) for every optional setting a job uses: what a backend must declare (kind
+    "feature") to run it. A setting at its default asks for nothing."""
+    t, d, m, o = job.training, job.data, job.method, job.output
+    out: list[tuple[str, str, str]] = []
+
+    def want(cond: object, name: str, where: str, label: str) -> None:
+        if cond:
+            out.append((name, where, label))
+
+    want(t.packing, "packing", "training.packing", "sequence packing")
+    want(t.padding_free, "padding_free", "training.padding_free", "padding-free batches")
+    want(
+        t.max_tokens_per_micro_batch is not None,
+        "token_batching",
+        "training.max_tokens_per_micro_batch",
+        "token-budget (dynamic) micro-batches",
+    )
+    want(
+        (t.adam_beta1, t.adam_beta2, t.adam_epsilon) != (0.9, 0.999, 1e-8),
+        "adam_betas",
+        "training.adam_beta1",
+        "Adam betas/epsilon other than (0.9, 0.999, 1e-8)",
+    )
+    want(t.min_lr_ratio > 0, "min_lr", "training.min_lr_ratio", "a cosine floor (min_lr_ratio)")
+    want(job.model.pad_token or job.model.eos_token, "special_tokens", "model.pad_token", "pad/eos token overrides")
+    want(
+        d.train.subset or (d.eval is not None and d.eval.subset),
+        "dataset_subset",
+        "data.train.subset",
+        "a hub dataset subset",
+    )
+    want(d.eval_split is not None, "eval_split", "data.eval_split", "an evaluation split held out of train")
+    want(d.format == "instruction", "instruction_records", "data.format", "Alpaca instruction records")
+    want(
+        o.saves_per_epoch is not None or o.evals_per_epoch is not None,
+        "per_epoch_cadence",
+        "output.saves_per_epoch",
+        "saves/evals per epoch",
+    )
+    if isinstance(m, _OnlineRL):
+        want(m.max_prompt_length is None, "unlimited_prompt", "method.max_prompt_length", "no prompt limit")
+        if m.kl_coef > 0:
+            out.append(
+                (
+                    f"kl_in_{m.kl_placement}:{m.kl_estimator}",
+                    "method.kl_placement",
+                    f"a {m.kl_estimator} KL penalty in the {m.kl_placement}",
+                )
+            )
+        want(
+            m.rollout_batch_size is not None
+            and m.rollout_batch_size * m.num_generations != job.training.global_batch_size,
+            "several_steps_per_rollout",
+            "method.rollout_batch_size",
+            "several optimizer steps per rollout",
+        )
+        want(m.epochs_per_rollout > 1, "epochs_per_rollout", "method.epochs_per_rollout", "PPO epochs")
+    if job.rollout is not None and job.rollout.server:
+        out.append(("rollout_server", "rollout.server", "an external inference server"))
+    return out
 
 
 @dataclass

@@ -75,6 +75,18 @@ def launcher_for(job: Job, kind: LauncherKind = "torchrun") -> Launcher:
     )
 
 
+def rendezvous_problems(job: Job, launcher: str) -> list[str]:
+    """Multi-node runs that `launcher` (torchrun, deepspeed) starts on every node need a rendezvous host; a
+    Ray-launched framework finds its nodes through the cluster and does not call this."""
+    d = job.distributed
+    if d.nodes > 1 and not d.master_addr:
+        return [
+            f"distributed.master_addr: {d.nodes} nodes started by {launcher} meet at a rendezvous host; set it to "
+            "the first node's address (e.g. $MASTER_ADDR, or the first host of $SLURM_NODELIST)"
+        ]
+    return []
+
+
 def common_env(job: Job) -> dict[str, str]:
     """Offline hub, quiet tokenizers and datasets, and no GPU visible for a CPU job."""
     env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}

@@ -41,8 +41,8 @@ from ptsdk.spec.data import FAMILY_FORMATS, LOCAL_SUFFIXES, RECORD_FIELDS, DataS
 from ptsdk.spec.job import Job
 
 ROLES = ("system", "user", "assistant", "tool")
-OPTIONAL_FIELDS = frozenset({"ground_truth"})
-TEXT_FIELDS = ("prompt", "completion", "chosen", "rejected")
+OPTIONAL_FIELDS = frozenset({"ground_truth", "input"})
+TEXT_FIELDS = ("prompt", "completion", "chosen", "rejected", "instruction", "input", "output")
 MAX_LINE_BYTES = 64 << 20  # a longer line (or JSON array element) is not parsed
 CHUNK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 1024
@@ -56,6 +56,7 @@ FORMAT_WORDS = {
     "preference": "pairwise preference (prompt/chosen/rejected)",
     "unpaired_preference": "unpaired preference, KTO-style (prompt/completion/label)",
     "prompt": "RL prompt",
+    "instruction": "Alpaca instruction (instruction/input/output)",
 }
 FAMILY_METHODS = {
     "sft": "sft",
@@ -334,7 +335,7 @@ class _Checker:
                 f"(they have {have}); fix the column name"
             )
         keys = set(view)
-        for other in ("preference", "unpaired_preference", "prompt_completion", "messages"):
+        for other in ("preference", "unpaired_preference", "prompt_completion", "messages", "instruction"):
             need = _required(other)
             if other == spec.fmt or not set(need) <= keys:
                 continue

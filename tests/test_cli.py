@@ -107,6 +107,7 @@ def test_translate_for_a_declared_only_backend_is_refused_clearly(ptsdk, write_j
             *caps("reward", "functions", Verified.declared),
             *caps("adapter", "full", Verified.declared),
             *caps("strategy", "fsdp", Verified.declared),
+            *caps("feature", "kl_in_reward:k1", Verified.declared),
         )
 
     class PlannedPlugin:

@@ -320,7 +320,7 @@ def test_wrong_column_names_suggest_data_columns(tmp_path: Path) -> None:
     assert line.startswith("data.train.path: lines 1, 2, 3 and 61 more: records have no field 'prompt' or 'completion'")
     assert "these have question, answer" in line
     assert "data.columns: {prompt: question, completion: answer}" in line
-    assert "or set data.format (messages)" in line
+    assert "or set data.format (messages or instruction)" in line
 
 
 def test_columns_mapping_to_a_missing_column(tmp_path: Path) -> None:
@@ -339,7 +339,10 @@ def test_unknown_columns_without_a_guess(tmp_path: Path) -> None:
 def test_preference_data_in_an_sft_job(tmp_path: Path) -> None:
     line = one(make_job(tmp_path, EXAMPLES / "data" / "pref_train.jsonl"))
     assert "records have prompt/chosen/rejected: this looks like pairwise preference" in line
-    assert "method sft reads prompt_completion (prompt/completion) or messages (messages) records" in line
+    assert (
+        "method sft reads prompt_completion (prompt/completion) or messages (messages) or "
+        "instruction (instruction/output)" in line
+    )
     assert "use method dpo, ipo, orpo, simpo or cpo" in line
 
 

@@ -87,7 +87,7 @@ def test_tensor_parallel_reduces_data_parallel() -> None:
     job = validate_job(
         minimal_job(
             training={"global_batch_size": 8, "micro_batch_size": 2},
-            distributed={"gpus_per_node": 8, "tensor_parallel_size": 4},
+            distributed={"gpus_per_node": 8, "tensor_parallel_size": 4, "strategy": "megatron"},
         )
     )
     assert job.distributed.data_parallel_size == 2
@@ -147,8 +147,8 @@ def test_cpu_rules() -> None:
 def test_deepspeed_needs_zero_stage_and_multinode_needs_host() -> None:
     (line,) = problems(minimal_job(distributed={"strategy": "deepspeed", "gpus_per_node": 8}))
     assert "zero_stage is required" in line
-    (line,) = problems(minimal_job(distributed={"nodes": 2, "gpus_per_node": 8}))
-    assert "master_addr is required" in line
+    # master_addr is the torchrun/deepspeed launchers' need, checked by those backends (test_spec_growth.py)
+    validate_job(minimal_job(distributed={"nodes": 2, "gpus_per_node": 4}, training={"global_batch_size": 8}))
 
 
 def test_epochs_and_max_steps_exclusive() -> None:

@@ -21,6 +21,7 @@ from ptsdk.plugins.kit import (
     local_inputs,
     no_checkpoint_error,
     passthrough_problems,
+    rendezvous_problems,
     runtime_file,
 )
 from ptsdk.spec import Job
@@ -129,6 +130,7 @@ class AxolotlBackend(TrainerBackend):
             note="SFT only: Axolotl's validator rejects sample_packing with every rl method "
             "(DPO, IPO, SimPO, ORPO, KTO, GRPO)",
         ),
+        *caps("feature", "kl_in_loss:k3", Verified.declared, note="GRPO through TRL (trl.beta)"),
     )
 
     def static_problems(self, job: Job) -> list[str]:
@@ -160,7 +162,7 @@ class AxolotlBackend(TrainerBackend):
                 f"distributed.strategy: Axolotl's FSDP2 cannot train {m.name} on a quantized base model "
                 "(axolotl/utils/schemas/validation.py:1176-1189); use strategy: deepspeed"
             )
-        return out + passthrough_problems(self, job)
+        return out + rendezvous_problems(job, "accelerate/torchrun") + passthrough_problems(self, job)
 
     def import_native(self, source: Path) -> ImportResult:
         """An Axolotl YAML config (what `axolotl train` reads) as a ptsdk job: see importer.py."""

@@ -38,6 +38,7 @@ from ptsdk.plugins.kit import (
     no_checkpoint_error,
     parse_flags,
     passthrough_problems,
+    rendezvous_problems,
     runtime_file,
 )
 from ptsdk.spec.method import DPO, GRPO, IPO, _OnlineRL
@@ -142,6 +143,8 @@ class OpenRLHFBackend(Backend):
         *caps("reward", "model", V, PARSERS, note="--reward.model_name_or_path"),
         *caps("rollout", "vllm", V, PARSERS),
         *caps("feature", "packing", V, PARSERS, note="--ds.packing_samples (flash-attn)"),
+        *caps("feature", "kl_in_loss:k3", Verified.declared, note="--algo.kl.use_loss --algo.kl.estimator k3"),
+        *caps("feature", "kl_in_reward:k1", Verified.declared, note="--algo.kl.init_coef (reward), estimator k1"),
     )
 
     # --- environment ------------------------------------------------------------------
@@ -168,7 +171,8 @@ class OpenRLHFBackend(Backend):
     # --- what OpenRLHF cannot do (no framework needed) ----------------------------------
 
     def static_problems(self, job: Job) -> list[str]:
-        return _static_problems(job) + passthrough_problems(self, job)
+        launched = [] if job.method.family == "rl" else rendezvous_problems(job, "deepspeed")
+        return _static_problems(job) + launched + passthrough_problems(self, job)
 
     # --- translation -------------------------------------------------------------------
 
@@ -369,6 +373,11 @@ def _static_problems(job: Job) -> list[str]:
     """`field: reason and fix` for what OpenRLHF 0.11.2 cannot express."""
     t, d, m = job.training, job.distributed, job.method
     out: list[str] = []
+    if isinstance(m, _OnlineRL) and m.max_prompt_length is None:
+        out.append(
+            "method.max_prompt_length: OpenRLHF budgets every sequence as prompt plus response (--data.max_len); "
+            "give the prompt a limit (e.g. 512)"
+        )
     if d.device == "cpu":
         out += _cpu_problems(job)
     if t.precision == "fp32":
@@ -532,6 +541,7 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
     if isinstance(m, _OnlineRL):
         # --data.max_len is prompt plus response: exactly the spec's two budgets, so OpenRLHF's
         # prompt budget (max_len - max_new_tokens) is max_prompt_length.
+        assert m.max_prompt_length is not None  # refused by _static_problems
         total = m.max_prompt_length + m.max_completion_length
         flags.set("--data.max_len", total)
         notes.append(

@@ -22,6 +22,7 @@ from ptsdk.plugins.kit import (
     local_inputs,
     no_checkpoint_error,
     passthrough_problems,
+    rendezvous_problems,
     runtime_file,
 )
 from ptsdk.spec import Job
@@ -114,6 +115,8 @@ class TRLBackend(TrainerBackend):
         *caps("reward", "functions", T, TESTS + "test_grpo_reward_function"),
         *caps("reward", "model", T, TESTS + "test_grpo_reward_model"),
         *caps("feature", "packing", T, TESTS + "test_sft_packing"),
+        *caps("feature", "kl_in_loss:k3", V, TESTS + PARSER_TEST, note="GRPO (beta)"),
+        *caps("feature", "kl_in_reward:k1", T, TESTS + "test_rloo_reward_function", note="RLOO (beta, per sequence)"),
     )
 
     # --- refusals ----------------------------------------------------------------------
@@ -130,7 +133,7 @@ class TRLBackend(TrainerBackend):
                 f"{METHOD_MAP[job.method.name][0]} trainer has no packing (DPO's padding_free is switched off by "
                 "DPOTrainer itself). Set packing: false"
             )
-        return out + passthrough_problems(self, job)
+        return out + rendezvous_problems(job, "torchrun") + passthrough_problems(self, job)
 
     # --- translation -------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from ptsdk.plugins.kit import (
     model_dir_problems,
     no_checkpoint_error,
     passthrough_problems,
+    rendezvous_problems,
     runtime_file,
 )
 from ptsdk.spec import Job
@@ -229,6 +230,7 @@ class VerlBackend(Backend):
             note="reward.reward_model on the rollout engine (vllm /classify, sglang); not summed with functions",
         ),
         *caps("rollout", "vllm sglang", V, TESTS + "test_every_generated_config_composes_and_validates_in_verl"),
+        *caps("feature", "kl_in_loss:k3", Verified.declared, note="actor.use_kl_loss, kl_loss_type=low_var_kl"),
     )
 
     # --- what vERL cannot run, before anything starts ------------------------------------
@@ -275,7 +277,8 @@ class VerlBackend(Backend):
                     "method.reward_model: vERL scores with reward functions or a reward model, not their sum "
                     "(a custom reward function replaces the model's score); keep one, or use --backend trl"
                 )
-        return out + passthrough_problems(self, job)
+        launched = [] if m.family == "rl" else rendezvous_problems(job, "torchrun")
+        return out + launched + passthrough_problems(self, job)
 
     def _rollout_problems(self, job: Job) -> list[str]:
         r, world = job.rollout, job.distributed.world_size

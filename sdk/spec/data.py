@@ -15,13 +15,14 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "preference": ("prompt", "chosen", "rejected"),
     "unpaired_preference": ("prompt", "completion", "label"),
     "prompt": ("prompt", "ground_truth"),
+    "instruction": ("instruction", "input", "output"),
 }
 
-RecordFormat = Literal["messages", "prompt_completion", "preference", "unpaired_preference", "prompt"]
+RecordFormat = Literal["messages", "prompt_completion", "preference", "unpaired_preference", "prompt", "instruction"]
 
 # Which formats each method family reads; the first is the default.
 FAMILY_FORMATS: dict[str, tuple[RecordFormat, ...]] = {
-    "sft": ("prompt_completion", "messages"),
+    "sft": ("prompt_completion", "messages", "instruction"),
     "preference": ("preference",),
     "unpaired_preference": ("unpaired_preference",),
     "rl": ("prompt",),
@@ -36,6 +37,11 @@ class DataSource(SpecModel):
         description="A local .jsonl/.json/.parquet file (relative to the job file) or a hub dataset id.",
     )
     split: str = Field("train", description="Split to read when path is a hub dataset.")
+    subset: str | None = Field(
+        None,
+        min_length=1,
+        description="Configuration (subset) of a hub dataset that has several, e.g. 'main' for openai/gsm8k.",
+    )
     max_samples: int | None = Field(None, ge=1, description="Use only the first N records.")
 
     @property
@@ -49,15 +55,31 @@ class DataSpec(SpecModel):
     format: RecordFormat | None = Field(
         None,
         description="Canonical record format of the data; unset means the method family's default "
-        "(sft: prompt_completion, pairwise preference: preference, kto: unpaired_preference, RL: prompt).",
+        "(sft: prompt_completion, pairwise preference: preference, kto: unpaired_preference, RL: prompt). "
+        "instruction (SFT): Alpaca records (instruction, optional input, output), the prompt rendered with the "
+        "Alpaca template ('Below is an instruction that describes a task...'), the loss on the output.",
+    )
+    eval_split: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Hold out this fraction of the training records for evaluation (a seeded split) instead of "
+        "a separate data.eval.",
     )
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Canonical field -> column name in the source, for data whose columns are named differently.",
     )
-    max_length: int = Field(1024, ge=8, description="Longest tokenized sequence (prompt plus answer) kept.")
+    max_length: int = Field(
+        1024,
+        ge=8,
+        description="Longest tokenized sequence (prompt plus answer) kept. Online RL reads "
+        "method.max_prompt_length and method.max_completion_length instead.",
+    )
     truncation: Literal["truncate", "drop"] = Field(
-        "truncate", description="What happens to longer sequences: cut at max_length or dropped."
+        "truncate",
+        description="What happens to longer sequences (for online RL: prompts longer than "
+        "method.max_prompt_length): cut, or dropped from the data.",
     )
 
     @field_validator("columns")

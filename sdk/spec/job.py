@@ -204,7 +204,7 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
                     job.model.quantization,
                 )
             )
-        if d.strategy in ("fsdp", "deepspeed"):
+        if d.strategy in ("fsdp", "deepspeed", "megatron"):
             out.append(
                 (("distributed", "strategy"), f"{d.strategy} needs GPUs; use ddp (gloo) with device=cpu", d.strategy)
             )
@@ -231,25 +231,60 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
                 )
             )
 
-    if job.output.eval_steps is not None and job.data.eval is None:
+    o = job.output
+    has_eval = job.data.eval is not None or job.data.eval_split is not None
+    for key in ("eval_steps", "evals_per_epoch"):
+        if getattr(o, key) is not None and not has_eval:
+            out.append(
+                (
+                    ("output", key),
+                    f"evaluation needs data: set data.eval or data.eval_split, or remove output.{key}",
+                    getattr(o, key),
+                )
+            )
+    for steps, per_epoch in (("save_steps", "saves_per_epoch"), ("eval_steps", "evals_per_epoch")):
+        if getattr(o, steps) is not None and getattr(o, per_epoch) is not None:
+            out.append(
+                (
+                    ("output", per_epoch),
+                    f"set only one of output.{steps} and output.{per_epoch}",
+                    getattr(o, per_epoch),
+                )
+            )
+    if job.data.eval is not None and job.data.eval_split is not None:
         out.append(
             (
-                ("output", "eval_steps"),
-                "evaluation needs data: set data.eval or remove output.eval_steps",
-                job.output.eval_steps,
+                ("data", "eval_split"),
+                "data.eval already names the evaluation data: remove data.eval_split (or data.eval)",
+                job.data.eval_split,
             )
         )
     if isinstance(m, _OnlineRL):
-        total = m.max_prompt_length + m.max_completion_length
-        if total > job.data.max_length:
-            out.append(
-                (
-                    ("data", "max_length"),
-                    f"{job.data.max_length} is shorter than max_prompt_length + max_completion_length = {total}; "
-                    "raise it",
-                    job.data.max_length,
+        # data.max_length is an SFT/preference length; an RL job is held to it only where it was set.
+        if m.max_prompt_length is not None and "max_length" in job.data.model_fields_set:
+            total = m.max_prompt_length + m.max_completion_length
+            if total > job.data.max_length:
+                out.append(
+                    (
+                        ("data", "max_length"),
+                        f"{job.data.max_length} is shorter than max_prompt_length + max_completion_length = "
+                        f"{total}; raise it, or remove it (online RL is sized by those two)",
+                        job.data.max_length,
+                    )
                 )
-            )
+        if m.rollout_batch_size is not None and m.num_generations >= 1:
+            completions = m.rollout_batch_size * m.num_generations
+            if completions % t.global_batch_size:
+                out.append(
+                    (
+                        ("method", "rollout_batch_size"),
+                        f"{m.rollout_batch_size} prompts x num_generations {m.num_generations} = {completions} "
+                        f"completions do not split into optimizer steps of training.global_batch_size="
+                        f"{t.global_batch_size}; use a multiple of "
+                        f"{t.global_batch_size // math.gcd(t.global_batch_size, m.num_generations)} prompts",
+                        m.rollout_batch_size,
+                    )
+                )
     for loc, value in non_finite(job.backend_options, ("backend_options",)):
         where = tuple(part if isinstance(part, (str, int)) else str(part) for part in loc)
         out.append((where, f"must be a finite number, got {value!r}", value))

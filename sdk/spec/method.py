@@ -109,10 +109,35 @@ GRPO_LOSSES: tuple[str, ...] = get_args(GrpoLoss)
 class _OnlineRL(_Method):
     family: ClassVar[str] = "rl"
     num_generations: int = Field(8, description="Completions sampled per prompt (the group size).")
-    max_prompt_length: int = Field(512, ge=1, description="Prompt tokens kept (left-truncated).")
+    max_prompt_length: int | None = Field(
+        512,
+        ge=1,
+        description="Prompt tokens kept (longer prompts are left-truncated or, with data.truncation=drop, dropped). "
+        "null: no limit, for frameworks that allow it (those that size buffers by it refuse null).",
+    )
     max_completion_length: int = Field(256, ge=1, description="Most tokens generated per completion.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
     kl_coef: float = Field(0.0, ge=0, description="KL penalty to the reference policy (0 = no reference model).")
+    kl_placement: Literal["loss", "reward"] = Field(
+        "loss",
+        description="Where the KL penalty goes: 'loss' adds kl_coef x KL to the policy loss; 'reward' subtracts it "
+        "from each token's reward before advantages are computed.",
+    )
+    kl_estimator: Literal["k1", "k2", "k3"] = Field(
+        "k3",
+        description="Per-token KL estimator (Schulman's naming): k1 = log-ratio, k2 = half its square, "
+        "k3 = ratio - 1 - log-ratio (unbiased, always positive; vERL's low_var_kl is k3 clipped).",
+    )
+    rollout_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Prompts generated per rollout. Each rollout's rollout_batch_size x num_generations "
+        "completions are split into optimizer steps of training.global_batch_size; unset: one step per rollout "
+        "(global_batch_size / num_generations prompts).",
+    )
+    epochs_per_rollout: int = Field(
+        1, ge=1, description="Passes over each rollout's completions before generating again (PPO epochs)."
+    )
     clip_epsilon: float = Field(0.2, gt=0, lt=1, description="PPO-style ratio clipping range.")
     rewards: list[str] = Field(
         default_factory=list,
@@ -143,6 +168,8 @@ class PPO(_OnlineRL):
     name: Literal["ppo"] = Field(description="Proximal Policy Optimization with a learned value model (GAE).")
     num_generations: int = Field(1, description="Completions sampled per prompt.")
     kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
+    kl_placement: Literal["loss", "reward"] = Field("reward", description="Where the KL penalty goes (see GRPO).")
+    kl_estimator: Literal["k1", "k2", "k3"] = Field("k1", description="Per-token KL estimator (see GRPO).")
     critic_learning_rate: float | None = Field(
         None, gt=0, lt=1, description="Learning rate of the value model (critic); unset: the policy's."
     )
@@ -154,12 +181,16 @@ class RLOO(_OnlineRL):
     name: Literal["rloo"] = Field(description="REINFORCE Leave-One-Out.")
     num_generations: int = Field(4, description="Completions sampled per prompt (>= 2: the leave-one-out baseline).")
     kl_coef: float = Field(0.05, ge=0, description="KL penalty to the reference policy.")
+    kl_placement: Literal["loss", "reward"] = Field("reward", description="Where the KL penalty goes (see GRPO).")
+    kl_estimator: Literal["k1", "k2", "k3"] = Field("k1", description="Per-token KL estimator (see GRPO).")
 
 
 class ReinforcePP(_OnlineRL):
     name: Literal["reinforce_pp"] = Field(description="REINFORCE++ (global advantage normalization).")
     num_generations: int = Field(1, description="Completions sampled per prompt.")
     kl_coef: float = Field(0.01, ge=0, description="KL penalty to the reference policy.")
+    kl_placement: Literal["loss", "reward"] = Field("reward", description="Where the KL penalty goes (see GRPO).")
+    kl_estimator: Literal["k1", "k2", "k3"] = Field("k1", description="Per-token KL estimator (see GRPO).")
 
 
 MethodSpec = Annotated[

@@ -27,3 +27,15 @@ class ModelSpec(SpecModel):
         None,
         description="Jinja chat template, or a path to a .jinja file, used instead of the tokenizer's own.",
     )
+    pad_token: str | None = Field(
+        None,
+        min_length=1,
+        description="Padding token (its text, e.g. '<|finetune_right_pad_id|>'), when the tokenizer has none or "
+        "the wrong one; it must already be in the vocabulary.",
+    )
+    eos_token: str | None = Field(
+        None,
+        min_length=1,
+        description="End-of-sequence token (its text, e.g. '<|im_end|>') that ends a completion, when it differs "
+        "from the tokenizer's; it must already be in the vocabulary.",
+    )

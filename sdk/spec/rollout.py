@@ -24,3 +24,10 @@ class RolloutSpec(SpecModel):
     colocate: bool = Field(
         True, description="Engines share GPUs with training (sleeping between phases); false: dedicated GPUs."
     )
+    server: str | None = Field(
+        None,
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.\[\]:-]+:[0-9]{1,5}$",
+        description="host:port of an inference server started separately (e.g. `trl vllm-serve`) that the trainer "
+        "sends its prompts to and pushes weights to; unset: the framework starts its own engines (see colocate).",
+    )

@@ -28,11 +28,23 @@ class TrainingSpec(SpecModel):
         "cosine", description="Learning-rate schedule after warmup."
     )
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of the total steps spent warming up.")
+    min_lr_ratio: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Floor of the cosine schedule as a fraction of the peak learning rate (0: decays to 0). "
+        "lr_scheduler=cosine only.",
+    )
     epochs: float | None = Field(
         None, gt=0, description="Passes over the training data (default 1 when max_steps is unset)."
     )
     max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    adam_beta1: float = Field(0.9, ge=0, lt=1, description="Adam's first-moment decay (beta1); Adam-family optimizers.")
+    adam_beta2: float = Field(
+        0.999, ge=0, lt=1, description="Adam's second-moment decay (beta2); Adam-family optimizers."
+    )
+    adam_epsilon: float = Field(1e-8, gt=0, lt=1, description="Adam's denominator epsilon; Adam-family optimizers.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     optimizer: Optimizer = Field(
         "adamw",
@@ -48,6 +60,20 @@ class TrainingSpec(SpecModel):
     precision: Literal["bf16", "fp16", "fp32"] = Field("bf16", description="Compute precision of training.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory.")
     packing: bool = Field(False, description="Pack several short sequences into one (SFT).")
+    padding_free: bool = Field(
+        False,
+        description="Run each micro-batch's sequences concatenated without padding tokens (variable-length "
+        "attention, position ids restarting per sequence): the same loss as padded batches, less compute. Needs "
+        "an attention kernel that supports it (flash_attention_2 on GPUs). Unlike packing it never puts two "
+        "sequences into one attention window.",
+    )
+    max_tokens_per_micro_batch: int | None = Field(
+        None,
+        ge=1,
+        description="Token-budget (dynamic) batching: each device's micro-batches are filled with whole sequences "
+        "up to this many tokens instead of micro_batch_size sequences; the optimizer step still covers "
+        "global_batch_size sequences. Unset: fixed micro-batches.",
+    )
     seed: int = Field(42, ge=0, description="Seed for data order, initialization and sampling.")
     shuffle: bool = Field(True, description="Shuffle the training data (seeded); false keeps the file's order.")
 
@@ -55,4 +81,9 @@ class TrainingSpec(SpecModel):
     def _one_length(self) -> TrainingSpec:
         if self.epochs is not None and self.max_steps is not None:
             raise ValueError("set only one of training.epochs and training.max_steps")
+        if self.min_lr_ratio and self.lr_scheduler != "cosine":
+            raise ValueError(
+                f"training.min_lr_ratio is the floor of a cosine schedule; set lr_scheduler: cosine or remove it "
+                f"(lr_scheduler is {self.lr_scheduler})"
+            )
         return self
