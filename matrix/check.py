@@ -57,6 +57,22 @@ def requirements_of(job: Job) -> list[Requirement]:
     return reqs
 
 
+#: Every optional setting's feature (what `features_of` can ask for), so the matrix shows a row for each even
+#: where no backend runs it yet; plus strategies no built-in spec default reaches.
+KNOWN_KEYS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("feature", name)
+        for name in (
+            "packing padding_free token_batching adam_betas min_lr special_tokens dataset_subset eval_split "
+            "instruction_records per_epoch_cadence unlimited_prompt several_steps_per_rollout epochs_per_rollout "
+            "rollout_server"
+        ).split()
+    }
+    | {("feature", f"kl_in_{where}:{k}") for where in ("loss", "reward") for k in ("k1", "k2", "k3")}
+    | {("strategy", "megatron")}
+)
+
+
 def features_of(job: Job) -> list[tuple[str, str, str]]:
     """(feature, job field, label) for every optional setting a job uses: what a backend must declare (kind
     "feature") to run it. A setting at its default asks for nothing."""

@@ -30,7 +30,9 @@ def build_rows(
     verified: str | None = None,
     only_keys: set[tuple[str, str]] | None = None,
 ) -> list[Row]:
-    keys: set[tuple[str, str]] = set()
+    from ptsdk.matrix.check import KNOWN_KEYS
+
+    keys: set[tuple[str, str]] = set(KNOWN_KEYS)
     for cls in backends.values():
         keys |= {c.key for c in cls.capabilities}
     rows = []

@@ -7,6 +7,7 @@ import json
 import pytest
 from conftest import minimal_job
 from ptsdk.matrix import Capability, Verified, check, requirements_of
+from ptsdk.matrix.check import KNOWN_KEYS
 from ptsdk.matrix.render import build_rows, to_json, to_markdown
 from ptsdk.plugins.manager import get_backends
 from ptsdk.plugins.testing import BackendContract, contract_problems
@@ -66,7 +67,8 @@ def test_matrix_is_derived_from_backends() -> None:
     backends = get_backends()
     rows = build_rows(backends)
     declared = {(c.kind, c.name) for cls in backends.values() for c in cls.capabilities}
-    assert {(r.kind, r.name) for r in rows} == declared
+    # every declared capability, plus a row for each optional setting's feature even where no backend runs it
+    assert {(r.kind, r.name) for r in rows} == declared | KNOWN_KEYS
     rows = build_rows(backends, method="dpo")
     assert {r.name for r in rows} >= {"dpo", "dpo:sigmoid"} and all("dpo" in r.name for r in rows)
 

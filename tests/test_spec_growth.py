@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import minimal_job
 from ptsdk.errors import SpecError
-from ptsdk.matrix.check import feasibility, features_of
+from ptsdk.matrix.check import KNOWN_KEYS, feasibility, features_of
 from ptsdk.plugins.manager import get_backends
 from ptsdk.spec import validate_job
 
@@ -60,6 +60,7 @@ def job_with(overrides: dict[str, Any]) -> dict[str, Any]:
 def test_each_setting_is_a_feature_backends_run_or_refuse_by_name(overrides: dict, feature: str) -> None:
     job = validate_job(job_with(overrides))
     assert feature in [name for name, _, _ in features_of(job)]
+    assert ("feature", feature) in KNOWN_KEYS  # so `ptsdk matrix` shows its row even where no backend has it
     for name, result in feasibility(job, get_backends()).items():
         declared = {c.name for c in get_backends()[name].capabilities if c.kind == "feature"}
         unmet = [u for u in result.unmet if u.requirement.name == feature]
