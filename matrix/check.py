@@ -65,7 +65,7 @@ KNOWN_KEYS: frozenset[tuple[str, str]] = frozenset(
         for name in (
             "packing padding_free token_batching adam_betas min_lr special_tokens dataset_subset eval_split "
             "instruction_records per_epoch_cadence unlimited_prompt several_steps_per_rollout epochs_per_rollout "
-            "rollout_server"
+            "rollout_server message_mapping implicit_prompt"
         ).split()
     }
     | {("feature", f"kl_in_{where}:{k}") for where in ("loss", "reward") for k in ("k1", "k2", "k3")}
@@ -107,6 +107,13 @@ def features_of(job: Job) -> list[tuple[str, str, str]]:
     )
     want(d.eval_split is not None, "eval_split", "data.eval_split", "an evaluation split held out of train")
     want(d.format == "instruction", "instruction_records", "data.format", "Alpaca instruction records")
+    want(
+        d.message_keys or d.role_names,
+        "message_mapping",
+        "data.message_keys",
+        "renamed message keys or roles (e.g. ShareGPT from/value)",
+    )
+    want(d.prompt_in_answers, "implicit_prompt", "data.prompt_in_answers", "a prompt embedded in chosen/rejected")
     want(
         o.saves_per_epoch is not None or o.evals_per_epoch is not None,
         "per_epoch_cadence",

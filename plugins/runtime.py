@@ -6,6 +6,8 @@ every Hugging Face Trainer-based runner or plugin can import it from the run dir
 - :func:`write_data_fingerprint`: a hash of the tokenized training data (equal hashes mean two
   frameworks train on the same token sequences);
 - :func:`iter_records`: a job's data file read record by record, bad records kept with where they are;
+- :func:`canonical_messages`: a message list with the job's ``data.message_keys`` and ``data.role_names``
+  applied (ShareGPT's from/value, human/gpt become role/content, user/assistant);
 - :func:`load_reward`: a job's ``file.py:fn`` / ``module:fn`` reward function, the same on every backend;
 - :func:`jsonl_metrics_callback`: a transformers ``TrainerCallback`` writing every logged metrics
   dict as one JSON line (with the step, epoch and seconds since training began), optionally
@@ -103,6 +105,33 @@ def _is_json_lines(path: str) -> bool:
         while head == "" and f.tell() < os.fstat(f.fileno()).st_size:
             head = f.read(1).strip()
     return head == "{"
+
+
+def canonical_messages(
+    messages: list[dict[str, Any]], keys: dict[str, str] | None = None, roles: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Messages as {role, content[, reasoning_content]}: `keys` maps canonical key -> the data's key (role,
+    content, thinking), `roles` the data's role values -> canonical roles. Other keys are dropped."""
+    keys, roles = keys or {}, roles or {}
+    role_key, content_key = keys.get("role", "role"), keys.get("content", "content")
+    thinking_key = keys.get("thinking")
+    out = []
+    for message in messages:
+        role = message.get(role_key)
+        item = {"role": roles.get(role, role) if isinstance(role, str) else role, "content": message.get(content_key)}
+        if thinking_key and message.get(thinking_key) is not None:
+            item["reasoning_content"] = message[thinking_key]
+        out.append(item)
+    return out
+
+
+def split_implicit_prompt(chosen: list[Any], rejected: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """(prompt, chosen, rejected) from two whole conversations: the prompt is their longest common leading run
+    of turns that ends before the last turn of each (at least the answers differ or are the last turns)."""
+    n = 0
+    while n < min(len(chosen), len(rejected)) - 1 and chosen[n] == rejected[n]:
+        n += 1
+    return chosen[:n], chosen[n:], rejected[n:]
 
 
 def load_reward(ref: str) -> Callable[..., Any]:

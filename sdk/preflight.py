@@ -215,16 +215,38 @@ class _Format:
     fmt: str
     allowed: tuple[str, ...]
     columns: dict[str, str]
+    message_keys: dict[str, str] = field(default_factory=dict)
+    role_names: dict[str, str] = field(default_factory=dict)
+    implicit_prompt: bool = False
 
     @classmethod
     def of(cls, job: Job) -> _Format:
         family = job.method.family
         allowed = FAMILY_FORMATS[family]
-        return cls(job.method.name, family, job.data.format or allowed[0], allowed, dict(job.data.columns))
+        d = job.data
+        return cls(
+            job.method.name,
+            family,
+            d.format or allowed[0],
+            allowed,
+            dict(d.columns),
+            {str(k): v for k, v in d.message_keys.items()},
+            dict(d.role_names),
+            d.prompt_in_answers,
+        )
 
     @property
     def required(self) -> tuple[str, ...]:
-        return _required(self.fmt)
+        need = _required(self.fmt)
+        return tuple(f for f in need if f != "prompt") if self.implicit_prompt else need
+
+    @property
+    def role_key(self) -> str:
+        return self.message_keys.get("role", "role")
+
+    @property
+    def content_key(self) -> str:
+        return self.message_keys.get("content", "content")
 
 
 def _required(fmt: str) -> tuple[str, ...]:
@@ -302,10 +324,10 @@ class _Checker:
             if not isinstance(value, list):
                 out.append(f"messages must be a list of {{role, content}} objects, got {_kind(value)}")
             else:
-                problem = _messages_problem("messages", value)
+                problem = _messages_problem("messages", value, self.spec)
                 if problem:
                     out.append(problem)
-                elif not any(m["role"] == "assistant" for m in value):
+                elif not any(_role(m, self.spec) == "assistant" for m in value):
                     out.append("messages has no assistant turn: nothing to train on")
         if self.spec.fmt == "unpaired_preference" and not isinstance(view.get("label"), bool):
             out.append(f"label must be true or false, got {_kind(view.get('label'))}")
@@ -318,7 +340,7 @@ class _Checker:
                 return f"{name} is an empty string: {what}", "string"
             return None, "string"
         if isinstance(value, list):
-            problem = _messages_problem(name, value)
+            problem = _messages_problem(name, value, self.spec)
             return problem, None if problem else "messages"
         return f"{name} must be a string or a list of {{role, content}} messages, got {_kind(value)}", None
 
@@ -374,19 +396,34 @@ class _Checker:
 _SHAPE_WORDS = {"string": "a string", "messages": "a list of messages"}
 
 
-def _messages_problem(name: str, value: list[Any]) -> str | None:
+def _role(message: dict[str, Any], spec: _Format) -> Any:
+    role = message.get(spec.role_key)
+    return spec.role_names.get(role, role) if isinstance(role, str) else role
+
+
+def _messages_problem(name: str, value: list[Any], spec: _Format) -> str | None:
     if not value:
         return f"{name} is an empty list of messages"
+    role_key, content_key = spec.role_key, spec.content_key
     for i, message in enumerate(value):
         if not isinstance(message, dict):
-            return f"{name}[{i}] must be a {{role, content}} object, got {_kind(message)}"
-        if message.get("role") not in ROLES:
-            got = f"{message['role']!r}" if isinstance(message.get("role"), str) else _kind(message.get("role"))
-            if "role" not in message:
-                got = f"no role (keys: {', '.join(message)})"
-            return f"{name}[{i}].role must be one of {', '.join(ROLES)}; got {got}"
-        if not isinstance(message.get("content"), str):
-            return f"{name}[{i}].content must be a string, got {_kind(message.get('content'))}"
+            return f"{name}[{i}] must be a {{{role_key}, {content_key}}} object, got {_kind(message)}"
+        role = _role(message, spec)
+        if role not in ROLES:
+            if role_key not in message:
+                got = f"no {role_key} (keys: {', '.join(map(str, message))})"
+                if {"from", "value"} <= set(message):
+                    got += "; ShareGPT-style messages: set data.message_keys: {role: from, content: value}"
+                return f"{name}[{i}].{role_key} must be one of {', '.join(ROLES)}; got {got}"
+            got = f"{role!r}" if isinstance(role, str) else _kind(role)
+            hint = (
+                f"; map it with data.role_names: {{{role}: user}} (or assistant, system, tool)"
+                if isinstance(role, str)
+                else ""
+            )
+            return f"{name}[{i}].{role_key} must be one of {', '.join(ROLES)}; got {got}{hint}"
+        if not isinstance(message.get(content_key), str):
+            return f"{name}[{i}].{content_key} must be a string, got {_kind(message.get(content_key))}"
     return None
 
 
@@ -753,12 +790,15 @@ class _Scan:
                     f"column {col.name!r} ({name}) holds {col.kind} values; {name} must be a string or a list of "
                     "{role, content} messages"
                 )
-            elif col is not None and col.kind == "list" and not {"role", "content"} <= set(col.fields):
-                out.append(f"column {col.name!r} ({name}) is a list but not of {{role, content}} messages")
+            elif col is not None and col.kind == "list" and not {spec.role_key, spec.content_key} <= set(col.fields):
+                keys = f"{{{spec.role_key}, {spec.content_key}}}"
+                out.append(f"column {col.name!r} ({name}) is a list but not of {keys} messages")
         if spec.fmt == "messages":
             col = view["messages"]
-            if col.kind != "list" or not {"role", "content"} <= set(col.fields):
-                out.append(f"column {col.name!r} (messages) must be a list of {{role, content}} objects")
+            if col.kind != "list" or not {spec.role_key, spec.content_key} <= set(col.fields):
+                out.append(
+                    f"column {col.name!r} (messages) must be a list of {{{spec.role_key}, {spec.content_key}}} objects"
+                )
         if spec.fmt == "unpaired_preference" and view["label"].kind != "bool":
             out.append(f"column {view['label'].name!r} (label) holds {view['label'].kind} values; label must be bool")
         return out

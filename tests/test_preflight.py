@@ -137,6 +137,36 @@ def test_conversational_records_pass(tmp_path: Path) -> None:
     assert problems(make_job(tmp_path, write_jsonl(tmp_path / "s.jsonl", sft))) == []
 
 
+def test_sharegpt_messages_pass_with_message_keys_and_role_names(tmp_path: Path) -> None:
+    convo = [{"conversations": [{"from": "human", "value": "1 + 1?"}, {"from": "gpt", "value": "2"}]}] * 4
+    path = write_jsonl(tmp_path / "c.jsonl", convo)
+    (line,) = problems(make_job(tmp_path, path, format="messages", columns={"messages": "conversations"}))
+    assert "set data.message_keys: {role: from, content: value}" in line
+    keys = {"role": "from", "content": "value"}
+    (line,) = problems(
+        make_job(tmp_path, path, format="messages", columns={"messages": "conversations"}, message_keys=keys)
+    )
+    assert "got 'human'; map it with data.role_names: {human: user}" in line
+    roles = {"human": "user", "gpt": "assistant"}
+    job = make_job(
+        tmp_path, path, format="messages", columns={"messages": "conversations"}, message_keys=keys, role_names=roles
+    )
+    assert problems(job) == []
+
+
+def test_prompt_embedded_in_chosen_and_rejected(tmp_path: Path) -> None:
+    user = {"role": "user", "content": "1 + 1?"}
+    pref = [
+        {
+            "chosen": [user, {"role": "assistant", "content": "2"}],
+            "rejected": [user, {"role": "assistant", "content": "3"}],
+        }
+    ] * 4
+    path = write_jsonl(tmp_path / "p.jsonl", pref)
+    assert "no field 'prompt'" in one(make_job(tmp_path, path, method="dpo"))
+    assert problems(make_job(tmp_path, path, method="dpo", prompt_in_answers=True)) == []
+
+
 def test_columns_mapping_makes_renamed_columns_pass(tmp_path: Path) -> None:
     job = make_job(
         tmp_path, EXAMPLES / "data" / "qa_train.jsonl", columns={"prompt": "question", "completion": "answer"}
@@ -401,11 +431,13 @@ def test_messages_is_a_string(tmp_path: Path) -> None:
         (["hi"], "messages[0] must be a {role, content} object, got a string"),
         (
             [{"from": "human", "value": "hi"}],
-            "messages[0].role must be one of system, user, assistant, tool; got no role (keys: from, value)",
+            "messages[0].role must be one of system, user, assistant, tool; got no role (keys: from, value); "
+            "ShareGPT-style messages: set data.message_keys: {role: from, content: value}",
         ),
         (
             [{"role": "human", "content": "hi"}],
-            "messages[0].role must be one of system, user, assistant, tool; got 'human'",
+            "messages[0].role must be one of system, user, assistant, tool; got 'human'; "
+            "map it with data.role_names: {human: user} (or assistant, system, tool)",
         ),
         ([{"role": "user", "content": None}], "messages[0].content must be a string, got null"),
         ([{"role": "user", "content": "hi"}], "messages has no assistant turn: nothing to train on"),

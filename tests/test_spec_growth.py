@@ -36,6 +36,15 @@ FEATURES: list[tuple[dict[str, Any], str]] = [
     ({"data": {"train": {"path": "train.jsonl"}, "eval_split": 0.05}}, "eval_split"),
     ({"data": {"train": {"path": "train.jsonl"}, "format": "instruction"}}, "instruction_records"),
     ({"output": {"saves_per_epoch": 2}}, "per_epoch_cadence"),
+    (
+        {"data": {"train": {"path": "t.jsonl"}, "format": "messages", "message_keys": {"role": "from"}}},
+        "message_mapping",
+    ),
+    (
+        {"data": {"train": {"path": "t.jsonl"}, "format": "messages", "role_names": {"gpt": "assistant"}}},
+        "message_mapping",
+    ),
+    ({"method": {"name": "dpo"}, "data": {"train": {"path": "t.jsonl"}, "prompt_in_answers": True}}, "implicit_prompt"),
     ({"method": rl(max_prompt_length=None)}, "unlimited_prompt"),
     ({"method": rl(kl_coef=0.01)}, "kl_in_loss:k3"),
     ({"method": rl(kl_coef=0.01, kl_placement="reward", kl_estimator="k1")}, "kl_in_reward:k1"),
@@ -111,6 +120,9 @@ def test_kl_defaults_follow_each_method() -> None:
         ({"data": {"train": {"path": "t.jsonl"}, "eval_split": 0}}, "data.eval_split: Input should be greater than 0"),
         ({"data": {"train": {"path": "t.jsonl", "subset": ""}}}, "data.train.subset:"),
         ({"output": {"save_steps": 10, "saves_per_epoch": 2}}, "output.saves_per_epoch: set only one of"),
+        ({"data": {"train": {"path": "t.jsonl"}, "prompt_in_answers": True}}, "data.prompt_in_answers: applies to"),
+        ({"data": {"train": {"path": "t.jsonl"}, "role_names": {"gpt": "bot"}}}, "data.role_names.gpt"),
+        ({"data": {"train": {"path": "t.jsonl"}, "message_keys": {"speaker": "from"}}}, "data.message_keys"),
         ({"output": {"evals_per_epoch": 2}}, "output.evals_per_epoch: evaluation needs data"),
         ({"training": {"min_lr_ratio": 0.1, "lr_scheduler": "linear"}}, "training.min_lr_ratio"),
         ({"training": {"adam_beta2": 1.0}}, "training.adam_beta2: Input should be less than 1"),
@@ -197,3 +209,20 @@ def test_master_addr_is_the_launchers_need(backend: str, method: str, needs_host
     if needs_host:
         job.distributed.master_addr = "10.0.0.1"
         assert not any("master_addr" in line for line in get_backends()[backend]().static_problems(job))
+
+
+def test_runtime_applies_message_keys_roles_and_the_implicit_prompt() -> None:
+    from ptsdk.plugins.runtime import canonical_messages, split_implicit_prompt
+
+    sharegpt = [{"from": "human", "value": "2+2?"}, {"from": "gpt", "value": "4", "thought": "add"}]
+    assert canonical_messages(
+        sharegpt, {"role": "from", "content": "value", "thinking": "thought"}, {"human": "user", "gpt": "assistant"}
+    ) == [
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4", "reasoning_content": "add"},
+    ]
+    user = {"role": "user", "content": "hi"}
+    chosen, rejected = [user, {"role": "assistant", "content": "hello"}], [user, {"role": "assistant", "content": "go"}]
+    assert split_implicit_prompt(chosen, rejected) == ([user], chosen[1:], rejected[1:])
+    same = [user, {"role": "assistant", "content": "x"}]
+    assert split_implicit_prompt(same, same) == ([user], same[1:], same[1:])  # the last turns are the answers

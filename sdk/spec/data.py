@@ -70,6 +70,21 @@ class DataSpec(SpecModel):
         default_factory=dict,
         description="Canonical field -> column name in the source, for data whose columns are named differently.",
     )
+    message_keys: dict[Literal["role", "content", "thinking"], str] = Field(
+        default_factory=dict,
+        description="Key names inside each message, where the data's differ from role/content: e.g. ShareGPT's "
+        "{role: from, content: value}. thinking: the key holding an assistant turn's reasoning, passed to the chat "
+        "template as reasoning_content.",
+    )
+    role_names: dict[str, Literal["system", "user", "assistant", "tool"]] = Field(
+        default_factory=dict,
+        description="Role values in the data -> canonical roles, e.g. {human: user, gpt: assistant}.",
+    )
+    prompt_in_answers: bool = Field(
+        False,
+        description="Preference records without a prompt column whose chosen and rejected are whole "
+        "conversations starting with the same prompt turns: the shared leading turns are the prompt.",
+    )
     max_length: int = Field(
         1024,
         ge=8,
@@ -81,6 +96,14 @@ class DataSpec(SpecModel):
         description="What happens to longer sequences (for online RL: prompts longer than "
         "method.max_prompt_length): cut, or dropped from the data.",
     )
+
+    @field_validator("message_keys", "role_names")
+    @classmethod
+    def _nonempty_names(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for key, value in mapping.items():
+            if not key or not value:
+                raise ValueError("names must be non-empty strings")
+        return mapping
 
     @field_validator("columns")
     @classmethod

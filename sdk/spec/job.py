@@ -251,6 +251,24 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
                     getattr(o, per_epoch),
                 )
             )
+    if job.data.prompt_in_answers and (fmt or allowed[0]) != "preference":
+        out.append(
+            (
+                ("data", "prompt_in_answers"),
+                f"applies to preference records (chosen/rejected conversations); this job reads {fmt or allowed[0]}",
+                True,
+            )
+        )
+    if job.data.prompt_in_answers and "prompt" in job.data.columns:
+        out.append(
+            (
+                ("data", "columns", "prompt"),
+                "data.prompt_in_answers takes the prompt from the conversations: remove the prompt column mapping",
+                job.data.columns["prompt"],
+            )
+        )
+    if len(job.data.message_keys.values()) != len(set(job.data.message_keys.values())):
+        out.append((("data", "message_keys"), "two canonical keys read the same key", job.data.message_keys))
     if job.data.eval is not None and job.data.eval_split is not None:
         out.append(
             (
