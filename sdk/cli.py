@@ -13,7 +13,6 @@ from ptsdk import __version__
 from ptsdk.errors import EXIT_BAD_INPUT, PtsdkError
 
 if TYPE_CHECKING:
-    from ptsdk.compare import Run
     from ptsdk.plugins.backend import Backend
 
 JOB = click.Path(dir_okay=False, path_type=Path)
@@ -36,17 +35,23 @@ def cli() -> None:
 @click.option("--backend", "-b", help="Also check that this backend can run the job.")
 def validate(job: Path, backend: str | None) -> None:
     """Check a job file (and, with --backend, that the backend supports it)."""
-    from ptsdk.pipeline import load_checked
+    from ptsdk import api
 
-    loaded, result = load_checked(job, backend)
-    m = loaded.method
+    checked = api.validate(job, backend)
+    _warn(checked.warnings)
+    loaded, m = checked.job, checked.job.method
     click.echo(
         f"{job}: valid {m.name} job, {loaded.adapter.type}, {loaded.distributed.world_size} process(es), "
         f"gradient accumulation {loaded.gradient_accumulation_steps}"
     )
-    if result is not None:
-        others = ", ".join(b for b in result.accepted_by if b != backend) or "none"
+    if backend is not None:
+        others = ", ".join(b for b in checked.accepted_by if b != backend) or "none"
         click.echo(f"backend {backend}: supported (also accepted by: {others})")
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
 
 
 @cli.command()
@@ -108,44 +113,9 @@ def matrix(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def backends(fmt: str) -> None:
     """Installed backends, their framework version, where it lives and which package supplied the backend."""
-    from ptsdk.plugins.manager import get_registry
+    from ptsdk import api
 
-    registry = get_registry()
-    rows: list[dict[str, Any]] = []
-    for name, cls in registry.backends.items():
-        origin = registry.origins[name]
-        env = cls().env
-        version = env.versions().get(cls.framework) if env.python else None
-        where = env.python or (env.container.image if env.container else "")
-        if env.container is not None:
-            status = f"container ({env.container.runtime})"
-        elif env.source == "managed" and _stale(name):
-            status = f"stale: pins changed, run ptsdk env create {name}"
-        elif version:
-            status = "ready"
-        else:
-            status = "missing"
-        hint = (
-            f"ptsdk env create {name}"
-            if _has_environment(cls)
-            else (cls.install_hint or f"set PTSDK_{name.upper()}_PYTHON")
-        )
-        rows.append(
-            {
-                "backend": name,
-                "framework": cls.framework,
-                "version": version,
-                "source": env.source,
-                "where": where,
-                "status": status,
-                "translates": cls.translates,
-                "how_to_get": hint,
-                "plugin": origin.plugin,
-                "distribution": origin.distribution,
-                "distribution_version": origin.distribution_version,
-                "from": origin.source,
-            }
-        )
+    rows = api.backends()
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -170,26 +140,6 @@ def backends(fmt: str) -> None:
     for r in rows:
         if r["status"] == "missing":
             console.print(f"[yellow]{r['backend']}[/]: get it with: {r['how_to_get']}", highlight=False)
-
-
-def _has_environment(cls: type[Backend]) -> bool:
-    """Whether `ptsdk env create` can build this backend's environment (it declares one)."""
-    try:
-        cls.environment()
-    except PtsdkError:
-        return False
-    return True
-
-
-def _stale(backend: str) -> bool:
-    """A managed environment built from another spec than the one the backend declares now."""
-    from ptsdk.envbuild import is_stale
-    from ptsdk.plugins.manager import get_backend
-
-    try:
-        return is_stale(get_backend(backend))
-    except PtsdkError:  # no declared environment: a managed one was built some other way
-        return False
 
 
 @cli.command()
@@ -218,16 +168,16 @@ def translate(
     job: Path, backend: str, out: Path | None, no_native_check: bool, as_json: bool, other: str | None
 ) -> None:
     """Show the job in a backend's own terms: native config, command, translation notes."""
-    from ptsdk.pipeline import command_script, load_checked, native_check, write_translation
+    from ptsdk import api
+    from ptsdk.pipeline import write_translation
 
-    loaded, _ = load_checked(job, backend)
-    b = _backend(backend)
-    plan = b.translate(loaded)
     if other is not None:
         from ptsdk.compare import parity
 
-        other_job, _ = load_checked(job, other)
-        rows = parity({backend: plan.effective, other: _backend(other).translate(other_job).effective})
+        mine = api.translate(job, backend, native_check=False)
+        theirs = api.translate(job, other, native_check=False)
+        _warn(mine.warnings)
+        rows = parity({backend: mine.effective, other: theirs.effective})
         width = max(len(r.key) for r in rows)
         click.echo(f"{'setting':<{width}}  {backend:<24} {other:<24}")
         for r in rows:
@@ -237,22 +187,23 @@ def translate(
         if any(r.unexplained for r in rows):
             sys.exit(1)
         return
-    if not no_native_check:
-        native_check(b, plan)
+    t = api.translate(job, backend, native_check=not no_native_check)
+    _warn(t.warnings)
     if out is not None:
-        write_translation(plan, out, b.env)
+        write_translation(t.plan, out, _backend(backend).env)
     if as_json:
-        click.echo(plan.to_json())
+        click.echo(t.plan.to_json())
         return
-    click.echo(f"# {plan.native_config or 'native arguments'}")
-    click.echo(plan.native_text(), nl=False)
+    click.echo(f"# {t.native_config or 'native arguments'}")
+    click.echo(t.native_text, nl=False)
     click.echo("\n# command")
-    click.echo(command_script(plan, b.env).split("\n", 4)[-1], nl=False)
-    if plan.notes:
+    click.echo(t.command.split("\n", 4)[-1], nl=False)
+    if t.notes:
         click.echo("\n# translation notes")
-        for note in plan.notes:
+        for note in t.notes:
             click.echo(f"- {note}")
-    click.echo(f"\n# native check: {'skipped' if no_native_check else f'passed ({b.framework} accepted the config)'}")
+    framework = _backend(backend).framework
+    click.echo(f"\n# native check: {'skipped' if no_native_check else f'passed ({framework} accepted the config)'}")
     if out is not None:
         click.echo(f"# written to {out}")
 
@@ -317,36 +268,37 @@ def import_(native: Path, backend: str, out: Path | None) -> None:
 )
 def run(job: Path | None, backend: str | None, run_dir: Path | None, resume_dir: Path | None, quiet: bool) -> None:
     """Run a job on a backend; everything lands in one run directory."""
-    from ptsdk import pipeline
-    from ptsdk.compare import load_run
+    from dataclasses import replace
+
+    from ptsdk import api, pipeline
     from ptsdk.rundir import RunDir
 
+    echo = None if quiet else sys.stderr
     if resume_dir is not None:
         previous = RunDir(resume_dir, option="--resume", purpose="resumed")
         if backend is not None and backend != previous.backend:
             raise PtsdkError(f"--resume {resume_dir}: the run was made with backend {previous.backend}, not {backend}")
-        # A job file given with --resume must be the run's own: pipeline.run refuses another one, field by field.
-        loaded = pipeline.load_checked(job, previous.backend)[0] if job is not None else previous.job()
-        backend = previous.backend
-        run_dir = resume_dir
+        if job is None:
+            info = api.resume(resume_dir, echo=echo)
+        else:  # a job file given with --resume must be the run's own: pipeline.run refuses another one, field by field
+            loaded = pipeline.load_checked(job, previous.backend)[0]
+            b = _backend(previous.backend)
+            result = pipeline.run(loaded, b, b.translate(loaded), resume_dir, resume=True, echo=echo)
+            info = replace(api.open_run(result.run_dir), exit_code=result.exit_code)
     else:
         if job is None or backend is None:
             raise PtsdkError("ptsdk run needs JOB and --backend (or --resume RUN_DIR)")
-        loaded, _ = pipeline.load_checked(job, backend, launching=True)
-    assert backend is not None
-    b = _backend(backend)
-    plan = b.translate(loaded)
-    result = pipeline.run(loaded, b, plan, run_dir, resume=resume_dir is not None, echo=None if quiet else sys.stderr)
-    _summary(load_run(result.run_dir))
-    if result.exit_code != 0:
+        info = api.run(job, backend, run_dir, echo=echo)
+    _summary(info.run_dir)
+    if info.exit_code != 0:
         sys.exit(1)
 
 
-def _summary(run: Run) -> None:
+def _summary(run_dir: Path) -> None:
     """The line printed after each run: compare's run summary (the report's `summary` row), in words."""
-    from ptsdk.compare import summarize
+    from ptsdk.compare import load_run, summarize
 
-    s = summarize(run)
+    s = summarize(load_run(run_dir))
     parts = [s.status + (f" in {s.wall_time_s:.1f}s" if s.wall_time_s is not None else ""), f"{s.steps} logged steps"]
     if s.first_loss is not None and s.final_loss is not None:
         parts.append(f"loss {s.first_loss:.4f} -> {s.final_loss:.4f}")
@@ -376,43 +328,26 @@ def _summary(run: Run) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream the frameworks' output.")
 def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out: Path | None, quiet: bool) -> None:
     """Run one job on several backends (or read finished runs) and write a parity-first report."""
-    from ptsdk import pipeline
-    from ptsdk.compare import load_run, write_report
-    from ptsdk.rundir import default_run_dir, require_new_dir
+    from ptsdk import api
 
-    if run_dirs:
-        if job is not None or names:
-            raise PtsdkError("use either JOB --backends ... or --runs DIR ..., not both")
-        if out is not None:
-            require_new_dir(out, "--out")
-        runs = [load_run(d, option="--runs") for d in run_dirs]
-    else:
+    if run_dirs and (job is not None or names):
+        raise PtsdkError("use either JOB --backends ... or --runs DIR ..., not both")
+    if not run_dirs:
         if job is None or not names:
             raise PtsdkError("ptsdk compare needs JOB --backends A,B (or --runs DIR DIR)")
-        backend_names = [n.strip() for n in names.split(",") if n.strip()]
-        if len(backend_names) < 2:
+        if len([n for n in names.split(",") if n.strip()]) < 2:
             raise PtsdkError("--backends: name at least two backends to compare")
-        # Every check and translation, native validation included, before anything launches.
-        loaded = {b: pipeline.load_checked(job, b, launching=True)[0] for b in backend_names}
-        backends = {b: _backend(b) for b in backend_names}
-        plans = {b: backends[b].translate(loaded[b]) for b in backend_names}
-        for b in backend_names:
-            pipeline.native_check(backends[b], plans[b])
-        if out is not None:  # before hours of training, not after
-            require_new_dir(out, "--out")
-        runs = []
-        for b in backend_names:
-            result = pipeline.run(
-                loaded[b], backends[b], plans[b], native_checked=True, echo=None if quiet else sys.stderr
-            )
-            runs.append(load_run(result.run_dir))
-            _summary(runs[-1])
-    if out is None:
-        first = runs[0]
-        out = default_run_dir(first.run_dir.parent, f"compare-{first.manifest['job'].get('name') or 'job'}", "report")
-    report = write_report(runs, out)
+    backend_names = [n.strip() for n in (names or "").split(",") if n.strip()]
+    report = api.compare(
+        job,
+        backend_names,
+        runs=run_dirs,
+        out=out,
+        echo=None if quiet else sys.stderr,
+        on_run=lambda info: _summary(info.run_dir),
+    )
     _print_report(report)
-    click.echo(f"report: {out / 'report.md'}", err=True)
+    click.echo(f"report: {Path(report['out']) / 'report.md'}", err=True)
     if any(s["status"] != "succeeded" for s in report["summary"]):
         sys.exit(1)
 

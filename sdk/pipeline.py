@@ -38,11 +38,24 @@ def load_checked(
     model preflight (ptsdk.preflight); `launching` (run, compare) also refuses a hub id that cannot be
     fetched from here, which only warns otherwise (a job is often validated away from its cluster)."""
     job = load_job(job_path)
+    result, warnings = check_job(
+        job, backend, source=str(job_path), base=Path(job_path).resolve().parent, launching=launching
+    )
+    for line in warnings:
+        print(line, file=sys.stderr)
+    return job, result
+
+
+def check_job(
+    job: Job, backend: str | None, *, source: str, base: Path, launching: bool
+) -> tuple[CheckResult | None, list[str]]:
+    """The checks of a loaded job (see load_checked): the backend's verdict, and the preflight's notes and
+    warnings (`note: ...`, `warning: ...` lines)."""
     backends = get_backends()
     unknown = sorted(set(job.backend_options) - set(backends))
     if unknown:
         raise SpecError(
-            f"{job_path}: backend_options names unknown backend(s)",
+            f"{source}: backend_options names unknown backend(s)",
             lines=[
                 f"{join_loc(('backend_options', u))}: no such backend; installed: {', '.join(sorted(backends))}"
                 for u in unknown
@@ -55,28 +68,26 @@ def load_checked(
         if not result.ok:
             accepted = ", ".join(result.accepted_by) or "none of the installed backends"
             raise UnsupportedError(
-                f"{job_path}: backend {backend} cannot run this job",
+                f"{source}: backend {backend} cannot run this job",
                 lines=[*result.reasons(), f"backends that accept the whole job: {accepted}"],
             )
-    preflight_job(job, Path(job_path), launching=launching)
-    return job, result
+    return result, preflight_job(job, source, base, launching=launching)
 
 
-def preflight_job(job: Job, job_path: Path, *, launching: bool) -> None:
-    """Data and model checks before anything launches: problems are exit 2, notes go to stderr."""
+def preflight_job(job: Job, source: str, base: Path, *, launching: bool) -> list[str]:
+    """Data and model checks before anything launches: problems raise SpecError (exit 2); the notes and, when
+    not launching, the hub warnings are returned as `note: ...` / `warning: ...` lines."""
     from ptsdk.preflight import hub_problems, preflight
 
-    base = job_path.resolve().parent
     report = preflight(job, base=base, check_hub=launching)
     if report.problems:
         raise SpecError(
-            f"{job_path}: {len(report.problems)} problem(s) with the job's data or model", lines=report.problems
+            f"{source}: {len(report.problems)} problem(s) with the job's data or model", lines=report.problems
         )
-    for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+    out = [f"note: {note}" for note in report.notes]
     if not launching:  # a run here would fail on these; the job may well be meant for another machine
-        for line in hub_problems(job, base=base):
-            print(f"warning: {line}", file=sys.stderr)
+        out += [f"warning: {line}" for line in hub_problems(job, base=base)]
+    return out
 
 
 def native_check(backend: Backend, plan: Plan) -> None:

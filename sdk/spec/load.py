@@ -137,14 +137,22 @@ def load_job(path: str | Path, *, check_files: bool = True) -> Job:
     job = validate_job(read_job_data(path), source=where)
     if job.name is None:
         job.name = default_name(path.stem)
+    return prepare_job(job, path.resolve().parent, source=where, check_files=check_files)
+
+
+def prepare_job(job: Job, base: Path, *, source: str = "job", check_files: bool = True) -> Job:
+    """A validated job made ready to run (in place): a name, paths checked and made absolute against `base`
+    (the job file's folder; the working directory for a job built in code), the files it names checked."""
+    if job.name is None:
+        job.name = "job"
     problems = path_problems(job)
     if problems:
-        raise SpecError(f"{where}: {len(problems)} problem(s) with paths the job names", lines=problems)
-    resolve_paths(job, path.resolve().parent)
+        raise SpecError(f"{source}: {len(problems)} problem(s) with paths the job names", lines=problems)
+    resolve_paths(job, base)
     if check_files:
         problems = local_reference_problems(job)
         if problems:
-            raise SpecError(f"{where}: {len(problems)} problem(s) with files the job names", lines=problems)
+            raise SpecError(f"{source}: {len(problems)} problem(s) with files the job names", lines=problems)
     return job
 
 
