@@ -256,6 +256,11 @@ class Backend(ABC):
 
         return default_environment(cls)
 
+    def total_steps(self, run_dir: Path) -> int | None:
+        """The optimizer steps the running framework will take, when its logs say (the live view's total when
+        the job gives epochs rather than training.max_steps); None when unknown."""
+        return None
+
     def static_problems(self, job: Job) -> list[str]:
         """Backend-specific checks that need no framework, beyond the capability matrix."""
         return []

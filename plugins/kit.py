@@ -343,5 +343,18 @@ class TrainerBackend(Backend):
     def parse_metrics(self, run_dir: Path) -> Iterator[MetricRecord]:
         return hf_log_records(run_dir / runtime.METRICS_LOG)
 
+    def total_steps(self, run_dir: Path) -> int | None:
+        """The optimizer steps the Trainer will take (its ``train_begin`` line says), for the live view."""
+        path = run_dir / runtime.METRICS_LOG
+        total = None
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines():
+                if '"train_begin"' in line:
+                    try:
+                        total = int(json.loads(line).get("max_steps") or 0) or total
+                    except (ValueError, TypeError, AttributeError):
+                        continue
+        return total
+
     def artifacts_problems(self, run_dir: Path) -> list[str]:
         return model_dir_problems(run_dir)

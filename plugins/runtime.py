@@ -197,7 +197,14 @@ def jsonl_metrics_callback(path: str = METRICS_LOG, *, count_tokens: bool = Fals
             if state.global_step > 0:  # resumed: the trainer state is the checkpoint's already
                 self._restore(os.path.join(args.output_dir, f"checkpoint-{state.global_step}"), state.global_step)
             if state.is_world_process_zero:
-                self._append({"event": "train_begin", "step": state.global_step, "wall_time_s": self.wall0})
+                self._append(
+                    {
+                        "event": "train_begin",
+                        "step": state.global_step,
+                        "wall_time_s": self.wall0,
+                        "max_steps": state.max_steps,
+                    }
+                )
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")

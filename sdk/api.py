@@ -19,6 +19,7 @@ backend cannot run, RunFailed never: a failed run is a :class:`RunInfo` with sta
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -150,23 +151,26 @@ def run(
     run_dir: str | os.PathLike[str] | None = None,
     *,
     echo: TextIO | None = None,
+    view: TextIO | None = None,
 ) -> RunInfo:
     """Run the job (`ptsdk run`): checks, translation and native check first, then the framework, into a
     new run directory (default output.dir/NAME-BACKEND-TIME). `echo` streams the framework's output (e.g.
-    sys.stderr); it always lands in logs/backend.log. A failed run is returned, not raised."""
+    sys.stderr); it always lands in logs/backend.log. `view` shows live progress there (a bar on a terminal,
+    plain lines elsewhere) and the log's end if the run fails. A failed run is returned, not raised."""
     from ptsdk import pipeline
     from ptsdk.plugins.manager import get_backend
 
     checked = validate(job, backend, launching=True)
-    for line in checked.warnings if echo is not None else ():
-        print(line, file=echo)
+    for line in checked.warnings:
+        print(line, file=view or echo or sys.stderr)
     b = get_backend(backend)()
     plan = b.translate(checked.job)
-    result = pipeline.run(checked.job, b, plan, Path(run_dir) if run_dir is not None else None, echo=echo)
+    target = Path(run_dir) if run_dir is not None else None
+    result = pipeline.run(checked.job, b, plan, target, echo=echo, view=view)
     return replace(open_run(result.run_dir), exit_code=result.exit_code)
 
 
-def resume(run_dir: str | os.PathLike[str], *, echo: TextIO | None = None) -> RunInfo:
+def resume(run_dir: str | os.PathLike[str], *, echo: TextIO | None = None, view: TextIO | None = None) -> RunInfo:
     """Continue an interrupted run from its last checkpoint (`ptsdk run --resume`)."""
     from ptsdk import pipeline
     from ptsdk.plugins.manager import get_backend
@@ -175,7 +179,7 @@ def resume(run_dir: str | os.PathLike[str], *, echo: TextIO | None = None) -> Ru
     previous = RunDir(Path(run_dir), option="--resume", purpose="resumed")
     b = get_backend(previous.backend)()
     loaded = previous.job()
-    result = pipeline.run(loaded, b, b.translate(loaded), Path(run_dir), resume=True, echo=echo)
+    result = pipeline.run(loaded, b, b.translate(loaded), Path(run_dir), resume=True, echo=echo, view=view)
     return replace(open_run(result.run_dir), exit_code=result.exit_code)
 
 
@@ -203,6 +207,7 @@ def compare(
     runs: Iterable[str | os.PathLike[str]] = (),
     out: str | os.PathLike[str] | None = None,
     echo: TextIO | None = None,
+    view: TextIO | None = None,
     on_run: Callable[[RunInfo], None] | None = None,
 ) -> dict[str, Any]:
     """`ptsdk compare`: run the job on each backend (every check and native validation before anything
@@ -233,7 +238,7 @@ def compare(
             pipeline.native_check(impls[b], plans[b])
         loaded_runs = []
         for b in names:
-            result = pipeline.run(checked[b], impls[b], plans[b], native_checked=True, echo=echo)
+            result = pipeline.run(checked[b], impls[b], plans[b], native_checked=True, echo=echo, view=view)
             loaded_runs.append(load_run(result.run_dir))
             if on_run is not None:
                 on_run(replace(open_run(result.run_dir), exit_code=result.exit_code))

@@ -263,35 +263,49 @@ def import_(native: Path, backend: str, out: Path | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Continue an interrupted run from its last checkpoint.",
 )
-@click.option(
-    "--quiet", "-q", is_flag=True, help="Do not stream the framework's output (it is always in logs/backend.log)."
-)
-def run(job: Path | None, backend: str | None, run_dir: Path | None, resume_dir: Path | None, quiet: bool) -> None:
-    """Run a job on a backend; everything lands in one run directory."""
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line (the log is in logs/backend.log).")
+@click.option("--verbose", "-v", is_flag=True, help="Stream the framework's own output instead of the progress view.")
+def run(
+    job: Path | None, backend: str | None, run_dir: Path | None, resume_dir: Path | None, quiet: bool, verbose: bool
+) -> None:
+    """Run a job on a backend; everything lands in one run directory.
+
+    Shows live progress (step / total, ETA, loss, reward, learning rate, tokens/s) read from the framework's
+    metrics as they arrive: a bar on a terminal, a plain line every few steps elsewhere. The framework's own
+    output goes to RUN/logs/backend.log (live with -v); a failed run shows the log's last relevant lines."""
     from dataclasses import replace
 
     from ptsdk import api, pipeline
     from ptsdk.rundir import RunDir
 
-    echo = None if quiet else sys.stderr
+    echo, view = _streams(quiet, verbose)
     if resume_dir is not None:
         previous = RunDir(resume_dir, option="--resume", purpose="resumed")
         if backend is not None and backend != previous.backend:
             raise PtsdkError(f"--resume {resume_dir}: the run was made with backend {previous.backend}, not {backend}")
         if job is None:
-            info = api.resume(resume_dir, echo=echo)
+            info = api.resume(resume_dir, echo=echo, view=view)
         else:  # a job file given with --resume must be the run's own: pipeline.run refuses another one, field by field
             loaded = pipeline.load_checked(job, previous.backend)[0]
             b = _backend(previous.backend)
-            result = pipeline.run(loaded, b, b.translate(loaded), resume_dir, resume=True, echo=echo)
+            result = pipeline.run(loaded, b, b.translate(loaded), resume_dir, resume=True, echo=echo, view=view)
             info = replace(api.open_run(result.run_dir), exit_code=result.exit_code)
     else:
         if job is None or backend is None:
             raise PtsdkError("ptsdk run needs JOB and --backend (or --resume RUN_DIR)")
-        info = api.run(job, backend, run_dir, echo=echo)
+        info = api.run(job, backend, run_dir, echo=echo, view=view)
     _summary(info.run_dir)
     if info.exit_code != 0:
         sys.exit(1)
+
+
+def _streams(quiet: bool, verbose: bool) -> tuple[Any, Any]:
+    """(echo, view): the framework's raw output with -v, else the live progress view; neither with -q."""
+    if quiet and verbose:
+        raise PtsdkError("--quiet and --verbose: choose one")
+    if quiet:
+        return None, None
+    return (sys.stderr, None) if verbose else (None, sys.stderr)
 
 
 def _summary(run_dir: Path) -> None:
@@ -325,8 +339,11 @@ def _summary(run_dir: Path) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Report folder (default: output.dir/compare-NAME-TIME).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Do not stream the frameworks' output.")
-def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out: Path | None, quiet: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print only each run's summary line.")
+@click.option("--verbose", "-v", is_flag=True, help="Stream the frameworks' own output instead of the progress view.")
+def compare(
+    job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out: Path | None, quiet: bool, verbose: bool
+) -> None:
     """Run one job on several backends (or read finished runs) and write a parity-first report."""
     from ptsdk import api
 
@@ -338,18 +355,136 @@ def compare(job: Path | None, names: str | None, run_dirs: tuple[Path, ...], out
         if len([n for n in names.split(",") if n.strip()]) < 2:
             raise PtsdkError("--backends: name at least two backends to compare")
     backend_names = [n.strip() for n in (names or "").split(",") if n.strip()]
+    echo, view = _streams(quiet, verbose)
     report = api.compare(
         job,
         backend_names,
         runs=run_dirs,
         out=out,
-        echo=None if quiet else sys.stderr,
+        echo=echo,
+        view=view,
         on_run=lambda info: _summary(info.run_dir),
     )
     _print_report(report)
     click.echo(f"report: {Path(report['out']) / 'report.md'}", err=True)
     if any(s["status"] != "succeeded" for s in report["summary"]):
         sys.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--method", "-m", required=True, help="sft, dpo, ipo, orpo, simpo, cpo, kto, grpo, ppo, rloo, reinforce_pp."
+)
+@click.option("--model", required=True, help="Local model folder or hub id.")
+@click.option("--data", "data", required=True, help="Training data: a local .jsonl/.json/.parquet file or a hub id.")
+@click.option("--reward", help="Online RL: the reward function, file.py:function.")
+@click.option("--device", type=click.Choice(["gpu", "cpu"]), help="Default: gpu when one is visible, else cpu.")
+@click.option("--name", help="Job name (default: the file's stem).")
+@click.option(
+    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("job.yaml"), show_default=True
+)
+def new(
+    method: str, model: str, data: str, reward: str | None, device: str | None, name: str | None, out: Path
+) -> None:
+    """Write a first job file for a method: commented, sensible defaults, checked before it is written."""
+    from ptsdk.new import job_text, write_new_job
+
+    write_new_job(out, job_text(method, model, data, out, reward=reward, device=device, name=name))
+    click.echo(f"wrote {out}; next: ptsdk validate {out} --backend BACKEND   (ptsdk matrix --job {out})", err=True)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="runs", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def runs(folder: Path, fmt: str) -> None:
+    """List the runs in FOLDER (default: runs): job, backend, status, steps, last loss or reward, wall time."""
+    from ptsdk.runs import list_runs
+
+    rows = list_runs(folder)
+    if fmt == "json":
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo(f"no runs in {folder}", err=True)
+        return
+    from ptsdk.console import console as make_console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"runs in {escape(str(folder))}", title_justify="left")
+    for col in ("run", "job", "method", "backend", "status", "steps", "last loss", "last reward", "wall", "started"):
+        table.add_column(col, overflow="fold")
+    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "lost": "yellow", "running": "cyan"}
+    for r in rows:
+        status = f"[{colors.get(r.status, 'white')}]{r.status}[/]"
+        table.add_row(
+            escape(Path(r.run_dir).name),
+            escape(r.job),
+            r.method,
+            r.backend,
+            status,
+            str(r.steps),
+            f"{r.last_loss:.4f}" if r.last_loss is not None else "-",
+            f"{r.last_reward:.3f}" if r.last_reward is not None else "-",
+            f"{r.wall_time_s:.1f}s" if r.wall_time_s is not None else "-",
+            (r.started_at or "-").replace("T", " ")[:19],
+        )
+    make_console().print(table)
+    for r in rows:
+        if r.problem:
+            click.echo(f"{r.run_dir}: {r.problem}", err=True)
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the loss/reward curves (default: RUN/curves.png).",
+)
+@click.option("--no-png", is_flag=True, help="Do not draw the curves.")
+def show(run_dir: Path, fmt: str, png: Path | None, no_png: bool) -> None:
+    """Summarize one run and draw its loss and reward curves as a PNG."""
+    from ptsdk.rundir import fs_error
+    from ptsdk.runs import plot_curves, show_run
+
+    info = show_run(run_dir)
+    if not no_png and info["steps"]:
+        target = png or run_dir / "curves.png"
+        try:
+            plot_curves(run_dir, target)
+            info["png"] = str(target)
+        except OSError as exc:
+            raise fs_error("--png", target, exc, "choose a writable place with --png, or pass --no-png") from None
+    if fmt == "json":
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    s = info["summary"]
+    lines = [
+        f"run        {info['run_dir']}",
+        f"job        {info['job']} ({info['method']}) on {info['backend']}",
+        f"status     {info['status']}" + (f" (exit {info['exit_code']})" if info["exit_code"] else ""),
+        f"started    {info['started_at'] or '-'}   ended {info['ended_at'] or '-'}   attempts {info['attempts']}",
+        f"steps      {info['steps']}" + (f"   wall {info['wall_time_s']:.1f}s" if info["wall_time_s"] else ""),
+    ]
+    if s["first_loss"] is not None:
+        lines.append(f"loss       {s['first_loss']:.4f} -> {s['final_loss']:.4f} (best {s['best_loss']:.4f})")
+    if s["final_reward"] is not None:
+        lines.append(f"reward     {s['final_reward']:.4f} (last step)")
+    if s["tokens_seen"]:
+        rate = f", {s['tokens_per_s']:,.0f} tokens/s" if s["tokens_per_s"] else ""
+        lines.append(f"tokens     {s['tokens_seen']:,}{rate}")
+    lines.append(f"model      {info['model'] or '- (none saved)'}")
+    lines.append(f"log        {info['log']}")
+    if info.get("png"):
+        lines.append(f"curves     {info['png']}")
+    for problem in info["problems"]:
+        lines.append(f"problem    {problem}")
+    if info["log_tail"]:
+        lines.append("end of the log:")
+        lines += [f"  {line}" for line in info["log_tail"]]
+    click.echo("\n".join(lines))
 
 
 def _print_report(report: dict[str, Any]) -> None:

@@ -185,13 +185,16 @@ def run(
     resume: bool = False,
     native_checked: bool = False,
     echo: TextIO | None = sys.stderr,
+    view: TextIO | None = None,
 ) -> RunResult:
     """Run the plan into a new run directory, or continue the one in `run_dir` (resume=True).
 
     The run directory records each attempt (`attempts` in the manifest; `started_at` stays the first's).
     Ctrl-C raises KeyboardInterrupt and SIGTERM :class:`RunTerminated` (exit 143), both after the
     framework's processes were stopped and the run recorded as `interrupted` with its metrics so far.
-    A succeeded run whose loss or trained weights are not finite is recorded `failed` (`nonfinite`)."""
+    A succeeded run whose loss or trained weights are not finite is recorded `failed` (`nonfinite`).
+    `echo` streams the framework's own output; `view` shows the live progress (ptsdk.live) and, when the
+    run fails, the log's last relevant lines."""
     from ptsdk.launch import Terminated, sigterm_raises
 
     backend.env.require(backend.install_hint)
@@ -228,17 +231,27 @@ def run(
                     claimed.discard()
                     raise
             with lock:
-                return _run_claimed(job, backend, plan, rd, previous=previous, echo=echo)
+                return _run_claimed(job, backend, plan, rd, previous=previous, echo=echo, view=view)
         except Terminated:  # before the run started (_run_claimed turns a later one into RunTerminated)
             raise RunTerminated("ptsdk run was terminated (SIGTERM) before the run started") from None
 
 
 def _run_claimed(
-    job: Job, backend: Backend, plan: Plan, rd: RunDir, *, previous: dict[str, Any] | None, echo: TextIO | None
+    job: Job,
+    backend: Backend,
+    plan: Plan,
+    rd: RunDir,
+    *,
+    previous: dict[str, Any] | None,
+    echo: TextIO | None,
+    view: TextIO | None = None,
 ) -> RunResult:
     """The run itself (one attempt), in a run directory this process holds the lock of; `previous` is the
     manifest of the run it resumes."""
+    from contextlib import AbstractContextManager, nullcontext
+
     from ptsdk.launch import Terminated, run_command, signals_deferred
+    from ptsdk.live import LiveView, failure_excerpt
     from ptsdk.metrics import MetricRecord, nonfinite_problem, write_metrics
 
     run_dir = rd.path
@@ -272,13 +285,22 @@ def _run_claimed(
     code, status, peak = 1, "failed", 0.0
     try:
         try:
-            with rd.log_path.open("a") as log:
+            live: AbstractContextManager[Any] = (
+                LiveView(job, backend, run_dir, view) if view is not None else nullcontext()
+            )
+            with rd.log_path.open("a") as log, live:
                 for cmd in plan.commands:
                     code, rss = run_command(cmd, backend.env, run_dir, log, echo=echo, inputs=plan.inputs)
                     peak = max(peak, rss)
                     if code != 0:
                         break
             status = "succeeded" if code == 0 else "failed"
+            if code != 0 and view is not None:
+                excerpt = failure_excerpt(rd.log_path)
+                view.write(
+                    f"{backend.framework} exited with status {code}; the end of {rd.log_path}:\n"
+                    + "".join(f"  {line}\n" for line in excerpt)
+                )
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
             code, status = getattr(exc, "exit_code", 130), "interrupted"
             raise
