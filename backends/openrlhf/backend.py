@@ -41,11 +41,12 @@ from ptsdk.plugins.kit import (
     rendezvous_problems,
     runtime_file,
 )
-from ptsdk.spec.method import DPO, GRPO, IPO, _OnlineRL
+from ptsdk.spec.method import DPO, GRPO, IPO, PPO, _OnlineRL
 
 if TYPE_CHECKING:
     from ptsdk.metrics import MetricRecord
     from ptsdk.spec import Job
+    from ptsdk.spec.data import DataSource
 
 HERE = Path(__file__).resolve().parent
 V, T = Verified.validated, Verified.trained
@@ -53,6 +54,8 @@ TESTS = "tests/backends/test_openrlhf.py::"
 PARSERS = TESTS + "test_every_command_line_passes_openrlhf_parsers"
 SFT_CPU = TESTS + "test_sft_lora_trains_in_cpu_smoke_mode"
 DPO_CPU = TESTS + "test_dpo_trains_in_cpu_smoke_mode"
+#: One SFT run in CPU smoke mode with Alpaca records, a held-out eval split, Adam betas/epsilon and a cosine floor.
+SETTINGS_CPU = TESTS + "test_sft_upstream_settings_trains_in_cpu_smoke_mode"
 SMOKE = "trained in CPU smoke mode (cpu_smoke.py); GPU command lines validated by OpenRLHF's parsers"
 
 MODULES = {"sft": "openrlhf.cli.train_sft", "preference": "openrlhf.cli.train_dpo", "rl": "openrlhf.cli.train_ppo_ray"}
@@ -77,8 +80,16 @@ CPU_METHODS = ("sft", "dpo")
 
 #: Records are numbered from 0 by OpenRLHF's --data.max_samples; the prepared file is the cap.
 NO_CAP = 2**31 - 1
-#: torch's AdamW betas (what TRL and Axolotl use); OpenRLHF's own default is (0.9, 0.95).
-ADAM_BETAS = ("0.9", "0.999")
+#: OpenRLHF's own Adam betas (--adam.betas): ptsdk always sets the job's (torch's default is (0.9, 0.999)).
+OPENRLHF_BETAS = (0.9, 0.95)
+#: Stanford Alpaca's prompt, with and without an input (data.format: instruction); the loss is on the output.
+ALPACA = {
+    "input": "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n"
+    "{input}\n\n### Response:\n",
+    "no_input": "Below is an instruction that describes a task. Write a response that appropriately completes the "
+    "request.\n\n### Instruction:\n{instruction}\n\n### Response:\n",
+}
 
 
 class OpenRLHFBackend(Backend):
@@ -142,9 +153,54 @@ class OpenRLHFBackend(Backend):
         *caps("reward", "functions", V, TESTS + "test_reward_bridge_scores_in_openrlhf"),
         *caps("reward", "model", V, PARSERS, note="--reward.model_name_or_path"),
         *caps("rollout", "vllm", V, PARSERS),
-        *caps("feature", "packing", V, PARSERS, note="--ds.packing_samples (flash-attn)"),
-        *caps("feature", "kl_in_loss:k3", Verified.declared, note="--algo.kl.use_loss --algo.kl.estimator k3"),
-        *caps("feature", "kl_in_reward:k1", Verified.declared, note="--algo.kl.init_coef (reward), estimator k1"),
+        *caps(
+            "feature",
+            "padding_free",
+            V,
+            PARSERS,
+            note="--ds.packing_samples: each micro-batch unpadded and concatenated, positions restarting per sequence "
+            "(flash-attn varlen; openrlhf/models/actor.py unpad_and_slice_tensor); GPU only",
+        ),
+        *caps(
+            "feature",
+            "token_batching",
+            V,
+            PARSERS,
+            note="online RL only: --train.dynamic_batch_enable --train.max_tokens_per_gpu (padding-free)",
+        ),
+        *caps(
+            "feature",
+            "kl_in_loss:k1 kl_in_loss:k2 kl_in_loss:k3",
+            V,
+            PARSERS,
+            note="--algo.kl.use_loss, --algo.kl.estimator",
+        ),
+        *caps(
+            "feature",
+            "kl_in_reward:k1 kl_in_reward:k2 kl_in_reward:k3",
+            V,
+            PARSERS,
+            note="--algo.kl.init_coef in the token rewards, --algo.kl.estimator",
+        ),
+        *caps("feature", "several_steps_per_rollout", V, PARSERS, note="--rollout.batch_size prompts"),
+        *caps("feature", "epochs_per_rollout", V, PARSERS, note="--train.max_epochs (passes over each rollout)"),
+        *caps("feature", "dataset_subset", V, PARSERS, note="read by the preparation step (prepare_openrlhf.py)"),
+        *caps("feature", "adam_betas", T, SETTINGS_CPU, note="--adam.betas, --adam.eps; " + SMOKE),
+        *caps("feature", "min_lr", T, SETTINGS_CPU, note="--lr_scheduler cosine_with_min_lr --min_lr_ratio; " + SMOKE),
+        *caps(
+            "feature",
+            "eval_split",
+            T,
+            SETTINGS_CPU,
+            note="held out (seeded) by the preparation step into data/eval.jsonl, --eval.dataset; " + SMOKE,
+        ),
+        *caps(
+            "feature",
+            "instruction_records",
+            T,
+            SETTINGS_CPU,
+            note="Alpaca prompt rendered by the preparation step, loss on the output; " + SMOKE,
+        ),
     )
 
     # --- environment ------------------------------------------------------------------
@@ -254,8 +310,10 @@ class OpenRLHFBackend(Backend):
             lr_scheduler=str(flags.get(f"--{prefix}lr_scheduler")),
             warmup=t.warmup_ratio,
             max_length=int(flags.get("--data.max_len") or job.data.max_length),
-            truncation="drop long prompts, truncate the rest" if not rl else "keep_end (prompt)",
-            packing=flags.has("--ds.packing_samples"),
+            truncation="drop long prompts, truncate the rest"
+            if not rl
+            else "prompts kept whole, sequences cut at max_len",
+            packing=False,  # OpenRLHF packs nothing into blocks (--ds.packing_samples is padding-free)
             loss_mask="all" if flags.has("--model.pretrain_mode_enable") else "completion",
             data_order=data_order(self.name, job, True),
             optimizer=optimizer,
@@ -278,6 +336,7 @@ class OpenRLHFBackend(Backend):
                 "its DPO loss is a mean over pairs",
                 "zero_stage": "OpenRLHF always trains through a DeepSpeed engine (stage 0: nothing sharded)",
                 "module": "the OpenRLHF CLI module that trains",
+                "padding_free": "--ds.packing_samples: each micro-batch unpadded into one row (flash-attn varlen)",
                 # What ptsdk measures for frameworks it runs through its own runner or plugin.
                 "tokenized_data_sha": "not measured: OpenRLHF tokenizes inside its own CLI (no ptsdk fingerprint)",
                 "tokenized_rows": "not measured: OpenRLHF tokenizes inside its own CLI (no ptsdk fingerprint)",
@@ -286,7 +345,11 @@ class OpenRLHFBackend(Backend):
                 "truncation": "SFT drops records whose prompt fills max_length; the rest is truncated",
                 "adapter_init": "peft's initialization after transformers.set_seed(--train.seed)",
             },
-            extra={"zero_stage": flags.get("--ds.zero_stage"), "module": MODULES[job.method.family]},
+            extra={
+                "zero_stage": flags.get("--ds.zero_stage"),
+                "module": MODULES[job.method.family],
+                "padding_free": flags.has("--ds.packing_samples"),
+            },
         ).to_dict()
 
     def import_native(self, source: Path) -> ImportResult:
@@ -380,6 +443,7 @@ def _static_problems(job: Job) -> list[str]:
         )
     if d.device == "cpu":
         out += _cpu_problems(job)
+    out += _setting_problems(job)
     if t.precision == "fp32":
         out.append("training.precision: OpenRLHF trains in bf16 or fp16 (--ds.param_dtype); set bf16")
     if t.optimizer != "adamw":
@@ -417,6 +481,48 @@ def _static_problems(job: Job) -> list[str]:
     return out
 
 
+def _setting_problems(job: Job) -> list[str]:
+    """The spec's optional settings OpenRLHF 0.11.2 has no flag for (checked against its parsers)."""
+    t, m, o = job.training, job.method, job.output
+    out: list[str] = []
+    if t.packing:
+        out.append(
+            "training.packing: OpenRLHF 0.11.2 does not pack sequences into blocks; its --ds.packing_samples only "
+            "removes the padding of each micro-batch: set training.padding_free: true instead"
+        )
+    if t.max_tokens_per_micro_batch is not None and not isinstance(m, _OnlineRL):
+        out.append(
+            "training.max_tokens_per_micro_batch: OpenRLHF 0.11.2 batches by tokens (--train.dynamic_batch_enable) "
+            "in train_ppo_ray only, not in train_sft / train_dpo; remove it (or use --backend trl)"
+        )
+    if job.model.pad_token or job.model.eos_token:
+        field = "model.pad_token" if job.model.pad_token else "model.eos_token"
+        out.append(
+            f"{field}: OpenRLHF 0.11.2 has no flag for the tokenizer's pad/eos token (it pads with eos when the "
+            "tokenizer has no pad token); save the tokenizer with the tokens you want and remove it"
+        )
+    for per_epoch, steps, flag in (
+        ("saves_per_epoch", "save_steps", "--ckpt.save_steps"),
+        ("evals_per_epoch", "eval_steps", "--eval.steps"),
+    ):
+        if getattr(o, per_epoch) is not None:
+            out.append(
+                f"output.{per_epoch}: OpenRLHF 0.11.2 counts its cadence in optimizer steps only ({flag}); "
+                f"set output.{steps} instead"
+            )
+    if job.rollout is not None and job.rollout.server:
+        out.append(
+            "rollout.server: OpenRLHF 0.11.2 generates with the vLLM engines it starts as Ray actors (--vllm.*) and "
+            "cannot send prompts to a separate server; remove rollout.server"
+        )
+    if isinstance(m, _OnlineRL) and job.data.truncation == "drop":
+        out.append(
+            "data.truncation: OpenRLHF 0.11.2 keeps every prompt (only the whole sequence is cut at --data.max_len); "
+            "it cannot drop long prompts: set truncation: truncate, or filter the data beforehand"
+        )
+    return out
+
+
 def _cpu_problems(job: Job) -> list[str]:
     """What OpenRLHF's CPU smoke mode (cpu_smoke.py) cannot do."""
     d, m = job.distributed, job.method
@@ -431,8 +537,11 @@ def _cpu_problems(job: Job) -> list[str]:
             f"distributed.gpus_per_node: OpenRLHF's CPU smoke mode runs one process, not {d.world_size}; "
             "set nodes: 1 and gpus_per_node: 1"
         )
-    if job.training.packing:
-        out.append("training.packing: OpenRLHF packs samples with flash-attn's varlen kernels (GPU only); set false")
+    if job.training.padding_free:
+        out.append(
+            "training.padding_free: OpenRLHF runs unpadded batches with flash-attn's varlen kernels (GPU only); "
+            "set false"
+        )
     if (job.model.attn_implementation or "").startswith(("flash", "kernels-")):
         out.append(
             f"model.attn_implementation: {job.model.attn_implementation} needs a GPU; "
@@ -470,11 +579,16 @@ def _chat(job: Job) -> bool:
     return job.data.format == "messages" or job.model.chat_template is not None
 
 
-def _records_per_step(job: Job) -> int:
-    """Records one optimizer step consumes: sequences (SFT), pairs (DPO) or prompts (RL)."""
-    m = job.method
-    g = job.training.global_batch_size
-    return g // m.num_generations if isinstance(m, _OnlineRL) else g
+def _records_for(job: Job, steps: int) -> tuple[int, int]:
+    """(records, optimizer steps they make) for at least `steps` steps: sequences (SFT), pairs (DPO), or whole
+    rollouts of prompts (RL: a rollout makes rollout x generations / global batch steps per PPO epoch)."""
+    m, g = job.method, job.training.global_batch_size
+    if not isinstance(m, _OnlineRL):
+        return steps * g, steps
+    prompts = _rollout_prompts(job)
+    per_rollout = prompts * m.num_generations // g * m.epochs_per_rollout
+    rollouts = -(-steps // per_rollout)
+    return rollouts * prompts, rollouts * per_rollout
 
 
 def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
@@ -486,7 +600,7 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
         "format": data.format,
         "columns": data.columns,
         "chat": chat,
-        "train": {"path": data.train.path, "split": data.train.split, "max_samples": data.train.max_samples},
+        "train": _source(data.train),
         "train_out": TRAIN_DATA,
         "repeat_to": None,
         # SFT on every token: prompt + completion as one text column (OpenRLHF's pretrain mode).
@@ -495,19 +609,47 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
         "reward_file": REWARD if m.family == "rl" and getattr(m, "rewards", None) else None,
     }
     if data.eval is not None:
-        spec["eval"] = {"path": data.eval.path, "split": data.eval.split, "max_samples": data.eval.max_samples}
+        spec["eval"] = _source(data.eval)
         spec["eval_out"] = EVAL_DATA
+    if data.eval_split is not None:
+        # Held out of the records read (after max_samples), before max_steps repeats them.
+        spec["eval_split"] = {"fraction": data.eval_split, "seed": job.training.seed}
+        spec["eval_out"] = EVAL_DATA
+        notes.append(
+            Note(
+                "data.eval_split",
+                "set",
+                f"{data.eval_split:g} of the training records held out by {PREPARE} into {EVAL_DATA} (the same "
+                f"indices as datasets' train_test_split(test_size={data.eval_split:g}, seed={job.training.seed})), "
+                "read by --eval.dataset",
+            )
+        )
+    if data.format == "instruction":
+        spec["alpaca"] = ALPACA
+        notes.append(
+            Note(
+                "data.format",
+                "set",
+                f"instruction: {PREPARE} renders each record's prompt with the Alpaca template (with or without "
+                "its input); the output is the completion the loss covers",
+            )
+        )
+    for which, source in (("train", data.train), ("eval", data.eval)):
+        if source is not None and source.subset:
+            notes.append(Note(f"data.{which}.subset", "set", f"{source.subset}: read by {PREPARE}"))
     if job.training.max_steps is not None:
         # OpenRLHF has no step limit: it trains whole passes. The prepared file holds exactly
         # max_steps x (records per step) records, the source repeated in order and cut there,
         # trained for one pass, so the run makes exactly max_steps optimizer steps.
-        spec["repeat_to"] = job.training.max_steps * _records_per_step(job)
+        records, steps = _records_for(job, job.training.max_steps)
+        spec["repeat_to"] = records
         notes.append(
             Note(
                 "training.max_steps",
-                "derived",
-                f"OpenRLHF has no step limit: {TRAIN_DATA} holds max_steps x {_records_per_step(job)} records per "
-                f"step = {spec['repeat_to']} records (the data repeated in order), trained for one pass",
+                "derived" if steps == job.training.max_steps else "approximated",
+                f"OpenRLHF has no step limit: {TRAIN_DATA} holds {records} records (the data repeated in order) for "
+                f"{steps} optimizer steps, trained for one pass"
+                + ("" if steps == job.training.max_steps else " (whole rollouts: rounded up)"),
             )
         )
     flags.set("--data.max_samples", NO_CAP)
@@ -515,7 +657,7 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
         notes.append(Note("data.train.max_samples", "derived", f"applied when {TRAIN_DATA} is written"))
     train_flag = "--data.prompt_dataset" if m.family == "rl" else "--data.dataset"
     flags.set(train_flag, TRAIN_DATA)
-    if data.eval is not None:
+    if data.eval is not None or data.eval_split is not None:
         flags.set("--eval.dataset", EVAL_DATA)
         flags.set("--eval.split", "train")  # a .jsonl file is one "train" split (DPO's default is "test")
     if chat:
@@ -549,7 +691,8 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
                 "data.max_length",
                 "derived",
                 f"--data.max_len {total} = max_prompt_length {m.max_prompt_length} + max_completion_length "
-                f"{m.max_completion_length} (prompt plus response; prompts keep their last tokens)",
+                f"{m.max_completion_length} (prompt plus response; OpenRLHF cuts no prompt: a longer one leaves "
+                "less room for the response, the sequence being cut at max_len)",
             )
         )
     else:
@@ -563,6 +706,10 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
             )
         )
     return spec
+
+
+def _source(source: DataSource) -> dict[str, Any]:
+    return {"path": source.path, "split": source.split, "subset": source.subset, "max_samples": source.max_samples}
 
 
 def _sft_keys(job: Job, flags: Flags, notes: list[Note]) -> None:
@@ -649,18 +796,45 @@ def _optimizer_refusal(name: str) -> str:
     )
 
 
-def _optimizer(job: Job, flags: Flags, notes: list[Note], prefix: str) -> None:
+def _optimizer(
+    job: Job, flags: Flags, notes: list[Note], prefix: str, learning_rate: float | None = None, *, note: bool = True
+) -> None:
+    """The AdamW and schedule flags of one model (prefix "" for SFT/DPO, "actor." / "critic." for RL)."""
     t = job.training
-    flags.set(f"--{prefix}adam.lr", t.learning_rate)
-    flags.set(f"--{prefix}adam.betas", *ADAM_BETAS)
+    flags.set(f"--{prefix}adam.lr", t.learning_rate if learning_rate is None else learning_rate)
+    flags.set(f"--{prefix}adam.betas", t.adam_beta1, t.adam_beta2)
+    if t.adam_epsilon != 1e-8:  # OpenRLHF's default is the spec's
+        flags.set(f"--{prefix}adam.eps", t.adam_epsilon)
     flags.set(f"--{prefix}adam.weight_decay", t.weight_decay)
-    # transformers' scheduler names; OpenRLHF's default is cosine_with_min_lr (floor 10% of the peak).
-    flags.set(f"--{prefix}lr_scheduler", t.lr_scheduler)
+    if t.min_lr_ratio > 0:
+        # The cosine with a floor: transformers' cosine_with_min_lr, min_lr_rate = the ratio
+        # (openrlhf/utils/deepspeed/deepspeed.py passes --min_lr_ratio as min_lr_rate).
+        flags.set(f"--{prefix}lr_scheduler", "cosine_with_min_lr")
+        flags.set(f"--{prefix}min_lr_ratio", t.min_lr_ratio)
+    else:
+        # transformers' scheduler names; OpenRLHF's default is cosine_with_min_lr (floor 10% of the peak).
+        flags.set(f"--{prefix}lr_scheduler", t.lr_scheduler)
     flags.set(f"--{prefix}lr_warmup_ratio", t.warmup_ratio)
     flags.set(f"--{prefix}max_norm", t.max_grad_norm)
+    if not note:
+        return
+    betas = f"{t.adam_beta1:g} {t.adam_beta2:g}"
     notes.append(
-        Note("training.optimizer", "set", f"AdamW with betas {' '.join(ADAM_BETAS)} (OpenRLHF's default is 0.9 0.95)")
+        Note(
+            "training.optimizer",
+            "set",
+            f"AdamW with betas {betas}, eps {t.adam_epsilon:g} (OpenRLHF's default betas are "
+            f"{' '.join(map(str, OPENRLHF_BETAS))})",
+        )
     )
+    if t.min_lr_ratio > 0:
+        notes.append(
+            Note(
+                "training.min_lr_ratio",
+                "set",
+                f"--{prefix}lr_scheduler cosine_with_min_lr --{prefix}min_lr_ratio {t.min_lr_ratio:g}",
+            )
+        )
     notes.append(
         Note(
             "training.warmup_ratio",
@@ -697,7 +871,9 @@ def _deepspeed(job: Job, flags: Flags, notes: list[Note]) -> None:
         )
     if job.model.dtype not in ("auto", {"bf16": "bfloat16", "fp16": "float16"}[t.precision]):
         notes.append(Note("model.dtype", "approximated", f"OpenRLHF loads weights in --ds.param_dtype {t.precision}"))
-    flags.on("--ds.packing_samples", t.packing)
+    # --ds.packing_samples unpads each micro-batch into one row (positions restart per sequence, flash-attn's
+    # varlen kernel keeps sequences apart): ptsdk's padding_free, not packing into blocks.
+    flags.on("--ds.packing_samples", t.padding_free or flags.has("--train.dynamic_batch_enable"))
     if a.type != "full":
         flags.set("--ds.lora.rank", a.r)
         flags.set("--ds.lora.alpha", a.alpha)
@@ -766,11 +942,8 @@ def _rl(job: Job, flags: Flags, notes: list[Note]) -> None:
             )
         )
     if isinstance(m, GRPO):
-        # GRPO puts the KL term in the loss (k3 estimator) and averages tokens per sequence first.
+        # GRPO averages tokens per sequence first.
         flags.set("--actor.loss_agg_mode", "seq-mean-token-mean" if m.loss_type == "grpo" else "token-mean")
-        if m.kl_coef > 0:
-            flags.on("--algo.kl.use_loss")
-            flags.set("--algo.kl.estimator", "k3")
         if m.loss_type == "dr_grpo":
             notes.append(
                 Note(
@@ -780,35 +953,103 @@ def _rl(job: Job, flags: Flags, notes: list[Note]) -> None:
                     "(Dr. GRPO's constant length normalizer is not offered)",
                 )
             )
+    if m.kl_coef > 0:
+        _kl(m, flags, notes)
     flags.set("--algo.kl.init_coef", m.kl_coef)
     if m.kl_coef == 0:
         notes.append(Note("method.kl_coef", "derived", "0: OpenRLHF starts no reference model"))
     # Units: ptsdk's global batch counts completions per optimizer step, as --train.batch_size does;
-    # --rollout.batch_size counts prompts, so one generation batch feeds one optimizer step.
-    prompts = t.global_batch_size // m.num_generations
+    # --rollout.batch_size counts prompts (unset: one generation batch feeds one optimizer step).
+    prompts = _rollout_prompts(job)
     flags.set("--rollout.batch_size", prompts)
     flags.set("--rollout.n_samples_per_prompt", m.num_generations)
     flags.set("--train.batch_size", t.global_batch_size)
     flags.set("--train.micro_batch_size", t.micro_batch_size)
     flags.set("--rollout.micro_batch_size", t.micro_batch_size)
+    steps = prompts * m.num_generations // t.global_batch_size
     notes.append(
         Note(
             "training.global_batch_size",
             "derived",
-            f"{t.global_batch_size} completions per step = --rollout.batch_size {prompts} prompts x "
-            f"--rollout.n_samples_per_prompt {m.num_generations}; --train.batch_size {t.global_batch_size}",
+            f"--train.batch_size {t.global_batch_size} completions per optimizer step; each rollout of "
+            f"--rollout.batch_size {prompts} prompts x --rollout.n_samples_per_prompt {m.num_generations} makes "
+            f"{steps} step(s) per pass",
         )
     )
-    flags.set("--train.max_epochs", 1)  # one policy update per generation batch
+    # --train.max_epochs: passes of the actor (and critic) over each rollout's replay buffer
+    # (openrlhf/trainer/ray/ppo_actor.py ppo_train), i.e. PPO epochs.
+    flags.set("--train.max_epochs", m.epochs_per_rollout)
+    if m.epochs_per_rollout > 1:
+        notes.append(
+            Note("method.epochs_per_rollout", "set", f"--train.max_epochs {m.epochs_per_rollout} passes per rollout")
+        )
+    if t.max_tokens_per_micro_batch is not None:
+        flags.on("--train.dynamic_batch_enable")
+        flags.set("--train.max_tokens_per_gpu", t.max_tokens_per_micro_batch)
+        notes.append(
+            Note(
+                "training.max_tokens_per_micro_batch",
+                "set",
+                f"--train.dynamic_batch_enable --train.max_tokens_per_gpu {t.max_tokens_per_micro_batch} (the "
+                "rollout's log-prob passes use the same budget); OpenRLHF runs token-budget batches padding-free "
+                "(--ds.packing_samples, flash-attn)",
+            )
+        )
     flags.set("--train.num_episodes", 1 if t.max_steps is not None else int(t.epochs or 1))
     flags.set("--rollout.max_new_tokens", m.max_completion_length)
     flags.set("--rollout.temperature", m.temperature)
     flags.set("--actor.eps_clip", m.clip_epsilon)
     flags.on("--actor.gradient_checkpointing_enable", t.gradient_checkpointing)
     _optimizer(job, flags, notes, prefix="actor.")
+    if isinstance(m, PPO):
+        _critic(job, m, flags, notes)
     _reward(job, flags, notes)
     _topology(job, flags, notes, critic=estimator == "gae")
     _deepspeed(job, flags, notes)
+
+
+def _kl(m: _OnlineRL, flags: Flags, notes: list[Note]) -> None:
+    """KL to the reference: in the loss (--algo.kl.use_loss, the actor's loss, openrlhf/trainer/ray/ppo_actor.py)
+    or in each token's reward (experience_maker.py compute_reward), with the estimator of compute_approx_kl."""
+    if m.kl_placement == "loss":
+        flags.on("--algo.kl.use_loss")
+    if m.kl_placement == "loss" or m.kl_estimator != "k1":  # reward with k1 is OpenRLHF's default
+        flags.set("--algo.kl.estimator", m.kl_estimator)
+    notes.append(
+        Note(
+            "method.kl_placement",
+            "set",
+            f"{m.kl_placement} ("
+            + ("--algo.kl.use_loss" if m.kl_placement == "loss" else "subtracted from the token rewards")
+            + f"), estimator {m.kl_estimator} (--algo.kl.estimator)",
+        )
+    )
+
+
+def _rollout_prompts(job: Job) -> int:
+    """Prompts per rollout: method.rollout_batch_size, or one optimizer step's worth."""
+    m = rl_method(job)
+    if m.rollout_batch_size is not None:
+        return m.rollout_batch_size
+    return job.training.global_batch_size // m.num_generations
+
+
+def _critic(job: Job, m: PPO, flags: Flags, notes: list[Note]) -> None:
+    """PPO's value model: its own learning rate, the actor's optimizer and schedule otherwise; GAE's gamma and
+    lambda (OpenRLHF's defaults are 9e-6, betas 0.9 0.95, 1.0 and 1.0)."""
+    lr = m.critic_learning_rate if m.critic_learning_rate is not None else job.training.learning_rate
+    _optimizer(job, flags, notes, prefix="critic.", learning_rate=lr, note=False)
+    flags.set("--algo.advantage.gamma", m.gamma)
+    flags.set("--algo.advantage.lambd", m.lam)
+    notes.append(
+        Note(
+            "method.critic_learning_rate",
+            "set" if m.critic_learning_rate is not None else "defaulted",
+            f"--critic.adam.lr {lr:g}"
+            + ("" if m.critic_learning_rate is not None else " (the policy's)")
+            + "; the critic's AdamW and schedule are the policy's",
+        )
+    )
 
 
 def _reward(job: Job, flags: Flags, notes: list[Note]) -> None:
@@ -836,13 +1077,7 @@ def _topology(job: Job, flags: Flags, notes: list[Note], *, critic: bool) -> Non
         flags.set(f"--{role}.num_gpus_per_node", d.gpus_per_node)
     if critic:
         flags.set("--critic.model_name_or_path", job.model.name_or_path)
-        notes.append(
-            Note(
-                "method.name",
-                "defaulted",
-                "ppo: the critic starts from the policy model; its learning rate is OpenRLHF's 9e-6",
-            )
-        )
+        notes.append(Note("method.name", "defaulted", "ppo: the critic starts from the policy model"))
     r = job.rollout
     engines, tp = _num_engines(job), (r.tensor_parallel_size if r else 1)
     flags.set("--vllm.num_engines", engines)

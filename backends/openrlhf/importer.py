@@ -39,11 +39,15 @@ ESTIMATOR_METHODS: dict[str, tuple[str, str | None]] = {
     "reinforce": ("reinforce_pp", None),
     "reinforce_baseline": ("reinforce_pp", None),
 }
+#: Train/rollout importance-sampling correction scheme (before 0.11) -> 0.11.2's (level, mode).
+CORRECTIONS = {"tis": ("token", "clip"), "icepop": ("token", "mask"), "seq-mask-tis": ("seq", "mask")}
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 ATTENTION = ("eager", "sdpa", "flash_attention_2")
 #: OpenRLHF 0.11.2 defaults the import relies on when a flag is absent.
 DEFAULT_MAX_NEW_TOKENS = 1024
 DEFAULT_ZERO_STAGE = 2
+DEFAULT_MIN_LR_RATIO = 0.1
+DEFAULT_MAX_TOKENS_PER_GPU = 16192
 #: Flags that describe where and how the run is recorded, not the training: dropped with a note.
 ENVIRONMENT = ("ckpt.output_dir", "ckpt.path", "ckpt.load_enable", "logger.*", "*.push_to_hub", "*hub*")
 
@@ -230,6 +234,7 @@ class _Importer:
         if rl:
             self.rl(job)
         job["output"] = self.output(job)
+        self.renamed()
         self.leftovers(job)
         if self.options:
             job["backend_options"] = {"openrlhf": self.options}
@@ -348,17 +353,33 @@ class _Importer:
         wd = self.float_of(f"{prefix}adam.weight_decay")
         if wd is not None:
             t["weight_decay"] = wd
+        betas = self.take(f"{prefix}adam.betas")
+        if betas is not None:
+            if not isinstance(betas, list) or len(betas) != 2:
+                raise PtsdkError(f"{self.where}: --{prefix}adam.betas {_show(betas)}: expected two numbers")
+            t["adam_beta1"], t["adam_beta2"] = (self.number(f"{prefix}adam.betas", b) for b in betas)
+        eps = self.float_of(f"{prefix}adam.eps")
+        if eps is not None:
+            t["adam_epsilon"] = eps
         scheduler = self.take(f"{prefix}lr_scheduler")
+        floor = self.float_of(f"{prefix}min_lr_ratio")
         if scheduler is not None:
             if scheduler in SCHEDULERS:
                 t["lr_scheduler"] = scheduler
             elif scheduler == "cosine_with_min_lr":
                 t["lr_scheduler"] = "cosine"
-                self.note(
-                    f"{prefix}lr_scheduler", "approximated", "cosine_with_min_lr -> cosine (to 0, not 10% of peak)"
-                )
+                t["min_lr_ratio"] = DEFAULT_MIN_LR_RATIO if floor is None else floor
+                if floor is None:
+                    self.note(
+                        f"{prefix}min_lr_ratio",
+                        "defaulted",
+                        f"training.min_lr_ratio {DEFAULT_MIN_LR_RATIO}: OpenRLHF's default floor",
+                    )
+                floor = None
             else:
                 self.note(f"{prefix}lr_scheduler", "dropped", f"{scheduler}: the spec's schedulers are {SCHEDULERS}")
+        if floor is not None:
+            self.note(f"{prefix}min_lr_ratio", "dropped", f"{floor}: only the cosine_with_min_lr schedule has a floor")
         warmup = self.float_of(f"{prefix}lr_warmup_ratio")
         if warmup is not None:
             t["warmup_ratio"] = warmup
@@ -373,6 +394,15 @@ class _Importer:
             episodes = self.int_of("train.num_episodes")
             if episodes is not None:
                 t["epochs"] = episodes
+            if self.flag("train.dynamic_batch_enable"):
+                budget = self.int_of("train.max_tokens_per_gpu")
+                t["max_tokens_per_micro_batch"] = budget or DEFAULT_MAX_TOKENS_PER_GPU
+                if budget is None:
+                    self.note(
+                        "train.max_tokens_per_gpu",
+                        "defaulted",
+                        f"training.max_tokens_per_micro_batch {DEFAULT_MAX_TOKENS_PER_GPU}: OpenRLHF's default",
+                    )
         seed = self.int_of("train.seed")
         if seed is not None:
             t["seed"] = seed
@@ -384,7 +414,8 @@ class _Importer:
         if self.flag(f"{'actor' if rl else 'model'}.gradient_checkpointing_enable"):
             t["gradient_checkpointing"] = True
         if self.flag("ds.packing_samples"):
-            t["packing"] = True
+            # Each micro-batch unpadded into one row (flash-attn varlen): the spec's padding_free.
+            t["padding_free"] = True
         attn = self.rest.get("ds.attn_implementation")
         if attn in ATTENTION:
             job["model"]["attn_implementation"] = self.take("ds.attn_implementation")
@@ -526,18 +557,31 @@ class _Importer:
         kl = self.float_of("algo.kl.init_coef")
         if kl is not None:
             m["kl_coef"] = kl
+        # OpenRLHF's KL goes into the token rewards unless --algo.kl.use_loss; its estimator defaults to k1.
+        m["kl_placement"] = "loss" if self.flag("algo.kl.use_loss") else "reward"
+        estimator = self.take("algo.kl.estimator")
+        if estimator is not None and estimator not in ("k1", "k2", "k3"):
+            raise PtsdkError(f"{self.where}: --algo.kl.estimator {estimator}: OpenRLHF's estimators are k1, k2, k3")
+        m["kl_estimator"] = str(estimator or "k1")
+        epochs = self.int_of("train.max_epochs")
+        if epochs is not None:
+            m["epochs_per_rollout"] = epochs
         clip = self.float_of("actor.eps_clip")
         if clip is not None:
             m["clip_epsilon"] = clip
         if m["name"] == "ppo":
-            # Also passed through (the translation does not pass them on): recorded in the spec too.
             for native, spec in (
                 ("critic.adam.lr", "critic_learning_rate"),
                 ("algo.advantage.gamma", "gamma"),
                 ("algo.advantage.lambd", "lam"),
             ):
-                if native in self.rest:
-                    m[spec] = self.number(native, self.rest[native])
+                value = self.float_of(native)
+                if value is not None:
+                    m[spec] = value
+            for native, default in (("algo.advantage.gamma", "gamma"), ("algo.advantage.lambd", "lam")):
+                if default not in m:
+                    m[default] = 1.0
+                    self.note(native, "defaulted", f"method.{default} 1.0: OpenRLHF's default")
         reward_model = self.take("reward.model_name_or_path")
         if reward_model:
             m["reward_model"] = str(reward_model)
@@ -570,13 +614,16 @@ class _Importer:
         if "global_batch_size" not in t:
             t["global_batch_size"] = (prompts or 1) * gens
         if prompts is not None and prompts * gens != t["global_batch_size"]:
-            self.note(
-                "rollout.batch_size",
-                "approximated",
-                f"{prompts} prompts x {gens} samples per rollout; ptsdk makes one optimizer step per rollout "
-                f"(--train.batch_size {t['global_batch_size']} completions), so it generates "
-                f"{t['global_batch_size'] // max(gens, 1)} prompts at a time",
-            )
+            if (prompts * gens) % t["global_batch_size"] == 0:
+                m["rollout_batch_size"] = prompts
+            else:
+                self.note(
+                    "rollout.batch_size",
+                    "approximated",
+                    f"{prompts} prompts x {gens} samples do not split into optimizer steps of --train.batch_size "
+                    f"{t['global_batch_size']}; ptsdk generates {t['global_batch_size'] // max(gens, 1)} prompts "
+                    "at a time (one step per rollout)",
+                )
         rollout_micro = self.int_of("rollout.micro_batch_size")
         if rollout_micro is not None and rollout_micro != t.get("micro_batch_size", 1):
             self.note(
@@ -625,6 +672,39 @@ class _Importer:
             else:
                 self.note("eval.steps", "dropped", f"{every}: no periodic evaluation (no --eval.dataset or < 1)")
         return o
+
+    def renamed(self) -> None:
+        """Flags of other OpenRLHF releases that 0.11.2's parser spells differently: the train/rollout
+        importance-sampling correction (--algo.advantage.is_correction_enable / _type tis|icepop|seq-mask-tis
+        became --algo.advantage.is_correction_level / _mode; the parser's help names the same schemes)."""
+        enabled = self.rest.get("algo.advantage.is_correction_enable")
+        kind = self.rest.get("algo.advantage.is_correction_type")
+        if enabled is None and kind is None:
+            return
+        self.take("algo.advantage.is_correction_enable")
+        self.take("algo.advantage.is_correction_type")
+        if enabled is not True and str(enabled).lower() != "true":
+            for key in ("algo.advantage.is_correction_enable", "algo.advantage.is_correction_type"):
+                if key in self.launch.flags:
+                    self.note(key, "dropped", "the correction is off (OpenRLHF 0.11.2's default)")
+            return
+        scheme = str(kind or "tis")
+        level, mode = CORRECTIONS.get(scheme, (None, None))
+        if level is None or mode is None:
+            raise PtsdkError(
+                f"{self.where}: --algo.advantage.is_correction_type {scheme}: OpenRLHF 0.11.2 offers "
+                f"{', '.join(CORRECTIONS)} (as --algo.advantage.is_correction_level / _mode)"
+            )
+        self.rest.setdefault("algo.advantage.is_correction_level", level)
+        self.rest.setdefault("algo.advantage.is_correction_mode", mode)
+        for key in ("algo.advantage.is_correction_enable", "algo.advantage.is_correction_type"):
+            if key in self.launch.flags:
+                self.note(
+                    key,
+                    "derived",
+                    f"{scheme}{'' if kind else ' (the default scheme)'}: OpenRLHF 0.11.2's "
+                    f"--algo.advantage.is_correction_level {level} --algo.advantage.is_correction_mode {mode}",
+                )
 
     # what is left
 

@@ -9,7 +9,8 @@ checks every record and writes ``data/train.jsonl`` (``data/eval.jsonl``) with t
 generated flags name:
 
 - SFT: ``prompt``/``completion`` (``--data.input_key``/``--data.output_key``), ``text`` in
-  pretrain mode, or ``messages`` (chat);
+  pretrain mode, or ``messages`` (chat); Alpaca records (instruction/input/output) get their prompt
+  rendered with the Alpaca template;
 - DPO/IPO: ``prompt``/``chosen``/``rejected``; with the chat template OpenRLHF concatenates
   ``prompt + chosen`` as message lists, so strings are wrapped into user/assistant turns here
   (plain strings there would give garbage prompts and still exit 0);
@@ -18,7 +19,10 @@ generated flags name:
 
 With online RL and reward functions it then loads ``ptsdk_reward.py`` the way OpenRLHF does
 (its own SingleTurnAgentExecutor) and scores the first record, so a broken reward fails here,
-not after the engines started. Bad input: ``field line N: problem`` lines, exit 2.
+not after the engines started. ``data.eval_split`` holds a seeded fraction of the training records
+out into ``data/eval.jsonl`` (the indices datasets' ``train_test_split`` picks). A hub dataset's
+subset is read with ``datasets.load_dataset(path, subset)``. Bad input: ``field line N: problem``
+lines, exit 2.
 """
 
 from __future__ import annotations
@@ -38,8 +42,42 @@ ROLES = ("system", "user", "assistant", "tool")
 
 
 def read_records(source: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """(where, record) for each record of a local file or hub dataset, in order."""
-    return iter_records(source["path"], source.get("split") or "train", source.get("max_samples"))
+    """(where, record) for each record of a local file or hub dataset (with its subset), in order."""
+    split = source.get("split") or "train"
+    if source.get("subset"):
+        return _subset_records(source["path"], source["subset"], split, source.get("max_samples"))
+    return iter_records(source["path"], split, source.get("max_samples"))
+
+
+def _subset_records(path: str, subset: str, split: str, limit: int | None) -> Iterator[tuple[str, Any]]:
+    """A hub dataset's configuration `subset` (datasets' `name`), e.g. openai/gsm8k `main`."""
+    from datasets import load_dataset
+
+    for n, row in enumerate(load_dataset(path, subset, split=split), 1):
+        if limit is not None and n > limit:
+            return
+        yield f"row {n}", row
+
+
+def held_out(count: int, fraction: float, seed: int) -> set[int]:
+    """The indices datasets' ``train_test_split(test_size=fraction, seed=seed)`` puts in its test split."""
+    import numpy as np
+
+    n_test = math.ceil(fraction * count)
+    return {int(i) for i in np.random.default_rng(seed).permutation(count)[:n_test]}
+
+
+def alpaca(templates: dict[str, str], record: dict[str, Any]) -> tuple[str, str]:
+    """An Alpaca record's (prompt, output): instruction and optional input rendered with the Alpaca template."""
+    instruction = _text(record, "instruction")
+    extra = record.get("input")
+    if extra is not None and not isinstance(extra, str):
+        raise BadRecord(f"input: expected a string, got {_kind(extra)}")
+    if extra and extra.strip():
+        prompt = templates["input"].format(instruction=instruction, input=extra)
+    else:
+        prompt = templates["no_input"].format(instruction=instruction)
+    return prompt, _text(record, "output")
 
 
 # --- one record ----------------------------------------------------------------------------
@@ -98,6 +136,8 @@ def convert(spec: dict[str, Any], record: Any) -> dict[str, Any]:
         if not any(m["role"] == "assistant" for m in messages):
             raise BadRecord("messages: has no assistant turn to train on")
         return {"messages": messages}
+    if family == "sft" and fmt == "instruction":
+        record["prompt"], record["completion"] = alpaca(spec["alpaca"], record)
     if family == "sft":
         if spec.get("sft_text"):
             return {"text": _text(record, "prompt") + _text(record, "completion")}
@@ -187,16 +227,24 @@ def prepare(spec: dict[str, Any], *, reward_file: str | None = None) -> tuple[li
     summary: dict[str, Any] = {}
     train, bad = convert_file(spec, "train")
     problems += bad
+    evals: list[dict[str, Any]] = []
     if "eval" in spec:
         evals, bad = convert_file(spec, "eval")
         problems += bad
     if problems:
         return problems, summary
+    split = spec.get("eval_split")
+    if split:
+        test = held_out(len(train), split["fraction"], split["seed"])
+        if len(test) >= len(train):
+            return [f"data.eval_split: {split['fraction']} of {len(train)} records leaves none to train on"], summary
+        evals = [r for i, r in enumerate(train) if i in test]
+        train = [r for i, r in enumerate(train) if i not in test]
     repeated = repeat_to(train, spec.get("repeat_to"))
     write_jsonl(spec["train_out"], repeated)
     summary["train_records"] = len(train)
     summary["train_written"] = len(repeated)
-    if "eval" in spec:
+    if "eval" in spec or split:
         write_jsonl(spec["eval_out"], evals)
         summary["eval_records"] = len(evals)
     if reward_file and os.path.exists(reward_file):

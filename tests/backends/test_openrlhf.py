@@ -91,11 +91,16 @@ CASES: dict[str, dict[str, Any]] = {
         "distributed": {**TWO_GPUS, "strategy": "deepspeed", "zero_stage": 1},
         "training": {"gradient_checkpointing": True, "global_batch_size": 16},
     },
-    "sft-qlora-zero2-packing": {
+    "sft-qlora-zero2-padding-free": {
         "adapter": {"type": "qlora", "r": 8, "alpha": 16},
         "model": {"quantization": "4bit"},
         "distributed": {"strategy": "deepspeed", "zero_stage": 2},
-        "training": {"packing": True},
+        "training": {"padding_free": True, "adam_beta1": 0.8, "adam_beta2": 0.95, "adam_epsilon": 1e-6},
+    },
+    "sft-instruction-eval-split-min-lr": {
+        "data": {"train": {"path": str(DATA / "sft_train.jsonl")}, "eval_split": 0.25},
+        "training": {"min_lr_ratio": 0.1},
+        "output": {"eval_steps": 2},
     },
     "sft-full-zero3-offload-2nodes": {
         "distributed": {
@@ -150,10 +155,33 @@ CASES: dict[str, dict[str, Any]] = {
         "distributed": {**TWO_GPUS, "strategy": "deepspeed", "zero_stage": 2},
         "training": {"micro_batch_size": 2},
     },
-    "grpo-dr-grpo-packing": {
+    "grpo-dr-grpo-padding-free": {
         "method": rl("grpo", num_generations=4, loss_type="dr_grpo"),
         "data": RL_DATA,
-        "training": {"packing": True, "micro_batch_size": 4},
+        "training": {"padding_free": True, "micro_batch_size": 4},
+    },
+    # KL: both placements, every estimator (the methods' defaults: GRPO loss/k3, the others reward/k1).
+    "grpo-kl-loss-k1-token-batching": {
+        "method": rl("grpo", num_generations=4, kl_coef=0.02, kl_estimator="k1"),
+        "data": RL_DATA,
+        "training": {"max_tokens_per_micro_batch": 256, "min_lr_ratio": 0.1},
+    },
+    "rloo-kl-loss-k2": {
+        "method": rl("rloo", num_generations=4, kl_placement="loss", kl_estimator="k2"),
+        "data": RL_DATA,
+    },
+    "grpo-kl-reward-k2": {
+        "method": rl("grpo", num_generations=4, kl_coef=0.02, kl_placement="reward", kl_estimator="k2"),
+        "data": RL_DATA,
+    },
+    "reinforce-pp-kl-reward-k3": {"method": rl("reinforce_pp", kl_estimator="k3"), "data": RL_DATA},
+    # Several optimizer steps per rollout, two PPO epochs, the critic's own learning rate, GAE's gamma/lambda.
+    "ppo-rollout-epochs-critic": {
+        "method": rl(
+            "ppo", rollout_batch_size=16, epochs_per_rollout=2, critic_learning_rate=5e-6, gamma=0.99, lam=0.9
+        ),
+        "data": RL_DATA,
+        "training": {"adam_beta2": 0.95},
     },
     "rloo-qlora": {
         "method": rl("rloo", num_generations=4),
@@ -221,9 +249,37 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def subset_dataset(folder: Path) -> Path:
+    """A local dataset with two configurations (what `datasets.load_dataset(path, name)` reads offline), like
+    a hub dataset with subsets: `main` holds the example's records, `other` one record that must not appear."""
+    for name, rows in (
+        ("main", read_jsonl(DATA / "sft_train.jsonl")[:8]),
+        ("other", [{"prompt": "from the other subset", "completion": " no"}]),
+    ):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n"
+        + "".join(
+            f"- config_name: {n}\n  data_files:\n  - split: train\n    path: {n}/train.jsonl\n"
+            for n in ("main", "other")
+        )
+        + "---\n"
+    )
+    return folder
+
+
 def test_every_command_line_passes_openrlhf_parsers(openrlhf_env, model, tmp_path) -> None:
     jobs = {name: gpu_job(model, **case) for name, case in CASES.items()}
     jobs["ppo-reward-model"]["method"]["reward_model"] = str(model)
+    hub = subset_dataset(tmp_path / "hub-dataset")
+    jobs["sft-hub-subset"] = gpu_job(model, data={"train": {"path": str(hub), "subset": "main"}})
+    alpaca = tmp_path / "alpaca.jsonl"
+    alpaca.write_text(
+        '{"instruction": "Add the numbers.", "input": "6 + 6", "output": "12"}\n'
+        '{"instruction": "What is 4 + 8?", "input": "", "output": "12"}\n'
+    )
+    jobs["sft-instruction-eval-split-min-lr"]["data"].update(train={"path": str(alpaca)}, format="instruction")
     results = check_all(tmp_path, jobs)
 
     failed = {name: r["errors"] for name, (_, _, r) in results.items() if not r["ok"]}
@@ -245,7 +301,45 @@ def test_every_command_line_passes_openrlhf_parsers(openrlhf_env, model, tmp_pat
     assert flag(grpo, "--rollout.batch_size") == "2" and flag(grpo, "--train.batch_size") == "8"
     assert flag(grpo, "--algo.advantage.estimator") == "group_norm" and "--algo.kl.use_loss" in grpo
     assert flag(grpo, "--data.max_len") == "40"  # 32 prompt + 8 completion tokens
-    assert flag(results["grpo-dr-grpo-packing"][0].args, "--algo.advantage.estimator") == "dr_grpo"
+    assert flag(results["grpo-dr-grpo-padding-free"][0].args, "--algo.advantage.estimator") == "dr_grpo"
+    assert "--ds.packing_samples" in results["grpo-dr-grpo-padding-free"][0].args
+    # KL: in the loss (--algo.kl.use_loss) or the reward, with the job's estimator.
+    for name, in_loss, estimator in (
+        ("grpo-lora-zero2-2gpu-kl", True, "k3"),
+        ("grpo-kl-loss-k1-token-batching", True, "k1"),
+        ("rloo-kl-loss-k2", True, "k2"),
+        ("grpo-kl-reward-k2", False, "k2"),
+        ("reinforce-pp-kl-reward-k3", False, "k3"),
+        ("reinforce-pp", False, None),  # reward/k1: OpenRLHF's default estimator
+    ):
+        args = results[name][0].args
+        assert ("--algo.kl.use_loss" in args) == in_loss and flag(args, "--algo.kl.estimator") == estimator, name
+    tokens = results["grpo-kl-loss-k1-token-batching"][0].args
+    assert "--train.dynamic_batch_enable" in tokens and flag(tokens, "--train.max_tokens_per_gpu") == "256"
+    assert (
+        flag(tokens, "--actor.lr_scheduler") == "cosine_with_min_lr" and flag(tokens, "--actor.min_lr_ratio") == "0.1"
+    )
+    ppo_epochs = results["ppo-rollout-epochs-critic"][0].args
+    assert flag(ppo_epochs, "--rollout.batch_size") == "16" and flag(ppo_epochs, "--train.batch_size") == "8"
+    assert flag(ppo_epochs, "--train.max_epochs") == "2" and flag(ppo_epochs, "--critic.adam.lr") == "5e-06"
+    assert flag(ppo_epochs, "--algo.advantage.gamma") == "0.99" and flag(ppo_epochs, "--algo.advantage.lambd") == "0.9"
+    assert ppo_epochs[ppo_epochs.index("--critic.adam.betas") + 2] == "0.95"
+    # max_steps 3 with 2 steps x 2 epochs per rollout of 16 prompts: one whole rollout.
+    assert len(read_jsonl(results["ppo-rollout-epochs-critic"][1] / "data" / "train.jsonl")) == 16
+    betas = results["sft-qlora-zero2-padding-free"][0].args
+    assert betas[betas.index("--adam.betas") + 1 :][:2] == ["0.8", "0.95"] and flag(betas, "--adam.eps") == "1e-06"
+    # The hub subset: only its configuration's records were prepared.
+    assert [r["prompt"] for r in read_jsonl(results["sft-hub-subset"][1] / "data" / "train.jsonl")][:2] == [
+        "What is 6 + 6?",
+        "What is 4 + 8?",
+    ]
+    # Alpaca records: the template rendered by the preparation step; eval_split held one of two records out.
+    held = results["sft-instruction-eval-split-min-lr"][1] / "data"
+    rows = read_jsonl(held / "train.jsonl") + read_jsonl(held / "eval.jsonl")
+    assert len(read_jsonl(held / "eval.jsonl")) == 1 and {r["completion"] for r in rows} == {"12"}
+    prompts = {r["prompt"] for r in rows}
+    assert len(prompts) == 2 and all(p.startswith("Below is an instruction that describes a task") for p in prompts)
+    assert sum("### Input:\n6 + 6\n\n### Response:\n" in p for p in prompts) == 1
     assert flag(results["reinforce-pp"][0].args, "--algo.advantage.estimator") == "reinforce"
     assert flag(results["reinforce-pp-baseline"][0].args, "--algo.advantage.estimator") == "reinforce_baseline"
     ppo = results["ppo-critic-4gpu-colocated"][0].args
@@ -444,6 +538,10 @@ def test_matrix_claims_no_kto_and_trains_only_what_the_cpu_smoke_mode_ran() -> N
         ("adapter", "lora"),
         ("adapter", "full"),
         ("device", "cpu"),
+        ("feature", "adam_betas"),
+        ("feature", "min_lr"),
+        ("feature", "eval_split"),
+        ("feature", "instruction_records"),
     }
     for key in trained_here:  # evidence: a test of this file that trains, and the mode named
         test = caps[key].evidence.split("::")[-1]
@@ -491,6 +589,49 @@ def test_dpo_trains_in_cpu_smoke_mode(ptsdk, example_job, tmp_path, openrlhf_env
     assert_loads(openrlhf_env, run_dir / "model", adapter=False)
 
 
+def test_sft_upstream_settings_trains_in_cpu_smoke_mode(ptsdk, example_job, tmp_path, openrlhf_env) -> None:
+    """Alpaca records, a held-out eval split, Adam betas/epsilon and a cosine floor in one real OpenRLHF run."""
+    records = [
+        {"instruction": r["prompt"], "input": "" if i % 2 else "numbers", "output": r["completion"].strip()}
+        for i, r in enumerate(read_jsonl(DATA / "sft_train.jsonl")[:10])
+    ]
+    alpaca = tmp_path / "alpaca.jsonl"
+    alpaca.write_text("".join(json.dumps(r) + "\n" for r in records))
+    job = example_job(
+        "openrlhf_cpu_sft_lora.yaml",
+        as_name="openrlhf_settings",
+        data={"train": {"path": str(alpaca)}, "format": "instruction", "eval_split": 0.2, "max_length": 256},
+        training={
+            "lr_scheduler": "cosine",
+            "min_lr_ratio": 0.5,
+            "adam_beta1": 0.8,
+            "adam_beta2": 0.99,
+            "adam_epsilon": 1e-6,
+        },
+        output={"eval_steps": 3},
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_on(ptsdk, "openrlhf", job, run_dir)
+    train = trained(manifest, metrics, 6, framework=("openrlhf", "0.11.2"))
+    log = smoke_log(run_dir)
+    args = (run_dir / "command.sh").read_text()
+    assert "--adam.betas 0.8 0.99" in args and "--adam.eps 1e-06" in args and "--min_lr_ratio 0.5" in args
+    # eval_split 0.2 of 10 records: 2 held out (datasets' train_test_split indices), 8 trained, evaluated.
+    held, kept = read_jsonl(run_dir / "data" / "eval.jsonl"), read_jsonl(run_dir / "data" / "train.jsonl")
+    assert len(held) == 2 and len(kept) == 8
+    assert {r["completion"] for r in held + kept} == {r["output"] for r in records}
+    assert all(r["prompt"].startswith("Below is an instruction that describes a task") for r in kept)
+    assert any("### Input:\nnumbers\n\n### Response:\n" in r["prompt"] for r in kept)
+    assert [m["step"] for m in metrics if m["kind"] == "eval"], "no evaluation on the held-out records"
+    # The cosine floor: the rate falls from the peak 0.002 towards half of it and never below.
+    rates = [m["learning_rate"] for m in train]
+    assert all(0.001 * (1 - 1e-6) <= r <= 0.002 * (1 + 1e-6) for r in rates), rates
+    assert all(b < a for a, b in zip(rates, rates[1:], strict=False)) and rates[-1] < 0.0011, rates
+    losses = [m["loss"] for m in train]
+    assert losses[-1] < losses[0], losses
+    assert "Traceback" not in log
+
+
 #: Settings that decide the optimization: the same in both frameworks for the aligned job.
 SAME = (
     "global_batch_sequences micro_batch gradient_accumulation world_size learning_rate lr_scheduler warmup "
@@ -536,3 +677,36 @@ def test_sft_lora_compares_with_trl(ptsdk, example_job, tmp_path, trl_env, openr
 class TestOpenRLHFContract(BackendContract):
     backend = OpenRLHFBackend
     jobs = sorted(str(p) for p in (EXAMPLES / "jobs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "overrides, line",
+    [
+        ({"training": {"packing": True}}, "training.packing: OpenRLHF 0.11.2 does not pack sequences into blocks"),
+        ({"training": {"max_tokens_per_micro_batch": 512}}, "training.max_tokens_per_micro_batch: OpenRLHF 0.11.2"),
+        ({"model": {"pad_token": "<pad>"}}, "model.pad_token: OpenRLHF 0.11.2 has no flag"),
+        ({"output": {"saves_per_epoch": 2}}, "output.saves_per_epoch: OpenRLHF 0.11.2 counts its cadence"),
+        (
+            {"method": rl("grpo", num_generations=4), "data": RL_DATA, "rollout": {"server": "localhost:8000"}},
+            "rollout.server: OpenRLHF 0.11.2 generates with the vLLM engines it starts",
+        ),
+        (
+            {"method": rl("grpo", num_generations=4), "data": {**RL_DATA, "truncation": "drop"}},
+            "data.truncation: OpenRLHF 0.11.2 keeps every prompt",
+        ),
+        (
+            {"method": {**rl("grpo", num_generations=4), "max_prompt_length": None}, "data": RL_DATA},
+            "method.max_prompt_length: OpenRLHF budgets every sequence",
+        ),
+    ],
+)
+def test_settings_openrlhf_has_no_flag_for_are_refused(overrides: dict[str, Any], line: str) -> None:
+    job = load_job_dict(gpu_job("org/model", **overrides))
+    problems = OpenRLHFBackend().static_problems(job)
+    assert any(p.startswith(line) for p in problems), problems
+
+
+def load_job_dict(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    from ptsdk.spec import validate_job
+
+    return validate_job(data)
