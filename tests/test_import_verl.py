@@ -121,8 +121,9 @@ def test_cli_import_writes_a_valid_job(ptsdk, tmp_path: Path) -> None:  # type: 
     out = tmp_path / "job.yaml"
     got = ptsdk("import", str(source), "--from", "verl", "-o", str(out))
     assert got.code == 0, got.err
-    assert "[passthrough] data.filter_overlong_prompts" in got.err and f"wrote {out}" in got.err
+    assert "data.filter_overlong_prompts" not in got.err and f"wrote {out}" in got.err
     job = yaml.safe_load(out.read_text())
+    assert job["data"]["truncation"] == "drop"  # vERL's filter_overlong_prompts
     assert job["method"]["reward_model"] == "org/rm" and job["training"]["global_batch_size"] == 8
     checked = ptsdk("validate", str(out), "--backend", "verl")
     assert checked.code == 0, checked.out + checked.err

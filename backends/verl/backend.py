@@ -105,6 +105,11 @@ GRPO_LOSS: dict[str, tuple[str, str, dict[str, Any], str]] = {
     "cispo": ("token-mean", "cispo", {}, "vERL's cispo policy loss (clipped importance-sampling weights)"),
     "sapo": ("token-mean", "sapo", {}, "vERL's sapo policy loss (soft adaptive gating)"),
 }
+#: ptsdk's KL estimator -> vERL's name for it (kl_loss_type / kl_penalty; verl/trainer/ppo/core_algos.py
+#: kl_penalty_forward accepts kl|k1, mse|k2, low_var_kl|k3). vERL's k3 is clipped: the log-ratio to [-20, 20] and
+#: the estimate to [-10, 10] ("low_var_kl" and "k3" are the same code); k1 and k2 are not clipped.
+KL_ESTIMATOR = {"k1": "kl", "k2": "mse", "k3": "low_var_kl"}
+KL_K3_CLIPPED = "vERL's k3 (low_var_kl) clamps the log-ratio to [-20, 20] and each token's estimate to [-10, 10]"
 SCHEDULERS = {"cosine": "cosine", "constant": "constant", "constant_with_warmup": "constant"}
 PRECISION = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 MODEL_DTYPE = {"auto": "fp32", "float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
@@ -115,6 +120,17 @@ def rl_method(job: Job) -> RLMethod:
     """The job's online-RL method (translate only reaches here for the RL family)."""
     assert isinstance(job.method, (GRPO, PPO, RLOO, ReinforcePP)), job.method.name
     return job.method
+
+
+def steps_per_rollout(job: Job) -> int:
+    """Optimizer steps in one vERL step. vERL counts its steps (total_training_steps, save_freq, test_freq, the
+    scheduler) in rollouts; each rollout of rollout_batch_size prompts takes rollout_batch_size / prompts per
+    optimizer step mini-batches, epochs_per_rollout times. 1 for SFT and for one step per rollout."""
+    m = job.method
+    if not isinstance(m, (GRPO, PPO, RLOO, ReinforcePP)):
+        return 1
+    prompts = max(job.training.global_batch_size // max(m.num_generations, 1), 1)
+    return max((m.rollout_batch_size or prompts) // prompts, 1) * m.epochs_per_rollout
 
 
 class VerlBackend(Backend):
@@ -230,7 +246,42 @@ class VerlBackend(Backend):
             note="reward.reward_model on the rollout engine (vllm /classify, sglang); not summed with functions",
         ),
         *caps("rollout", "vllm sglang", V, TESTS + "test_every_generated_config_composes_and_validates_in_verl"),
-        *caps("feature", "kl_in_loss:k3", Verified.declared, note="actor.use_kl_loss, kl_loss_type=low_var_kl"),
+        *caps(
+            "feature",
+            "kl_in_loss:k1 kl_in_loss:k2 kl_in_loss:k3",
+            V,
+            TESTS + "test_kl_placements_and_estimators_run_in_verls_kl_code",
+            note=f"actor.use_kl_loss, kl_loss_type kl/mse/low_var_kl; {KL_K3_CLIPPED}",
+        ),
+        *caps(
+            "feature",
+            "kl_in_reward:k1 kl_in_reward:k2 kl_in_reward:k3",
+            V,
+            TESTS + "test_kl_placements_and_estimators_run_in_verls_kl_code",
+            note="algorithm.use_kl_in_reward, kl_penalty kl/mse/low_var_kl, fixed kl_ctrl; every RL method",
+        ),
+        *caps(
+            "feature",
+            "several_steps_per_rollout epochs_per_rollout",
+            V,
+            TESTS + "test_rollout_batches_and_ppo_epochs_validate_in_verl",
+            note="data.train_batch_size / ppo_mini_batch_size, actor.ppo_epochs; vERL steps count rollouts",
+        ),
+        *caps(
+            "feature",
+            "adam_betas min_lr token_batching eval_split",
+            T,
+            TESTS + "test_sft_token_batches_optimizer_and_eval_split_train_in_cpu_smoke_mode",
+            note="SFT trained in CPU smoke mode; RL validated (optim.betas / override_optimizer_config.eps / "
+            "min_lr_ratio, use_dynamic_bsz + *max_token_len_per_gpu, a seeded held-out parquet)",
+        ),
+        *caps(
+            "feature",
+            "padding_free",
+            V,
+            TESTS + "test_padding_free_and_token_batching_compose_in_verl",
+            note="model.use_remove_padding (actor, critic, SFT); varlen attention needs flash-attn on GPUs",
+        ),
     )
 
     # --- what vERL cannot run, before anything starts ------------------------------------
@@ -270,8 +321,57 @@ class VerlBackend(Backend):
                     f"data.{key}.path: ptsdk converts local .jsonl/.json/.parquet files to vERL's parquet layout; "
                     f"download {source.path} first"
                 )
+        if d.strategy == "megatron":
+            out.append(
+                "distributed.strategy: ptsdk runs vERL's FSDP workers; vERL's Megatron workers (ppo_megatron_trainer) "
+                "need megatron-core, which ptsdk's vERL environment does not have; use strategy: fsdp, or another "
+                "backend for Megatron"
+            )
+        elif d.tensor_parallel_size > 1:
+            out.append(
+                f"distributed.tensor_parallel_size: vERL's FSDP engine shards parameters but has no tensor "
+                f"parallelism for training (only its rollout engines do: rollout.tensor_parallel_size); set "
+                f"{d.tensor_parallel_size} there and tensor_parallel_size: 1 here"
+            )
+        if t.padding_free and d.device == "cpu":
+            out.append(
+                "training.padding_free: vERL's remove-padding needs flash-attn's varlen kernels (CUDA); CPU smoke "
+                "mode trains padded batches: set padding_free: false, or device: gpu"
+            )
+        if t.max_tokens_per_micro_batch is not None:
+            longest = job.data.max_length if m.family == "sft" else _rl_length(job)
+            if longest is not None and t.max_tokens_per_micro_batch < longest:
+                out.append(
+                    f"training.max_tokens_per_micro_batch: {t.max_tokens_per_micro_batch} tokens cannot hold one "
+                    f"sequence of {longest} tokens (vERL never splits a sequence across micro-batches); use at "
+                    f"least {longest}"
+                )
         if m.family == "rl":
             out += self._rollout_problems(job)
+            assert isinstance(m, (GRPO, PPO, RLOO, ReinforcePP))
+            if m.max_prompt_length is None:
+                out.append(
+                    "method.max_prompt_length: vERL sizes and left-pads every prompt to data.max_prompt_length, "
+                    "which has no unlimited value; set the longest prompt length in tokens"
+                )
+            spr = steps_per_rollout(job)
+            for key, value in (
+                ("training.max_steps", t.max_steps),
+                ("output.save_steps", job.output.save_steps),
+                ("output.eval_steps", job.output.eval_steps),
+            ):
+                if value is not None and value % spr:
+                    out.append(
+                        f"{key}: vERL counts steps in rollouts of {spr} optimizer steps (rollout_batch_size / "
+                        f"prompts per step x epochs_per_rollout); {value} is not a multiple: use "
+                        f"{max(spr, value - value % spr)}"
+                    )
+            if job.rollout is not None and job.rollout.server:
+                out.append(
+                    "rollout.server: vERL starts its own vLLM/SGLang engines beside its training workers and "
+                    "cannot send rollouts to a server started separately; remove rollout.server, or use "
+                    "--backend trl"
+                )
             if getattr(m, "rewards", None) and getattr(m, "reward_model", None):
                 out.append(
                     "method.reward_model: vERL scores with reward functions or a reward model, not their sum "
@@ -373,11 +473,12 @@ class VerlBackend(Backend):
         t, d = job.training, job.distributed
         o: dict[str, Any] = {
             "data.train_files": TRAIN_PARQUET,
-            "data.val_files": EVAL_PARQUET if job.data.eval else None,
+            "data.val_files": EVAL_PARQUET if has_eval(job) else None,
         }
         o["data.train_batch_size"] = t.global_batch_size
         o["data.micro_batch_size_per_gpu"] = t.micro_batch_size
-        o["data.use_dynamic_bsz"] = False  # the micro batch counts sequences exactly, not tokens
+        # Unset: the micro batch counts sequences exactly, not tokens (vERL's SFT default is token batches).
+        o.update(self._token_batching(job, "data", "max_token_len_per_gpu", notes))
         notes.append(
             Note(
                 "training.global_batch_size",
@@ -410,6 +511,7 @@ class VerlBackend(Backend):
         if job.data.eval is not None and job.data.eval.max_samples:
             o["data.val_max_samples"] = job.data.eval.max_samples
         o.update(self._model(job, "model", notes))
+        o.update(self._padding_free(job, "model", notes))
         o.update(self._engine(job, "engine"))
         if d.device == "cpu":
             # CPU smoke mode (cpu_smoke.py): flash-attn's varlen kernels behind remove-padding are CUDA-only.
@@ -446,27 +548,50 @@ class VerlBackend(Backend):
         t, d, m = job.training, job.distributed, rl_method(job)
         n = m.num_generations
         prompts = t.global_batch_size // n  # exact: the job's cross-field checks require divisibility
+        rollout_prompts = m.rollout_batch_size or prompts  # a multiple of prompts (the spec's cross-field check)
         o: dict[str, Any] = {"algorithm.adv_estimator": ADV_ESTIMATOR[m.name]}
         o["data.train_files"] = TRAIN_PARQUET
         # vERL builds a validation set even when it never validates: give it the eval data, else the training data.
-        o["data.val_files"] = EVAL_PARQUET if job.data.eval else TRAIN_PARQUET
+        o["data.val_files"] = EVAL_PARQUET if has_eval(job) else TRAIN_PARQUET
         o["data.prompt_key"] = "prompt"
-        o["data.train_batch_size"] = prompts
+        o["data.train_batch_size"] = rollout_prompts
         o["data.max_prompt_length"] = m.max_prompt_length
         o["data.max_response_length"] = m.max_completion_length
         o["data.truncation"] = "left"  # ptsdk keeps the end of a long prompt
+        if job.data.truncation == "drop":
+            # vERL's RLHFDataset drops rows whose chat-templated prompt is longer than data.max_prompt_length.
+            o["data.filter_overlong_prompts"] = True
+            notes.append(
+                Note(
+                    "data.truncation",
+                    "set",
+                    f"drop: data.filter_overlong_prompts=true (vERL drops prompts longer than "
+                    f"{m.max_prompt_length} tokens, chat template included, when it loads the data)",
+                )
+            )
         o["data.shuffle"] = t.shuffle
         o["data.seed"] = t.seed
         if job.data.train.max_samples:
             o["data.train_max_samples"] = job.data.train.max_samples
-        notes.append(
-            Note(
-                "training.global_batch_size",
-                "derived",
-                f"data.train_batch_size={prompts} prompts = {t.global_batch_size} "
-                f"completions / method.num_generations={n} (one rollout batch per optimizer step)",
+        if m.rollout_batch_size is None:
+            notes.append(
+                Note(
+                    "training.global_batch_size",
+                    "derived",
+                    f"data.train_batch_size={prompts} prompts = {t.global_batch_size} "
+                    f"completions / method.num_generations={n} (one rollout batch per optimizer step)",
+                )
             )
-        )
+        else:
+            notes.append(
+                Note(
+                    "method.rollout_batch_size",
+                    "set",
+                    f"data.train_batch_size={rollout_prompts} prompts per rollout, split by vERL into "
+                    f"{rollout_prompts // prompts} optimizer step(s) of ppo_mini_batch_size={prompts} prompts "
+                    f"({t.global_batch_size} completions) per epoch over the rollout",
+                )
+            )
         a = "actor_rollout_ref.actor"
         o[f"{a}.ppo_mini_batch_size"] = prompts
         notes.append(
@@ -478,8 +603,16 @@ class VerlBackend(Backend):
             )
         )
         o[f"{a}.ppo_micro_batch_size_per_gpu"] = t.micro_batch_size
-        o[f"{a}.use_dynamic_bsz"] = False
-        o[f"{a}.ppo_epochs"] = 1
+        o.update(self._token_batching(job, a, "ppo_max_token_len_per_gpu", notes))
+        o[f"{a}.ppo_epochs"] = m.epochs_per_rollout  # the critic's ppo_epochs follows the actor's (vERL's config)
+        if m.epochs_per_rollout > 1:
+            notes.append(
+                Note(
+                    "method.epochs_per_rollout",
+                    "set",
+                    f"{a}.ppo_epochs={m.epochs_per_rollout} (and critic.ppo_epochs, which vERL takes from the actor's)",
+                )
+            )
         o[f"{a}.shuffle"] = False
         o[f"{a}.data_loader_seed"] = t.seed
         notes.append(
@@ -496,21 +629,11 @@ class VerlBackend(Backend):
         o[f"{a}.clip_ratio_low"] = m.clip_epsilon
         o[f"{a}.clip_ratio_high"] = m.clip_epsilon
         o[f"{a}.entropy_coeff"] = 0
+        o.update(self._kl(job, notes))
         kl = m.kl_coef
-        o[f"{a}.use_kl_loss"] = kl > 0  # no reference model without a KL term
-        o[f"{a}.kl_loss_coef"] = kl
-        o[f"{a}.kl_loss_type"] = "low_var_kl"
-        o["algorithm.use_kl_in_reward"] = False
-        notes.append(
-            Note(
-                "method.kl_coef",
-                "set",
-                f"{a}.use_kl_loss={kl > 0}, kl_loss_coef={kl}, kl_loss_type=low_var_kl "
-                "(the k3 estimator, as TRL's beta), not a KL penalty in the reward",
-            )
-        )
         o.update(self._loss(job, notes))
         o.update(self._model(job, "actor_rollout_ref.model", notes))
+        o.update(self._padding_free(job, "actor_rollout_ref.model", notes))
         o.update(self._engine(job, f"{a}.fsdp_config"))
         o.update(self._optim(job, f"{a}.optim", notes))
         if kl > 0:
@@ -539,6 +662,41 @@ class VerlBackend(Backend):
         if d.ray_address:
             o["+ray_kwargs.ray_init.address"] = d.ray_address
             notes.append(Note("distributed.ray_address", "set", "vERL joins this Ray cluster instead of starting one"))
+        return o
+
+    def _kl(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        """The KL penalty to the reference policy, in the actor's loss or in the reward (a fixed controller)."""
+        a, m = "actor_rollout_ref.actor", rl_method(job)
+        kl, name = m.kl_coef, KL_ESTIMATOR[m.kl_estimator]
+        in_loss, in_reward = kl > 0 and m.kl_placement == "loss", kl > 0 and m.kl_placement == "reward"
+        # vERL starts a reference model when either is on (need_reference_policy); none without a KL term.
+        o: dict[str, Any] = {
+            f"{a}.use_kl_loss": in_loss,
+            f"{a}.kl_loss_coef": kl if in_loss or not in_reward else 0.0,
+            f"{a}.kl_loss_type": name if in_loss else "low_var_kl",
+            "algorithm.use_kl_in_reward": in_reward,
+        }
+        clipped = f"; {KL_K3_CLIPPED}" if m.kl_estimator == "k3" else ""
+        if in_reward:
+            o.update({"algorithm.kl_penalty": name, "algorithm.kl_ctrl.type": "fixed", "algorithm.kl_ctrl.kl_coef": kl})
+            notes.append(
+                Note(
+                    "method.kl_placement",
+                    "set",
+                    f"reward: algorithm.use_kl_in_reward=true, kl_penalty={name} ({m.kl_estimator}), "
+                    f"kl_ctrl fixed at {kl}: each token's reward minus {kl} x KL of the rollout policy to the "
+                    f"reference, before advantages{clipped}",
+                )
+            )
+        else:
+            notes.append(
+                Note(
+                    "method.kl_coef",
+                    "set",
+                    f"{a}.use_kl_loss={in_loss}, kl_loss_coef={kl}, kl_loss_type={o[f'{a}.kl_loss_type']} "
+                    f"({m.kl_estimator}) added to the policy loss, not a KL penalty in the reward{clipped}",
+                )
+            )
         return o
 
     def _loss(self, job: Job, notes: list[Note]) -> dict[str, Any]:
@@ -620,11 +778,15 @@ class VerlBackend(Backend):
             "critic.model.path": job.model.name_or_path,
             "critic.model.trust_remote_code": job.model.trust_remote_code,
             "critic.optim.lr": lr,
+            **self._adam(job, "critic.optim", notes),
             "critic.ppo_micro_batch_size_per_gpu": t.micro_batch_size,
             "critic.model.enable_gradient_checkpointing": t.gradient_checkpointing,
             "algorithm.gamma": m.gamma,
             "algorithm.lam": m.lam,
         }
+        o.update(self._padding_free(job, "critic.model", notes))
+        if t.max_tokens_per_micro_batch is not None:  # critic.use_dynamic_bsz follows the actor's; its budget does not
+            o["critic.ppo_max_token_len_per_gpu"] = t.max_tokens_per_micro_batch
         o.update(self._engine(job, "critic.fsdp"))
         if m.critic_learning_rate is None:
             notes.append(
@@ -702,11 +864,65 @@ class VerlBackend(Backend):
             f"{p}.clip_grad": t.max_grad_norm,
         }
         if job.warmup_steps is not None:
-            o[f"{p}.lr_warmup_steps"] = job.warmup_steps
+            # vERL's scheduler steps once per rollout (steps_per_rollout optimizer steps)
+            o[f"{p}.lr_warmup_steps"] = -(-job.warmup_steps // steps_per_rollout(job))
         else:
             o[f"{p}.lr_warmup_steps_ratio"] = t.warmup_ratio
         if t.lr_scheduler == "cosine":
-            o[f"{p}.min_lr_ratio"] = 0.0
+            o[f"{p}.min_lr_ratio"] = t.min_lr_ratio  # vERL's cosine: lr x max(min_lr_ratio, cosine factor)
+        o.update(self._adam(job, p, notes))
+        return o
+
+    def _token_batching(self, job: Job, p: str, key: str, notes: list[Note]) -> dict[str, Any]:
+        """training.max_tokens_per_micro_batch as vERL's dynamic batch size: micro-batches of whole sequences up to
+        that many tokens per GPU (vERL's rearrange_micro_batches), the optimizer step unchanged."""
+        n = job.training.max_tokens_per_micro_batch
+        if n is None:
+            return {f"{p}.use_dynamic_bsz": False}
+        notes.append(
+            Note(
+                "training.max_tokens_per_micro_batch",
+                "set",
+                f"{p}.use_dynamic_bsz=true, {p}.{key}={n}: vERL fills each GPU's micro-batches with whole sequences "
+                f"up to {n} tokens (balanced by length); training.micro_batch_size is not used for training",
+            )
+        )
+        return {f"{p}.use_dynamic_bsz": True, f"{p}.{key}": n}
+
+    def _padding_free(self, job: Job, p: str, notes: list[Note]) -> dict[str, Any]:
+        """training.padding_free as vERL's use_remove_padding (on by default in vERL's model configs: set only when
+        the job asks, so that existing translations are unchanged)."""
+        if not job.training.padding_free:
+            return {}
+        if not any(n.field == "training.padding_free" for n in notes):
+            notes.append(
+                Note(
+                    "training.padding_free",
+                    "set",
+                    f"{p}.use_remove_padding=true: vERL unpads each micro-batch into one row with per-sequence "
+                    "position ids (varlen attention with flash_attention_2)",
+                )
+            )
+        return {f"{p}.use_remove_padding": True}
+
+    def _adam(self, job: Job, p: str, notes: list[Note]) -> dict[str, Any]:
+        """Adam's betas and epsilon, set only where the job moves them off torch's defaults (vERL's build_optimizer
+        passes optim.betas to AdamW, and optim.override_optimizer_config as further AdamW arguments)."""
+        t = job.training
+        o: dict[str, Any] = {}
+        if (t.adam_beta1, t.adam_beta2) != (0.9, 0.999):
+            o[f"{p}.betas"] = [t.adam_beta1, t.adam_beta2]
+        if t.adam_epsilon != 1e-8:
+            o[f"{p}.override_optimizer_config"] = {"eps": t.adam_epsilon}
+        if o and not any(n.field == "training.adam_beta1" for n in notes):
+            notes.append(
+                Note(
+                    "training.adam_beta1",
+                    "set",
+                    f"torch AdamW betas=({t.adam_beta1}, {t.adam_beta2}), eps={t.adam_epsilon}: optim.betas and "
+                    "optim.override_optimizer_config.eps",
+                )
+            )
         return o
 
     def _trainer(self, job: Job, notes: list[Note]) -> dict[str, Any]:
@@ -723,11 +939,25 @@ class VerlBackend(Backend):
             "trainer.save_freq": out.save_steps or -1,
             "trainer.test_freq": out.eval_steps or -1,
         }
+        spr = steps_per_rollout(job)
+        if spr > 1:
+            o["trainer.save_freq"] = (out.save_steps or -spr) // spr
+            o["trainer.test_freq"] = (out.eval_steps or -spr) // spr
         if t.max_steps is not None:
-            o["trainer.total_training_steps"] = t.max_steps
+            o["trainer.total_training_steps"] = t.max_steps // spr
             # vERL stops at total_training_steps or after total_epochs (default 4), whichever comes first;
             # an epoch holds at least one step, so max_steps epochs never stop the run early.
-            o["trainer.total_epochs"] = t.max_steps
+            o["trainer.total_epochs"] = t.max_steps // spr
+        if spr > 1:
+            notes.append(
+                Note(
+                    "training.max_steps",
+                    "derived",
+                    f"vERL counts its steps (total_training_steps, save_freq, test_freq, the learning-rate "
+                    f"schedule) in rollouts of {spr} optimizer steps: ptsdk's step counts divided by {spr}; the "
+                    "learning rate is constant within a rollout",
+                )
+            )
         else:
             o["trainer.total_epochs"] = int(t.epochs or 1)
         if "wandb" not in out.report_to:
@@ -870,6 +1100,12 @@ class VerlBackend(Backend):
         return import_verl(self, source)
 
 
+def _rl_length(job: Job) -> int | None:
+    """The longest RL sequence vERL trains on (prompt plus completion), if the prompt is bounded."""
+    m = rl_method(job)
+    return None if m.max_prompt_length is None else m.max_prompt_length + m.max_completion_length
+
+
 def reward_model_input(job: Job) -> list[str]:
     """A local reward model folder, which a container must see too."""
     path = getattr(job.method, "reward_model", None)
@@ -928,6 +1164,11 @@ def verl_metric_records(paths: list[Path]) -> Iterator[Any]:
             yield MetricRecord(step=step, kind="eval", loss=val)
 
 
+def has_eval(job: Job) -> bool:
+    """Evaluation data: data.eval, or the share of the training data that data.eval_split holds out."""
+    return job.data.eval is not None or job.data.eval_split is not None
+
+
 def data_spec(job: Job, args: list[str]) -> dict[str, Any]:
     """What verl_data.py converts: each split's source, its parquet target, the record format and renames.
 
@@ -940,6 +1181,14 @@ def data_spec(job: Job, args: list[str]) -> dict[str, Any]:
     }
     if job.data.eval is not None:
         splits["eval"] = {"path": job.data.eval.path, "max_samples": job.data.eval.max_samples, "out": EVAL_PARQUET}
+    elif job.data.eval_split is not None:
+        # verl_data.py holds out this fraction of the training records (datasets' train_test_split, seeded).
+        splits["train"]["hold_out"] = {
+            "fraction": job.data.eval_split,
+            "seed": job.training.seed,
+            "out": EVAL_PARQUET,
+            "name": "eval",
+        }
     spec: dict[str, Any] = {"kind": kind, "format": job.data.format, "columns": dict(job.data.columns)}
     if kind == "sft":
         splits["train"]["layout"] = "file" if job.training.shuffle else "sampler_file_order"

@@ -11,7 +11,9 @@ plus "kind" ("sft" | "rl") and "data_spec". In order:
 3. What vERL lets through unchecked, against its own registries: the advantage estimator, the policy
    loss, the rollout engine, the FSDP strategy, the logger backends.
 4. The data converted by verl_data.py (bad records by line) and loaded by vERL's own dataset class.
-5. RL: the bridged reward loaded by vERL's reward loader (``get_custom_reward_fn``) and called on a sample;
+5. The KL penalties the config turns on, computed by vERL's ``kl_penalty``; the optimizer and learning-rate
+   schedule its FSDP engine builds from the optim section (betas, eps, the cosine floor).
+6. RL: the bridged reward loaded by vERL's reward loader (``get_custom_reward_fn``) and called on a sample;
    a reward model loaded as vERL's reward loop loads it (``HFModelConfig``: a sequence-classification
    model whose tokenizer renders prompt + completion), its serving engine checked.
 """
@@ -81,6 +83,50 @@ def validate_rl(cfg: Any) -> list[str]:
     if use_critic:
         omega_conf_to_dataclass(cfg.critic)
     return []
+
+
+def kl_probe(cfg: Any) -> dict[str, Any]:
+    """Each KL penalty the config turns on, computed by vERL's own ``core_algos.kl_penalty`` (which raises on a name
+    it does not know) for a policy and reference whose log-probs differ by 0.5 and by 30 (the clip at work)."""
+    import torch
+    from verl.trainer.ppo.core_algos import kl_penalty
+
+    actor, algo = cfg.actor_rollout_ref.actor, cfg.algorithm
+    used = {}
+    if actor.use_kl_loss:
+        used["loss"] = (actor.kl_loss_type, actor.kl_loss_coef)
+    if algo.use_kl_in_reward:
+        used["reward"] = (algo.kl_penalty, algo.kl_ctrl.kl_coef)
+    logprob, ref = torch.tensor([[-1.0, -1.0]]), torch.tensor([[-1.5, -31.0]])
+    return {
+        where: {"name": name, "coef": float(coef), "values": kl_penalty(logprob, ref, name)[0].tolist()}
+        for where, (name, coef) in used.items()
+    }
+
+
+def optimizer_probe(section: Any) -> dict[str, Any]:
+    """The optimizer and schedule vERL's FSDP engine builds from an optim section (``build_optimizer`` and its
+    ``_build_lr_scheduler`` rule) over 10 steps without warmup: AdamW's betas/eps and the lr ratio at each step."""
+    import torch
+    from verl.utils.config import omega_conf_to_dataclass
+    from verl.utils.torch_functional import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
+    from verl.workers.config.optimizer import build_optimizer
+
+    config = omega_conf_to_dataclass(section)
+    optimizer = build_optimizer([torch.nn.Parameter(torch.zeros(1))], config)
+    if config.lr_scheduler_type == "cosine":
+        scheduler = get_cosine_schedule_with_warmup(
+            optimizer, 0, 10, min_lr_ratio=config.min_lr_ratio, num_cycles=config.num_cycles
+        )
+    else:
+        scheduler = get_constant_schedule_with_warmup(optimizer, 0)
+    ratios = []
+    for _ in range(11):
+        ratios.append(optimizer.param_groups[0]["lr"] / config.lr)
+        optimizer.step()
+        scheduler.step()
+    group = optimizer.param_groups[0]
+    return {"class": type(optimizer).__name__, "betas": list(group["betas"]), "eps": group["eps"], "lr_ratios": ratios}
 
 
 def check_reward_model(cfg: Any, sample: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +202,15 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
     cfg = compose(kind, list(request["args"]))
     out["errors"] += validate_sft(cfg, request["local_model"]) if kind == "sft" else validate_rl(cfg)
     out["errors"] += unchecked_values(cfg, kind)
+    try:
+        if kind == "rl":
+            out["kl"] = kl_probe(cfg)
+        optim = cfg.optim if kind == "sft" else cfg.actor_rollout_ref.actor.optim
+        out["optimizer"] = optimizer_probe(optim)
+        if kind == "rl" and cfg.critic.enable:
+            out["critic_optimizer"] = optimizer_probe(cfg.critic.optim)
+    except (NotImplementedError, ValueError, TypeError, AssertionError) as exc:
+        out["errors"].append(f"vERL's KL or optimizer code refused the config: {type(exc).__name__}: {exc}")
     counts, data_errors = convert(request["data_spec"])
     out["errors"] += data_errors
     out["rows"] = counts

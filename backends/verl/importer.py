@@ -42,6 +42,9 @@ GRPO_LOSSES = {
     ("token-mean", "cispo"): "cispo",
     ("token-mean", "sapo"): "sapo",
 }
+#: vERL's KL estimator names (kl_loss_type, kl_penalty) -> ptsdk's kl_estimator; "abs", "full" and the
+#: straight-through "k1+"/"k3+" variants have none.
+KL_ESTIMATORS = {"kl": "k1", "k1": "k1", "mse": "k2", "k2": "k2", "low_var_kl": "k3", "k3": "k3"}
 DTYPES = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16"}
 REPORTERS = ("tensorboard", "wandb", "mlflow", "trackio")
 #: The run's environment rather than the job: ptsdk sets these itself for every run.
@@ -225,7 +228,7 @@ class Importer:
         job["model"], job["adapter"] = self.model(prefix, job)
         job["data"] = self.data(job)
         job["training"] = self.training(job, optim, world)
-        job["output"] = self.output()
+        job["output"] = self.output(job)
         if self.entry == "rl":
             job["rollout"] = self.rollout(world)
         options = self.rest(job)
@@ -302,27 +305,7 @@ class Importer:
         m["max_prompt_length"] = self.number("data.max_prompt_length", 512, field="method.max_prompt_length")
         m["max_completion_length"] = self.number("data.max_response_length", 512, field="method.max_completion_length")
         m["temperature"] = self.number(f"{R}.temperature", 1.0, field="method.temperature", kind=float)
-        use_kl = self.get(f"{A}.use_kl_loss", False, field="method.kl_coef")
-        coef = self.number(f"{A}.kl_loss_coef", 0.001, field="method.kl_coef", kind=float)
-        in_reward = self.get("algorithm.use_kl_in_reward", False, field="method.kl_coef")
-        m["kl_coef"] = coef if use_kl is True else 0.0
-        if in_reward is True:
-            reward_coef = self.number("algorithm.kl_ctrl.kl_coef", 0.001, field="method.kl_coef", kind=float)
-            if use_kl is not True:
-                m["kl_coef"] = reward_coef
-            self.note(
-                "algorithm.use_kl_in_reward",
-                "approximated",
-                f"ptsdk applies the KL term as a loss (kl_coef={m['kl_coef']}, low_var_kl), not as a penalty in "
-                "the reward (algorithm.kl_ctrl.kl_coef, algorithm.kl_penalty)",
-            )
-            for key in ("algorithm.kl_ctrl.kl_coef", "algorithm.kl_penalty"):
-                if key in self.values:
-                    self.used[key] = "method.kl_coef"
-                    self.explained.add(key)
-        kl_type = self.get(f"{A}.kl_loss_type", "low_var_kl", field="method.kl_coef")
-        if kl_type != "low_var_kl":
-            self.note(f"{A}.kl_loss_type", "approximated", f"{kl_type}: ptsdk's KL loss is low_var_kl (k3)")
+        m.update(self.kl())
         clip = self.number(f"{A}.clip_ratio", 0.2, field="method.clip_epsilon", kind=float)
         m["clip_epsilon"] = clip
         for side in ("low", "high"):
@@ -359,6 +342,42 @@ class Importer:
                 m["critic_learning_rate"] = float(critic_lr)
         m.update(self.reward())
         return m
+
+    def kl(self) -> dict[str, Any]:
+        """The KL penalty: in the actor's loss (use_kl_loss, kl_loss_coef, kl_loss_type) or in the reward
+        (use_kl_in_reward, kl_ctrl.kl_coef, kl_penalty), with vERL's defaults where the script says nothing."""
+        use_kl = self.get(f"{A}.use_kl_loss", False, field="method.kl_placement") is True
+        coef = self.number(f"{A}.kl_loss_coef", 0.001, field="method.kl_coef", kind=float)
+        kl_type = self.get(f"{A}.kl_loss_type", "low_var_kl", field="method.kl_estimator")
+        in_reward = self.get("algorithm.use_kl_in_reward", False, field="method.kl_placement") is True
+        reward_coef = self.number("algorithm.kl_ctrl.kl_coef", 0.001, field="method.kl_coef", kind=float)
+        penalty = self.get("algorithm.kl_penalty", "kl", field="method.kl_estimator")
+        ctrl = self.get("algorithm.kl_ctrl.type", "fixed", field="method.kl_coef")
+        if use_kl and in_reward:
+            self.note(
+                "algorithm.use_kl_in_reward",
+                "approximated",
+                f"the script puts a KL term in the loss and in the reward; ptsdk holds one: the loss's "
+                f"(kl_coef={coef}); the reward's ({penalty}, {reward_coef}) is not applied",
+            )
+            for key in ("algorithm.kl_ctrl.kl_coef", "algorithm.kl_penalty", "algorithm.kl_ctrl.type"):
+                if key in self.values:
+                    self.explained.add(key)
+        if use_kl or not in_reward:
+            placement, value, name, key = "loss", coef if use_kl else 0.0, kl_type, f"{A}.kl_loss_type"
+        else:
+            placement, value, name, key = "reward", reward_coef, penalty, "algorithm.kl_penalty"
+            if ctrl != "fixed":
+                self.note(
+                    "algorithm.kl_ctrl.type",
+                    "approximated",
+                    f"{ctrl}: ptsdk keeps the KL coefficient fixed at kl_coef={reward_coef}",
+                )
+        estimator = KL_ESTIMATORS.get(str(name))
+        if estimator is None:
+            estimator = "k3" if placement == "loss" else "k1"
+            self.note(key, "approximated", f"{name}: no ptsdk kl_estimator (k1, k2, k3); imported as {estimator}")
+        return {"kl_coef": value, "kl_placement": placement, "kl_estimator": estimator}
 
     def reward(self) -> dict[str, Any]:
         enabled = self.get("reward_model.enable", False, field="method.reward_model") is True
@@ -458,6 +477,8 @@ class Importer:
             data["max_length"] = self.number("data.max_length", 1024, field="data.max_length")
         else:  # vERL bounds prompts and responses separately; the job's max_length must hold both
             data["max_length"] = job["method"]["max_prompt_length"] + job["method"]["max_completion_length"]
+        if self.entry == "rl" and self.get("data.filter_overlong_prompts", False, field="data.truncation") is True:
+            data["truncation"] = "drop"  # vERL drops prompts longer than data.max_prompt_length
         truncation = self.get("data.truncation", "error", field="data.truncation")
         expected = "right" if self.entry == "sft" else "left"
         what = "sequences at the end" if self.entry == "sft" else "prompts at the start"
@@ -478,27 +499,45 @@ class Importer:
             mini = self.number(f"{A}.ppo_mini_batch_size", 256, field="training.global_batch_size")
             micro = self.number(f"{A}.ppo_micro_batch_size_per_gpu", 1, field="training.micro_batch_size")
             gbs = mini * n
-            if prompts != mini:
+            if prompts != mini and mini > 0 and prompts % mini == 0:
+                job["method"]["rollout_batch_size"] = prompts
+                self.used["data.train_batch_size"] = "method.rollout_batch_size"
+            elif prompts != mini:
                 self.note(
                     "data.train_batch_size",
                     "approximated",
-                    f"{prompts} prompts per rollout batch, {mini} per optimizer step: ptsdk takes one optimizer "
-                    f"step per rollout batch of global_batch_size={gbs} completions ({mini} prompts x {n})",
+                    f"{prompts} prompts per rollout batch is not a multiple of {mini} per optimizer step: ptsdk "
+                    f"takes one optimizer step per rollout batch of global_batch_size={gbs} completions "
+                    f"({mini} prompts x {n})",
                 )
-            dynamic, epochs_key = f"{A}.use_dynamic_bsz", f"{A}.ppo_epochs"
-            ppo_epochs = self.get(epochs_key, 1, field="training")
-            if ppo_epochs != 1:
-                self.note(epochs_key, "dropped", f"{ppo_epochs}: ptsdk makes one pass over each rollout batch")
+            epochs = self.number(f"{A}.ppo_epochs", 1, field="method.epochs_per_rollout")
+            job["method"]["epochs_per_rollout"] = max(epochs, 1)
+            dynamic, budget, budget_default = f"{A}.use_dynamic_bsz", f"{A}.ppo_max_token_len_per_gpu", 16384
         else:
             gbs = self.number("data.train_batch_size", 256, field="training.global_batch_size")
             micro = self.number("data.micro_batch_size_per_gpu", 4, field="training.micro_batch_size")
-            dynamic = "data.use_dynamic_bsz"
-        if self.get(dynamic, not rl, field="training.micro_batch_size") is True:
-            self.note(
-                dynamic,
-                "approximated",
-                f"vERL packs micro-batches by tokens; ptsdk counts sequences: micro_batch_size={micro} per GPU",
+            dynamic, budget, budget_default = "data.use_dynamic_bsz", "data.max_token_len_per_gpu", 8192
+        if self.get(dynamic, not rl, field="training.max_tokens_per_micro_batch") is True:
+            t["max_tokens_per_micro_batch"] = self.number(
+                budget, budget_default, field="training.max_tokens_per_micro_batch"
             )
+        padding_free = [
+            key
+            for key in (
+                (f"{M}.use_remove_padding", "critic.model.use_remove_padding") if rl else ("model.use_remove_padding",)
+            )
+            if self.get(key, None, field="training.padding_free") is not None
+        ]
+        if any(self.values[key] is True for key in padding_free):
+            t["padding_free"] = True
+        for key in padding_free:
+            if self.values[key] is not True:
+                self.note(
+                    key,
+                    "approximated",
+                    f"{self.values[key]!r}: ptsdk's padding_free: false leaves vERL's own default "
+                    "(use_remove_padding: true) in place",
+                )
         micro = max(micro, 1)
         if gbs % world == 0 and gbs % (micro * world):
             fit = max(d for d in range(1, micro + 1) if (gbs // world) % d == 0)
@@ -518,8 +557,9 @@ class Importer:
         t["max_grad_norm"] = self.number(f"{A}.grad_clip", clip, field="training.max_grad_norm", kind=float)
         steps = self.get("trainer.total_training_steps", None, field="training.max_steps")
         epochs = self.number("trainer.total_epochs", 30 if rl else 4, field="training.epochs")
+        spr = self.steps_per_rollout(job, gbs) if rl else 1
         if isinstance(steps, int) and steps > 0:
-            t["max_steps"] = steps
+            t["max_steps"] = steps * spr  # vERL counts rollouts; ptsdk optimizer steps
             if "trainer.total_epochs" in self.values:
                 self.note(
                     "trainer.total_epochs",
@@ -541,16 +581,24 @@ class Importer:
         sched = sched or self.get(f"{optim}.warmup_style", "constant", field="training.lr_scheduler")
         if sched == "cosine":
             t["lr_scheduler"] = "cosine"
-            low = self.get(f"{optim}.min_lr_ratio", 0.0, field="training.lr_scheduler")
-            if not same(low, 0.0):
+            low = self.get(f"{optim}.min_lr_ratio", 0.0, field="training.min_lr_ratio")
+            if isinstance(low, (int, float)) and not isinstance(low, bool) and 0 <= low < 1:
+                t["min_lr_ratio"] = float(low)
+            elif low is not None:
                 self.note(f"{optim}.min_lr_ratio", "approximated", f"{low}: ptsdk's cosine schedule decays to 0")
         else:
             if sched != "constant":
                 self.note(f"{optim}.lr_scheduler_type", "approximated", f"{sched}: imported as constant")
             t["lr_scheduler"] = "constant_with_warmup" if ratio else "constant"
-        betas = self.get(f"{optim}.betas", None, field="training.optimizer")
-        if betas is not None and not same(betas, [0.9, 0.999]):
-            self.note(f"{optim}.betas", "dropped", f"{betas}: ptsdk's adamw uses betas (0.9, 0.999)")
+        betas = self.get(f"{optim}.betas", None, field="training.adam_beta1")
+        if (
+            isinstance(betas, list)
+            and len(betas) == 2
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)
+        ):
+            t["adam_beta1"], t["adam_beta2"] = float(betas[0]), float(betas[1])
+        elif betas is not None:
+            self.note(f"{optim}.betas", "dropped", f"{betas}: not two Adam betas in [0, 1); (0.9, 0.999) assumed")
         dtype = self.get(
             f"{'engine' if not rl else A + '.fsdp_config'}.mixed_precision.param_dtype",
             "bf16",
@@ -567,12 +615,21 @@ class Importer:
             t["shuffle"] = shuffle is not False
         return t
 
-    def output(self) -> dict[str, Any]:
+    def steps_per_rollout(self, job: dict[str, Any], gbs: int | None = None) -> int:
+        """ptsdk optimizer steps per vERL step (rollout): mini-batches per rollout x PPO epochs."""
+        m = job["method"]
+        gbs = job["training"]["global_batch_size"] if gbs is None else gbs
+        n = max(m.get("num_generations", 1), 1)
+        prompts = max(gbs // n, 1)
+        return max(m.get("rollout_batch_size", prompts) // prompts, 1) * max(m.get("epochs_per_rollout", 1), 1)
+
+    def output(self, job: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        spr = self.steps_per_rollout(job) if self.entry == "rl" else 1
         for key, field in (("trainer.save_freq", "save_steps"), ("trainer.test_freq", "eval_steps")):
             value = self.get(key, -1, field=f"output.{field}")
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                out[field] = value
+                out[field] = value * spr  # vERL counts rollouts; ptsdk optimizer steps
             elif value not in (-1, 0, None):
                 self.note(key, "dropped", f"{value}: ptsdk counts {field} in optimizer steps; not set")
         keep_key = "trainer.max_ckpt_to_keep" if self.entry == "sft" else "trainer.max_actor_ckpt_to_keep"

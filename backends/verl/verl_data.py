@@ -4,7 +4,9 @@
     python verl_data.py verl_data.json        # a Plan `prepare` command, in the run directory
 
 verl_data.json: {"kind": "sft"|"rl", "format": ..., "columns": {canonical: source}, "splits": {name: {path,
-max_samples, out, layout}}, ...}. Written by ptsdk's vERL backend; check_verl.py calls :func:`convert` too, so
+max_samples, out, layout, hold_out}}, ...}. ``hold_out`` ({fraction, seed, out, name}: data.eval_split) writes
+that seeded share of the split's records, as datasets' train_test_split picks it, to a second file; both keep
+the file's order. Written by ptsdk's vERL backend; check_verl.py calls :func:`convert` too, so
 the native check sees exactly what a run trains on.
 
 - SFT: one ``messages`` column (vERL's MultiTurnSFTDataset). prompt/completion records become a user
@@ -121,18 +123,49 @@ def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: 
         errors.append(f"{field}: {split['path']} holds no records")
     if errors:
         return 0, errors[:20] + ([f"{field}: ... and {len(errors) - 20} more"] if len(errors) > 20 else [])
+    expected = len(records)
+    hold_out = split.get("hold_out")
+    if hold_out:
+        keep, held = held_out_indices(len(rows), hold_out["fraction"], hold_out["seed"])
+        if not keep or not held:
+            return 0, [f"data.eval_split: {hold_out['fraction']} of {len(rows)} records leaves an empty split"]
+        held_rows = [rows[i] for i in held]
+        if spec["kind"] == "rl":
+            held_rows = [{**r, "extra_info": {**r["extra_info"], "index": j}} for j, r in enumerate(held_rows)]
+        n, problems = write_rows(held_rows, root, hold_out["out"], field)
+        split["held_out_rows"] = n
+        if problems:
+            return 0, problems
+        rows, expected = [rows[i] for i in keep], len(keep)
     if split.get("layout") == "sampler_file_order":
         rows = sampler_file_order(rows, spec["sampler_seed"])
+    return write_rows(rows, root, split["out"], field, expected)
+
+
+def held_out_indices(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(kept, held out) record indices, each in file order: the split datasets' ``train_test_split(test_size=
+    fraction, seed=seed)`` makes of n records (the held-out share rounded up, as datasets rounds it)."""
     import datasets
 
-    out = os.path.join(root, split["out"])
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    datasets.Dataset.from_list(rows).to_parquet(out)
+    if n < 2:
+        return list(range(n)), []
+    parts = datasets.Dataset.from_dict({"i": list(range(n))}).train_test_split(test_size=fraction, seed=seed)
+    return sorted(parts["train"]["i"]), sorted(parts["test"]["i"])
+
+
+def write_rows(
+    rows: list[Any], root: str, target: str, field: str, expected: int | None = None
+) -> tuple[int, list[str]]:
+    """Rows to a parquet file under root; (rows written, error lines)."""
+    import datasets
     import pyarrow.parquet as pq
 
+    out = os.path.join(root, target)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    datasets.Dataset.from_list(rows).to_parquet(out)
     written = pq.read_metadata(out).num_rows
-    if written != len(records):
-        return written, [f"{field}: wrote {written} rows to {split['out']} from {len(records)} records"]
+    if written != (len(rows) if expected is None else expected):
+        return written, [f"{field}: wrote {written} rows to {target} from {len(rows)} records"]
     return written, []
 
 
@@ -194,6 +227,8 @@ def convert(spec_path: str, root: str = ".") -> tuple[dict[str, int], list[str]]
     for name, split in spec["splits"].items():
         counts[name], problems = convert_split(spec, name, split, root)
         errors += problems
+        if split.get("hold_out") and "held_out_rows" in split:
+            counts[split["hold_out"]["name"]] = split["held_out_rows"]
     return counts, errors
 
 

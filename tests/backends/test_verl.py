@@ -122,6 +122,40 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "ppo_critic": {"method": rl("ppo", num_generations=1, critic_learning_rate=1e-5, lam=0.9)},
     "rloo": {"method": rl("rloo")},
     "reinforce_pp": {"method": rl("reinforce_pp", num_generations=1)},
+    # KL in the loss or in the reward with each estimator (rloo, reinforce_pp and ppo_critic: reward/k1 defaults).
+    **{
+        f"grpo_kl_{where}_{k}": {"method": rl("grpo", kl_coef=0.02, kl_placement=where, kl_estimator=k)}
+        for where, k in (("loss", "k1"), ("loss", "k2"), ("reward", "k2"), ("reward", "k3"))
+    },
+    # 8 prompts per rollout = 2 optimizer steps of 4 prompts (16 completions), 2 epochs: 4 steps per rollout.
+    "grpo_rollout_batches": {
+        "method": rl("grpo", rollout_batch_size=8, epochs_per_rollout=2),
+        "training": {"max_steps": 8},
+        "output": {"save_steps": 4},
+    },
+    "ppo_token_batches_padding_free_optim": {
+        "method": rl("ppo", num_generations=1),
+        "training": {
+            "max_tokens_per_micro_batch": 64,
+            "padding_free": True,
+            "adam_beta2": 0.95,
+            "adam_epsilon": 1e-6,
+            "lr_scheduler": "cosine",
+            "min_lr_ratio": 0.1,
+        },
+        "data": {"truncation": "drop", "eval_split": 0.25},
+    },
+    "sft_token_batches_padding_free_optim": {
+        "training": {
+            "max_tokens_per_micro_batch": 128,
+            "padding_free": True,
+            "adam_beta1": 0.8,
+            "adam_beta2": 0.95,
+            "lr_scheduler": "cosine",
+            "min_lr_ratio": 0.2,
+        },
+        "data": {"eval_split": 0.25},
+    },
     "grpo_ray_cluster_multi_node": {
         "method": rl("grpo"),
         "distributed": {**GPUS, "nodes": 2, "master_addr": "10.0.0.1", "ray_address": "10.0.0.1:6379"},
@@ -241,6 +275,105 @@ def test_batch_units_are_converted_exactly(verdicts) -> None:
     assert sft.effective["global_batch_sequences"] == 16 and sft.effective["gradient_accumulation"] == 1
 
 
+def test_kl_placements_and_estimators_run_in_verls_kl_code(verdicts) -> None:
+    """method.kl_placement / kl_estimator: composed and validated, then each penalty vERL turns on computed by its
+    own core_algos.kl_penalty on log-ratios 0.5 and 30: k1 = 0.5, 30; k2 = 0.125, 450; k3 = e^-0.5 - 0.5 ... and
+    clipped to 10 (vERL's low_var_kl). The loss placement leaves the reward alone and the reverse."""
+    k3 = math.exp(-0.5) + 0.5 - 1
+    expected = {
+        "grpo_grpo": ("loss", "low_var_kl", 0.01, [k3, 10.0]),  # GRPO's default: k3 in the loss
+        "grpo_kl_loss_k1": ("loss", "kl", 0.02, [0.5, 30.0]),
+        "grpo_kl_loss_k2": ("loss", "mse", 0.02, [0.125, 450.0]),
+        "grpo_kl_reward_k2": ("reward", "mse", 0.02, [0.125, 450.0]),
+        "grpo_kl_reward_k3": ("reward", "low_var_kl", 0.02, [k3, 10.0]),
+        "rloo": ("reward", "kl", 0.05, [0.5, 30.0]),  # RLOO, PPO, REINFORCE++ default: k1 in the reward
+        "reinforce_pp": ("reward", "kl", 0.01, [0.5, 30.0]),
+        "ppo_critic": ("reward", "kl", 0.05, [0.5, 30.0]),
+    }
+    for name, (where, kl_name, coef, values) in expected.items():
+        v = verdicts[name]
+        assert v["ok"], f"{name}: {v['errors']}"
+        assert set(v["kl"]) == {where}, (name, v["kl"])
+        assert v["kl"][where]["name"] == kl_name and v["kl"][where]["coef"] == pytest.approx(coef), name
+        assert v["kl"][where]["values"] == pytest.approx(values, rel=1e-5), name
+        args = set(v["plan"].args)
+        if where == "reward":
+            assert {
+                "algorithm.use_kl_in_reward=true",
+                f"algorithm.kl_penalty={kl_name}",
+                "algorithm.kl_ctrl.type=fixed",
+                "actor_rollout_ref.actor.use_kl_loss=false",
+            } <= args, name
+        else:
+            assert {"algorithm.use_kl_in_reward=false", "actor_rollout_ref.actor.use_kl_loss=true"} <= args, name
+    assert verdicts["grpo_lora_sglang_tp2"]["kl"] == {}  # kl_coef 0: no reference model, no penalty
+
+
+def test_rollout_batches_and_ppo_epochs_validate_in_verl(verdicts) -> None:
+    """rollout_batch_size 8 prompts with 4 per optimizer step, epochs_per_rollout 2: vERL's train_batch_size 8,
+    ppo_mini_batch_size 4, ppo_epochs 2 (validate_config checks the split); its step (a rollout) is 4 of ptsdk's."""
+    v = verdicts["grpo_rollout_batches"]
+    assert v["ok"], v["errors"]
+    assert {
+        "data.train_batch_size=8",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=4",
+        "actor_rollout_ref.actor.ppo_epochs=2",
+        "trainer.total_training_steps=2",
+        "trainer.save_freq=1",
+    } <= set(v["plan"].args)
+    assert "actor_rollout_ref.actor.ppo_epochs=1" in verdicts["grpo_grpo"]["plan"].args
+
+
+def test_padding_free_and_token_batching_compose_in_verl(verdicts) -> None:
+    """padding_free -> use_remove_padding on the actor, critic and SFT model; max_tokens_per_micro_batch -> vERL's
+    dynamic batch size with the token budget (the critic's too); RL truncation drop -> filter_overlong_prompts."""
+    ppo = set(verdicts["ppo_token_batches_padding_free_optim"]["plan"].args)
+    assert verdicts["ppo_token_batches_padding_free_optim"]["ok"]
+    assert {
+        "actor_rollout_ref.model.use_remove_padding=true",
+        "critic.model.use_remove_padding=true",
+        "actor_rollout_ref.actor.use_dynamic_bsz=true",
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=64",
+        "critic.ppo_max_token_len_per_gpu=64",
+        "data.filter_overlong_prompts=true",
+    } <= ppo
+    sft = verdicts["sft_token_batches_padding_free_optim"]
+    assert sft["ok"], sft["errors"]
+    assert {"model.use_remove_padding=true", "data.use_dynamic_bsz=true", "data.max_token_len_per_gpu=128"} <= set(
+        sft["plan"].args
+    )
+    # At their defaults nothing changes: no remove-padding key, fixed micro-batches.
+    default = verdicts["grpo_grpo"]["plan"].args
+    assert not any("use_remove_padding" in a or "filter_overlong" in a for a in default)
+    assert "actor_rollout_ref.actor.use_dynamic_bsz=false" in default
+
+
+def test_optimizer_settings_reach_verls_adamw_and_schedule(verdicts) -> None:
+    """adam_beta1/2, adam_epsilon and min_lr_ratio as vERL's build_optimizer and cosine schedule build them
+    (actor and critic); the defaults give torch's AdamW (0.9, 0.999), 1e-8 and a schedule to 0."""
+    for name, section, betas, eps, floor in (
+        ("ppo_token_batches_padding_free_optim", "optimizer", [0.9, 0.95], 1e-6, 0.1),
+        ("ppo_token_batches_padding_free_optim", "critic_optimizer", [0.9, 0.95], 1e-6, None),
+        ("sft_token_batches_padding_free_optim", "optimizer", [0.8, 0.95], 1e-8, 0.2),
+        ("sft_full", "optimizer", [0.9, 0.999], 1e-8, None),
+    ):
+        probe = verdicts[name][section]
+        assert probe["class"] == "AdamW" and probe["betas"] == pytest.approx(betas), name
+        assert probe["eps"] == pytest.approx(eps), name
+        if floor is not None:
+            assert probe["lr_ratios"][-1] == pytest.approx(floor) and probe["lr_ratios"][0] == 1.0, name
+    assert not any("betas" in a or "override_optimizer_config" in a for a in verdicts["sft_full"]["plan"].args)
+
+
+def test_eval_split_holds_out_a_seeded_share(verdicts) -> None:
+    """data.eval_split 0.25 of the 256 training records: 64 written to the eval parquet (vERL's val_files),
+    192 kept for training and read by vERL's own dataset class."""
+    for name in ("ppo_token_batches_padding_free_optim", "sft_token_batches_padding_free_optim"):
+        v = verdicts[name]
+        assert v["rows"] == {"train": 192, "eval": 64}, (name, v["rows"])
+        assert v["dataset_rows"] == 192 and "data.val_files=data/eval.parquet" in v["plan"].args
+
+
 def test_reward_bridge_scores_through_verls_loader(verdicts) -> None:
     """examples/rewards.py:correct, loaded by vERL's get_custom_reward_fn through verl_reward.py: the
     ground truth scores 1, an empty answer 0 (the same function a TRL job uses)."""
@@ -315,6 +448,30 @@ def test_jobs_vERL_cannot_run_are_refused_with_the_field(ptsdk, verl_model, tmp_
             {"method": rl("grpo", reward_model=str(verl_model))},
             "method.reward_model: vERL scores with reward functions or a reward model, not their sum",
         ),
+        "unlimited_prompt": (
+            {"method": rl("grpo", max_prompt_length=None)},
+            "method.max_prompt_length: verl cannot run no prompt limit; backends that can: ",
+        ),
+        "tp_with_fsdp": (
+            {"distributed": {**GPUS, "tensor_parallel_size": 2}},
+            "verl cannot run ",
+        ),
+        "megatron": (
+            {"distributed": {**GPUS, "strategy": "megatron", "tensor_parallel_size": 2}},
+            "distributed.strategy: verl cannot run ",
+        ),
+        "rollout_server": (
+            {"method": rl("grpo"), "rollout": {"server": "localhost:8000"}},
+            "rollout.server: verl cannot run ",
+        ),
+        "steps_not_whole_rollouts": (
+            {"method": rl("grpo", rollout_batch_size=8)},
+            "training.max_steps: vERL counts steps in rollouts of 2 optimizer steps",
+        ),
+        "token_budget_below_a_sequence": (
+            {"training": {"max_tokens_per_micro_batch": 32}},
+            "training.max_tokens_per_micro_batch: 32 tokens cannot hold one sequence of 64 tokens",
+        ),
         "dpo": (
             {"method": {"name": "dpo"}, "data": {"train": {"path": str(EXAMPLES / "data" / "pref_train.jsonl")}}},
             "method.name: verl cannot run method 'dpo'; backends that can: ",
@@ -324,6 +481,16 @@ def test_jobs_vERL_cannot_run_are_refused_with_the_field(ptsdk, verl_model, tmp_
         r = ptsdk("validate", str(job_file(tmp_path, name, verl_model, **sections)), "--backend", "verl")
         assert r.code == 2 and message in r.err, (name, r.err)
         assert "Traceback" not in r.err
+    # What the matrix refuses first (no such capability) the backend also says why, for API callers.
+    why = {
+        "unlimited_prompt": "method.max_prompt_length: vERL sizes and left-pads every prompt",
+        "megatron": "distributed.strategy: ptsdk runs vERL's FSDP workers; vERL's Megatron workers",
+        "rollout_server": "rollout.server: vERL starts its own vLLM/SGLang engines",
+        "tp_with_fsdp": "distributed.tensor_parallel_size: vERL's FSDP engine shards parameters but has no tensor",
+    }
+    for name, message in why.items():
+        problems = VerlBackend().static_problems(load_job(tmp_path / f"{name}.yaml"))
+        assert any(p.startswith(message) for p in problems), (name, problems)
 
 
 def test_sft_lora_trains_in_cpu_smoke_mode(ptsdk, verl_env, verl_model, tmp_path) -> None:
@@ -354,6 +521,50 @@ def test_sft_lora_trains_in_cpu_smoke_mode(ptsdk, verl_env, verl_model, tmp_path
     assert argv[1:4] == ["-m", "torch.distributed.run", "--nproc_per_node=1"] and "cpu_smoke.py" in argv
     assert json.loads((run_dir / "verl_data.json").read_text())["kind"] == "sft"
     assert_loads(verl_env, run_dir / "model", adapter=False)  # vERL saves the merged model
+
+
+def test_sft_token_batches_optimizer_and_eval_split_train_in_cpu_smoke_mode(
+    ptsdk, verl_env, verl_model, tmp_path
+) -> None:
+    """vERL's own SFT trainer on CPU with token-budget micro-batches, AdamW betas/eps off torch's defaults, a cosine
+    schedule with a floor, and an eval split held out of the training file: 4 steps, falling loss, the floor
+    reached by vERL's scheduler, eval losses on the held-out records."""
+    job = job_file(
+        tmp_path,
+        "sft_tokens_cpu",
+        verl_model,
+        distributed={"device": "cpu"},
+        training={
+            "precision": "fp32",
+            "global_batch_size": 8,
+            "micro_batch_size": 2,
+            "max_tokens_per_micro_batch": 128,
+            "learning_rate": 0.002,
+            "adam_beta1": 0.8,
+            "adam_beta2": 0.95,
+            "adam_epsilon": 1e-6,
+            "lr_scheduler": "cosine",
+            "min_lr_ratio": 0.25,
+            "max_steps": 4,
+        },
+        data={"eval_split": 0.125},
+        output={"eval_steps": 2},
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_on(ptsdk, "verl", job, run_dir)
+    train = trained(manifest, metrics, 4, framework=("verl", "0.9.1"))
+    assert train[-1]["loss"] < train[0]["loss"]
+    lrs = [m["learning_rate"] for m in train]
+    # vERL logs the rate after its scheduler's step: down the cosine to the floor, 0.25 x 0.002, after step 4 of 4.
+    assert lrs[-1] == pytest.approx(0.25 * 0.002) and lrs == sorted(lrs, reverse=True) and lrs[0] < 0.002, lrs
+    assert sum(m["kind"] == "eval" and math.isfinite(m["loss"]) for m in metrics) >= 2
+    args = manifest["commands"][1]["argv"]
+    assert "data.use_dynamic_bsz=true" in args and "data.max_token_len_per_gpu=128" in args
+    assert "optim.betas=[0.8,0.95]" in args and "optim.min_lr_ratio=0.25" in args
+    import pyarrow.parquet as pq
+
+    assert pq.read_metadata(run_dir / "data" / "eval.parquet").num_rows == 32
+    assert pq.read_metadata(run_dir / "data" / "train.parquet").num_rows == 224
 
 
 def _logged_steps(path: Path) -> dict[int, float]:
