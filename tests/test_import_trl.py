@@ -143,3 +143,63 @@ def test_cli_import(ptsdk: Any, tmp_path: Path) -> None:
     junk.write_text("just some notes\n")
     r = ptsdk("import", str(junk), "--from", "trl")
     assert r.code == 2 and "not a TRL launch" in r.err and "Traceback" not in r.err
+
+
+def _round_trip_clean(path: Path) -> tuple[Any, list[str]]:
+    """Import, validate, check feasibility, translate back: the job and the unexplained differences."""
+    backend = TRLBackend()
+    result = backend.import_native(path)
+    job = validate_job(result.job)
+    assert feasibility(job, {"trl": TRLBackend})["trl"].ok, feasibility(job, {"trl": TRLBackend})["trl"].reasons()
+    plan = backend.translate(job)
+    return job, unexplained(result.settings, back_settings(plan), [*result.notes, *plan.notes])
+
+
+def test_new_spec_fields_are_imported(tmp_path: Path) -> None:
+    """Issue #12: native settings that now have spec fields land there (not in backend_options), and come
+    back from the translation."""
+    sft = tmp_path / "sft.yaml"
+    sft.write_text(
+        "model_name_or_path: m/x\ndataset_name: openai/gsm8k\ndataset_config: main\nnum_train_epochs: 2\n"
+        "lr_scheduler_type: cosine_with_min_lr\nlr_scheduler_kwargs: {min_lr_rate: 0.05}\n"
+        "adam_beta1: 0.85\nadam_beta2: 0.95\nadam_epsilon: 1.0e-6\npadding_free: true\npacking: true\n"
+        "eos_token: <|im_end|>\npad_token: <|pad|>\nsave_strategy: steps\nsave_steps: 0.25\n"
+        "eval_strategy: epoch\n"
+    )
+    job, left = _round_trip_clean(sft)
+    assert left == []
+    t, o = job.training, job.output
+    assert (t.lr_scheduler, t.min_lr_ratio) == ("cosine", 0.05)
+    assert (t.adam_beta1, t.adam_beta2, t.adam_epsilon) == (0.85, 0.95, 1e-6) and t.padding_free
+    assert job.data.train.subset == "main" and job.data.eval is not None and job.data.eval.subset == "main"
+    assert (job.model.eos_token, job.model.pad_token) == ("<|im_end|>", "<|pad|>")
+    assert (o.saves_per_epoch, o.save_steps, o.evals_per_epoch, o.eval_steps) == (2, None, 1, None)
+    assert not job.backend_options
+
+    grpo = tmp_path / "grpo.yaml"
+    grpo.write_text(
+        "model_name_or_path: m/x\ndataset_name: d/y\nreward_funcs: accuracy_reward\nnum_generations: 4\n"
+        "per_device_train_batch_size: 4\ngradient_accumulation_steps: 2\nsteps_per_generation: 4\n"
+        "num_iterations: 2\nbeta: 0.04\nuse_vllm: true\nvllm_mode: server\nvllm_server_host: 10.0.0.5\n"
+        "vllm_server_port: 8001\n"
+    )
+    job, left = _round_trip_clean(grpo)
+    assert left == []
+    m = job.method
+    assert (m.rollout_batch_size, m.epochs_per_rollout, m.kl_coef) == (4, 2, 0.04)  # 4 x 4 = 16 completions
+    assert job.rollout is not None and job.rollout.server == "10.0.0.5:8001"
+    assert not job.backend_options
+
+    # What the spec cannot say stays a passthrough: a vLLM host given as a shell variable, a generation batch
+    # that is not whole optimizer steps.
+    odd = tmp_path / "grpo_odd.yaml"
+    odd.write_text(
+        "model_name_or_path: m/x\ndataset_name: d/y\nreward_funcs: accuracy_reward\nnum_generations: 4\n"
+        "per_device_train_batch_size: 4\ngradient_accumulation_steps: 2\ngeneration_batch_size: 4\n"
+        "use_vllm: true\nvllm_mode: server\nvllm_server_host: ${VLLM_NODE}\n"
+    )
+    result = TRLBackend().import_native(odd)
+    assert {"generation_batch_size", "use_vllm", "vllm_mode", "vllm_server_host"} <= set(
+        result.job["backend_options"]["trl"]
+    )
+    assert "rollout" not in result.job

@@ -208,3 +208,177 @@ def test_effective_load_dtype_and_attention() -> None:
     assert plan.effective["attn_implementation"] == cfg["attn_implementation"] == "eager"
     assert "attn_implementation" not in plan.effective["sources"]
     assert plan.effective["load_dtype"] == "auto"
+
+
+# --- 7. issue #12: the spec's new settings ----------------------------------------------------------
+
+
+def problems(**overrides: Any) -> list[str]:
+    return TRLBackend().static_problems(validate_job(minimal_job(**overrides)))
+
+
+def test_defaults_translate_as_before() -> None:
+    """A job that sets none of the new fields gets none of the new keys."""
+    _, cfg = translate()
+    new = {
+        "adam_beta1",
+        "adam_beta2",
+        "adam_epsilon",
+        "lr_scheduler_kwargs",
+        "padding_free",
+        "eval_holdout",
+        "instruction_records",
+        "train_subset",
+        "tokenizer_pad_token",
+        "tokenizer_eos_token",
+        "eos_token",
+        "save_steps",
+    }
+    assert not new & set(cfg) and cfg["lr_scheduler_type"] == "cosine" and cfg["save_strategy"] == "no"
+    _, cfg = translate(method=RL)
+    assert not {"generation_batch_size", "num_iterations", "use_vllm", "drop_prompts_over"} & set(cfg)
+
+
+def test_adam_and_cosine_floor() -> None:
+    _, cfg = translate(training={"adam_beta1": 0.8, "adam_beta2": 0.95, "min_lr_ratio": 0.1})
+    assert (cfg["adam_beta1"], cfg["adam_beta2"], cfg["adam_epsilon"]) == (0.8, 0.95, 1e-8)
+    assert cfg["lr_scheduler_type"] == "cosine_with_min_lr" and cfg["lr_scheduler_kwargs"] == {"min_lr_rate": 0.1}
+
+
+def test_data_fields() -> None:
+    plan, cfg = translate(
+        data={"train": {"path": "openai/gsm8k", "subset": "main"}, "eval_split": 0.1, "format": "instruction"}
+    )
+    assert cfg["train_subset"] == "main" and cfg["eval_holdout"] == 0.1 and cfg["instruction_records"] is True
+    assert "seed 42" in notes(plan, "data.eval_split") and "Alpaca" in notes(plan, "data.format")
+    _, cfg = translate(data={"train": {"path": "o/d"}, "eval": {"path": "o/e", "subset": "x"}})
+    assert cfg["eval_subset"] == "x" and "train_subset" not in cfg
+
+
+def test_special_tokens_per_method() -> None:
+    """SFTConfig's eos_token (it also updates the model's eos ids); the tokenizer's everywhere else."""
+    _, cfg = translate(model={"name_or_path": "o/m", "pad_token": "<pad>", "eos_token": "<|im_end|>"})
+    assert cfg["tokenizer_pad_token"] == "<pad>" and cfg["eos_token"] == "<|im_end|>"
+    _, cfg = translate(method={"name": "dpo"}, model={"name_or_path": "o/m", "eos_token": "<|im_end|>"})
+    assert cfg["tokenizer_eos_token"] == "<|im_end|>" and "eos_token" not in cfg
+
+
+def test_padding_free_sft_only() -> None:
+    plan, cfg = translate(training={"padding_free": True})
+    assert cfg["padding_free"] is True and cfg["max_length"] is None
+    assert "not enforced" in notes(plan, "data.max_length")
+    _, cfg = translate(training={"padding_free": True, "packing": True})
+    assert cfg["max_length"] == 1024  # packing enforces it
+    for method in ({"name": "dpo"}, RL):
+        assert any(
+            p.startswith("training.padding_free: TRL") for p in problems(method=method, training={"padding_free": True})
+        )
+    assert not [p for p in problems(training={"padding_free": True}) if "padding_free" in p]
+
+
+def test_token_batching_and_megatron_are_refused() -> None:
+    assert any(
+        p.startswith("training.max_tokens_per_micro_batch: TRL")
+        for p in problems(training={"max_tokens_per_micro_batch": 4096})
+    )
+    result = check(validate_job(minimal_job(training={"max_tokens_per_micro_batch": 4096})), "trl", get_backends())
+    assert not result.ok
+    job = validate_job(minimal_job(distributed={"gpus_per_node": 2, "strategy": "megatron", "tensor_parallel_size": 2}))
+    assert not check(job, "trl", get_backends()).ok
+
+
+@pytest.mark.parametrize(
+    ("output", "training", "expect"),
+    [
+        ({"saves_per_epoch": 1}, {}, {"save_strategy": "epoch"}),
+        ({"saves_per_epoch": 4}, {"epochs": 2}, {"save_strategy": "steps", "save_steps": 0.125}),
+        ({"saves_per_epoch": 2}, {"epochs": 0.25}, {"save_strategy": "steps", "save_steps": 1 - 1e-9}),
+        ({"evals_per_epoch": 1}, {}, {"eval_strategy": "epoch"}),
+        ({"evals_per_epoch": 3}, {}, {"eval_strategy": "steps", "eval_steps": 1 / 3}),
+    ],
+)
+def test_per_epoch_cadence(output: dict, training: dict, expect: dict) -> None:
+    """transformers: a fractional save/eval step is ceil(total steps x fraction) (trainer_callback.py:156-166)."""
+    _, cfg = translate(data={"train": {"path": "o/d"}, "eval_split": 0.1}, output=output, training=training)
+    assert {k: cfg.get(k) for k in expect} == expect
+
+
+def test_per_epoch_cadence_with_max_steps_is_refused_above_one() -> None:
+    assert any(
+        p.startswith("output.saves_per_epoch:")
+        for p in problems(output={"saves_per_epoch": 2}, training={"max_steps": 10})
+    )
+    assert not problems(output={"saves_per_epoch": 1}, training={"max_steps": 10})
+
+
+def test_rl_rollout_fields() -> None:
+    plan, cfg = translate(
+        method={**RL, "rollout_batch_size": 4, "epochs_per_rollout": 3, "kl_coef": 0.02, "max_prompt_length": None},
+        training={"global_batch_size": 8},
+    )
+    assert cfg["generation_batch_size"] == 16 and cfg["num_iterations"] == 3 and cfg["beta"] == 0.02
+    assert "per 2 step(s)" in notes(plan, "training.global_batch_size")
+    assert "k3" in notes(plan, "method.kl_coef") and not notes(plan, "method.max_prompt_length")
+
+
+@pytest.mark.parametrize(
+    ("name", "placement", "estimator", "refused"),
+    [
+        ("grpo", "loss", "k3", False),
+        ("grpo", "reward", "k1", True),
+        ("grpo", "loss", "k1", True),
+        ("rloo", "reward", "k1", False),
+        ("rloo", "loss", "k3", True),
+        ("rloo", "reward", "k2", True),
+    ],
+)
+def test_kl_placement_per_method(name: str, placement: str, estimator: str, refused: bool) -> None:
+    method = {**RL, "name": name, "kl_coef": 0.05, "kl_placement": placement, "kl_estimator": estimator}
+    found = [p for p in problems(method=method) if p.startswith("method.kl_placement:")]
+    assert bool(found) is refused, found
+    # With no KL (kl_coef 0) nothing is refused.
+    assert not [p for p in problems(method={**method, "kl_coef": 0.0}) if p.startswith("method.kl_")]
+
+
+def test_rl_prompt_limit_and_drop() -> None:
+    plan, cfg = translate(method={**RL, "max_prompt_length": 64}, data={"train": {"path": "o/d"}, "truncation": "drop"})
+    assert cfg["drop_prompts_over"] == 64 and "drops records" in notes(plan, "data.truncation")
+    plan, cfg = translate(method={**RL, "max_prompt_length": 64})
+    assert "drop_prompts_over" not in cfg and "kept whole" in notes(plan, "method.max_prompt_length")
+
+
+def test_rollout_engine_and_server() -> None:
+    gpu = {"distributed": {"device": "gpu"}}
+    _, cfg = translate(method=RL, rollout={"server": "vllm-host:8001"}, **gpu)
+    assert (cfg["use_vllm"], cfg["vllm_mode"], cfg["vllm_server_host"], cfg["vllm_server_port"]) == (
+        True,
+        "server",
+        "vllm-host",
+        8001,
+    )
+    _, cfg = translate(method=RL, rollout={"tensor_parallel_size": 1, "gpu_memory_utilization": 0.4}, **gpu)
+    assert cfg["vllm_mode"] == "colocate" and cfg["vllm_gpu_memory_utilization"] == 0.4
+    assert any(p.startswith("rollout.colocate:") for p in problems(method=RL, rollout={"colocate": False}, **gpu))
+    assert not [p for p in problems(method=RL, rollout={"colocate": False, "server": "h:1"}, **gpu) if "rollout" in p]
+    assert check(validate_job(minimal_job(method=RL, rollout={"server": "h:1"}, **gpu)), "trl", get_backends()).ok
+
+
+def test_every_new_feature_is_declared_or_refused() -> None:
+    declared = {c.name for c in TRLBackend.capabilities if c.kind == "feature"}
+    assert {
+        "adam_betas",
+        "min_lr",
+        "eval_split",
+        "per_epoch_cadence",
+        "instruction_records",
+        "special_tokens",
+        "padding_free",
+        "dataset_subset",
+        "unlimited_prompt",
+        "several_steps_per_rollout",
+        "epochs_per_rollout",
+        "rollout_server",
+        "kl_in_loss:k3",
+        "kl_in_reward:k1",
+    } <= declared
+    assert "token_batching" not in declared

@@ -26,7 +26,7 @@ from ptsdk.plugins.kit import (
     runtime_file,
 )
 from ptsdk.spec import Job
-from ptsdk.spec.method import DPO_LOSSES, GRPO_LOSSES
+from ptsdk.spec.method import DPO_LOSSES, GRPO_LOSSES, _OnlineRL
 
 HERE = Path(__file__).resolve().parent
 T, V = Verified.trained, Verified.validated
@@ -46,6 +46,13 @@ METHOD_MAP: dict[str, tuple[str, dict[str, Any]]] = {
 }
 CONFIG = "trl_config.yaml"
 PARSER_TEST = "test_every_loss_variant_passes_trl_parser"
+SFT_TEST = "test_sft_instruction_records_with_new_settings"
+RL_TEST = "test_grpo_rollout_settings"
+ROLLOUT_TEST = "test_rollout_settings_pass_trl_parser"
+#: Where each online RL trainer puts its KL penalty (beta), and the estimator: GRPO adds
+#: exp(ref - logp) - (ref - logp) - 1 (k3) per token to the loss (trl/trainer/grpo_trainer.py:3098-3150); RLOO
+#: subtracts beta x the summed log-ratio (k1) from each sequence's reward (rloo_trainer.py:1664-1673).
+KL_OF = {"grpo": ("loss", "k3"), "rloo": ("reward", "k1")}
 DPO_TRAINED = ("sigmoid", "robust", "hinge")
 DEEPSPEED = "ds_config.json"
 
@@ -115,14 +122,37 @@ class TRLBackend(TrainerBackend):
         *caps("reward", "functions", T, TESTS + "test_grpo_reward_function"),
         *caps("reward", "model", T, TESTS + "test_grpo_reward_model"),
         *caps("feature", "packing", T, TESTS + "test_sft_packing"),
-        *caps("feature", "kl_in_loss:k3", V, TESTS + PARSER_TEST, note="GRPO (beta)"),
+        *caps("feature", "kl_in_loss:k3", T, TESTS + RL_TEST, note="GRPO (beta; k3 x importance ratio)"),
         *caps("feature", "kl_in_reward:k1", T, TESTS + "test_rloo_reward_function", note="RLOO (beta, per sequence)"),
+        *caps("feature", "adam_betas min_lr eval_split per_epoch_cadence", T, TESTS + SFT_TEST),
+        *caps("feature", "instruction_records", T, TESTS + SFT_TEST, note="SFT, Axolotl's Alpaca text"),
+        *caps(
+            "feature",
+            "special_tokens",
+            T,
+            TESTS + SFT_TEST,
+            note="SFT trained; every trainer reads the tokenizer's pad/eos, set before it starts",
+        ),
+        *caps("feature", "padding_free", T, TESTS + "test_sft_padding_free_matches_padded", note="SFT"),
+        *caps(
+            "feature", "dataset_subset", V, TESTS + "test_dataset_subset_loads", note="datasets' load_dataset(name=)"
+        ),
+        *caps(
+            "feature",
+            "unlimited_prompt several_steps_per_rollout epochs_per_rollout",
+            T,
+            TESTS + RL_TEST,
+            note="GRPO trained, RLOO parsed",
+        ),
+        *caps("rollout", "vllm", V, TESTS + ROLLOUT_TEST, note="vLLM needs GPUs"),
+        *caps("feature", "rollout_server", V, TESTS + ROLLOUT_TEST, note="trl vllm-serve"),
     )
 
     # --- refusals ----------------------------------------------------------------------
 
     def static_problems(self, job: Job) -> list[str]:
         out = list(super().static_problems(job))
+        trl_method = METHOD_MAP.get(job.method.name, (job.method.name, {}))[0]
         if job.training.packing and job.method.name != "sft":
             # TRL 1.16's only `packing` field is SFTConfig's (trl/trainer/sft_config.py:222). DPOConfig has
             # `padding_free` (dpo_config.py:210), which DPOTrainer turns off again with a warning since its
@@ -130,10 +160,63 @@ class TRLBackend(TrainerBackend):
             # refuses a config key no dataclass takes (trl/scripts/utils.py:353-357).
             out.append(
                 f"training.packing: TRL {self.verified_with['trl']} packs sequences for SFT only; its "
-                f"{METHOD_MAP[job.method.name][0]} trainer has no packing (DPO's padding_free is switched off by "
+                f"{trl_method} trainer has no packing (DPO's padding_free is switched off by "
                 "DPOTrainer itself). Set packing: false"
             )
+        out += self._new_field_problems(job)
         return out + rendezvous_problems(job, "torchrun") + passthrough_problems(self, job)
+
+    def _new_field_problems(self, job: Job) -> list[str]:
+        """Settings of the spec that one TRL trainer honours and another does not."""
+        m, t, o, version = job.method, job.training, job.output, self.verified_with["trl"]
+        trl_method = METHOD_MAP.get(m.name, (m.name, {}))[0]
+        out: list[str] = []
+        if t.padding_free and m.name != "sft":
+            # SFTConfig.padding_free (sft_config.py:238); DPOTrainer switches its own off again
+            # (dpo_trainer.py:732-739); the other trainers' configs have no such field.
+            out.append(
+                f"training.padding_free: TRL {version} runs padding-free batches for SFT only; its {trl_method} "
+                "trainer pads (DPO's padding_free is switched off by DPOTrainer itself). Set padding_free: false"
+            )
+        if t.max_tokens_per_micro_batch is not None:
+            out.append(
+                f"training.max_tokens_per_micro_batch: TRL {version} has no token-budget batching (each "
+                "micro-batch is per_device_train_batch_size sequences); remove it and set "
+                "training.micro_batch_size, or use a backend with dynamic batching"
+            )
+        if t.max_steps is not None:
+            for key in ("saves_per_epoch", "evals_per_epoch"):
+                n = getattr(o, key)
+                if n is not None and n > 1:
+                    # transformers reads a fractional save_steps/eval_steps as a share of the whole run
+                    # (trainer_callback.py:156-166), which is a share of an epoch only when the run is given in epochs.
+                    out.append(
+                        f"output.{key}: TRL can do {n} per epoch only for a run given in training.epochs (a "
+                        f"fraction of the run); with max_steps set output.{key.split('s_per')[0]}_steps, or "
+                        f"{key}: 1 (the epoch strategy)"
+                    )
+        want = KL_OF.get(m.name)
+        if isinstance(m, _OnlineRL) and want is not None:
+            if m.kl_coef > 0 and (m.kl_placement, m.kl_estimator) != want:
+                out.append(
+                    f"method.kl_placement: TRL {version}'s {m.name} puts its KL penalty (beta) in the "
+                    f"{want[0]} with the {want[1]} estimator; kl_placement {m.kl_placement} / kl_estimator "
+                    f"{m.kl_estimator} it cannot. Set kl_placement: {want[0]} and kl_estimator: {want[1]}, or "
+                    "kl_coef: 0"
+                )
+        r = job.rollout
+        if r is not None and r.server is None:
+            if not r.colocate:
+                out.append(
+                    "rollout.colocate: TRL runs vLLM on dedicated GPUs only as a separate server "
+                    "(`trl vllm-serve`); start one and set rollout.server, or colocate: true"
+                )
+            if r.num_engines is not None:
+                out.append(
+                    "rollout.num_engines: TRL's colocated vLLM runs one engine per tensor-parallel group of the "
+                    "training processes (world size / rollout.tensor_parallel_size); remove num_engines"
+                )
+        return out
 
     # --- translation -------------------------------------------------------------------
 
@@ -171,16 +254,40 @@ class TRLBackend(TrainerBackend):
     def _data(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         data = job.data
         out: dict[str, Any] = {"train_path": data.train.path, "train_split": data.train.split}
+        if data.train.subset:
+            out["train_subset"] = data.train.subset
         if data.train.max_samples:
             out["max_train_samples"] = data.train.max_samples
         if data.eval is not None:
             out.update(eval_path=data.eval.path, eval_split=data.eval.split)
+            if data.eval.subset:
+                out["eval_subset"] = data.eval.subset
+        if data.eval_split is not None:
+            out["eval_holdout"] = data.eval_split
+            notes.append(
+                Note(
+                    "data.eval_split",
+                    "set",
+                    f"eval_holdout={data.eval_split}: train_trl.py holds out that fraction of the training records "
+                    f"(datasets' train_test_split, seed {job.training.seed}) after max_samples",
+                )
+            )
+        if data.format == "instruction":
+            out["instruction_records"] = True
+            notes.append(
+                Note(
+                    "data.format",
+                    "set",
+                    "instruction_records: train_trl.py renders each Alpaca record's prompt with Axolotl's Alpaca "
+                    "text (instruct style) and trains on output as the completion",
+                )
+            )
         if data.columns:
             # TRL reads the canonical names (prompt/completion/messages/chosen/rejected/label).
             out["rename_columns"] = [f"{src}={canon}" for canon, src in sorted(data.columns.items())]
         if job.method.family != "rl":
             out["max_length"] = data.max_length
-        if data.truncation == "drop":
+        if data.truncation == "drop" and job.method.family != "rl":
             notes.append(
                 Note(
                     "data.truncation", "approximated", "TRL truncates long sequences (keep_start); it cannot drop them"
@@ -203,6 +310,14 @@ class TRLBackend(TrainerBackend):
         }
         if m.attn_implementation:
             out["attn_implementation"] = m.attn_implementation
+        if m.pad_token:
+            # The trainers read the tokenizer's pad token (SFT/DPO's own pad_token field is deprecated:
+            # sft_config.py:297, dpo_config.py:350); train_trl.py sets it before the trainer starts.
+            out["tokenizer_pad_token"] = m.pad_token
+        if m.eos_token:
+            # SFTConfig.eos_token also updates the model's eos ids (sft_trainer.py:728-746); the other trainers
+            # read the tokenizer's (GRPO stops generation at it, grpo_trainer.py:409-416).
+            out["eos_token" if job.method.name == "sft" else "tokenizer_eos_token"] = m.eos_token
         if a.type != "full":
             targets = a.target_modules
             out.update(
@@ -254,8 +369,34 @@ class TRLBackend(TrainerBackend):
             out["max_steps"] = t.max_steps
         else:
             out["num_train_epochs"] = t.epochs
+        if (t.adam_beta1, t.adam_beta2, t.adam_epsilon) != (0.9, 0.999, 1e-8):
+            out.update(adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=t.adam_epsilon)
+        if t.min_lr_ratio > 0:
+            # transformers' cosine with a floor: factor * (1 - min_lr_rate) + min_lr_rate (optimization.py:326-334)
+            out.update(lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": t.min_lr_ratio})
         if t.packing:
             out["packing"] = True
+        if t.padding_free:
+            out["padding_free"] = True
+            if not t.packing:
+                # SFTTrainer refuses padding_free with a max_length and no packing (sft_trainer.py:999-1004).
+                out["max_length"] = None
+                notes.append(
+                    Note(
+                        "data.max_length",
+                        "approximated",
+                        f"not enforced: TRL's padding-free batches without packing take max_length null "
+                        f"(sft_trainer.py:999-1004); records longer than {job.data.max_length} tokens are kept whole",
+                    )
+                )
+            notes.append(
+                Note(
+                    "training.padding_free",
+                    "set",
+                    "padding_free: the micro-batch is one row; transformers masks attention per sequence from the "
+                    "restarting position ids (masking_utils.find_packed_sequence_indices), flash_attention_2 on GPUs",
+                )
+            )
         if d.device == "cpu":
             out["use_cpu"] = True  # several CPU processes get gloo from torchrun's environment
         if d.effective_strategy == "fsdp":
@@ -313,7 +454,8 @@ class TRLBackend(TrainerBackend):
             )
             if m.name == "grpo":
                 out["loss_type"] = m.loss_type
-            if job.data.eval is not None:
+            self._rollout(job, out, notes)
+            if job.data.eval is not None or job.data.eval_split is not None:
                 micro, world = job.training.micro_batch_size, job.distributed.world_size
                 out["per_device_eval_batch_size"] = eval_batch = rl_eval_batch(micro, m.num_generations, world)
                 notes.append(
@@ -334,17 +476,74 @@ class TRLBackend(TrainerBackend):
                         "with the policy's model_init_kwargs (dtype, attention, quantization) and its own tokenizer",
                     )
                 )
+            if m.max_prompt_length is not None and job.data.truncation == "drop":
+                # GRPOConfig/RLOOConfig 1.16 have no prompt limit; train_trl.py drops the long prompts itself.
+                out["drop_prompts_over"] = m.max_prompt_length
+                notes.append(
+                    Note(
+                        "data.truncation",
+                        "set",
+                        f"drop_prompts_over={m.max_prompt_length}: train_trl.py drops records whose prompt is longer "
+                        "(tokens as the trainer encodes it: chat template with generation prompt for messages)",
+                    )
+                )
+            elif m.max_prompt_length is not None:
+                notes.append(
+                    Note(
+                        "method.max_prompt_length",
+                        "dropped",
+                        f"TRL {self.verified_with['trl']} has no prompt-length limit for {m.name}; prompts are kept "
+                        "whole (data.truncation: drop drops the longer ones instead)",
+                    )
+                )
+        return out
+
+    def _rollout(self, job: Job, out: dict[str, Any], notes: list[Note]) -> None:
+        """Generation batch, passes per rollout, KL and the vLLM engine of GRPO/RLOO."""
+        m, r = job.method, job.rollout
+        assert isinstance(m, _OnlineRL)
+        steps = "one generation batch per optimizer step"
+        if m.rollout_batch_size is not None:
+            # generation_batch_size counts completions and must split into per-device x processes
+            # (grpo_config.py:1096-1114, rloo_config.py the same); ptsdk's spec already holds it to global batches.
+            out["generation_batch_size"] = m.rollout_batch_size * m.num_generations
+            per_rollout = out["generation_batch_size"] // job.training.global_batch_size
+            steps = f"one generation batch of {out['generation_batch_size']} completions per {per_rollout} step(s)"
+        notes.append(Note("training.global_batch_size", "set", f"counts completions: {steps}"))
+        if m.epochs_per_rollout > 1:
+            # The buffered generation batch is reused num_iterations times (grpo_trainer.py _prepare_inputs).
+            out["num_iterations"] = m.epochs_per_rollout
+        if m.kl_coef > 0:
+            where = {"loss": "k3 per token in the loss, times the importance ratio (use_bias_correction_kl)"}
             notes.append(
                 Note(
-                    "method.max_prompt_length",
-                    "dropped",
-                    f"TRL {self.verified_with['trl']} has no prompt-length limit for {m.name}; prompts are kept whole",
+                    "method.kl_coef",
+                    "set",
+                    f"beta={m.kl_coef}: "
+                    + where.get(KL_OF[m.name][0], "k1 summed over each completion, subtracted from its reward"),
                 )
             )
+        if r is None:
+            return
+        out["use_vllm"] = True
+        if r.server is not None:
+            host, port = r.server.rsplit(":", 1)
+            out.update(vllm_mode="server", vllm_server_host=host, vllm_server_port=int(port))
             notes.append(
-                Note("training.global_batch_size", "set", "counts completions: one generation batch per optimizer step")
+                Note(
+                    "rollout.server",
+                    "set",
+                    "vllm_mode server: start `trl vllm-serve --model <model>` there first; the server's own "
+                    "tensor/data parallel and memory settings apply (rollout.tensor_parallel_size, "
+                    "gpu_memory_utilization are not sent)",
+                )
             )
-        return out
+        else:
+            out.update(
+                vllm_mode="colocate",
+                vllm_gpu_memory_utilization=r.gpu_memory_utilization,
+                vllm_tensor_parallel_size=r.tensor_parallel_size,
+            )
 
     def _output(self, job: Job) -> dict[str, Any]:
         o = job.output
@@ -357,9 +556,24 @@ class TRLBackend(TrainerBackend):
         }
         if o.save_steps:
             out.update(save_steps=o.save_steps, save_total_limit=o.save_total_limit)
+        elif o.saves_per_epoch:
+            out.update(self._per_epoch(job, o.saves_per_epoch, "save"), save_total_limit=o.save_total_limit)
         if o.eval_steps:
             out.update(eval_strategy="steps", eval_steps=o.eval_steps)
+        elif o.evals_per_epoch:
+            out.update(self._per_epoch(job, o.evals_per_epoch, "eval"))
         return out
+
+    @staticmethod
+    def _per_epoch(job: Job, n: int, what: str) -> dict[str, Any]:
+        """N saves/evaluations per epoch: the epoch strategy for one, else a fraction of the run, which
+        transformers turns into ceil(total steps x fraction) (trainer_callback.py:156-166). static_problems
+        refuses N > 1 for a run given in max_steps."""
+        if n == 1:
+            return {f"{what}_strategy": "epoch"}
+        # A run shorter than 1/N epoch saves (evaluates) once, at its end: a fraction just below 1.
+        fraction = min(1 / (n * (job.training.epochs or 1.0)), 1 - 1e-9)
+        return {f"{what}_strategy": "steps", f"{what}_steps": fraction}
 
     def effective(self, job: Job, cfg: dict[str, Any]) -> dict[str, Any]:
         """What TRL will really use, in ptsdk's units (for parity tables)."""

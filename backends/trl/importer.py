@@ -337,7 +337,8 @@ class _Importer:
         data = self._data(method)
         training = self._training(method)
         distributed = self._distributed(training)
-        output = self._output(data)
+        rollout = self._generation(method, training, distributed)
+        output = self._output(data, training)
         self._rest()
         job: dict[str, Any] = {
             "version": 1,
@@ -350,6 +351,8 @@ class _Importer:
             "distributed": distributed,
             "output": output,
         }
+        if rollout is not None:
+            job["rollout"] = rollout
         if self.options:
             if self.override:
                 self.options["ptsdk_override"] = sorted(set(self.override))
@@ -504,6 +507,11 @@ class _Importer:
             self.passthrough("attn_implementation", attn, "ptsdk's model.attn_implementation has no such kernel")
         if self.flag("trust_remote_code", False):
             model["trust_remote_code"] = True
+        for key in ("pad_token", "eos_token"):
+            token = self.take(key, None)
+            if token is not None:
+                model[key] = str(token)
+                self.note(key, "set", f"model.{key} {token}")
         four, eight = self.flag("load_in_4bit", False), self.flag("load_in_8bit", False)
         peft = self.flag("use_peft", False)
         lora_keys = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
@@ -559,17 +567,21 @@ class _Importer:
         if "dataset_train_split" in self.settings:
             self.note("dataset_train_split", "set", "data.train.split (train_split in ptsdk's runner)")
         test_split = str(self.take("dataset_test_split", "test"))
-        if "dataset_config" in self.left:
-            self.passthrough("dataset_config", self.take("dataset_config"))
+        subset = self.take("dataset_config", None)
+        if subset is not None:
+            data["train"]["subset"] = str(subset)
+            self.note("dataset_config", "set", f"data.train.subset {subset} (load_dataset's name)")
         strategy = self.take("eval_strategy", "no")
         if strategy != "no":
             data["eval"] = {"path": str(path), "split": test_split}
+            if subset is not None:
+                data["eval"]["subset"] = str(subset)
             self.note(
                 "eval_strategy",
                 "set",
                 f"data.eval: split {test_split!r} of {path}, which TRL's script evaluates on (dataset_test_split)",
             )
-            if strategy != "steps":
+            if strategy not in ("steps", "epoch"):
                 self.note("eval_strategy", "approximated", f"{strategy} -> every output.eval_steps steps")
         self.eval_strategy = strategy
         length = self.number("max_length", None, int)
@@ -597,14 +609,26 @@ class _Importer:
         if "learning_rate" not in self.settings:
             self.note("learning_rate", "set", f"TRL's {self.trl_method} default {lr_default}")
         scheduler = self.take("lr_scheduler_type", "linear")
-        if scheduler in SCHEDULERS:
+        kwargs = self.take("lr_scheduler_kwargs", None)
+        floor = _cosine_floor(scheduler, kwargs, t["learning_rate"])
+        if floor is not None:
+            t["lr_scheduler"], t["min_lr_ratio"], kwargs = "cosine", floor, None
+            self.note(
+                "lr_scheduler_kwargs",
+                "set",
+                f"training.min_lr_ratio {floor} (lr_scheduler cosine; ptsdk writes cosine_with_min_lr + min_lr_rate)",
+            )
+        elif scheduler in SCHEDULERS:
             t["lr_scheduler"] = scheduler
         else:
             t["lr_scheduler"] = "cosine" if "cosine" in str(scheduler) else "linear"
             self.passthrough("lr_scheduler_type", scheduler, "ptsdk's lr_scheduler has no such schedule", True)
-        kwargs = self.take("lr_scheduler_kwargs", None)
         if kwargs is not None:
             self.passthrough("lr_scheduler_kwargs", kwargs)
+        for key in ("adam_beta1", "adam_beta2", "adam_epsilon"):
+            value = self.number(key, None)
+            if value is not None:
+                t[key] = value
         steps = self.number("max_steps", None, int)
         epochs = self.number("num_train_epochs", None)
         if steps is not None and steps > 0:
@@ -634,6 +658,11 @@ class _Importer:
             self.note("gradient_checkpointing", "set", "training.gradient_checkpointing (activation_checkpointing)")
         if self.trl_method == "sft":
             t["packing"] = self.flag("packing", False)
+            if self.flag("padding_free", False):
+                t["padding_free"] = True
+        elif "padding_free" in self.left:
+            self.take("padding_free")
+            self.note("padding_free", "dropped", f"TRL's {self.trl_method} trainer pads (DPOTrainer turns it off)")
         data_seed = self.take("data_seed", None)
         if data_seed is not None and data_seed != t["seed"]:
             self.passthrough("data_seed", data_seed, "ptsdk seeds the data with training.seed", True)
@@ -700,6 +729,52 @@ class _Importer:
         training["global_batch_size"] = micro * self.accumulation * world
         return d
 
+    def _generation(self, method: dict[str, Any], training: dict[str, Any], d: dict[str, Any]) -> dict[str, Any] | None:
+        """GRPO/RLOO's generation batch, passes per generation and vLLM engine as method/rollout fields; what
+        the spec cannot say stays for backend_options (_rest). Returns the job's rollout section, if any."""
+        if method["name"] not in ("grpo", "rloo"):
+            return None
+        g, world = method["num_generations"], d["nodes"] * d["gpus_per_node"]
+        for key in ("generation_batch_size", "steps_per_generation"):
+            value = _typed(self.left.get(key))
+            if value is None or isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                continue
+            completions = value if key == "generation_batch_size" else value * training["micro_batch_size"] * world
+            if completions % g or completions % training["global_batch_size"]:
+                continue  # a generation batch that splits into no whole groups or steps: passed through
+            self.take(key)
+            method["rollout_batch_size"] = completions // g
+            self.note(key, "set", f"method.rollout_batch_size {completions // g} prompts ({completions} completions)")
+            break
+        iterations = self.number("num_iterations", None, int)
+        if iterations is not None:
+            method["epochs_per_rollout"] = iterations
+        if _typed(self.left.get("use_vllm")) is not True:
+            return None
+        mode = self.left.get("vllm_mode", "colocate")
+        if mode == "server":
+            host, port = self.left.get("vllm_server_host", "0.0.0.0"), self.left.get("vllm_server_port", 8000)
+            server = f"{host}:{port}"
+            if "vllm_server_base_url" in self.left or not re.fullmatch(r"[A-Za-z0-9_.\[\]:-]+:[0-9]{1,5}", server):
+                return None  # a URL or a shell variable: use_vllm and the vllm_* keys are passed through
+            for key in ("use_vllm", "vllm_mode", "vllm_server_host", "vllm_server_port"):
+                if key in self.left:
+                    self.take(key)
+                    self.note(key, "set", f"rollout.server {server}")
+            return {"engine": "vllm", "server": server}
+        if mode != "colocate":
+            return None
+        rollout = {
+            "engine": "vllm",
+            "colocate": True,
+            "gpu_memory_utilization": self.number("vllm_gpu_memory_utilization", 0.3),
+            "tensor_parallel_size": self.number("vllm_tensor_parallel_size", 1, int),
+        }
+        self.take("use_vllm")
+        self.take("vllm_mode")
+        self.note("use_vllm", "set", "rollout: vLLM colocated with training (vllm_mode colocate)")
+        return rollout
+
     def _profile(self, name: str) -> dict[str, Any]:
         path = self.source.parent / name
         if path.is_file():
@@ -730,13 +805,42 @@ class _Importer:
                 f"{self.source}:{self.line}: --deepspeed {brief(name)}: no readable DeepSpeed JSON with a ZeRO stage"
             ) from None
 
-    def _output(self, data: dict[str, Any]) -> dict[str, Any]:
+    def _per_epoch(self, key: str, training: dict[str, Any]) -> int | None:
+        """A fractional save_steps/eval_steps (a share of the whole run in transformers) as N per epoch, where
+        the run is given in epochs and the share is a whole number per epoch; else None (the key stays)."""
+        value = _typed(self.left.get(key))
+        epochs = training.get("epochs")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1 or not epochs:
+            return None
+        n = 1 / (value * epochs)
+        if n < 1 or abs(n - round(n)) > 1e-6:
+            return None
+        self.take(key)
+        self.note(key, "set", f"output.{key.split('_')[0]}s_per_epoch {round(n)}: {value} of a {epochs}-epoch run")
+        return round(n)
+
+    def _output(self, data: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"logging_steps": self.number("logging_steps", 10, int)}
         if "logging_steps" not in self.settings:
             self.note("logging_steps", "set", "output.logging_steps 10: TRL's default")
         strategy = self.take("save_strategy", "steps")
-        if strategy == "steps":
-            out["save_steps"] = self.number("save_steps", 500, int)
+        per_epoch = self._per_epoch("save_steps", training) if strategy == "steps" else None
+        if per_epoch is not None or strategy == "epoch":
+            out["save_steps"] = None
+            out["saves_per_epoch"] = per_epoch or 1
+            out["save_total_limit"] = self.number("save_total_limit", None, int)
+            if strategy == "epoch":
+                self.note("save_strategy", "set", "output.saves_per_epoch 1")
+                if "save_steps" in self.left:
+                    self.take("save_steps")
+                    self.note("save_steps", "dropped", "save_strategy is epoch")
+        elif strategy == "steps":
+            share = _typed(self.left.get("save_steps"))
+            if isinstance(share, float) and 0 < share < 1:  # a share of a run given in steps: no spec field
+                out["save_steps"] = 1
+                self.passthrough("save_steps", self.take("save_steps"), "a share of the whole run", True)
+            else:
+                out["save_steps"] = self.number("save_steps", 500, int)
             out["save_total_limit"] = self.number("save_total_limit", None, int)
         else:
             out["save_steps"] = None
@@ -746,11 +850,21 @@ class _Importer:
                     self.note(key, "dropped", f"save_strategy is {strategy}")
             if strategy != "no":
                 self.passthrough("save_strategy", strategy, "ptsdk saves every save_steps or only at the end", True)
+        evals = self._per_epoch("eval_steps", training) if "eval" in data else None
+        if "eval" in data and (evals is not None or self.eval_strategy == "epoch"):
+            out["evals_per_epoch"] = evals or 1
+            if self.eval_strategy == "epoch" and "eval_steps" in self.left:
+                self.take("eval_steps")
+                self.note("eval_steps", "dropped", "eval_strategy is epoch")
+            return self._report(out)
         eval_steps = self.number("eval_steps", None, int)
         if "eval" in data:
             out["eval_steps"] = eval_steps or out["logging_steps"]
         elif eval_steps is not None:
             self.note("eval_steps", "dropped", "eval_strategy is 'no' (TRL's default): TRL never evaluates")
+        return self._report(out)
+
+    def _report(self, out: dict[str, Any]) -> dict[str, Any]:
         report = self.take("report_to", None)
         if report is not None:
             items = report if isinstance(report, list) else [report]
@@ -779,6 +893,21 @@ class _Importer:
                 self.passthrough(key, _typed(value), "", True)
             else:
                 self.passthrough(key, _typed(value))
+
+
+def _cosine_floor(scheduler: Any, kwargs: Any, lr: float) -> float | None:
+    """transformers' cosine_with_min_lr with only min_lr_rate (or an absolute min_lr) as ptsdk's min_lr_ratio."""
+    if scheduler != "cosine_with_min_lr" or not isinstance(kwargs, dict) or len(kwargs) != 1:
+        return None
+    if "min_lr_rate" in kwargs:
+        rate = kwargs["min_lr_rate"]
+    elif "min_lr" in kwargs and lr > 0:
+        rate = kwargs["min_lr"] / lr
+    else:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
+        return None
+    return float(rate)
 
 
 def _ratio(steps: int, total: int) -> float:

@@ -47,6 +47,19 @@ class ScriptArgs:
     tokenizer_chat_template: str | None = field(
         default=None, metadata={"help": "a .jinja chat template replacing the tokenizer's"}
     )
+    train_subset: str | None = field(default=None, metadata={"help": "configuration (subset) of a hub dataset"})
+    eval_subset: str | None = field(default=None, metadata={"help": "configuration of a hub eval dataset"})
+    eval_holdout: float | None = field(
+        default=None, metadata={"help": "hold out this fraction of the training rows as evaluation data (seeded)"}
+    )
+    instruction_records: bool = field(
+        default=False, metadata={"help": "Alpaca rows (instruction, input, output) -> prompt/completion"}
+    )
+    tokenizer_pad_token: str | None = field(default=None, metadata={"help": "the tokenizer's pad token"})
+    tokenizer_eos_token: str | None = field(default=None, metadata={"help": "the tokenizer's eos token"})
+    drop_prompts_over: int | None = field(
+        default=None, metadata={"help": "drop rows whose prompt is longer than this many tokens (online RL)"}
+    )
     final_model_dir: str = field(default="model", metadata={"help": "where the trained model or adapter is saved"})
     adapter_init_path: str | None = field(default=None, metadata={"help": "start from this saved PEFT adapter"})
 
@@ -93,7 +106,26 @@ def load_reward(ref: str):
         raise SystemExit(str(exc)) from None
 
 
-def load_data(path: str, split: str, renames: list[str] | None, limit: int | None):
+# Axolotl's AlpacaPrompter text, instruct style (axolotl 0.19 prompters.py:37-53): the same prompt on both backends.
+ALPACA_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+ALPACA_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+    "\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+)
+
+
+def alpaca(row: dict) -> dict:
+    """One Alpaca record as SFT prompt/completion: the loss falls on the output only."""
+    text = row.get("input") or ""
+    template = ALPACA_INPUT if text else ALPACA_NO_INPUT
+    return {"prompt": template.format(instruction=row["instruction"], input=text), "completion": row["output"]}
+
+
+def load_data(path: str, split: str, renames: list[str] | None, limit: int | None, subset: str | None = None):
     from datasets import load_dataset
 
     if path.endswith((".jsonl", ".json")):
@@ -101,11 +133,59 @@ def load_data(path: str, split: str, renames: list[str] | None, limit: int | Non
     elif path.endswith(".parquet"):
         ds = load_dataset("parquet", data_files=path, split="train")
     else:
-        ds = load_dataset(path, split=split)
+        ds = load_dataset(path, name=subset, split=split)
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     mapping = dict(item.split("=", 1) for item in renames or [])
     return ds.rename_columns(mapping) if mapping else ds
+
+
+def datasets_of(script: ScriptArgs, seed: int):
+    """Training and evaluation data as the job says: subsets, a seeded held-out share, Alpaca rendering."""
+    train = load_data(
+        script.train_path, script.train_split, script.rename_columns, script.max_train_samples, script.train_subset
+    )
+    evals = None
+    if script.eval_path:
+        evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None, script.eval_subset)
+    elif script.eval_holdout:
+        parts = train.train_test_split(test_size=script.eval_holdout, seed=seed)
+        train, evals = parts["train"], parts["test"]
+    if script.instruction_records:
+        columns = ["instruction", "input", "output"]
+        train = train.map(alpaca, remove_columns=[c for c in columns if c in train.column_names])
+        if evals is not None:
+            evals = evals.map(alpaca, remove_columns=[c for c in columns if c in evals.column_names])
+    return train, evals
+
+
+def set_special_tokens(tokenizer, pad: str | None, eos: str | None) -> None:
+    """The job's pad/eos tokens; like TRL's own eos_token/pad_token checks, they must be in the vocabulary."""
+    vocab = tokenizer.get_vocab()
+    for role, token in (("pad", pad), ("eos", eos)):
+        if token is None:
+            continue
+        if token not in vocab:
+            raise SystemExit(f"model.{role}_token {token!r} is not in the tokenizer's vocabulary")
+        setattr(tokenizer, f"{role}_token", token)
+
+
+def prompt_length(row: dict, tokenizer) -> int:
+    prompt = row["prompt"]
+    if isinstance(prompt, list):  # messages, rendered as GRPOTrainer/RLOOTrainer do (grpo_trainer.py:1737-1745)
+        ids = tokenizer.apply_chat_template(
+            conversation=[prompt], add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
+        return len(ids[0])
+    return len(tokenizer(text=prompt)["input_ids"])  # grpo_trainer.py:1758
+
+
+def drop_long_prompts(ds, tokenizer, limit: int):
+    kept = ds.filter(lambda row: prompt_length(row, tokenizer) <= limit)
+    print(f"[ptsdk] kept {len(kept)} of {len(ds)} records with prompts of at most {limit} tokens", flush=True)
+    if len(kept) == 0:
+        raise SystemExit(f"every prompt is longer than max_prompt_length={limit} tokens: nothing left to train on")
+    return kept
 
 
 def main() -> None:
@@ -132,8 +212,11 @@ def main() -> None:
     if script.tokenizer_chat_template:
         with open(script.tokenizer_chat_template) as f:
             tokenizer.chat_template = f.read()
-    train = load_data(script.train_path, script.train_split, script.rename_columns, script.max_train_samples)
-    evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None) if script.eval_path else None
+    set_special_tokens(tokenizer, script.tokenizer_pad_token, script.tokenizer_eos_token)
+    train, evals = datasets_of(script, training.seed)
+    if script.drop_prompts_over is not None:
+        train = drop_long_prompts(train, tokenizer, script.drop_prompts_over)
+        evals = drop_long_prompts(evals, tokenizer, script.drop_prompts_over) if evals is not None else None
 
     model = model_args.model_name_or_path
     peft_config = get_peft_config(model_args)

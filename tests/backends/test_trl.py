@@ -448,3 +448,244 @@ def test_grpo_reward_model(ptsdk, example_job, tmp_path, trl_env, tiny_model) ->
     cfg = (tmp_path / "run" / "trl_config.yaml").read_text()
     assert f"reward_funcs: [{rm}]" in cfg and "per_device_eval_batch_size: 6" in cfg
     assert any(m["kind"] == "eval" and m["reward"] is not None for m in metrics)
+
+
+# --- issue #12: the spec's new settings, trained or parsed by TRL -------------------------------------------
+
+
+def _job_file(path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
+    """An example job rewritten by `edit` (for keys example_job's merge cannot remove)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _alpaca_rows(n: int) -> list[dict]:
+    """Arithmetic as Alpaca records, every other one with an input."""
+    rows = []
+    for i in range(n):
+        a, b = i % 9 + 1, (i * 7) % 9 + 1
+        if i % 2:
+            rows.append({"instruction": "Add the two numbers.", "input": f"{a} + {b}", "output": str(a + b)})
+        else:
+            rows.append({"instruction": f"What is {a} + {b}?", "input": "", "output": str(a + b)})
+    return rows
+
+
+def test_sft_instruction_records_with_new_settings(ptsdk, example_job, tmp_path, trl_env) -> None:
+    """One SFT run on Alpaca records with the new settings that do not interact: a held-out eval split,
+    Adam betas/epsilon, a cosine floor, saves and evals per epoch and pad/eos overrides. 40 records, 20%
+    held out -> 32 train = 4 steps of 8 per epoch, 2 epochs = 8 steps."""
+    data = tmp_path / "alpaca.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _alpaca_rows(40)))
+
+    def edit(job: dict) -> None:
+        job["data"] = {"train": {"path": str(data)}, "format": "instruction", "eval_split": 0.2, "max_length": 256}
+        t = job["training"]
+        del t["max_steps"]
+        t.update(
+            epochs=2,
+            learning_rate=0.003,
+            lr_scheduler="cosine",
+            min_lr_ratio=0.1,
+            adam_beta1=0.8,
+            adam_beta2=0.95,
+            adam_epsilon=1e-6,
+        )
+        job["model"].update(pad_token="<unk>", eos_token="<|assistant|>")
+        job["output"].update(saves_per_epoch=2, evals_per_epoch=1, save_total_limit=10)
+
+    job = _job_file(example_job("sft_full.yaml", "alpaca"), edit)
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_job(ptsdk, job, run_dir)
+    train = assert_trained(manifest, metrics, 8)
+    cfg = (run_dir / "trl_config.yaml").read_text()
+    for line in (
+        "instruction_records: true",
+        "eval_holdout: 0.2",
+        "lr_scheduler_type: cosine_with_min_lr",
+        "tokenizer_pad_token: <unk>",
+        "eos_token: <|assistant|>",
+        "save_steps: 0.25",
+        "eval_strategy: epoch",
+    ):
+        assert line in cfg, line
+    # Loss on the output only, and it falls.
+    losses = [m["loss"] for m in train]
+    assert sum(losses[-2:]) < 0.8 * sum(losses[:2]), losses
+    # Saved twice per epoch (ceil(8 x 0.25) = every 2 steps), evaluated at each epoch's end (4, 8) on the split.
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) == [
+        f"checkpoint-{s}" for s in (2, 4, 6, 8)
+    ]
+    assert {4, 8} <= {m["step"] for m in metrics if m["kind"] == "eval" and m["loss"] is not None}
+    # The cosine floor: the rate never falls below 10% of the peak, and ends near it.
+    rates = [m["learning_rate"] for m in train]
+    assert min(rates) >= 0.0003 * (1 - 1e-6) and min(rates) < 0.00045, rates
+    code = (
+        "import sys, json, torch\nfrom transformers import AutoTokenizer, AutoConfig\n"
+        "opt = torch.load(sys.argv[1] + '/checkpoints/checkpoint-8/optimizer.pt', weights_only=False)\n"
+        "g = opt['param_groups'][0]\n"
+        "t = AutoTokenizer.from_pretrained(sys.argv[1] + '/model')\n"
+        "c = AutoConfig.from_pretrained(sys.argv[1] + '/model')\n"
+        "print(json.dumps({'betas': list(g['betas']), 'eps': g['eps'], 'pad': t.pad_token, 'eos': t.eos_token,"
+        " 'eos_id': c.eos_token_id, 'vocab_eos': t.convert_tokens_to_ids('<|assistant|>')}))\n"
+    )
+    proc = subprocess.run([trl_env.python, "-c", code, str(run_dir)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["betas"] == [0.8, 0.95] and seen["eps"] == 1e-6
+    assert seen["pad"] == "<unk>" and seen["eos"] == "<|assistant|>" and seen["eos_id"] == seen["vocab_eos"]
+
+
+def test_sft_padding_free_matches_padded(ptsdk, example_job, tmp_path) -> None:
+    """training.padding_free: the micro-batch runs as one unpadded row; transformers masks attention per
+    sequence from the restarting position ids, so the losses equal the padded run's (same seed, same data)."""
+    padded, _ = run_job(ptsdk, example_job("sft_full.yaml", "padded", training={"max_steps": 2}), tmp_path / "a")
+    job = example_job("sft_full.yaml", "free", training={"max_steps": 2, "padding_free": True})
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "b")
+    train = assert_trained(manifest, metrics, 2)
+    cfg = (tmp_path / "b" / "trl_config.yaml").read_text()
+    assert "padding_free: true" in cfg and "max_length: null" in cfg
+    reference = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    ref_losses = [m["loss"] for m in reference if m["kind"] == "train"]
+    assert [m["loss"] for m in train] == pytest.approx(ref_losses, rel=1e-4)
+    assert padded["status"] == "succeeded"
+
+
+def test_grpo_rollout_settings(ptsdk, example_job, tmp_path, trl_env) -> None:
+    """GRPO with a k3 KL penalty in the loss, 4 prompts x 4 completions per rollout split into two optimizer
+    steps of 8 (generation_batch_size 16), two passes per rollout (num_iterations 2) and no prompt limit:
+    4 steps from one generation batch."""
+    job = example_job(
+        "grpo.yaml",
+        method={
+            "name": "grpo",
+            "num_generations": 4,
+            "max_prompt_length": None,
+            "max_completion_length": 8,
+            "kl_coef": 0.05,
+            "rollout_batch_size": 4,
+            "epochs_per_rollout": 2,
+            "rewards": [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"],
+        },
+        training={"max_steps": 4},
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_job(ptsdk, job, run_dir)
+    train = assert_trained(manifest, metrics, 4)
+    cfg = (run_dir / "trl_config.yaml").read_text()
+    assert "generation_batch_size: 16" in cfg and "num_iterations: 2" in cfg and "beta: 0.05" in cfg
+    assert all("kl" in m["extra"] for m in train), train[0]["extra"]
+    assert_loads(trl_env, run_dir / "model", adapter=True)
+
+
+def test_dataset_subset_loads(example_job, tmp_path, trl_env) -> None:
+    """data.train.subset reaches datasets' load_dataset(name=...) through TRL's parser and ptsdk's runner: a
+    local dataset folder with two configurations (as a hub dataset declares them in its README) read offline.
+    The same call checks the seeded eval split and, for GRPO, dropping prompts over max_prompt_length."""
+    from ptsdk.rundir import write_plan
+
+    folder = tmp_path / "two-configs"
+    for name, answer in (("main", " 12"), ("other", " 99")):
+        (folder / name).mkdir(parents=True)
+        rows = [{"prompt": f"What is {i} + {12 - i}?", "completion": answer} for i in range(10)]
+        (folder / name / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n"
+        + "".join(
+            f"- config_name: {n}\n  data_files:\n  - split: train\n    path: {n}/train.jsonl\n"
+            for n in ("main", "other")
+        )
+        + "---\n"
+    )
+    rl_data = tmp_path / "rl.jsonl"
+    rl_data.write_text(
+        json.dumps({"prompt": "What is 1 + 1?", "ground_truth": "2"})
+        + "\n"
+        + json.dumps({"prompt": "What is 1 + 1? " * 20, "ground_truth": "2"})
+        + "\n"
+    )
+    sft = example_job(
+        "sft_full.yaml", "subset", data={"train": {"path": str(folder), "subset": "main"}, "eval_split": 0.3}
+    )
+    grpo = example_job(
+        "grpo.yaml",
+        "drop",
+        data={"train": {"path": str(rl_data)}, "truncation": "drop"},
+        method={
+            "name": "grpo",
+            "num_generations": 4,
+            "max_prompt_length": 16,
+            "max_completion_length": 8,
+            "rewards": [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"],
+        },
+    )
+    from ptsdk.spec import load_job
+
+    out = {}
+    for name, job_path in (("sft", sft), ("grpo", grpo)):
+        plan = TRLBackend().translate(load_job(job_path))
+        write_plan(plan, tmp_path / name)
+        out[name] = tmp_path / name
+    assert "train_subset: main" in (out["sft"] / "trl_config.yaml").read_text()
+    assert "drop_prompts_over: 16" in (out["grpo"] / "trl_config.yaml").read_text()
+    code = (
+        "import sys, os, json\nsys.path.insert(0, sys.argv[1])\nimport train_trl\n"
+        "from transformers import AutoTokenizer\nresult = {}\n"
+        "for name in ('sft', 'grpo'):\n"
+        "    os.chdir(os.path.join(sys.argv[2], name))\n"
+        "    script, training, model, _ = train_trl.parse(['--config', 'trl_config.yaml', '--use_cpu', 'true'])\n"
+        "    train, evals = train_trl.datasets_of(script, training.seed)\n"
+        "    if script.drop_prompts_over:\n"
+        "        tok = AutoTokenizer.from_pretrained(model.model_name_or_path)\n"
+        "        train = train_trl.drop_long_prompts(train, tok, script.drop_prompts_over)\n"
+        "    result[name] = {'train': train.to_list(), 'eval': evals.to_list() if evals is not None else None}\n"
+        "print(json.dumps(result))\n"
+    )
+    runner = Path(__file__).parents[2] / "backends" / "trl"
+    proc = subprocess.run(
+        [trl_env.python, "-c", code, str(runner), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    sft_rows = seen["sft"]["train"] + seen["sft"]["eval"]
+    assert len(seen["sft"]["train"]) == 7 and len(seen["sft"]["eval"]) == 3
+    assert {r["completion"] for r in sft_rows} == {" 12"}  # the main configuration, not the other
+    assert [r["prompt"] for r in seen["grpo"]["train"]] == ["What is 1 + 1?"]
+
+
+def test_rollout_settings_pass_trl_parser(example_job, tmp_path) -> None:
+    """vLLM rollouts (colocated, or an external `trl vllm-serve`) and RLOO's rollout batch, passes and KL, as
+    TRL's parser takes them (vLLM needs GPUs: parsed, not run)."""
+    rewards = [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"]
+    gpu = {"distributed": {"device": "gpu"}, "training": {"precision": "bf16"}}
+    method = {
+        "name": "grpo",
+        "num_generations": 4,
+        "max_prompt_length": 32,
+        "max_completion_length": 8,
+        "rewards": rewards,
+    }
+    jobs = [
+        example_job("grpo.yaml", "server", method=method, rollout={"server": "10.0.0.2:8000"}, **gpu),
+        example_job("grpo.yaml", "colocate", method=method, rollout={"gpu_memory_utilization": 0.3}, **gpu),
+        example_job(
+            "rloo.yaml",
+            "rloo",
+            method={**method, "name": "rloo", "rollout_batch_size": 4, "epochs_per_rollout": 2, "kl_coef": 0.1},
+        ),
+    ]
+    results = _check_many(tmp_path, jobs)
+    assert [r["errors"] for r in results] == [[], [], []], results
+    server, colocate, rloo = (TRLBackend().translate(load_checked(j, "trl")[0]).native_text() for j in jobs)
+    assert "vllm_mode: server" in server and "vllm_server_host: 10.0.0.2" in server
+    assert "vllm_server_port: 8000" in server and "use_vllm: true" in server
+    assert "vllm_mode: colocate" in colocate and "vllm_gpu_memory_utilization: 0.3" in colocate
+    assert "generation_batch_size: 16" in rloo and "num_iterations: 2" in rloo
