@@ -99,6 +99,62 @@ def write_native(entry: Entry, folder: Path) -> Path:
     return path
 
 
+def write_launched(entry: Entry, folder: Path) -> Path | None:
+    """The entry as its upstream launch script: the command line behind its launcher (deepspeed, torchrun,
+    accelerate launch, `trl <cmd>`, ray job submit, srun ... bash -c), with the files the launcher reads
+    (e.g. an accelerate config) written beside it. None when the entry has no launcher."""
+    launcher = entry.raw.get("launcher")
+    if not launcher:
+        return None
+    plain = write_native(entry, folder / "plain")
+    inner_command = shlex.split(plain.read_text().split("\n", 2)[2].replace("\\\n", " "))
+    for rel, content in (entry.raw.get("referenced_files") or {}).items():
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = content if isinstance(content, str) else yaml.safe_dump(nest(content), sort_keys=False)
+        target.write_text(text)
+    program = inner_command[1:]  # without the interpreter
+    if program[:1] == ["-m"]:
+        program = program[1:]
+        module = True
+    else:
+        module = False
+
+    def launched(spec: dict[str, Any], rest: list[str]) -> list[str]:
+        command = str(spec["command"]).split()
+        args = _launcher_args(spec.get("args") or {})
+        if command[-1] == "submit":  # ray job submit ... -- python3 -m module args
+            return [*command, *args, "--", "python3", *(["-m"] if module else []), *rest]
+        if command[0] == "trl":  # the TRL CLI: trl grpo --accelerate_config zero2 --flags
+            return [*command, *args, *rest[1:]]
+        if command[0] == "deepspeed":
+            return [*command, *args, *(["--module"] if module else []), *rest]
+        if command[0] == "torchrun":
+            return [*command, *args, *(["-m"] if module else []), *rest]
+        return [*command, *args, *(["-m"] if module else []), *rest]
+
+    if launcher.get("inner"):
+        inner = launched(launcher["inner"], program)
+        outer = [*str(launcher["command"]).split(), *_launcher_args(launcher.get("args") or {})]
+        command = [*outer, "bash", "-c", " ".join(shlex.quote(c) for c in inner)]
+    else:
+        command = launched(launcher, program)
+    path = folder / f"{entry.name}.sh"
+    path.write_text("#!/bin/bash\nset -x\n" + " \\\n    ".join(shlex.quote(c) for c in command) + "\n")
+    return path
+
+
+def _launcher_args(args: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for k, v in args.items():
+        flag = f"-{k}" if len(k) == 1 else f"--{k}"
+        if v is True:
+            out.append(flag)
+        else:
+            out += [flag, _text(v)]
+    return out
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
