@@ -286,3 +286,156 @@ def test_columns_for_dpo_and_kto_are_accepted(ptsdk, write_job) -> None:
         data = minimal_job(method={"name": method}, data={"train": {"path": "org/dataset"}, "columns": columns})
         r = ptsdk("validate", str(write_job(data)), "--backend", "axolotl")
         assert r.code == 0, r.err
+
+
+# --- 6. issue 12: the settings real upstream configs use ------------------------------------------------
+
+NEW_KEYS = (
+    "special_tokens",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "cosine_min_lr_ratio",
+    "batch_flattening",
+    "saves_per_epoch",
+    "evals_per_epoch",
+)
+
+
+def test_new_settings_at_their_defaults_write_nothing_new() -> None:
+    for j in (job(distributed=GPU), job(method={"name": "dpo"}, distributed=GPU)):
+        _, cfg = translate(j)
+        assert not set(NEW_KEYS) & set(cfg) and cfg["val_set_size"] == 0.0 and "name" not in cfg["datasets"][0]
+
+
+def test_sft_settings_become_axolotls_keys() -> None:
+    """type alpaca (axolotl/prompt_tokenizers.py:162-172), datasets[].name (schemas/datasets.py:93-96),
+    val_set_size, special_tokens (schemas/model.py:179-186), adam_* and cosine_min_lr_ratio
+    (core/builders/base.py:633-640), saves/evals_per_epoch (utils/config/__init__.py:249-264)."""
+    plan, cfg = translate(
+        job(
+            data={"train": {"path": "org/dataset", "subset": "main"}, "format": "instruction", "eval_split": 0.1},
+            model={"name_or_path": "org/model", "pad_token": "<pad>", "eos_token": "<|eot_id|>"},
+            training={"adam_beta2": 0.95, "min_lr_ratio": 0.1, "epochs": 2},
+            output={"saves_per_epoch": 1, "evals_per_epoch": 4},
+            distributed=GPU,
+        )
+    )
+    assert cfg["datasets"] == [{"path": "org/dataset", "split": "train", "name": "main", "type": "alpaca"}]
+    assert cfg["val_set_size"] == 0.1 and notes(plan, "data.eval_split")[0].startswith("[set]")
+    assert cfg["special_tokens"] == {"pad_token": "<pad>", "eos_token": "<|eot_id|>"}
+    assert (cfg["adam_beta1"], cfg["adam_beta2"], cfg["adam_epsilon"]) == (0.9, 0.95, 1e-8)
+    assert cfg["cosine_min_lr_ratio"] == 0.1 and cfg["train_on_inputs"] is False
+    assert (cfg["saves_per_epoch"], cfg["evals_per_epoch"], cfg["num_epochs"]) == (1, 4, 2)
+    assert "save_strategy" not in cfg and "save_steps" not in cfg and "eval_steps" not in cfg
+    assert notes(plan, "output.saves_per_epoch") == []
+    # A local Alpaca file: the json loader, no subset.
+    _, cfg = translate(job(data={"train": {"path": "train.jsonl"}, "format": "instruction"}, distributed=GPU))
+    assert cfg["datasets"][0] == {"path": "train.jsonl", "split": "train", "ds_type": "json", "type": "alpaca"}
+
+
+def test_per_epoch_cadence_with_max_steps_is_noted() -> None:
+    plan, cfg = translate(job(output={"saves_per_epoch": 2}, training={"max_steps": 10}, distributed=GPU))
+    assert cfg["saves_per_epoch"] == 2
+    (note,) = notes(plan, "output.saves_per_epoch")
+    assert note.startswith("[approximated]") and "utils/config/__init__.py:249-264" in note
+
+
+def test_padding_free_is_batch_flattening() -> None:
+    _, cfg = translate(
+        job(
+            model={"name_or_path": "org/model", "attn_implementation": "flash_attention_2"},
+            training={"padding_free": True, "micro_batch_size": 4},
+            distributed=GPU,
+        )
+    )
+    assert cfg["batch_flattening"] is True and cfg["sample_packing"] is False
+
+
+def test_grpo_rollout_settings_go_to_the_trl_section() -> None:
+    """generation_batch_size counts completions (grpo/__init__.py:92-93), num_iterations (:140-141),
+    the vLLM server (:67-81)."""
+    plan, cfg = translate(
+        job(
+            method={
+                "name": "grpo",
+                "rewards": [REWARD],
+                "num_generations": 4,
+                "max_prompt_length": None,
+                "kl_coef": 0.04,
+                "rollout_batch_size": 8,
+                "epochs_per_rollout": 3,
+            },
+            training={"global_batch_size": 16, "micro_batch_size": 4},
+            rollout={"server": "10.0.0.2:8000"},
+            distributed=GPU,
+        )
+    )
+    trl = cfg["trl"]
+    assert (trl["beta"], trl["generation_batch_size"], trl["num_iterations"]) == (0.04, 32, 3)
+    assert (trl["use_vllm"], trl["vllm_mode"], trl["vllm_server_host"], trl["vllm_server_port"]) == (
+        True,
+        "server",
+        "10.0.0.2",
+        8000,
+    )
+    assert notes(plan, "method.max_prompt_length") == [] and "sequence_len" not in cfg
+    _, cfg = translate(job(method={"name": "grpo", "rewards": [REWARD]}, distributed=GPU))
+    assert not {"generation_batch_size", "num_iterations", "vllm_mode"} & set(cfg["trl"])
+    assert cfg["trl"]["use_vllm"] is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ({"training": {"padding_free": True}}, "training.padding_free: Axolotl's batch_flattening needs a varlen"),
+        (
+            {"method": {"name": "dpo"}, "training": {"padding_free": True}},
+            "training.padding_free: Axolotl flattens batches for SFT only",
+        ),
+        (
+            {"training": {"max_tokens_per_micro_batch": 4096}},
+            "training.max_tokens_per_micro_batch: axolotl cannot run token-budget",
+        ),
+        (
+            {"method": {"name": "dpo"}, "data": {"train": {"path": "org/dataset", "subset": "main"}}},
+            "data.train.subset: Axolotl's dpo dataset entries have no configuration name",
+        ),
+        (
+            {"data": {"train": {"path": "org/dataset"}, "format": "instruction", "columns": {"output": "answer"}}},
+            "data.columns: Axolotl's alpaca dataset type reads fixed",
+        ),
+        (
+            {"method": {"name": "grpo", "rewards": [REWARD]}, "rollout": {"engine": "vllm"}},
+            "rollout: ptsdk's Axolotl translation generates with vLLM only through an external server",
+        ),
+        (
+            {"method": {"name": "grpo", "rewards": [REWARD], "kl_coef": 0.1, "kl_placement": "reward"}},
+            "axolotl cannot run a k3 KL penalty in the reward; backends that can:",
+        ),
+        (
+            {"method": {"name": "grpo", "rewards": [REWARD], "kl_coef": 0.1, "kl_estimator": "k1"}},
+            "axolotl cannot run a k1 KL penalty in the loss",
+        ),
+    ],
+    ids=[
+        "padding-free-sdpa",
+        "padding-free-dpo",
+        "token-batching",
+        "subset-dpo",
+        "alpaca-columns",
+        "colocated-vllm",
+        "kl-in-reward",
+        "kl-k1",
+    ],
+)
+def test_new_settings_axolotl_cannot_honour_are_refused(ptsdk, write_job, overrides: dict, says: str) -> None:
+    r = ptsdk("validate", str(write_job(minimal_job(distributed=GPU, **overrides))), "--backend", "axolotl")
+    assert r.code == 2 and says in r.err, r.err
+
+
+def test_a_subset_of_a_local_file_is_refused() -> None:
+    j = job(data={"train": {"path": "train.jsonl", "subset": "main"}}, distributed=GPU)
+    assert any(
+        p.startswith("data.train.subset: train.jsonl is a local file") for p in AxolotlBackend().static_problems(j)
+    )

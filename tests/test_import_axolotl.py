@@ -19,9 +19,8 @@ ENTRIES = corpus("axolotl")
 #: Guide fragments without model or data: alone they are refused (no base_model); the round trip adds both.
 FRAGMENTS = {e.name for e in ENTRIES if e.name.endswith("_fragment")}
 #: Entries ptsdk imports faithfully but its Axolotl backend refuses to run, and why (feasibility's reason).
+#: (The two GRPO guide entries use an external vLLM server: rollout.server, which Axolotl's GRPO takes.)
 REFUSED = {
-    "grpo_async_full_featured": "rollout.engine",  # vLLM rollouts: ptsdk's Axolotl generates with the policy
-    "grpo_vllm_server_lora": "rollout.engine",
     "qwen3_8b_fsdp2_tp_cp": "distributed.tensor_parallel_size",  # tensor parallelism
 }
 RESULTS: dict[str, dict[str, bool]] = {}
@@ -83,7 +82,7 @@ def test_cli_import_writes_a_valid_job(ptsdk, tmp_path: Path) -> None:
     out = tmp_path / "job.yaml"
     r = ptsdk("import", str(src), "--from", "axolotl", "-o", str(out))
     assert r.code == 0, r.err
-    assert "[passthrough] special_tokens.pad_token" in r.err and out.is_file()
+    assert out.is_file() and yaml.safe_load(out.read_text())["model"]["pad_token"] == "<|end_of_text|>"
     r = ptsdk("validate", str(out))
     assert r.code == 0, r.out + r.err
 
@@ -134,7 +133,8 @@ def test_batch_warmup_and_paths_invert_translate(tmp_path: Path) -> None:
     assert (job.training.global_batch_size, job.distributed.gpus_per_node) == (24, 2)
     assert job.data.train.path == "${DATA}/train.jsonl" and job.data.eval is not None
     assert job.distributed.strategy == "fsdp" and job.output.eval_steps == 5
-    assert result.job["backend_options"] == {"axolotl": {"dp_shard_size": 2, "special_tokens": {"pad_token": "<pad>"}}}
+    assert result.job["backend_options"] == {"axolotl": {"dp_shard_size": 2}}
+    assert job.model.pad_token == "<pad>"
     plan = AxolotlBackend().translate(job)
     back = flatten(yaml.safe_load(next(f.content for f in plan.files if f.path == plan.native_config) or ""))
     assert (back["micro_batch_size"], back["gradient_accumulation_steps"], back["warmup_steps"]) == (3, 4, 3)
@@ -142,3 +142,68 @@ def test_batch_warmup_and_paths_invert_translate(tmp_path: Path) -> None:
     assert not unexplained(result.settings, back, [*result.notes, *plan.notes])
     kinds = {n.field: n.kind for n in result.notes}
     assert kinds["fsdp_config.reshard_after_forward"] == "dropped" and kinds["dp_shard_size"] == "passthrough"
+
+
+def test_native_settings_with_spec_fields_land_in_those_fields(tmp_path: Path) -> None:
+    """Issue 12: Alpaca datasets, hub subsets, val_set_size, special tokens, Adam betas/epsilon, the cosine floor,
+    batch flattening, per-epoch cadence and the GRPO rollout keys are job fields now, and translate back equal."""
+    sft = {
+        "base_model": "org/model",
+        "datasets": [{"path": "org/alpaca", "name": "cleaned", "type": "alpaca"}],
+        "val_set_size": 0.05,
+        "special_tokens": {"pad_token": "<pad>", "eos_token": "<|eot_id|>"},
+        "adam_beta1": 0.9,
+        "adam_beta2": 0.95,
+        "adam_epsilon": 1e-6,
+        "lr_scheduler": "cosine",
+        "cosine_min_lr_ratio": 0.1,
+        "attn_implementation": "flash_attention_2",
+        "batch_flattening": True,
+        "micro_batch_size": 4,
+        "num_epochs": 2,
+        "learning_rate": 2e-5,
+        "saves_per_epoch": 1,
+        "evals_per_epoch": 4,
+        "save_total_limit": 3,
+    }
+    grpo = {
+        "base_model": "org/model",
+        "rl": "grpo",
+        "datasets": [{"path": "openai/gsm8k", "name": "main", "split": "train"}],
+        "sequence_len": 1024,
+        "micro_batch_size": 8,
+        "learning_rate": 1e-6,
+        "max_steps": 10,
+        "trl": {
+            "beta": 0.04,
+            "num_generations": 4,
+            "generation_batch_size": 32,
+            "num_iterations": 2,
+            "reward_funcs": ["rewards.correct"],
+            "use_vllm": True,
+            "vllm_mode": "server",
+            "vllm_server_host": "10.0.0.2",
+            "vllm_server_port": 8000,
+        },
+    }
+    for name, native in (("sft", sft), ("grpo", grpo)):
+        src = tmp_path / f"{name}.yaml"
+        src.write_text(yaml.safe_dump(native))
+        result = AxolotlBackend().import_native(src)
+        job = validate_job(result.job)
+        assert feasibility(job, {"axolotl": AxolotlBackend})["axolotl"].ok
+        plan = AxolotlBackend().translate(job)
+        back = flatten(yaml.safe_load(next(f.content for f in plan.files if f.path == plan.native_config) or ""))
+        assert not unexplained(flatten(native), back, [*result.notes, *plan.notes])
+        assert "backend_options" not in result.job, result.job.get("backend_options")
+        if name == "sft":
+            d, t, o = job.data, job.training, job.output
+            assert (d.format, d.train.subset, d.eval_split) == ("instruction", "cleaned", 0.05)
+            assert (job.model.pad_token, job.model.eos_token) == ("<pad>", "<|eot_id|>")
+            assert (t.adam_beta2, t.adam_epsilon, t.min_lr_ratio, t.padding_free) == (0.95, 1e-6, 0.1, True)
+            assert (o.saves_per_epoch, o.evals_per_epoch, o.save_total_limit) == (1, 4, 3)
+        else:
+            m = job.method
+            assert job.rollout is not None and job.rollout.server == "10.0.0.2:8000"
+            assert (m.max_prompt_length, m.rollout_batch_size, m.epochs_per_rollout, m.kl_coef) == (None, 8, 2, 0.04)
+            assert job.data.train.subset == "main" and "max_length" not in result.job["data"]

@@ -53,6 +53,8 @@ USER_DEFINED_FIELDS = {
     "preference": ("prompt", "chosen", "rejected"),  # UserDefinedDPOType: dpo, ipo, simpo
     "unpaired_preference": ("prompt", "completion", "label"),  # UserDefinedKTOType: kto
 }
+#: Methods whose Axolotl dataset entries (DPODataset, KTODataset) have no `name` for a hub configuration.
+SUBSETLESS = ("dpo", "ipo", "simpo", "orpo", "kto")
 LORA_KERNELS = ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel")
 
 
@@ -130,7 +132,43 @@ class AxolotlBackend(TrainerBackend):
             note="SFT only: Axolotl's validator rejects sample_packing with every rl method "
             "(DPO, IPO, SimPO, ORPO, KTO, GRPO)",
         ),
-        *caps("feature", "kl_in_loss:k3", Verified.declared, note="GRPO through TRL (trl.beta)"),
+        *caps("feature", "kl_in_loss:k3", T, TESTS + "test_grpo_rollout_settings", note="GRPO through TRL (trl.beta)"),
+        *caps(
+            "feature",
+            "unlimited_prompt several_steps_per_rollout epochs_per_rollout",
+            T,
+            TESTS + "test_grpo_rollout_settings",
+            note="GRPO: no prompt limit (TRL 1.9 through Axolotl has none), trl.generation_batch_size, "
+            "trl.num_iterations",
+        ),
+        *caps(
+            "feature",
+            "instruction_records eval_split per_epoch_cadence adam_betas min_lr special_tokens",
+            T,
+            TESTS + "test_sft_instruction_records_and_optimizer_settings",
+        ),
+        *caps(
+            "feature",
+            "dataset_subset",
+            V,
+            TESTS + "test_new_settings_pass_axolotl_validator",
+            note="SFT and GRPO (datasets[].name); Axolotl's DPO/IPO/SimPO/ORPO/KTO dataset entries have no name",
+        ),
+        *caps(
+            "feature",
+            "padding_free",
+            V,
+            TESTS + "test_new_settings_pass_axolotl_validator",
+            note="SFT with attn_implementation flash_attention_2 (Axolotl's batch_flattening)",
+        ),
+        *caps(
+            "rollout",
+            "vllm",
+            V,
+            TESTS + "test_new_settings_pass_axolotl_validator",
+            note="GRPO with an external vLLM server only (rollout.server: trl vllm_mode server)",
+        ),
+        *caps("feature", "rollout_server", V, TESTS + "test_new_settings_pass_axolotl_validator", note="GRPO"),
     )
 
     def static_problems(self, job: Job) -> list[str]:
@@ -162,7 +200,12 @@ class AxolotlBackend(TrainerBackend):
                 f"distributed.strategy: Axolotl's FSDP2 cannot train {m.name} on a quantized base model "
                 "(axolotl/utils/schemas/validation.py:1176-1189); use strategy: deepspeed"
             )
-        return out + rendezvous_problems(job, "accelerate/torchrun") + passthrough_problems(self, job)
+        return (
+            out
+            + new_field_problems(job)
+            + rendezvous_problems(job, "accelerate/torchrun")
+            + passthrough_problems(self, job)
+        )
 
     def import_native(self, source: Path) -> ImportResult:
         """An Axolotl YAML config (what `axolotl train` reads) as a ptsdk job: see importer.py."""
@@ -180,12 +223,17 @@ class AxolotlBackend(TrainerBackend):
             # (sdp_attention, flash_attention, eager_attention, ...) are deprecated (config.py:790-843, 1544-1592).
             # It goes to from_pretrained as is (axolotl/loaders/model.py:843-852, _set_attention_config).
             cfg["attn_implementation"] = job.model.attn_implementation
+        special = {k: getattr(job.model, k) for k in ("pad_token", "eos_token") if getattr(job.model, k)}
+        if special:
+            # axolotl/utils/schemas/model.py:179-186 SpecialTokensConfig; set on the tokenizer by
+            # axolotl/loaders/tokenizer.py:229-261 (a token already in the vocabulary adds no embedding row).
+            cfg["special_tokens"] = special
         cfg.update(self._method(job, notes))
         cfg.update(self._data(job, notes))
         cfg.update(self._adapter(job))
         cfg.update(self._training(job, notes))
         cfg.update(self._distributed(job, notes))
-        cfg.update(self._output(job))
+        cfg.update(self._output(job, notes))
         files = [PlanFile(f"{PLUGIN}.py", copy_from=str(HERE / "metrics_plugin.py")), runtime_file()]
         if cfg.get("deepspeed") == DEEPSPEED:
             files.append(PlanFile(DEEPSPEED, content=json.dumps(deepspeed_config(job), indent=2) + "\n"))
@@ -246,9 +294,17 @@ class AxolotlBackend(TrainerBackend):
                 "remove_unused_columns": False,
             }
         if m.name == "grpo":
-            notes.append(
-                Note("method.max_prompt_length", "dropped", "Axolotl's GRPO (TRL 1.9) has no prompt-length limit")
-            )
+            if m.max_prompt_length is not None:
+                notes.append(
+                    Note(
+                        "method.max_prompt_length",
+                        "dropped",
+                        "Axolotl's GRPO (TRL 1.9) has no prompt-length limit: prompts are neither truncated nor "
+                        "dropped (max_prompt_length is on its blocklist: axolotl/core/trainers/grpo/__init__.py:"
+                        "267-273; its GRPO data filter keeps every row: axolotl/utils/data/rl.py:176-177); "
+                        "max_prompt_length: null says so",
+                    )
+                )
             trl: dict[str, Any] = {
                 "use_vllm": False,
                 "num_generations": m.num_generations,
@@ -259,6 +315,29 @@ class AxolotlBackend(TrainerBackend):
                 "loss_type": m.loss_type,
                 "reward_funcs": [],
             }
+            if m.rollout_batch_size is not None:
+                # TRL's generation_batch_size counts completions per generation, split into optimizer steps
+                # (axolotl/core/trainers/grpo/__init__.py:92-93 passes it to GRPOConfig).
+                trl["generation_batch_size"] = m.rollout_batch_size * m.num_generations
+            if m.epochs_per_rollout > 1:
+                trl["num_iterations"] = m.epochs_per_rollout  # grpo/__init__.py:140-141
+            if job.rollout is not None and job.rollout.server:
+                host, port = job.rollout.server.rsplit(":", 1)
+                # grpo/__init__.py:67-81: use_vllm, vllm_mode, vllm_server_host/port go to GRPOConfig.
+                trl.update(
+                    use_vllm=True, vllm_mode="server", vllm_server_host=host.strip("[]"), vllm_server_port=int(port)
+                )
+                r = job.rollout
+                engine_settings = (r.tensor_parallel_size, r.num_engines, r.gpu_memory_utilization, r.colocate)
+                if engine_settings != (1, None, 0.5, True):
+                    notes.append(
+                        Note(
+                            "rollout.server",
+                            "dropped",
+                            "rollout.tensor_parallel_size, num_engines, gpu_memory_utilization and colocate are the "
+                            "external server's own settings (trl vllm-serve flags): the trainer sets none of them",
+                        )
+                    )
             if m.reward_model:
                 trl["reward_funcs"].append(m.reward_model)
             return {"rl": "grpo", "trl": trl}
@@ -268,11 +347,15 @@ class AxolotlBackend(TrainerBackend):
         d, fmt = job.data, job.data.format
         col = {**{f: f for f in ("prompt", "completion", "messages")}, **d.columns}
 
-        def entry(path: str, split: str) -> dict[str, Any]:
+        def entry(path: str, split: str, subset: str | None) -> dict[str, Any]:
             e: dict[str, Any] = {"path": path, "split": "train"}
             if not path.endswith((".jsonl", ".json", ".parquet")):
                 e["split"] = split
-            elif fmt in ("prompt_completion", "messages", "prompt"):
+                if subset:
+                    # The dataset configuration, given to load_dataset as name= (axolotl/utils/data/shared.py:
+                    # 171-176); SFTDataset's `name` (axolotl/utils/schemas/datasets.py:93-96).
+                    e["name"] = subset
+            elif fmt in ("prompt_completion", "messages", "prompt", "instruction"):
                 # Preference and KTO entries have no ds_type (Axolotl would drop it silently): the suffix says it.
                 e["ds_type"] = "parquet" if path.endswith(".parquet") else "json"
             if fmt == "prompt_completion":
@@ -290,6 +373,11 @@ class AxolotlBackend(TrainerBackend):
                 # prompt_strategies/kto/user_defined.py). For test_datasets Axolotl reads the type of
                 # datasets[i] (rl.py:323-329 pass dataset_idx=i): train and eval share these fields anyway.
                 e["type"] = {f"field_{name}": col.get(name, name) for name in USER_DEFINED_FIELDS[fmt]}
+            elif fmt == "instruction":
+                # Axolotl's own Alpaca prompter: the instruction (and input, when the record has one) in Alpaca's
+                # template, the loss on the output unless train_on_inputs (axolotl/prompters.py:32-53,
+                # axolotl/prompt_tokenizers.py:162-172, AlpacaPromptTokenizingStrategy).
+                e["type"] = "alpaca"
             elif fmt == "messages":
                 # Chat records are SFT's alone (the spec refuses them for other methods).
                 completion_only = isinstance(job.method, SFT) and job.method.loss_on == "completion"
@@ -301,11 +389,27 @@ class AxolotlBackend(TrainerBackend):
                 )
             return e
 
-        out: dict[str, Any] = {"datasets": [entry(d.train.path, d.train.split)], "dataset_prepared_path": "prepared"}
+        out: dict[str, Any] = {
+            "datasets": [entry(d.train.path, d.train.split, d.train.subset)],
+            "dataset_prepared_path": "prepared",
+        }
         if job.distributed.device == "cpu":
             out["dataset_num_proc"] = 1  # worker processes cost more than they save on small CPU runs
         if d.eval is not None:
-            out["test_datasets"] = [entry(d.eval.path, d.eval.split)]
+            out["test_datasets"] = [entry(d.eval.path, d.eval.split, d.eval.subset)]
+        elif d.eval_split is not None:
+            # axolotl/utils/data/shared.py:432-458 create_train_validation_split (SFT: utils/data/sft.py:436-450,
+            # rl: utils/data/rl.py:63-67): train_test_split(shuffle=False) on the merged rows, after Axolotl's
+            # seeded shuffle of them (shuffle_merged_datasets, shared.py:686-716).
+            out["val_set_size"] = d.eval_split
+            notes.append(
+                Note(
+                    "data.eval_split",
+                    "set",
+                    "val_set_size: Axolotl holds out the last fraction of the training rows after its seeded shuffle"
+                    + ("" if job.training.shuffle else " (training.shuffle is false: the last rows of the file)"),
+                )
+            )
         else:
             out["val_set_size"] = 0.0
         if d.train.max_samples:
@@ -382,6 +486,18 @@ class AxolotlBackend(TrainerBackend):
             "shuffle_merged_datasets": t.shuffle,
             "curriculum_sampling": not t.shuffle,
         }
+        if (t.adam_beta1, t.adam_beta2, t.adam_epsilon) != (0.9, 0.999, 1e-8):
+            # All three together: Axolotl's own optimizers take betas only when both are set
+            # (axolotl/core/builders/base.py:303-312); transformers' read them from the trainer arguments
+            # (base.py:633-640 copies them there).
+            out.update(adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=t.adam_epsilon)
+        if t.min_lr_ratio:
+            # axolotl/core/trainers/mixins/scheduler.py:43-46, 115-121: get_cosine_schedule_with_min_lr.
+            out["cosine_min_lr_ratio"] = t.min_lr_ratio
+        if t.padding_free:
+            # DataCollatorWithFlattening for SFT (axolotl/core/builders/causal.py:595-599); static_problems
+            # refuses it without a varlen attention kernel.
+            out["batch_flattening"] = True
         if t.max_steps is not None:
             out["max_steps"] = t.max_steps
         else:
@@ -440,7 +556,7 @@ class AxolotlBackend(TrainerBackend):
             return {"deepspeed": DEEPSPEED}
         return {}
 
-    def _output(self, job: Job) -> dict[str, Any]:
+    def _output(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         o = job.output
         out: dict[str, Any] = {
             "output_dir": "model",
@@ -450,10 +566,28 @@ class AxolotlBackend(TrainerBackend):
         }
         if o.save_steps:
             out.update(save_steps=o.save_steps, save_total_limit=o.save_total_limit)
+        elif o.saves_per_epoch:
+            out.update(saves_per_epoch=o.saves_per_epoch, save_total_limit=o.save_total_limit)
         else:
             out["save_strategy"] = "no"
         if o.eval_steps:
             out["eval_steps"] = o.eval_steps
+        elif o.evals_per_epoch:
+            out["evals_per_epoch"] = o.evals_per_epoch
+        if (o.saves_per_epoch or o.evals_per_epoch) and job.training.max_steps is not None:
+            # axolotl/utils/config/__init__.py:249-264: save/eval_steps = 1 / (N x num_epochs) of the run, and
+            # num_epochs is 1 when ptsdk writes max_steps.
+            for key in ("saves_per_epoch", "evals_per_epoch"):
+                if getattr(o, key):
+                    notes.append(
+                        Note(
+                            f"output.{key}",
+                            "approximated",
+                            f"with training.max_steps Axolotl spreads the {getattr(o, key)} over the whole run (it "
+                            "sets save/eval steps to 1/(N x num_epochs) of the total steps, num_epochs 1): "
+                            "axolotl/utils/config/__init__.py:249-264",
+                        )
+                    )
         if "wandb" in o.report_to:
             out["wandb_project"] = job.name
         if "tensorboard" in o.report_to:
@@ -518,6 +652,55 @@ class AxolotlBackend(TrainerBackend):
 
 
 # --- module helpers ------------------------------------------------------------------------------------
+
+
+def new_field_problems(job: Job) -> list[str]:
+    """The job settings of issue 12 that Axolotl 0.19 cannot honour, or not in this combination."""
+    out = []
+    t, d, m = job.training, job.data, job.method
+    if t.padding_free:
+        if m.name != "sft":
+            # The flattening collator is chosen in the causal (SFT) builder only (axolotl/core/builders/causal.py:
+            # 595-599); the rl builders take the TRL trainers' own collators.
+            out.append(
+                f"training.padding_free: Axolotl flattens batches for SFT only (batch_flattening, "
+                f"axolotl/core/builders/causal.py:595-599), not for {m.name}; set training.padding_free: false"
+            )
+        elif job.model.attn_implementation != "flash_attention_2":
+            out.append(
+                "training.padding_free: Axolotl's batch_flattening needs a varlen attention kernel "
+                "(axolotl/utils/schemas/validation.py:1076-1087); set model.attn_implementation: flash_attention_2 "
+                "(a GPU with flash-attn), or training.padding_free: false"
+            )
+        if t.packing:
+            out.append(
+                "training.padding_free: Axolotl's batch_flattening cannot be combined with sample_packing "
+                "(axolotl/utils/schemas/validation.py:1088-1089); set one of training.packing and training.padding_free"
+            )
+    for where, src in (("train", d.train), ("eval", d.eval)):
+        if src is not None and src.subset and m.name in SUBSETLESS:
+            out.append(
+                f"data.{where}.subset: Axolotl's {m.name} dataset entries have no configuration name (DPODataset, "
+                "KTODataset: axolotl/utils/schemas/datasets.py:260-305 have no `name`); remove subset, or save the "
+                "subset as its own dataset"
+            )
+        elif src is not None and src.subset and src.is_local:
+            out.append(
+                f"data.{where}.subset: {src.path} is a local file, which has no configurations (Axolotl would pass "
+                "name= to the json/parquet loader); remove subset, or name a hub dataset"
+            )
+    if d.format == "instruction" and d.columns:
+        out.append(
+            "data.columns: Axolotl's alpaca dataset type reads fixed instruction/input/output columns "
+            "(axolotl/prompt_tokenizers.py:167-172, AlpacaPromptTokenizingStrategy); rename the columns in the data"
+        )
+    if job.rollout is not None and not job.rollout.server:
+        out.append(
+            "rollout: ptsdk's Axolotl translation generates with vLLM only through an external server (trl "
+            "vllm_mode: server); start one (`trl vllm-serve --model ...`) and set rollout.server: host:port, or "
+            "remove rollout (the policy generates its own completions)"
+        )
+    return out
 
 
 def load_dtype(cfg: dict[str, Any]) -> str:

@@ -188,6 +188,10 @@ class _Importer:
         for key in ("load_in_4bit", "load_in_8bit"):
             if key in self.s and not _bool(self.s[key]):
                 self.note(key, "dropped", f"{key}: false is Axolotl's default; ptsdk writes nothing for it")
+        for key in ("pad_token", "eos_token"):
+            token = self.get(f"special_tokens.{key}")
+            if isinstance(token, str) and token:
+                m[key] = token
         jinja = self.s.get("chat_template_jinja")
         if self.s.get("chat_template") == "jinja" and jinja:
             m["chat_template"] = jinja
@@ -277,6 +281,18 @@ class _Importer:
                 "module.function references become method.rewards 'module:function'; the module must be "
                 "importable from the job's folder (Axolotl imports it from the working directory)",
             )
+        # TRL's GRPO through Axolotl has no prompt limit (its blocklist drops max_prompt_length).
+        out["max_prompt_length"] = None
+        iterations = _int(self.get("trl.num_iterations"))
+        if iterations:
+            out["epochs_per_rollout"] = iterations
+        generation = _int(self.get("trl.generation_batch_size"))
+        if generation:
+            groups = int(out.get("num_generations", 8))
+            if generation % groups:
+                self.used.discard("trl.generation_batch_size")  # not whole prompts: the passthrough keeps it
+            else:
+                out["rollout_batch_size"] = generation // groups
         weights = self.get("trl.reward_weights")
         if weights is not None:
             self.used.discard("trl.reward_weights")  # the spec has no reward weights: passthrough below
@@ -349,44 +365,56 @@ class _Importer:
             field = first.get("field_messages")
             if field and field != "messages":
                 columns["messages"] = str(field)
+        elif family == "sft" and kind == "alpaca":
+            fmt = "instruction"  # Axolotl's Alpaca prompter: ptsdk's instruction records, written back as alpaca
         d["format"] = fmt
         if columns:
             d["columns"] = columns
-        kept = "path" + (" and split" if "split" in first else "")
-        self.note(
-            "datasets",
-            "approximated",
-            f"ptsdk keeps the first dataset's {kept} and reads it as canonical {fmt} records; Axolotl's dataset "
-            f"type {kind!r} (prompt format, field and role mappings: {sorted(set(first) - {'path', 'split'})}) "
-            "has no job field: convert the data to the canonical format"
-            + (f"; {len(datasets) - 1} more dataset(s) dropped" if len(datasets) > 1 else ""),
-        )
+        kept = "path" + (" and split" if "split" in first else "") + (" and name (subset)" if "name" in first else "")
+        if fmt == "instruction":
+            rest = sorted(set(first) - {"path", "split", "name", "type"})
+            self.note(
+                "datasets",
+                "approximated",
+                f"ptsdk keeps the first dataset's {kept}; type alpaca is data.format instruction"
+                + (f"; {rest} have no job field" if rest else "")
+                + (f"; {len(datasets) - 1} more dataset(s) dropped" if len(datasets) > 1 else ""),
+            )
+        else:
+            self.note(
+                "datasets",
+                "approximated",
+                f"ptsdk keeps the first dataset's {kept} and reads it as canonical {fmt} records; Axolotl's dataset "
+                f"type {kind!r} (prompt format, field and role mappings: "
+                f"{sorted(set(first) - {'path', 'split', 'name'})}) has no job field: convert the data to the "
+                "canonical format" + (f"; {len(datasets) - 1} more dataset(s) dropped" if len(datasets) > 1 else ""),
+            )
         evals = self.get("test_datasets")
         if isinstance(evals, list) and evals and isinstance(evals[0], dict) and evals[0].get("path"):
             d["eval"] = self._source(evals[0])
             self.note("test_datasets", "approximated", "ptsdk keeps the first eval dataset's path and split")
         val = _number(self.get("val_set_size"))
         if val and "eval" not in d:
-            self.note(
-                "val_set_size",
-                "dropped",
-                f"ptsdk has no held-out fraction ({val:g}): data.eval is a separate file; the import trains on "
-                "all rows and evaluates nothing",
-            )
-        seq = _int(self.get("sequence_len"))
-        if seq is not None:
-            d["max_length"] = seq
-        if family == "rl":
-            prompt = 512
-            completion = int(method.get("max_completion_length", 256))
-            d["max_length"] = max(seq or 0, prompt + completion, 1024 if seq is None else 0)
-            if "sequence_len" in self.s:
+            if 0 < val < 1:
+                d["eval_split"] = val
+            else:
                 self.note(
-                    "sequence_len",
-                    "approximated",
-                    f"ptsdk's Axolotl GRPO writes no sequence_len; data.max_length {d['max_length']} holds "
-                    "max_prompt_length (512) + max_completion_length",
+                    "val_set_size",
+                    "dropped",
+                    f"{val:g} rows: ptsdk holds out a fraction (data.eval_split), not a count; the import trains on "
+                    "all rows and evaluates nothing",
                 )
+        seq = _int(self.get("sequence_len"))
+        if seq is not None and family != "rl":
+            d["max_length"] = seq
+        elif seq is not None:
+            self.note(
+                "sequence_len",
+                "dropped",
+                "Axolotl's GRPO keeps every prompt whatever its length (axolotl/utils/data/rl.py:176-177) and "
+                "generates trl.max_completion_length tokens: ptsdk writes no sequence_len for it (method."
+                "max_prompt_length null, max_completion_length)",
+            )
         strategy = self.get("excess_length_strategy")
         d["truncation"] = "truncate" if strategy == "truncate" else "drop"
         if strategy not in (None, "truncate", "drop"):
@@ -397,6 +425,12 @@ class _Importer:
         out: dict[str, Any] = {"path": str(entry["path"])}  # ${VAR} strings and hub ids stay as written
         if entry.get("split"):
             out["split"] = str(entry["split"])
+        if (
+            isinstance(entry.get("name"), str)
+            and entry["name"]
+            and not out["path"].endswith((".jsonl", ".json", ".parquet"))
+        ):
+            out["subset"] = entry["name"]
         return out
 
     def training(self, method: dict[str, Any]) -> dict[str, Any]:
@@ -434,6 +468,19 @@ class _Importer:
             t["warmup_ratio"] = ratio
             if steps:
                 self.note("warmup_ratio", "approximated", "with max_steps ptsdk writes warmup_steps (rounded up)")
+        for key in ("adam_beta1", "adam_beta2", "adam_epsilon"):
+            value = _number(self.get(key))
+            if value is not None:
+                t[key] = value
+        floor = _number(self.get("cosine_min_lr_ratio"))
+        if floor is not None and t.get("lr_scheduler", "cosine") == "cosine" and 0 <= floor < 1:
+            t["min_lr_ratio"] = floor
+        elif floor is not None:
+            self.used.discard("cosine_min_lr_ratio")  # no cosine schedule to floor: the passthrough keeps it
+        if _bool(self.get("batch_flattening")):
+            t["padding_free"] = True
+        elif self.s.get("batch_flattening") is not None:
+            self.used.discard("batch_flattening")  # false or "auto": Axolotl's own choice, passed through
         for key, field in (("weight_decay", "weight_decay"), ("max_grad_norm", "max_grad_norm")):
             value = _number(self.get(key))
             if value is not None:
@@ -558,15 +605,30 @@ class _Importer:
             o["save_total_limit"] = limit
             if not save:
                 self.note("save_total_limit", "dropped", "ptsdk saves only at the end without save_steps")
+        has_eval = "eval" in job["data"] or "eval_split" in job["data"]
         evals = _int(self.get("eval_steps"))
         if evals:
-            if "eval" in job["data"]:
+            if has_eval:
                 o["eval_steps"] = evals
             else:
-                self.note("eval_steps", "dropped", "no data.eval: nothing to evaluate")
-        for key in ("saves_per_epoch", "evals_per_epoch"):
-            if self.get(key) is not None:
-                self.note(key, "dropped", "ptsdk counts saves and evaluations in steps (output.save_steps/eval_steps)")
+                self.note("eval_steps", "dropped", "no data.eval nor data.eval_split: nothing to evaluate")
+        saves_per = _int(self.get("saves_per_epoch"))
+        if saves_per and not save:
+            o["saves_per_epoch"] = saves_per
+            if limit:
+                self.used.add("save_total_limit")
+                self.notes[:] = [n for n in self.notes if n.field != "save_total_limit"]
+        elif saves_per:
+            self.note("saves_per_epoch", "dropped", "save_steps is set too (Axolotl refuses both)")
+        evals_per = _int(self.get("evals_per_epoch"))
+        if evals_per and has_eval and not evals:
+            o["evals_per_epoch"] = evals_per
+        elif evals_per:
+            self.note(
+                "evals_per_epoch",
+                "dropped",
+                "no data.eval nor data.eval_split: nothing to evaluate" if not has_eval else "eval_steps is set too",
+            )
         if _bool(self.get("use_tensorboard")):
             o["report_to"] = ["tensorboard"]
         return o
@@ -574,7 +636,20 @@ class _Importer:
     def rollout(self, method: dict[str, Any]) -> dict[str, Any] | None:
         if method["name"] != "grpo" or not _bool(self.get("trl.use_vllm")):
             return None
-        r: dict[str, Any] = {"engine": "vllm", "colocate": self.get("trl.vllm_mode") == "colocate"}
+        colocate = self.get("trl.vllm_mode") == "colocate"
+        r: dict[str, Any] = {"engine": "vllm", "colocate": colocate}
+        # Axolotl reads trl.vllm_server_host/port, else vllm.host/port (axolotl/core/trainers/grpo/__init__.py:
+        # 80-81); the vllm: section stays the passthrough's (it configures `axolotl vllm-serve`).
+        host = self.get("trl.vllm_server_host") or self.s.get("vllm.host")
+        port = _int(self.get("trl.vllm_server_port") or self.s.get("vllm.port"))
+        if not colocate and host and port and re.fullmatch(r"[A-Za-z0-9_.\[\]:-]+", str(host)):
+            r["server"] = f"{host}:{port}"
+            r.pop("colocate")
+            self.used.add("trl.use_vllm")
+            self.used.discard("trl.vllm_mode")
+            if self.s.get("trl.vllm_mode") == "server":
+                self.used.add("trl.vllm_mode")
+            return r
         self.note(
             "trl.use_vllm",
             "approximated",

@@ -4,6 +4,7 @@ generated config. The matrix's evidence for each Axolotl capability names one of
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -353,3 +354,229 @@ def test_keys_axolotl_would_drop_silently_are_errors(example_job, axolotl_env, t
     (result,) = backend.run_check([backend.check_request(plan, tmp_path, preprocess=False)])
     assert not result["ok"]
     assert result["unknown_keys"] == ["learning_rat", "datasets.0.field_promt", "trl.num_generation"]
+
+
+# --- issue 12: the settings real upstream configs use ----------------------------------------------------
+
+
+def alpaca_rows(n: int) -> list[dict]:
+    """Alpaca records (instruction, optional input, output) about small sums; every other one has an input."""
+    rows = []
+    for i in range(n):
+        a, b = i % 7 + 1, i % 5 + 2
+        if i % 2:
+            rows.append({"instruction": "Add the two numbers.", "input": f"{a} and {b}", "output": f" {a + b}"})
+        else:
+            rows.append({"instruction": f"What is {a} + {b}?", "output": f" {a + b}"})
+    return rows
+
+
+def test_sft_instruction_records_and_optimizer_settings(ptsdk, example_job, tmp_path, axolotl_env) -> None:
+    """One CPU training run for the new SFT settings: Alpaca records (Axolotl's `type: alpaca`), a held-out
+    eval fraction (val_set_size), saves and evals per epoch, Adam betas/epsilon, a cosine floor and pad/eos
+    tokens. The eval loss falls, and the run's own artefacts show each setting took effect."""
+    data = tmp_path / "alpaca.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in alpaca_rows(40)))
+    job = example_job(
+        "sft_full.yaml",
+        "sft-instruction",
+        data={"train": {"path": str(data)}, "format": "instruction", "eval_split": 0.2, "max_length": 512},
+        model={"pad_token": "<unk>", "eos_token": "<|end|>"},
+        training={
+            "global_batch_size": 8,
+            "micro_batch_size": 8,
+            "learning_rate": 0.001,
+            "epochs": 1,
+            "max_steps": None,
+            "lr_scheduler": "cosine",
+            "min_lr_ratio": 0.1,
+            "adam_beta1": 0.8,
+            "adam_beta2": 0.95,
+            "adam_epsilon": 1e-6,
+            "precision": "fp32",
+        },
+        output={"saves_per_epoch": 2, "evals_per_epoch": 2, "save_total_limit": 2},
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run(ptsdk, job, run_dir)
+    config = yaml.safe_load((run_dir / "axolotl_config.yaml").read_text())
+    assert config["datasets"][0]["type"] == "alpaca" and config["val_set_size"] == 0.2
+    assert (config["saves_per_epoch"], config["evals_per_epoch"]) == (2, 2) and "save_strategy" not in config
+    assert config["special_tokens"] == {"pad_token": "<unk>", "eos_token": "<|end|>"}
+    # 40 rows, 8 held out: 32 train rows, 4 steps of 8.
+    ok(manifest, metrics, 4)
+    evals = [m for m in metrics if m["kind"] == "eval"]
+    assert len(evals) >= 2 and evals[-1]["loss"] < evals[0]["loss"], evals
+    # Checkpoints twice per epoch (steps 2 and 4), with the optimizer and scheduler state they ran with.
+    assert sorted(p.name for p in (run_dir / "model").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    code = (
+        "import json, sys, torch\n"
+        "opt = torch.load(sys.argv[1] + '/optimizer.pt', weights_only=False)['param_groups'][0]\n"
+        "sched = torch.load(sys.argv[1] + '/scheduler.pt', weights_only=False)\n"
+        "from transformers import AutoTokenizer\n"
+        "tok = AutoTokenizer.from_pretrained(sys.argv[2])\n"
+        "print(json.dumps({'betas': list(opt['betas']), 'eps': opt['eps'], 'last_lr': sched['_last_lr'],\n"
+        "                  'pad': tok.pad_token, 'eos': tok.eos_token}))\n"
+    )
+    proc = subprocess.run(
+        [axolotl_env.python, "-c", code, str(run_dir / "model" / "checkpoint-4"), str(run_dir / "model")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert state["betas"] == [0.8, 0.95] and state["eps"] == 1e-6
+    # The cosine schedule ends at its floor, 0.1 x the peak learning rate (without the floor: 0).
+    assert abs(state["last_lr"][0] - 1e-4) < 1e-9, state
+    assert (state["pad"], state["eos"]) == ("<unk>", "<|end|>")
+
+
+def test_grpo_rollout_settings(ptsdk, example_job, tmp_path, axolotl_env) -> None:
+    """One CPU GRPO run for the new rollout settings: no prompt limit (Axolotl's GRPO has none), a k3 KL term
+    in the loss (trl.beta), two optimizer steps per rollout (trl.generation_batch_size = 4 prompts x 4
+    completions = 2 x global_batch_size) and two passes over each rollout (trl.num_iterations)."""
+    method = {
+        "name": "grpo",
+        "num_generations": 4,
+        "max_prompt_length": None,
+        "max_completion_length": 8,
+        "kl_coef": 0.04,
+        "rollout_batch_size": 4,
+        "epochs_per_rollout": 2,
+        "rewards": yaml.safe_load(example_job("grpo.yaml", "src").read_text())["method"]["rewards"],
+    }
+    job = example_job("grpo.yaml", "grpo-rollout", method=method, training={"max_steps": 4})
+    run_dir = tmp_path / "run"
+    manifest, metrics = run(ptsdk, job, run_dir)
+    trl = yaml.safe_load((run_dir / "axolotl_config.yaml").read_text())["trl"]
+    assert (trl["beta"], trl["generation_batch_size"], trl["num_iterations"]) == (0.04, 16, 2)
+    train = ok(manifest, metrics, 4)
+    # TRL logs the KL term only when beta > 0: the penalty was computed.
+    assert all(isinstance(m["extra"].get("kl"), float) for m in train), train[0]["extra"]
+    assert not any(n["field"] == "method.max_prompt_length" for n in manifest["notes"])
+
+
+def dataset_folder(folder: Path, main: list[dict]) -> Path:
+    """A local dataset with two configurations, as a hub dataset has them: `main` holds the records, `other`
+    holds rows no dataset type reads, and neither is the default (a loader must be told which)."""
+    folder.mkdir(parents=True)
+    (folder / "main.jsonl").write_text("".join(json.dumps(r) + "\n" for r in main))
+    (folder / "other.jsonl").write_text(json.dumps({"text": "unrelated"}) + "\n")
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n- config_name: main\n  data_files: main.jsonl\n"
+        "- config_name: other\n  data_files: other.jsonl\n---\n"
+    )
+    return folder
+
+
+def test_new_settings_pass_axolotl_validator(tiny_model, tmp_path, axolotl_env) -> None:
+    """Axolotl's validator (plus its preprocess for CPU jobs) on the issue-12 settings no CPU run covers:
+    a dataset configuration (datasets[].name, loaded from a folder with two of them), padding-free batches
+    (batch_flattening, flash_attention_2 on a GPU), GRPO against an external vLLM server, and the SFT settings
+    again with LoRA. The padding-free job ptsdk refuses without flash attention is refused by Axolotl too."""
+    from ptsdk.spec import validate_job
+
+    examples = Path(__file__).parents[2] / "examples"
+    sft_rows = [json.loads(line) for line in (examples / "data" / "sft_train.jsonl").open()][:32]
+    rl_rows = [json.loads(line) for line in (examples / "data" / "rl_train.jsonl").open()][:32]
+    sft_dir = dataset_folder(tmp_path / "sft_ds", sft_rows)
+    rl_dir = dataset_folder(tmp_path / "rl_ds", rl_rows)
+    alpaca = tmp_path / "alpaca.jsonl"
+    alpaca.write_text("".join(json.dumps(r) + "\n" for r in alpaca_rows(16)))
+    base = {
+        "model": {"name_or_path": str(tiny_model)},
+        "distributed": {"device": "cpu"},
+        "training": {"global_batch_size": 4, "micro_batch_size": 4, "max_steps": 2, "precision": "fp32"},
+        "data": {"train": {"path": str(sft_dir), "subset": "main"}, "max_length": 64},
+    }
+    gpu = {"distributed": {"device": "gpu"}, "training": {**base["training"], "precision": "bf16"}}
+    lora = {"type": "lora", "r": 8, "alpha": 16}
+    grpo = {
+        "name": "grpo",
+        "num_generations": 4,
+        "max_completion_length": 8,
+        "rewards": [str(examples / "rewards.py") + ":correct"],
+        "rollout_batch_size": 2,
+    }
+    cases: dict[str, tuple[dict, bool]] = {
+        "sft-subset": ({"method": {"name": "sft"}}, True),
+        "grpo-subset": (
+            {
+                "method": {**grpo, "rollout_batch_size": None},
+                "adapter": lora,
+                "data": {"train": {"path": str(rl_dir), "subset": "main"}},
+            },
+            True,
+        ),
+        "sft-padding-free": (
+            {
+                "method": {"name": "sft"},
+                **gpu,
+                "model": {"name_or_path": str(tiny_model), "attn_implementation": "flash_attention_2"},
+                "training": {**gpu["training"], "padding_free": True},
+            },
+            True,
+        ),
+        "grpo-server": (
+            {
+                "method": grpo,
+                **gpu,
+                "adapter": lora,
+                "rollout": {"server": "10.0.0.2:8000"},
+                "data": {"train": {"path": str(examples / "data" / "rl_train.jsonl")}},
+            },
+            True,
+        ),
+        "instruction-lora": (
+            {
+                "method": {"name": "sft"},
+                "adapter": lora,
+                "model": {"name_or_path": str(tiny_model), "pad_token": "<unk>", "eos_token": "<|end|>"},
+                "data": {
+                    "train": {"path": str(alpaca)},
+                    "format": "instruction",
+                    "eval_split": 0.25,
+                    "max_length": 512,
+                },
+                "training": {
+                    **base["training"],
+                    "max_steps": None,
+                    "epochs": 1,
+                    "min_lr_ratio": 0.1,
+                    "adam_beta2": 0.95,
+                },
+                "output": {"saves_per_epoch": 2, "evals_per_epoch": 2},
+            },
+            True,
+        ),
+        # Refused by ptsdk (static_problems); written anyway, Axolotl refuses it for the same reason.
+        "padding-free-sdpa": (
+            {"method": {"name": "sft"}, **gpu, "training": {**gpu["training"], "padding_free": True}},
+            False,
+        ),
+    }
+    backend, requests, keep = AxolotlBackend(), [], []
+    for name, (overrides, accepted) in cases.items():
+        job = validate_job({**base, **overrides, "name": name})
+        assert (backend.static_problems(job) == []) is accepted, (name, backend.static_problems(job))
+        plan = backend.translate(job)
+        folder = tmp_path / name
+        write_plan(plan, folder)
+        keep.append(folder)
+        requests.append(backend.check_request(plan, folder, preprocess=job.distributed.device == "cpu"))
+    results = dict(zip(cases, backend.run_check(requests, timeout=1200), strict=True))
+    failed = {n: r["errors"] for n, r in results.items() if not r["ok"] and cases[n][1]}
+    assert not failed, failed
+    assert all(r["unknown_keys"] == [] for r in results.values())
+    assert any("batch_flattening requires a varlen" in e for e in results["padding-free-sdpa"]["errors"])
+    # The configuration was really chosen: without `name`, the same folder does not load.
+    job = validate_job({**base, "method": {"name": "sft"}, "name": "unnamed"})
+    plan = backend.translate(job)
+    write_plan(plan, tmp_path / "unnamed")
+    config = yaml.safe_load((tmp_path / "unnamed" / "axolotl_config.yaml").read_text())
+    assert config["datasets"][0]["name"] == "main"
+    del config["datasets"][0]["name"]
+    (tmp_path / "unnamed" / "axolotl_config.yaml").write_text(yaml.safe_dump(config))
+    (result,) = backend.run_check([backend.check_request(plan, tmp_path / "unnamed", preprocess=True)])
+    assert not result["ok"], result
