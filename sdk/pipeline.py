@@ -91,7 +91,11 @@ def preflight_job(job: Job, source: str, base: Path, *, launching: bool) -> list
 
 
 def native_check(backend: Backend, plan: Plan) -> None:
-    """Run the framework's own validator on the plan, in a scratch copy of the files."""
+    """Run the framework's own validator on the plan, in a scratch copy of the files.
+
+    A plan that passed before, unchanged and checked by the same backend code in the same environment
+    (see :func:`check_key`), is not checked again: a rerun of a job starts without the framework's start-up
+    cost. PTSDK_NO_CHECK_CACHE=1 checks every time."""
     import tempfile
 
     if backend.env.python is None and backend.env.container is not None:
@@ -99,11 +103,72 @@ def native_check(backend: Backend, plan: Plan) -> None:
             f"backend {backend.name} runs in container {backend.env.container.image}: ptsdk validates with a local "
             f"interpreter; add `python:` beside `container:` in the config file or pass --no-native-check"
         )
+    marker = _check_marker(backend, plan)
+    if marker is not None and marker.is_file():
+        return
     with tempfile.TemporaryDirectory(prefix="ptsdk-check-") as tmp:
         write_plan(plan, Path(tmp))
         problems = backend.native_check(plan, Path(tmp))
     if problems:
         raise UnsupportedError(f"{backend.framework}'s own validator rejected the translated config", lines=problems)
+    if marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"{backend.name} {now()}\n")
+        except OSError:  # a cache that cannot be written only costs time
+            pass
+
+
+def check_key(backend: Backend, plan: Plan) -> str | None:
+    """What a native check's verdict depends on, hashed: ptsdk's version, the backend's own code (its
+    package's .py files), its environment (the interpreter and its site-packages' mtime), the plan (files,
+    arguments, environment variables) and the local inputs it reads (size and mtime). None: not cacheable."""
+    import hashlib
+    import inspect
+    import json
+
+    python = backend.env.python
+    if python is None:
+        return None
+    h = hashlib.sha256()
+
+    def add(*parts: object) -> None:
+        for part in parts:
+            h.update(str(part).encode("utf-8", "surrogateescape") + b"\0")
+
+    add(ptsdk.__version__, backend.name, python)
+    try:
+        env_root = Path(python).parent.parent
+        add(*(p.stat().st_mtime_ns for p in sorted(env_root.glob("lib*/python*/site-packages"))))
+        package = Path(inspect.getfile(type(backend))).parent
+        for source in sorted(package.glob("*.py")):
+            add(source.name, hashlib.sha256(source.read_bytes()).hexdigest())
+        for f in plan.files:
+            add(
+                f.path,
+                f.content
+                if f.content is not None
+                else hashlib.sha256(Path(f.copy_from or "").read_bytes()).hexdigest(),
+            )
+        for cmd in plan.commands:
+            add(json.dumps(cmd.argv), json.dumps(cmd.env, sort_keys=True))
+        for item in sorted(plan.inputs):
+            st = Path(item).stat()
+            add(item, st.st_size, st.st_mtime_ns)
+    except (OSError, TypeError, ValueError):
+        return None
+    return h.hexdigest()
+
+
+def _check_marker(backend: Backend, plan: Plan) -> Path | None:
+    import os
+
+    from ptsdk.envs import ptsdk_home
+
+    if os.environ.get("PTSDK_NO_CHECK_CACHE"):
+        return None
+    key = check_key(backend, plan)
+    return ptsdk_home() / "native-checks" / key[:2] / key if key else None
 
 
 def write_translation(plan: Plan, out: Path, env: BackendEnv | None = None) -> None:

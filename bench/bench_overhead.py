@@ -1,0 +1,107 @@
+"""Launch overhead: the same tiny job through `ptsdk run` and through the native command ptsdk generated.
+
+    python bench/bench_overhead.py [--job examples/jobs/sft_lora.yaml] [--backend trl] [--pairs 3] [--steps 30]
+
+`ptsdk translate --out` writes the native files and command.sh once; then, alternately, `bash command.sh` in a
+fresh copy of that folder and `ptsdk run` (spec load, matrix check, preflight, native check from its cache, live
+view in plain mode, metrics normalization, manifest) each run the job from scratch as fresh processes. The
+report gives each pair's wall times, the median of each side and the ratio; the target is at most 2% slower.
+The first `ptsdk run` also pays the framework's own config check; it is reported apart (`first run`), and the
+pairs start after it, as a rerun of a job does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 1.02
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--job", type=Path, default=ROOT / "examples" / "jobs" / "sft_lora.yaml")
+    parser.add_argument("--backend", default="trl")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30, help="training.max_steps of the job")
+    parser.add_argument("--json", type=Path, help="Also write the numbers here.")
+    args = parser.parse_args()
+    ptsdk = [sys.executable, "-m", "ptsdk"]
+    env = {**os.environ, "PTSDK_PROGRESS_EVERY": "5"}
+    with tempfile.TemporaryDirectory(prefix="ptsdk-overhead-") as tmp:
+        work = Path(tmp)
+        data = yaml.safe_load(args.job.read_text())
+        data["training"]["max_steps"] = args.steps
+        data.setdefault("output", {})["dir"] = str(work / "runs")
+        data["name"] = "overhead"
+        job = args.job.parent / f".bench-overhead-{os.getpid()}.yaml"  # beside the original: relative paths hold
+        job.write_text(yaml.safe_dump(data))
+        try:
+            native = work / "native"
+            subprocess.run(
+                [*ptsdk, "translate", str(job), "-b", args.backend, "--out", str(native)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env=env,
+            )
+            first = timed([*ptsdk, "run", str(job), "-b", args.backend, "--run-dir", str(work / "first")], work, env)
+            pairs = []
+            for i in range(args.pairs):
+                copy = work / f"native-{i}"
+                shutil.copytree(native, copy)
+                t_native = timed(["bash", "command.sh"], copy, env)
+                t_ptsdk = timed(
+                    [*ptsdk, "run", str(job), "-b", args.backend, "--run-dir", str(work / f"run-{i}")], work, env
+                )
+                pairs.append((t_native, t_ptsdk))
+                print(f"pair {i + 1}: native {t_native:.2f}s  ptsdk run {t_ptsdk:.2f}s  ratio {t_ptsdk / t_native:.3f}")
+        finally:
+            job.unlink(missing_ok=True)
+    native_median = statistics.median(p[0] for p in pairs)
+    ptsdk_median = statistics.median(p[1] for p in pairs)
+    ratio = ptsdk_median / native_median
+    print(f"first ptsdk run (with the framework's config check): {first:.2f}s")
+    print(
+        f"median: native {native_median:.2f}s, ptsdk run {ptsdk_median:.2f}s, ratio {ratio:.3f} "
+        f"({'within' if ratio <= TARGET else 'ABOVE'} the {TARGET:.2f} target)"
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "pairs": pairs,
+                    "first_run_s": first,
+                    "native_median_s": native_median,
+                    "ptsdk_median_s": ptsdk_median,
+                    "ratio": ratio,
+                    "steps": args.steps,
+                    "backend": args.backend,
+                },
+                indent=2,
+            )
+        )
+    return 0 if ratio <= TARGET else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
