@@ -56,6 +56,10 @@ SFT_CPU = TESTS + "test_sft_lora_trains_in_cpu_smoke_mode"
 DPO_CPU = TESTS + "test_dpo_trains_in_cpu_smoke_mode"
 #: One SFT run in CPU smoke mode with Alpaca records, a held-out eval split, Adam betas/epsilon and a cosine floor.
 SETTINGS_CPU = TESTS + "test_sft_upstream_settings_trains_in_cpu_smoke_mode"
+#: DPO in CPU smoke mode on ShareGPT conversations (from/value, human/gpt) whose prompt is inside chosen/rejected.
+CONVERSATIONS_CPU = TESTS + "test_dpo_sharegpt_implicit_prompt_trains_in_cpu_smoke_mode"
+#: OpenRLHF's own SFT, reward and prompt datasets tokenize mapped records as they tokenize canonical ones.
+DATASETS = "test_mapped_records_tokenize_as_canonical_in_openrlhf_datasets"
 SMOKE = "trained in CPU smoke mode (cpu_smoke.py); GPU command lines validated by OpenRLHF's parsers"
 
 MODULES = {"sft": "openrlhf.cli.train_sft", "preference": "openrlhf.cli.train_dpo", "rl": "openrlhf.cli.train_ppo_ray"}
@@ -200,6 +204,24 @@ class OpenRLHFBackend(Backend):
             T,
             SETTINGS_CPU,
             note="Alpaca prompt rendered by the preparation step, loss on the output; " + SMOKE,
+        ),
+        *caps(
+            "feature",
+            "message_mapping",
+            T,
+            CONVERSATIONS_CPU,
+            note="data.message_keys/role_names applied by the preparation step to SFT messages, DPO conversations and "
+            "RL prompts (written as {role, content}; thinking as reasoning_content, which OpenRLHF hands to the chat "
+            f"template); DPO {SMOKE}; OpenRLHF's SFT, reward and prompt datasets tokenize mapped records exactly as "
+            f"canonical ones ({DATASETS})",
+        ),
+        *caps(
+            "feature",
+            "implicit_prompt",
+            T,
+            CONVERSATIONS_CPU,
+            note="the shared leading turns of chosen/rejected written as the prompt column by the preparation step; "
+            f"{SMOKE}; OpenRLHF's reward dataset tokenizes them as the explicit-prompt records ({DATASETS})",
         ),
     )
 
@@ -515,6 +537,16 @@ def _setting_problems(job: Job) -> list[str]:
             "rollout.server: OpenRLHF 0.11.2 generates with the vLLM engines it starts as Ray actors (--vllm.*) and "
             "cannot send prompts to a separate server; remove rollout.server"
         )
+    if _mapped(job) and job.data.format == "instruction":
+        out.append(
+            "data.message_keys: Alpaca instruction records hold no message lists to map; remove data.message_keys "
+            "and data.role_names"
+        )
+    elif _mapped(job) and m.family == "sft" and getattr(m, "loss_on", "") == "all" and job.data.format != "messages":
+        out.append(
+            "data.message_keys: loss_on all trains prompt + completion as one plain text (OpenRLHF's pretrain mode), "
+            "not message lists; remove data.message_keys and data.role_names, or use data.format: messages"
+        )
     if isinstance(m, _OnlineRL) and job.data.truncation == "drop":
         out.append(
             "data.truncation: OpenRLHF 0.11.2 keeps every prompt (only the whole sequence is cut at --data.max_len); "
@@ -575,8 +607,14 @@ def _num_engines(job: Job) -> int:
 
 
 def _chat(job: Job) -> bool:
-    """Whether OpenRLHF applies the chat template: chat records, or a job that names a template."""
-    return job.data.format == "messages" or job.model.chat_template is not None
+    """Whether OpenRLHF applies the chat template: chat records, a job that names a template, or records that
+    are conversations by the job's own word (a message mapping, a prompt inside chosen/rejected)."""
+    d = job.data
+    return d.format == "messages" or job.model.chat_template is not None or d.prompt_in_answers or _mapped(job)
+
+
+def _mapped(job: Job) -> bool:
+    return bool(job.data.message_keys or job.data.role_names)
 
 
 def _records_for(job: Job, steps: int) -> tuple[int, int]:
@@ -624,6 +662,7 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
                 "read by --eval.dataset",
             )
         )
+    _conversations(job, spec, notes)
     if data.format == "instruction":
         spec["alpaca"] = ALPACA
         notes.append(
@@ -664,11 +703,13 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
         flags.on("--data.apply_chat_template")
         if job.model.chat_template and m.family != "rl":
             flags.set("--data.tokenizer_chat_template", _template_text(job.model.chat_template))
+        own = job.model.chat_template is None and data.format != "messages"  # conversations by a data.* setting
         notes.append(
             Note(
                 "model.chat_template",
-                "set",
-                "--data.apply_chat_template: records are message lists (strings are wrapped as user/assistant turns)",
+                "derived" if own else "set",
+                "--data.apply_chat_template: records are message lists (strings are wrapped as user/assistant turns)"
+                + ("; the tokenizer's own template (the data are conversations)" if own else ""),
             )
         )
     if m.family == "sft":
@@ -706,6 +747,53 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
             )
         )
     return spec
+
+
+def _conversations(job: Job, spec: dict[str, Any], notes: list[Note]) -> None:
+    """Message key and role mappings, and a prompt inside chosen/rejected: applied by the preparation step, which
+    writes OpenRLHF's {role, content} lists (OpenRLHF reads no other keys) and a prompt column."""
+    d = job.data
+    if d.message_keys:
+        spec["message_keys"] = dict(d.message_keys)
+        shown = ", ".join(f"{k}: {v}" for k, v in d.message_keys.items())
+        notes.append(
+            Note(
+                "data.message_keys",
+                "set",
+                f"{{{shown}}}: {PREPARE} writes each message as {{role, content}}, the keys OpenRLHF's datasets read",
+            )
+        )
+        if "thinking" in d.message_keys:
+            notes.append(
+                Note(
+                    "data.message_keys.thinking",
+                    "set",
+                    f"{d.message_keys['thinking']} -> reasoning_content: OpenRLHF passes whole messages to the chat "
+                    "template (tokenizer.apply_chat_template), which renders it where the template reads "
+                    "reasoning_content; the JSONL loader gives turns without one reasoning_content null",
+                )
+            )
+    if d.role_names:
+        notes.append(
+            Note(
+                "data.role_names",
+                "set",
+                ", ".join(f"{k} -> {v}" for k, v in d.role_names.items()) + f": renamed by {PREPARE}",
+            )
+        )
+        spec["role_names"] = dict(d.role_names)
+    if d.prompt_in_answers:
+        spec["prompt_in_answers"] = True
+        notes.append(
+            Note(
+                "data.prompt_in_answers",
+                "set",
+                f"{PREPARE} writes the turns chosen and rejected share (up to the last) as the prompt column "
+                "(--data.prompt_key prompt) and the rest as each answer. OpenRLHF's own implicit prompt (no "
+                "--data.prompt_key: chosen's turns before its last) is the same only when the two differ in their "
+                "last turn alone",
+            )
+        )
 
 
 def _source(source: DataSource) -> dict[str, Any]:

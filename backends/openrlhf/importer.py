@@ -485,7 +485,20 @@ class _Importer:
                 columns["prompt"] = str(input_key or "input")
                 columns["completion"] = str(output_key or "output")
         elif family == "preference":
-            columns["prompt"] = str(self.take("data.prompt_key") or "prompt")
+            prompt_key = self.take("data.prompt_key")
+            if chat and prompt_key is None:
+                # train_dpo without a prompt key takes chosen's turns before its last as the prompt
+                # (openrlhf/datasets/reward_dataset.py preprocess_data, is_dpo).
+                data["prompt_in_answers"] = True
+                self.note(
+                    "data.apply_chat_template",
+                    "derived",
+                    "no --data.prompt_key: chosen and rejected are whole conversations holding the prompt "
+                    "(data.prompt_in_answers: true; ptsdk takes their shared leading turns, OpenRLHF chosen's turns "
+                    "before the last: the same where only the last turn differs)",
+                )
+            else:
+                columns["prompt"] = str(prompt_key or "prompt")
             columns["chosen"] = str(self.take("data.chosen_key") or "chosen")
             columns["rejected"] = str(self.take("data.rejected_key") or "rejected")
             if input_key is not None:
@@ -508,7 +521,7 @@ class _Importer:
         data["columns"] = {k: v for k, v in columns.items() if k != v}
         if not data["columns"]:
             del data["columns"]
-        if chat and data.get("format") != "messages":
+        if chat and data.get("format") != "messages" and not data.get("prompt_in_answers"):
             self.note(
                 "data.apply_chat_template",
                 "approximated",

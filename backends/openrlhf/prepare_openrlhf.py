@@ -17,6 +17,12 @@ generated flags name:
 - RL: ``prompt`` and ``ptsdk_columns``, every other column as one JSON string, because
   OpenRLHF hands the reward function a single label per prompt.
 
+Message lists are read through the job's ``data.message_keys`` / ``data.role_names`` (ShareGPT's
+from/value, human/gpt) and written as OpenRLHF reads them, ``{role, content}``; a ``thinking`` key becomes
+``reasoning_content``, which OpenRLHF hands to the chat template with the rest of the message. With
+``data.prompt_in_answers`` the shared leading turns of chosen and rejected become the ``prompt`` column and
+the rest each answer (ptsdk_runtime's split_implicit_prompt).
+
 With online RL and reward functions it then loads ``ptsdk_reward.py`` the way OpenRLHF does
 (its own SingleTurnAgentExecutor) and scores the first record, so a broken reward fails here,
 not after the engines started. ``data.eval_split`` holds a seeded fraction of the training records
@@ -34,7 +40,12 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from ptsdk_runtime import BadRecord, iter_records  # copied beside this file
+from ptsdk_runtime import (  # copied beside this file
+    BadRecord,
+    canonical_messages,
+    iter_records,
+    split_implicit_prompt,
+)
 
 LABEL_KEY = "ptsdk_columns"
 MAX_REPORTED = 20
@@ -83,6 +94,17 @@ def alpaca(templates: dict[str, str], record: dict[str, Any]) -> tuple[str, str]
 # --- one record ----------------------------------------------------------------------------
 
 
+class Mapping:
+    """The job's data.message_keys and data.role_names (empty: messages are read as they are)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.keys: dict[str, str] = dict(spec.get("message_keys") or {})
+        self.roles: dict[str, str] = dict(spec.get("role_names") or {})
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.roles)
+
+
 def _text(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     if not isinstance(value, str):
@@ -92,17 +114,32 @@ def _text(record: dict[str, Any], key: str) -> str:
     return value
 
 
-def _messages(record: dict[str, Any], key: str) -> list[dict[str, str]]:
+def _messages(record: dict[str, Any], key: str, mapping: Mapping | None = None) -> list[dict[str, Any]]:
+    """The record's message list at `key`, read through the job's key and role mapping (if any)."""
     value = record.get(key)
     if not isinstance(value, list) or not value:
         raise BadRecord(f"{key}: expected a non-empty list of messages, got {_kind(value)}")
-    for i, msg in enumerate(value):
-        if not isinstance(msg, dict) or msg.get("role") not in ROLES or not isinstance(msg.get("content"), str):
-            raise BadRecord(f"{key}.{i}: expected {{'role': one of {', '.join(ROLES)}, 'content': a string}}")
-    return value
+    if not mapping:
+        for i, msg in enumerate(value):
+            if not isinstance(msg, dict) or msg.get("role") not in ROLES or not isinstance(msg.get("content"), str):
+                raise BadRecord(f"{key}.{i}: expected {{'role': one of {', '.join(ROLES)}, 'content': a string}}")
+        return value
+    role_key, content_key = mapping.keys.get("role", "role"), mapping.keys.get("content", "content")
+    if not all(isinstance(msg, dict) for msg in value):
+        raise BadRecord(f"{key}: expected a list of {{{role_key!r}, {content_key!r}}} objects")
+    out = canonical_messages(value, mapping.keys, mapping.roles)
+    for i, (raw, msg) in enumerate(zip(value, out, strict=True)):
+        if msg["role"] not in ROLES:
+            raise BadRecord(
+                f"{key}.{i}.{role_key}: {raw.get(role_key)!r} is none of {', '.join(ROLES)} (after data.role_names); "
+                "map it with data.role_names"
+            )
+        if not isinstance(msg["content"], str):
+            raise BadRecord(f"{key}.{i}.{content_key}: expected a string, got {_kind(msg['content'])}")
+    return out
 
 
-def _turns(record: dict[str, Any], key: str, role: str, chat: bool) -> Any:
+def _turns(record: dict[str, Any], key: str, role: str, chat: bool, mapping: Mapping | None = None) -> Any:
     """A string as is (plain text), or as message list (chat: strings become one `role` turn)."""
     value = record.get(key)
     if isinstance(value, list):
@@ -111,7 +148,7 @@ def _turns(record: dict[str, Any], key: str, role: str, chat: bool) -> Any:
                 f"{key}: is a message list but this job trains on plain text; set model.chat_template "
                 "(OpenRLHF then applies it) or give strings"
             )
-        return _messages(record, key)
+        return _messages(record, key, mapping)
     text = _text(record, key)
     return [{"role": role, "content": text}] if chat else text
 
@@ -131,8 +168,9 @@ def convert(spec: dict[str, Any], record: Any) -> dict[str, Any]:
         if source in record:
             record[canon] = record.pop(source)
     family, fmt, chat = spec["family"], spec["format"], spec["chat"]
+    mapping = Mapping(spec)
     if family == "sft" and fmt == "messages":
-        messages = _messages(record, "messages")
+        messages = _messages(record, "messages", mapping)
         if not any(m["role"] == "assistant" for m in messages):
             raise BadRecord("messages: has no assistant turn to train on")
         return {"messages": messages}
@@ -143,21 +181,38 @@ def convert(spec: dict[str, Any], record: Any) -> dict[str, Any]:
             return {"text": _text(record, "prompt") + _text(record, "completion")}
         if chat:
             return {
-                "prompt": _turns(record, "prompt", "user", True),
-                "completion": _turns(record, "completion", "assistant", True),
+                "prompt": _turns(record, "prompt", "user", True, mapping),
+                "completion": _turns(record, "completion", "assistant", True, mapping),
             }
         return {"prompt": _text(record, "prompt"), "completion": _text(record, "completion")}
+    if family == "preference" and spec.get("prompt_in_answers"):
+        return implicit_prompt(record, mapping)
     if family == "preference":
         return {
-            "prompt": _turns(record, "prompt", "user", chat),
-            "chosen": _turns(record, "chosen", "assistant", chat),
-            "rejected": _turns(record, "rejected", "assistant", chat),
+            "prompt": _turns(record, "prompt", "user", chat, mapping),
+            "chosen": _turns(record, "chosen", "assistant", chat, mapping),
+            "rejected": _turns(record, "rejected", "assistant", chat, mapping),
         }
     if family == "rl":
-        prompt = _turns(record, "prompt", "user", chat) if chat else _text(record, "prompt")
+        prompt = _turns(record, "prompt", "user", chat, mapping) if chat else _text(record, "prompt")
         others = {k: v for k, v in record.items() if k != "prompt"}
         return {"prompt": prompt, LABEL_KEY: json.dumps(others)}
     raise BadRecord(f"OpenRLHF has no trainer for the {family} family")
+
+
+def implicit_prompt(record: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
+    """A pair of whole conversations as prompt (their shared leading turns), chosen and rejected (the rest)."""
+    for key in ("chosen", "rejected"):
+        if not isinstance(record.get(key), list):
+            raise BadRecord(
+                f"{key}: data.prompt_in_answers needs whole conversations (message lists), got {_kind(record.get(key))}"
+            )
+    prompt, chosen, rejected = split_implicit_prompt(
+        _messages(record, "chosen", mapping), _messages(record, "rejected", mapping)
+    )
+    if not prompt:
+        raise BadRecord("chosen/rejected: their first turns differ, so they share no prompt (data.prompt_in_answers)")
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
 
 # --- files ----------------------------------------------------------------------------------

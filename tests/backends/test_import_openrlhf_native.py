@@ -7,6 +7,7 @@ argument-only asserts of train() and the run's preparation step on the data."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,25 @@ DATA = {
 FAMILIES = {"train_sft": "sft", "train_dpo": "preference", "train_ppo_ray": "rl"}
 
 
+def conversations(folder: Path) -> Path:
+    """The example's pairs as whole conversations with no prompt column (train_dpo without --data.prompt_key)."""
+    path = folder / "pref_conversations.jsonl"
+    rows = [json.loads(line) for line in DATA["preference"].read_text().splitlines()]
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    k: [{"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": r[k]}]
+                    for k in ("chosen", "rejected")
+                }
+            )
+            + "\n"
+            for r in rows
+        )
+    )
+    return path
+
+
 def test_every_imported_example_passes_openrlhfs_parsers(openrlhf_env, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     backend, requests, names = OpenRLHFBackend(), [], []
     for entry in corpus("openrlhf"):
@@ -40,7 +60,8 @@ def test_every_imported_example_passes_openrlhfs_parsers(openrlhf_env, tiny_mode
         family = "rl" if "rewards" in job["method"] or "reward_model" in job["method"] else None
         family = family or ("preference" if job["method"]["name"] in ("dpo", "ipo") else "sft")
         job["model"]["name_or_path"] = str(tiny_model)
-        data = {**job["data"], "train": {"path": str(DATA[family])}, "columns": {}}
+        source = conversations(tmp_path) if job["data"].get("prompt_in_answers") else DATA[family]
+        data = {**job["data"], "train": {"path": str(source)}, "columns": {}}
         data.pop("format", None)
         if "eval" in data:
             data["eval"] = {"path": str(DATA[family])}

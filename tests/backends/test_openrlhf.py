@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import EXAMPLES
-from ptsdk.backends.openrlhf.backend import CPU_SMOKE, OpenRLHFBackend
+from ptsdk.backends.openrlhf.backend import CPU_SMOKE, HERE as BACKEND_DIR, OpenRLHFBackend
 from ptsdk.matrix.capability import Verified
 from ptsdk.matrix.check import requirements_of
 from ptsdk.plugins.backend import Plan
@@ -542,6 +542,8 @@ def test_matrix_claims_no_kto_and_trains_only_what_the_cpu_smoke_mode_ran() -> N
         ("feature", "min_lr"),
         ("feature", "eval_split"),
         ("feature", "instruction_records"),
+        ("feature", "message_mapping"),
+        ("feature", "implicit_prompt"),
     }
     for key in trained_here:  # evidence: a test of this file that trains, and the mode named
         test = caps[key].evidence.split("::")[-1]
@@ -632,6 +634,238 @@ def test_sft_upstream_settings_trains_in_cpu_smoke_mode(ptsdk, example_job, tmp_
     assert "Traceback" not in log
 
 
+# --- message mappings and a prompt inside chosen/rejected (data.message_keys, role_names, prompt_in_answers) --------
+
+SHAREGPT_KEYS = {"role": "from", "content": "value"}
+SHAREGPT_ROLES = {"human": "user", "gpt": "assistant"}
+SHAREGPT_NAMES = {"user": "human", "assistant": "gpt", "system": "system"}
+#: A template that renders reasoning_content (as Qwen3's does), so a dropped thinking would show.
+THINK_TEMPLATE = (
+    "{% for m in messages %}<|{{ m.role }}|>{% if m.reasoning_content %}<think>{{ m.reasoning_content }}</think>"
+    "{% endif %}{{ m.content }}<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+SYSTEM = "Answer with a number."
+
+
+def sharegpt(messages: list[dict[str, Any]], thinking: str | None = None) -> list[dict[str, Any]]:
+    """Canonical messages as ShareGPT turns (from/value, human/gpt); reasoning_content under `thinking`."""
+    out = []
+    for m in messages:
+        turn = {"from": SHAREGPT_NAMES[m["role"]], "value": m["content"]}
+        if thinking and "reasoning_content" in m:
+            turn[thinking] = m["reasoning_content"]
+        out.append(turn)
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def conversation_pairs(n: int = 8) -> list[dict[str, Any]]:
+    """The example's preference pairs as whole canonical conversations: system, user, then each answer."""
+    return [
+        {
+            "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": r["prompt"]}],
+            "chosen": [{"role": "assistant", "content": r["chosen"]}],
+            "rejected": [{"role": "assistant", "content": r["rejected"]}],
+        }
+        for r in read_jsonl(DATA / "pref_train.jsonl")[:n]
+    ]
+
+
+def implicit_sharegpt(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pairs as ShareGPT records with no prompt column: chosen and rejected are whole conversations."""
+    return [
+        {"chosen": sharegpt(p["prompt"] + p["chosen"]), "rejected": sharegpt(p["prompt"] + p["rejected"])}
+        for p in pairs
+    ]
+
+
+#: Runs in OpenRLHF's environment: each run directory's command line parsed by OpenRLHF's own __main__ block
+#: (check_openrlhf.run_main_block), then its prepared data loaded and tokenized by OpenRLHF's own dataset class,
+#: as train_sft / train_dpo / ppo_trainer build them.
+DATASET_SCRIPT = """
+import json, os, sys, types
+sys.path.insert(0, sys.argv[2])
+from check_openrlhf import run_main_block
+from transformers import AutoTokenizer
+from openrlhf.datasets import PromptDataset, RewardDataset, SFTDataset
+from openrlhf.datasets.utils import blending_datasets
+
+out = {}
+for name, r in json.load(open(sys.argv[1])).items():
+    os.chdir(r["dir"])
+    args, _ = run_main_block(r["module"], r["args"])
+    strategy = types.SimpleNamespace(args=args, print=lambda *a, **k: None, is_rank_0=lambda: True)
+    rl = r["module"].endswith("train_ppo_ray")
+    tok = AutoTokenizer.from_pretrained(args.actor.model_name_or_path if rl else args.model.model_name_or_path)
+    path = args.data.prompt_dataset if rl else args.data.dataset
+    data = blending_datasets(path, None, strategy, dataset_split="train")
+    if r["module"].endswith("train_sft"):
+        ds = SFTDataset(data, tok, args.data.max_len, strategy, pretrain_mode=args.model.pretrain_mode_enable,
+                        input_template=args.data.input_template, multiturn=args.data.multiturn, num_processors=1)
+        out[name] = {"prompts": list(ds.prompts), "responses": list(ds.responses), "ranges": list(ds.response_ranges),
+                     "ids": [ds[i][0].tolist() for i in range(len(ds))],
+                     "mask": [ds[i][2].tolist() for i in range(len(ds))]}
+    elif rl:
+        ds = PromptDataset(data, tok, strategy, input_template=args.data.input_template)
+        out[name] = {"prompts": ds.prompts, "labels": ds.labels,
+                     "expected": [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
+                                  for m in r["expect"]]}
+    else:
+        ds = RewardDataset(data, tok, args.data.max_len, strategy, input_template=args.data.input_template, is_dpo=True,
+                           num_processors=1)
+        out[name] = {"prompts": list(ds.prompts), "chosen": list(ds.chosens), "rejected": list(ds.rejects),
+                     "ids": [[t.tolist() for t in ds[i][:4]] for i in range(len(ds))]}
+print("DATASETS " + json.dumps(out))
+"""
+
+
+def test_mapped_records_tokenize_as_canonical_in_openrlhf_datasets(openrlhf_env, model, tmp_path) -> None:
+    """ShareGPT records (from/value, human/gpt, a thinking key) and conversations holding their prompt, prepared by
+    the run's own step, parse with OpenRLHF's parsers and tokenize in OpenRLHF's SFT, reward and prompt datasets to
+    exactly what the same records written canonically (role/content, reasoning_content, a prompt column) give."""
+    chats = [
+        {"messages": [{"role": "system", "content": SYSTEM}, *r["messages"]]}
+        for r in read_jsonl(DATA / "chat_train.jsonl")[:6]
+    ]
+    for i, chat in enumerate(chats):  # every assistant turn thinks first
+        for m in chat["messages"]:
+            if m["role"] == "assistant":
+                m["reasoning_content"] = f"thought {i}: add them"
+    pairs = conversation_pairs(6)
+    prompts = [
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": r["prompt"]}]
+        for r in read_jsonl(DATA / "rl_train.jsonl")[:4]
+    ]
+    rl_rows = [
+        {"prompt": sharegpt(p), "ground_truth": r["ground_truth"]}
+        for p, r in zip(prompts, read_jsonl(DATA / "rl_train.jsonl"), strict=False)
+    ]
+    mapped = {"message_keys": {**SHAREGPT_KEYS, "thinking": "reasoning"}, "role_names": SHAREGPT_ROLES}
+    sft = {"model": {"chat_template": THINK_TEMPLATE}, "training": {"max_steps": None, "epochs": 1}}
+    jobs = {
+        "sft-sharegpt": gpu_job(
+            model,
+            **sft,
+            data={
+                "train": {
+                    "path": str(
+                        write_jsonl(
+                            tmp_path / "sft_sharegpt.jsonl",
+                            [{"conversations": sharegpt(c["messages"], "reasoning")} for c in chats],
+                        )
+                    )
+                },
+                "format": "messages",
+                "columns": {"messages": "conversations"},
+                "max_length": 256,
+                **mapped,
+            },
+        ),
+        "sft-canonical": gpu_job(
+            model,
+            **sft,
+            data={
+                "train": {"path": str(write_jsonl(tmp_path / "sft.jsonl", chats))},
+                "format": "messages",
+                "max_length": 256,
+            },
+        ),
+        "dpo-sharegpt-implicit": gpu_job(
+            model,
+            method={"name": "dpo"},
+            **sft,
+            data={
+                "train": {"path": str(write_jsonl(tmp_path / "pref_sharegpt.jsonl", implicit_sharegpt(pairs)))},
+                "max_length": 256,
+                "prompt_in_answers": True,
+                "message_keys": SHAREGPT_KEYS,
+                "role_names": SHAREGPT_ROLES,
+            },
+        ),
+        "dpo-canonical": gpu_job(
+            model,
+            method={"name": "dpo"},
+            **sft,
+            data={"train": {"path": str(write_jsonl(tmp_path / "pref.jsonl", pairs))}, "max_length": 256},
+        ),
+        "grpo-sharegpt-prompts": gpu_job(
+            model,
+            method=rl("grpo", num_generations=4),
+            data={
+                "train": {"path": str(write_jsonl(tmp_path / "rl_sharegpt.jsonl", rl_rows))},
+                "max_length": 64,
+                **mapped,
+            },
+            training={"max_steps": None, "epochs": 1},
+        ),
+    }
+    results = check_all(tmp_path, jobs)
+    failed = {name: r["errors"] for name, (_, _, r) in results.items() if not r["ok"]}
+    assert not failed, json.dumps(failed, indent=1)
+    requests = {
+        name: {"dir": str(workdir), "module": plan.entrypoint[-1], "args": plan.args, "expect": prompts}
+        for name, (plan, workdir, _) in results.items()
+    }
+    (tmp_path / "requests.json").write_text(json.dumps(requests))
+    proc = subprocess.run(
+        [openrlhf_env.python, "-c", DATASET_SCRIPT, str(tmp_path / "requests.json"), str(BACKEND_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.split("DATASETS ", 1)[1])
+
+    # SFT: the same prompts, responses, loss ranges and token ids; the thinking reached the template.
+    assert got["sft-sharegpt"] == got["sft-canonical"] and len(got["sft-canonical"]["ids"]) == 6
+    assert all("<think>thought " in r for r in got["sft-sharegpt"]["responses"]), got["sft-sharegpt"]["responses"]
+    # DPO: the shared leading turns (system + user) are the prompt, each answer the rest, as with a prompt column.
+    assert got["dpo-sharegpt-implicit"] == got["dpo-canonical"] and len(got["dpo-canonical"]["ids"]) == 6
+    assert got["dpo-canonical"]["prompts"][0] == f"<|system|>{SYSTEM}<|end|><|user|>What is 6 + 6?<|end|><|assistant|>"
+    row = read_jsonl(results["dpo-sharegpt-implicit"][1] / "data" / "train.jsonl")[0]
+    assert row == {k: pairs[0][k] for k in ("prompt", "chosen", "rejected")}
+    assert "--data.apply_chat_template" in results["dpo-sharegpt-implicit"][0].args
+    # RL: OpenRLHF renders the mapped prompts with the tokenizer's template, as the canonical messages.
+    assert got["grpo-sharegpt-prompts"]["prompts"] == got["grpo-sharegpt-prompts"]["expected"]
+    assert "--data.apply_chat_template" in results["grpo-sharegpt-prompts"][0].args
+    assert [json.loads(x)["ground_truth"] for x in got["grpo-sharegpt-prompts"]["labels"]] == [
+        r["ground_truth"] for r in rl_rows
+    ]
+
+
+def test_dpo_sharegpt_implicit_prompt_trains_in_cpu_smoke_mode(ptsdk, example_job, tmp_path, openrlhf_env) -> None:
+    """ShareGPT conversations (from/value, human/gpt) with no prompt column: OpenRLHF's own train_dpo trains on the
+    prompt ptsdk split off (system + user turns) and the answers."""
+    records = write_jsonl(tmp_path / "pref_sharegpt.jsonl", implicit_sharegpt(conversation_pairs(8)))
+    job = example_job(
+        "openrlhf_cpu_dpo.yaml",
+        as_name="openrlhf_sharegpt_dpo",
+        data={
+            "train": {"path": str(records)},
+            "max_length": 64,
+            "message_keys": SHAREGPT_KEYS,
+            "role_names": SHAREGPT_ROLES,
+            "prompt_in_answers": True,
+        },
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_on(ptsdk, "openrlhf", job, run_dir)
+    train = trained(manifest, metrics, 8, framework=("openrlhf", "0.11.2"))
+    log = smoke_log(run_dir)
+    assert "--data.apply_chat_template" in (run_dir / "command.sh").read_text() and "Traceback" not in log
+    prepared = read_jsonl(run_dir / "data" / "train.jsonl")
+    assert len(prepared) == 8 and all([m["role"] for m in r["prompt"]] == ["system", "user"] for r in prepared)
+    assert all(r["chosen"][0]["role"] == r["rejected"][0]["role"] == "assistant" for r in prepared)
+    margins = [m["extra"]["chosen_reward"] - m["extra"]["reject_reward"] for m in train]
+    # Step 1: the policy is the reference (loss log 2); then the chosen answers pull ahead.
+    assert train[0]["loss"] == pytest.approx(0.6931, abs=2e-3) and margins[0] == pytest.approx(0, abs=1e-3)
+    assert margins[-1] > 0.3 and train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
+
+
 #: Settings that decide the optimization: the same in both frameworks for the aligned job.
 SAME = (
     "global_batch_sequences micro_batch gradient_accumulation world_size learning_rate lr_scheduler warmup "
@@ -697,6 +931,14 @@ class TestOpenRLHFContract(BackendContract):
         (
             {"method": {**rl("grpo", num_generations=4), "max_prompt_length": None}, "data": RL_DATA},
             "method.max_prompt_length: OpenRLHF budgets every sequence",
+        ),
+        (
+            {"data": {**PREF_DATA, "format": "instruction", "role_names": {"human": "user"}}},
+            "data.message_keys: Alpaca instruction records hold no message lists",
+        ),
+        (
+            {"method": {"name": "sft", "loss_on": "all"}, "data": {**PREF_DATA, "message_keys": {"role": "from"}}},
+            "data.message_keys: loss_on all trains prompt + completion as one plain text",
         ),
     ],
 )
