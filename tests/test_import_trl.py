@@ -203,3 +203,45 @@ def test_new_spec_fields_are_imported(tmp_path: Path) -> None:
         result.job["backend_options"]["trl"]
     )
     assert "rollout" not in result.job
+
+
+def test_record_shapes_and_data_order_are_imported(tmp_path: Path) -> None:
+    """What TRL decides from a local data file's records (ShareGPT conversations, a prompt inside the
+    answers) and its data order flags (shuffle_dataset for GRPO/RLOO, train_sampling_strategy elsewhere) land in
+    data.message_keys / data.prompt_in_answers / training.shuffle, and come back from the translation."""
+    import json
+
+    turns = [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]
+    (tmp_path / "chat.jsonl").write_text(json.dumps({"conversations": turns}) + "\n")
+    sft = tmp_path / "sft.yaml"
+    sft.write_text(f"model_name_or_path: m/x\ndataset_name: {tmp_path / 'chat.jsonl'}\nmax_steps: 3\n")
+    job, left = _round_trip_clean(sft)
+    assert left == []
+    assert job.data.format == "messages" and job.data.columns == {"messages": "conversations"}
+    assert job.data.message_keys == {"role": "from", "content": "value"} and not job.data.role_names
+
+    pair = {"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    pair["rejected"] = [pair["chosen"][0], {"role": "assistant", "content": "b"}]
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(pair) + "\n")
+    (tmp_path / "prompted.jsonl").write_text(json.dumps({"prompt": "q", **pair}) + "\n")
+    for method, data, implicit in (
+        ("dpo", "pairs.jsonl", True),
+        ("orpo", "prompted.jsonl", True),  # maybe_extract_prompt: a text prompt beside conversations
+        ("dpo", "prompted.jsonl", False),  # DPOTrainer keeps any prompt column
+    ):
+        path = tmp_path / f"{method}.yaml"
+        path.write_text(
+            f"method: {method}\nmodel_name_or_path: m/x\ndataset_name: {tmp_path / data}\n"
+            "train_sampling_strategy: sequential\n"
+        )
+        job, left = _round_trip_clean(path)
+        assert left == [] and job.data.prompt_in_answers is implicit and job.training.shuffle is False
+        assert not job.backend_options
+
+    grpo = tmp_path / "grpo.yaml"
+    grpo.write_text(
+        "model_name_or_path: m/x\ndataset_name: d/y\nreward_funcs: accuracy_reward\nnum_generations: 4\n"
+        "per_device_train_batch_size: 4\nshuffle_dataset: false\n"
+    )
+    job, left = _round_trip_clean(grpo)
+    assert left == [] and job.training.shuffle is False and not job.backend_options

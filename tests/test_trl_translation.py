@@ -380,5 +380,78 @@ def test_every_new_feature_is_declared_or_refused() -> None:
         "rollout_server",
         "kl_in_loss:k3",
         "kl_in_reward:k1",
+        "message_mapping",
+        "implicit_prompt",
     } <= declared
     assert "token_batching" not in declared
+
+
+# --- message mappings, implicit prompt, data order ---------------------------------------------------
+
+
+SHAREGPT = {"message_keys": {"role": "from", "content": "value"}, "role_names": {"human": "user", "gpt": "assistant"}}
+
+
+def test_message_mappings_reach_the_runner() -> None:
+    plan, cfg = translate(data={"train": {"path": "o/d"}, "format": "messages", **SHAREGPT})
+    assert cfg["message_keys"] == ["content=value", "role=from"]
+    assert cfg["role_names"] == ["gpt=assistant", "human=user"]
+    assert "canonical_messages" in notes(plan, "data.message_keys")
+    assert check(validate_job(minimal_job(data={"train": {"path": "o/d"}, **SHAREGPT})), "trl", get_backends()).ok
+
+
+def test_thinking_note_says_whether_the_template_renders_it(tmp_path) -> None:
+    keys = {"role": "from", "content": "value", "thinking": "thought"}
+    data = {"train": {"path": "o/d"}, "format": "messages", "message_keys": keys}
+    plan, cfg = translate(data=data, model={"name_or_path": "o/m", "chat_template": "{{ messages }}"})
+    assert "thinking=thought" in cfg["message_keys"]
+    dropped = [n for n in plan.notes if n.field == "data.message_keys" and n.kind == "dropped"]
+    assert dropped and "never reads reasoning_content" in dropped[0].message
+    template = "{% for m in messages %}{{ m.reasoning_content }}{{ m.content }}{% endfor %}"
+    plan, _ = translate(data=data, model={"name_or_path": "o/m", "chat_template": template})
+    assert not [n for n in plan.notes if n.field == "data.message_keys" and n.kind == "dropped"]
+    assert "reasoning_content" in notes(plan, "data.message_keys")
+
+
+@pytest.mark.parametrize("name", ["dpo", "ipo", "orpo", "cpo", "simpo"])
+def test_implicit_prompt_is_left_to_trl(name: str) -> None:
+    plan, cfg = translate(method={"name": name}, data={"train": {"path": "o/d"}, "prompt_in_answers": True})
+    assert cfg["prompt_in_answers"] is True and "extract_prompt" in notes(plan, "data.prompt_in_answers")
+    job = validate_job(minimal_job(method={"name": name}, data={"train": {"path": "o/d"}, "prompt_in_answers": True}))
+    assert check(job, "trl", get_backends()).ok
+
+
+def test_defaults_write_no_message_keys() -> None:
+    for method in ({"name": "sft"}, {"name": "dpo"}, RL):
+        _, cfg = translate(method=method)
+        assert not {"message_keys", "role_names", "prompt_in_answers", "shuffle_dataset"} & set(cfg)
+
+
+@pytest.mark.parametrize(
+    ("method", "shuffle", "order", "source"),
+    [
+        ({"name": "sft"}, True, "shuffled by trl (seed 42)", "RandomSampler"),
+        ({"name": "sft"}, False, "file order", "training.shuffle: false"),
+        ({"name": "dpo"}, True, "shuffled by trl (seed 42)", "RandomSampler"),
+        ({"name": "kto"}, True, "file order", "ptsdk forces file order for TRL's KTO"),
+        ({"name": "kto"}, False, "file order", "training.shuffle: false"),
+        (RL, True, "shuffled by trl (seed 42)", "RepeatSampler"),
+        (RL, False, "file order", "training.shuffle: false"),
+        ({**RL, "name": "rloo"}, False, "file order", "training.shuffle: false"),
+    ],
+)
+def test_data_order_and_its_source(method: dict, shuffle: bool, order: str, source: str) -> None:
+    """Effective.data_order names what TRL really does, and sources says why (for translate --diff)."""
+    plan, cfg = translate(method=method, training={"shuffle": shuffle})
+    assert plan.effective["data_order"] == order
+    assert source in plan.effective["sources"]["data_order"]
+    if method.get("name") in ("grpo", "rloo"):
+        # GRPO/RLOO's RepeatSampler reads shuffle_dataset; the sampling strategy alone leaves them shuffling.
+        assert cfg.get("shuffle_dataset", True) is shuffle
+    if method["name"] == "kto":
+        assert cfg["train_sampling_strategy"] == "sequential"
+
+
+def test_data_order_source_names_the_held_out_split() -> None:
+    plan, _ = translate(data={"train": {"path": "o/d"}, "eval_split": 0.1}, training={"shuffle": False})
+    assert "eval_split" in plan.effective["sources"]["data_order"] and plan.effective["data_order"] == "file order"

@@ -144,6 +144,22 @@ class TRLBackend(TrainerBackend):
             TESTS + RL_TEST,
             note="GRPO trained, RLOO parsed",
         ),
+        *caps(
+            "feature",
+            "message_mapping",
+            T,
+            TESTS + "test_sft_sharegpt_messages_with_thinking",
+            note="every message column; thinking -> reasoning_content (trained on where the chat template renders "
+            "it); preference pairs in test_preference_variants",
+        ),
+        *caps(
+            "feature",
+            "implicit_prompt",
+            T,
+            TESTS + "test_preference_variants",
+            note="TRL's own extract_prompt: DPO and CPO trained (IPO runs DPOTrainer, SimPO CPOTrainer; ORPOTrainer "
+            "calls the same maybe_extract_prompt, orpo_trainer.py:362)",
+        ),
         *caps("rollout", "vllm", V, TESTS + ROLLOUT_TEST, note="vLLM needs GPUs"),
         *caps("feature", "rollout_server", V, TESTS + ROLLOUT_TEST, note="trl vllm-serve"),
     )
@@ -285,6 +301,7 @@ class TRLBackend(TrainerBackend):
         if data.columns:
             # TRL reads the canonical names (prompt/completion/messages/chosen/rejected/label).
             out["rename_columns"] = [f"{src}={canon}" for canon, src in sorted(data.columns.items())]
+        out.update(self._messages(job, notes))
         if job.method.family != "rl":
             out["max_length"] = data.max_length
         if data.truncation == "drop" and job.method.family != "rl":
@@ -299,6 +316,54 @@ class TRLBackend(TrainerBackend):
             else:
                 notes.append(Note("model.chat_template", "set", "inline template written as chat_template.jinja"))
                 out["tokenizer_chat_template"] = "chat_template.jinja"
+        return out
+
+    def _messages(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        """Message key/role mappings and an implicit prompt: applied by train_trl.py before TRL sees the data."""
+        data = job.data
+        out: dict[str, Any] = {}
+        if data.message_keys:
+            out["message_keys"] = [f"{canon}={key}" for canon, key in sorted(data.message_keys.items())]
+        if data.role_names:
+            out["role_names"] = [f"{name}={role}" for name, role in sorted(data.role_names.items())]
+        if out:
+            notes.append(
+                Note(
+                    "data.message_keys",
+                    "set",
+                    "train_trl.py rewrites every message column (messages, prompt, completion, chosen, rejected) "
+                    "to role/content with ptsdk_runtime.canonical_messages before TRL reads it; other message keys "
+                    "are dropped",
+                )
+            )
+        thinking = data.message_keys.get("thinking")
+        if thinking:
+            template = _chat_template_text(job)
+            renders = template is None or "reasoning_content" in template
+            notes.append(
+                Note(
+                    "data.message_keys",
+                    "set" if renders else "dropped",
+                    f"thinking: each message's {thinking!r} reaches TRL's apply_chat_template as reasoning_content"
+                    + (
+                        ""
+                        if renders
+                        else "; this chat template never reads reasoning_content, so the reasoning is not trained on"
+                    ),
+                )
+            )
+        if data.prompt_in_answers:
+            out["prompt_in_answers"] = True
+            notes.append(
+                Note(
+                    "data.prompt_in_answers",
+                    "set",
+                    "TRL extracts the prompt itself: DPOTrainer runs trl's extract_prompt on data without a prompt "
+                    "column, ORPO/CPO maybe_extract_prompt (the longest shared leading turns; for plain text the "
+                    "longest shared prefix, a space before the answers going to them); train_trl.py drops any "
+                    "prompt column so that TRL does",
+                )
+            )
         return out
 
     def _model(self, job: Job) -> dict[str, Any]:
@@ -354,6 +419,11 @@ class TRLBackend(TrainerBackend):
             "data_seed": t.seed,
             "train_sampling_strategy": "random" if t.shuffle else "sequential",
         }
+        if job.method.family == "rl" and not t.shuffle:
+            # GRPOTrainer/RLOOTrainer sample through their own RepeatSampler, which shuffles unless
+            # shuffle_dataset is off (grpo_trainer.py:1280-1316, rloo_trainer.py:887-923): train_sampling_strategy
+            # alone leaves them shuffling.
+            out["shuffle_dataset"] = False
         if job.method.name == "kto" and t.shuffle:
             # TRL's KTO estimates its KL term against neighbouring rows of a fixed-order batch.
             out["train_sampling_strategy"] = "sequential"
@@ -588,7 +658,7 @@ class TRLBackend(TrainerBackend):
             truncation="keep_start",
             packing=bool(cfg.get("packing")),
             loss_mask=_loss_mask(cfg),
-            data_order=data_order(self.name, job, cfg["train_sampling_strategy"] == "random"),
+            data_order=data_order(self.name, job, _shuffled(cfg)),
             optimizer=cfg["optim"],
             load_dtype=cfg["dtype"],
             # Unset: transformers takes sdpa, or eager for a model without it (modeling_utils.py:1855-1889).
@@ -603,7 +673,7 @@ class TRLBackend(TrainerBackend):
                 "truncation": "TRL truncates long sequences at the end (keep_start)",
                 "adapter_init": "TRL seeds before creating the adapter",
                 "loss_normalization": "TRL divides by num_items_in_batch over all accumulation steps",
-                "data_order": "each framework's own sampler and RNG",
+                "data_order": _order_source(job, cfg),
                 **(
                     {}
                     if "attn_implementation" in cfg
@@ -688,6 +758,52 @@ def _optimizer_note(name: str, device: str) -> str:
     if optim in ("adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit"):
         note += "; needs bitsandbytes in TRL's environment"
     return note
+
+
+def _shuffled(cfg: dict[str, Any]) -> bool:
+    if cfg["method"] in ("grpo", "rloo"):  # their RepeatSampler reads shuffle_dataset, not the sampling strategy
+        return bool(cfg.get("shuffle_dataset", True))
+    return bool(cfg["train_sampling_strategy"] == "random")
+
+
+def _order_source(job: Job, cfg: dict[str, Any]) -> str:
+    """Why TRL reads the training rows in the order Effective.data_order says."""
+    held = (
+        f"; data.eval_split holds out rows chosen with seed {job.training.seed}, the rest keep their file order"
+        if cfg.get("eval_holdout")
+        else ""
+    )
+    if cfg["method"] == "kto" and job.training.shuffle:
+        return (
+            "ptsdk forces file order for TRL's KTO (train_sampling_strategy sequential): its KL estimate pairs each "
+            "row with its neighbours in a fixed-order batch, and KTOTrainer refuses any other sampler "
+            "(kto_trainer.py:837-843)" + held
+        )
+    if not _shuffled(cfg):
+        return "training.shuffle: false: TRL reads the rows in file order (a sequential sampler)" + held
+    if cfg["method"] in ("grpo", "rloo"):
+        return (
+            f"TRL's RepeatSampler permutes the prompts with seed {job.training.seed} and repeats each "
+            "num_generations times" + held
+        )
+    return f"TRL's random sampler (transformers' RandomSampler, data_seed {job.training.seed})" + held
+
+
+def _chat_template_text(job: Job) -> str | None:
+    """The chat template in effect when ptsdk can read it here (the job's, or a local model's), else None."""
+    text = job.model.chat_template
+    if text and text.endswith(".jinja"):
+        return Path(text).read_text() if Path(text).is_file() else None
+    if text:
+        return text
+    model = Path(job.model.name_or_path)
+    if (model / "chat_template.jinja").is_file():
+        return (model / "chat_template.jinja").read_text()
+    config = model / "tokenizer_config.json"
+    if config.is_file():
+        found = json.loads(config.read_text()).get("chat_template")
+        return found if isinstance(found, str) else None
+    return None
 
 
 def _loss_mask(cfg: dict[str, Any]) -> str:

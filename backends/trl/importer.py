@@ -584,6 +584,7 @@ class _Importer:
             if strategy not in ("steps", "epoch"):
                 self.note("eval_strategy", "approximated", f"{strategy} -> every output.eval_steps steps")
         self.eval_strategy = strategy
+        data.update(self._record_shape(str(path)))
         length = self.number("max_length", None, int)
         if length is not None:
             if method["name"] in ("grpo", "rloo"):
@@ -593,6 +594,66 @@ class _Importer:
         elif method["name"] not in ("grpo", "rloo"):
             data["max_length"] = 1024
         return data
+
+    def _record_shape(self, path: str) -> dict[str, Any]:
+        """What TRL decides from the records themselves, read from a local data file's first record: SFTTrainer
+        converts a `conversations` column of {from, value} turns to messages (trl/data_utils.py
+        maybe_convert_to_chatml), the preference trainers extract a prompt that chosen/rejected share when the
+        records have no prompt column (extract_prompt; ORPO/CPO also when the prompt is text and the answers
+        conversations, maybe_extract_prompt). A hub dataset is not read here: TRL still decides at run time."""
+        from ptsdk.plugins.runtime import iter_records
+
+        local = Path(path) if Path(path).is_absolute() else self.source.parent / path
+        if not local.is_file() or local.suffix not in (".jsonl", ".json", ".parquet"):
+            return {}
+        try:
+            record = next((r for _, r in iter_records(str(local), limit=1)), None)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(record, dict):
+            return {}
+        out: dict[str, Any] = {}
+        turns = record.get("conversations")
+        if self.trl_method == "sft" and "messages" not in record and _from_value(turns):
+            out.update(format="messages", columns={"messages": "conversations"})
+            out["message_keys"] = {"role": "from", "content": "value"}
+            self.note(
+                "dataset_name",
+                "set",
+                "conversations of {from, value} turns, which TRL's SFTTrainer renames itself "
+                "(maybe_convert_to_chatml): data.columns messages: conversations, "
+                "data.message_keys role: from, content: value",
+            )
+        if self.trl_method in ("dpo", "orpo", "cpo") and isinstance(record.get("chosen"), list):
+            prompt = record.get("prompt")
+            text_prompt = self.trl_method in ("orpo", "cpo") and isinstance(prompt, str)
+            if "prompt" not in record or text_prompt:
+                out["prompt_in_answers"] = True
+                self.note(
+                    "dataset_name",
+                    "set",
+                    "data.prompt_in_answers: the records' chosen/rejected conversations hold the prompt, which TRL "
+                    "extracts (extract_prompt)" + ("; the prompt column is not read" if text_prompt else ""),
+                )
+        return out
+
+    def _order(self, t: dict[str, Any]) -> None:
+        """TRL's data order as training.shuffle: GRPO/RLOO's RepeatSampler reads shuffle_dataset; the other
+        trainers the sampling strategy (KTO's default is sequential, which ptsdk's translation keeps)."""
+        if self.trl_method in ("grpo", "rloo", "gspo"):
+            if not self.flag("shuffle_dataset", True):
+                t["shuffle"] = False
+                self.note("shuffle_dataset", "set", "training.shuffle: false (the prompts in file order)")
+            return
+        default = "sequential" if self.trl_method == "kto" else "random"
+        strategy = self.take("train_sampling_strategy", default)
+        if strategy == "sequential" and self.trl_method != "kto":
+            t["shuffle"] = False
+            self.note("train_sampling_strategy", "set", "training.shuffle: false (file order)")
+        elif strategy != default:
+            self.passthrough(
+                "train_sampling_strategy", strategy, "ptsdk's training.shuffle is a seeded shuffle or file order", True
+            )
 
     def _training(self, method: dict[str, Any]) -> dict[str, Any]:
         micro = self.number("per_device_train_batch_size", 8, int)
@@ -606,6 +667,7 @@ class _Importer:
             "seed": self.number("seed", 42, int),
         }
         self.accumulation = accumulation
+        self._order(t)
         if "learning_rate" not in self.settings:
             self.note("learning_rate", "set", f"TRL's {self.trl_method} default {lr_default}")
         scheduler = self.take("lr_scheduler_type", "linear")
@@ -893,6 +955,11 @@ class _Importer:
                 self.passthrough(key, _typed(value), "", True)
             else:
                 self.passthrough(key, _typed(value))
+
+
+def _from_value(turns: Any) -> bool:
+    """A list of ShareGPT {from, value} turns (TRL's is_conversational_from_value)."""
+    return isinstance(turns, list) and bool(turns) and isinstance(turns[0], dict) and {"from", "value"} <= set(turns[0])
 
 
 def _cosine_floor(scheduler: Any, kwargs: Any, lr: float) -> float | None:

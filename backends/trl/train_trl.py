@@ -57,6 +57,14 @@ class ScriptArgs:
     )
     tokenizer_pad_token: str | None = field(default=None, metadata={"help": "the tokenizer's pad token"})
     tokenizer_eos_token: str | None = field(default=None, metadata={"help": "the tokenizer's eos token"})
+    message_keys: list[str] | None = field(
+        default=None, metadata={"help": "canonical=data key inside messages: role=from, content=value, thinking=..."}
+    )
+    role_names: list[str] | None = field(default=None, metadata={"help": "data role=canonical role, e.g. human=user"})
+    prompt_in_answers: bool = field(
+        default=False,
+        metadata={"help": "preference rows whose chosen/rejected hold the prompt: leave it to TRL's extract_prompt"},
+    )
     drop_prompts_over: int | None = field(
         default=None, metadata={"help": "drop rows whose prompt is longer than this many tokens (online RL)"}
     )
@@ -140,8 +148,54 @@ def load_data(path: str, split: str, renames: list[str] | None, limit: int | Non
     return ds.rename_columns(mapping) if mapping else ds
 
 
+#: The columns that may hold message lists, by TRL's dataset formats (trl/data_utils.py is_conversational).
+MESSAGE_COLUMNS = ("messages", "prompt", "completion", "chosen", "rejected")
+ROW = "__ptsdk_row"
+
+
+def hold_out(train, fraction: float, seed: int):
+    """A seeded share of the training rows as evaluation data (datasets' train_test_split); the training
+    rows that remain keep their file order, so the sampler alone decides the order (sequential or seeded)."""
+    parts = train.add_column(ROW, list(range(len(train)))).train_test_split(test_size=fraction, seed=seed)
+    return parts["train"].sort(ROW).remove_columns(ROW), parts["test"].remove_columns(ROW)
+
+
+def canonical_columns(ds, keys: dict[str, str], roles: dict[str, str]):
+    """The job's message key and role mappings on every column holding message lists (ptsdk_runtime's
+    canonical_messages: {role, content[, reasoning_content]}), before TRL reads them."""
+    from ptsdk_runtime import canonical_messages  # copied beside this script
+
+    columns = [c for c in MESSAGE_COLUMNS if c in ds.column_names]
+
+    def canonical(row: dict) -> dict:
+        return {c: canonical_messages(row[c], keys, roles) if isinstance(row[c], list) else row[c] for c in columns}
+
+    return ds.map(canonical) if columns else ds
+
+
+def implicit_prompt(ds):
+    """Preference rows whose chosen/rejected begin with the prompt: without a prompt column DPOTrainer runs
+    TRL's extract_prompt (dpo_trainer.py:1049-1054) and ORPO/CPO maybe_extract_prompt (orpo_trainer.py:362,
+    cpo_trainer.py:377), the longest shared leading turns. A prompt column would stop that: drop it."""
+    return ds.remove_columns("prompt") if "prompt" in ds.column_names else ds
+
+
+def prepared(ds, script: ScriptArgs):
+    if script.instruction_records:
+        columns = ["instruction", "input", "output"]
+        ds = ds.map(alpaca, remove_columns=[c for c in columns if c in ds.column_names])
+    if script.message_keys or script.role_names:
+        keys = dict(item.split("=", 1) for item in script.message_keys or [])
+        roles = dict(item.rsplit("=", 1) for item in script.role_names or [])
+        ds = canonical_columns(ds, keys, roles)
+    if script.prompt_in_answers:
+        ds = implicit_prompt(ds)
+    return ds
+
+
 def datasets_of(script: ScriptArgs, seed: int):
-    """Training and evaluation data as the job says: subsets, a seeded held-out share, Alpaca rendering."""
+    """Training and evaluation data as the job says: subsets, a seeded held-out share, Alpaca rendering,
+    message key/role mappings and an implicit prompt."""
     train = load_data(
         script.train_path, script.train_split, script.rename_columns, script.max_train_samples, script.train_subset
     )
@@ -149,14 +203,8 @@ def datasets_of(script: ScriptArgs, seed: int):
     if script.eval_path:
         evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None, script.eval_subset)
     elif script.eval_holdout:
-        parts = train.train_test_split(test_size=script.eval_holdout, seed=seed)
-        train, evals = parts["train"], parts["test"]
-    if script.instruction_records:
-        columns = ["instruction", "input", "output"]
-        train = train.map(alpaca, remove_columns=[c for c in columns if c in train.column_names])
-        if evals is not None:
-            evals = evals.map(alpaca, remove_columns=[c for c in columns if c in evals.column_names])
-    return train, evals
+        train, evals = hold_out(train, script.eval_holdout, seed)
+    return prepared(train, script), prepared(evals, script) if evals is not None else None
 
 
 def set_special_tokens(tokenizer, pad: str | None, eos: str | None) -> None:
