@@ -280,7 +280,10 @@ class _Checker:
     def __init__(self, spec: _Format) -> None:
         self.spec = spec
         self.renames = {source: canonical for canonical, source in spec.columns.items()}
-        self.text_fields = tuple(f for f in RECORD_FIELDS[spec.fmt] if f in TEXT_FIELDS)
+        # With the prompt inside chosen/rejected a stray prompt column is never read (UltraFeedback has one).
+        self.text_fields = tuple(
+            f for f in RECORD_FIELDS[spec.fmt] if f in TEXT_FIELDS and not (spec.implicit_prompt and f == "prompt")
+        )
         self.nonempty = {"completion", "chosen", "rejected"} | ({"prompt"} if spec.family == "rl" else set())
         self.shapes: dict[str, tuple[str, str]] = {}  # field -> (shape, place first seen)
         self._missing_cache: dict[tuple[str, ...], str] = {}

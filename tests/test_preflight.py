@@ -165,6 +165,9 @@ def test_prompt_embedded_in_chosen_and_rejected(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "p.jsonl", pref)
     assert "no field 'prompt'" in one(make_job(tmp_path, path, method="dpo"))
     assert problems(make_job(tmp_path, path, method="dpo", prompt_in_answers=True)) == []
+    # UltraFeedback-style: a text prompt column beside the conversations, unused with prompt_in_answers
+    stray = write_jsonl(tmp_path / "u.jsonl", [{**r, "prompt": "1 + 1?"} for r in pref])
+    assert problems(make_job(tmp_path, stray, method="dpo", prompt_in_answers=True)) == []
 
 
 def test_columns_mapping_makes_renamed_columns_pass(tmp_path: Path) -> None:
