@@ -91,6 +91,36 @@ def test_passthrough_is_accepted_by_the_translation(tmp_path: Path) -> None:
     assert {k.lstrip("+") for k in options} == {k.lstrip("+") for k in noted}
 
 
+def test_data_columns_and_per_epoch_cadence_map_to_job_fields(tmp_path: Path) -> None:
+    """vERL's data.messages_key / data.prompt_key name the job's column (ptsdk's conversion writes vERL's default
+    name back), and the SFT trainer's after_each_epoch is once per epoch; RL has no per-epoch cadence."""
+    source = tmp_path / "run_sft.sh"
+    source.write_text(
+        "torchrun -m verl.trainer.sft_trainer data.train_files=t.parquet data.val_files=v.parquet "
+        "data.messages_key=conversations model.path=Qwen/Qwen2.5-0.5B trainer.test_freq=after_each_epoch "
+        "trainer.save_freq=after_each_epoch trainer.total_epochs=2\n"
+    )
+    result = VerlBackend().import_native(source)
+    job = validate_job(result.job)
+    assert job.data.columns == {"messages": "conversations"}
+    assert (job.output.evals_per_epoch, job.output.saves_per_epoch, job.training.epochs) == (1, 1, 2)
+    back = hydra_back(VerlBackend().translate(job))
+    assert back["trainer.test_freq"] == back["trainer.save_freq"] == "after_each_epoch"
+    assert "data.messages_key" not in back
+    assert any(n.field == "data.messages_key" and "data.columns.messages" in n.message for n in result.notes)
+    rl = tmp_path / "run_rl.sh"
+    rl.write_text(
+        "python3 -m verl.trainer.main_ppo algorithm.adv_estimator=grpo data.train_files=t.parquet "
+        "data.prompt_key=question actor_rollout_ref.model.path=Qwen/Qwen2.5-0.5B actor_rollout_ref.rollout.n=4 "
+        "trainer.save_freq=after_each_epoch\n"
+    )
+    result = VerlBackend().import_native(rl)
+    job = validate_job(result.job)
+    assert job.data.columns == {"prompt": "question"} and job.output.saves_per_epoch is None
+    assert hydra_back(VerlBackend().translate(job))["data.prompt_key"] == "prompt"
+    assert any(n.field == "trainer.save_freq" and n.kind == "dropped" for n in result.notes)
+
+
 def test_zz_summary(capsys: pytest.CaptureFixture[str]) -> None:
     """The per-entry table (runs last in this file)."""
     rows = [RESULTS.get(e.name, {}) for e in ENTRIES]

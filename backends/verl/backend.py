@@ -81,6 +81,14 @@ METRICS_FILE = "logs/verl_metrics.jsonl"
 CHECKPOINTS = "checkpoints"
 
 SFT_ENTRY = ["-m", "verl.trainer.sft_trainer"]
+#: vERL's SFT trainer reads this save_freq / test_freq as "its steps per epoch" (the PPO trainer has no such value).
+AFTER_EACH_EPOCH = "after_each_epoch"
+#: The chat template an Alpaca job gives vERL's SFT dataset (data.apply_chat_template_kwargs.chat_template): each
+#: turn as plain text, the assistant's followed by EOS, as Axolotl tokenizes Alpaca records (no template markup).
+ALPACA_TEMPLATE = (
+    "{% for message in messages %}{{ message['content'] }}"
+    "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}{% endfor %}"
+)
 #: vERL's SFT trainer builds DistributedSampler(shuffle=True) with its default seed, whatever the job says.
 SFT_SAMPLER_SEED = 0
 RL_ENTRY = ["-m", "verl.trainer.main_ppo"]
@@ -277,6 +285,22 @@ class VerlBackend(Backend):
         ),
         *caps(
             "feature",
+            "message_mapping per_epoch_cadence",
+            T,
+            TESTS + "test_sharegpt_messages_and_per_epoch_cadence_train_in_cpu_smoke_mode",
+            note=f"the data conversion applies message_keys/role_names (thinking -> reasoning_content, which vERL's "
+            f"dataset gives the chat template); SFT saves/evals once per epoch ({AFTER_EACH_EPOCH}); RL and other "
+            "per-epoch counts refused",
+        ),
+        *caps(
+            "feature",
+            "instruction_records",
+            T,
+            TESTS + "test_alpaca_records_train_in_cpu_smoke_mode",
+            note="Axolotl's Alpaca prompt text rendered without chat markup, the loss on output + EOS; no BOS added",
+        ),
+        *caps(
+            "feature",
             "padding_free",
             V,
             TESTS + "test_padding_free_and_token_batching_compose_in_verl",
@@ -320,6 +344,22 @@ class VerlBackend(Backend):
                 out.append(
                     f"data.{key}.path: ptsdk converts local .jsonl/.json/.parquet files to vERL's parquet layout; "
                     f"download {source.path} first"
+                )
+        for field, value, steps in (
+            ("saves_per_epoch", job.output.saves_per_epoch, "save_steps"),
+            ("evals_per_epoch", job.output.evals_per_epoch, "eval_steps"),
+        ):
+            if value is None:
+                continue
+            if m.family == "rl":
+                out.append(
+                    f"output.{field}: vERL's PPO trainer counts save_freq / test_freq in rollouts and has no "
+                    f"per-epoch setting; use output.{steps}"
+                )
+            elif value != 1:
+                out.append(
+                    f"output.{field}: vERL's SFT trainer's one per-epoch cadence is {AFTER_EACH_EPOCH} (once per "
+                    f"epoch), not {value} times; use 1, or output.{steps}"
                 )
         if d.strategy == "megatron":
             out.append(
@@ -510,6 +550,19 @@ class VerlBackend(Backend):
             o["data.train_max_samples"] = job.data.train.max_samples
         if job.data.eval is not None and job.data.eval.max_samples:
             o["data.val_max_samples"] = job.data.eval.max_samples
+        if job.data.format == "instruction":
+            o["+data.apply_chat_template_kwargs.chat_template"] = ALPACA_TEMPLATE
+            notes.append(
+                Note(
+                    "data.format",
+                    "set",
+                    f"instruction: {DATA_MODULE} writes each Alpaca record as a user turn holding Axolotl's Alpaca "
+                    "prompt text and an assistant turn holding the output; data.apply_chat_template_kwargs gives "
+                    "vERL's SFT dataset a template that renders them as plain text, EOS after the output (the loss "
+                    "falls on output and EOS). No BOS token is added (Axolotl adds one where the tokenizer does)",
+                )
+            )
+        self._mapping_notes(job, notes)
         o.update(self._model(job, "model", notes))
         o.update(self._padding_free(job, "model", notes))
         o.update(self._engine(job, "engine"))
@@ -571,6 +624,7 @@ class VerlBackend(Backend):
             )
         o["data.shuffle"] = t.shuffle
         o["data.seed"] = t.seed
+        self._mapping_notes(job, notes)
         if job.data.train.max_samples:
             o["data.train_max_samples"] = job.data.train.max_samples
         if m.rollout_batch_size is None:
@@ -803,6 +857,30 @@ class VerlBackend(Backend):
 
     # shared sections --------------------------------------------------------------------
 
+    def _mapping_notes(self, job: Job, notes: list[Note]) -> None:
+        """data.message_keys / role_names are applied by the data conversion; vERL reads canonical messages."""
+        d = job.data
+        if d.message_keys or d.role_names:
+            notes.append(
+                Note(
+                    "data.message_keys",
+                    "set",
+                    f"{DATA_MODULE} reads each message through message_keys={dict(d.message_keys)} and "
+                    f"role_names={dict(d.role_names)} (ptsdk_runtime.canonical_messages) and writes role/content "
+                    "messages for vERL",
+                )
+            )
+        if "thinking" in d.message_keys:
+            notes.append(
+                Note(
+                    "data.message_keys",
+                    "set",
+                    f"thinking ({d.message_keys['thinking']}) is written as each message's reasoning_content, which "
+                    "vERL's dataset passes to the chat template with the message; messages without one carry "
+                    "reasoning_content null (one parquet schema); the template decides whether it is rendered",
+                )
+            )
+
     def _model(self, job: Job, p: str, notes: list[Note]) -> dict[str, Any]:
         mdl, a, t = job.model, job.adapter, job.training
         o: dict[str, Any] = {
@@ -939,6 +1017,12 @@ class VerlBackend(Backend):
             "trainer.save_freq": out.save_steps or -1,
             "trainer.test_freq": out.eval_steps or -1,
         }
+        for key, per_epoch in (("trainer.save_freq", out.saves_per_epoch), ("trainer.test_freq", out.evals_per_epoch)):
+            if per_epoch == 1:  # static_problems refuses other counts, and RL
+                # vERL's SFT trainer sets the cadence to its own steps per epoch (len(train_dataloader)).
+                o[key] = AFTER_EACH_EPOCH
+                field = "output.saves_per_epoch" if key.endswith("save_freq") else "output.evals_per_epoch"
+                notes.append(Note(field, "set", f"{key}={AFTER_EACH_EPOCH}: vERL's SFT trainer, once per epoch"))
         spr = steps_per_rollout(job)
         if spr > 1:
             o["trainer.save_freq"] = (out.save_steps or -spr) // spr
@@ -948,6 +1032,8 @@ class VerlBackend(Backend):
             # vERL stops at total_training_steps or after total_epochs (default 4), whichever comes first;
             # an epoch holds at least one step, so max_steps epochs never stop the run early.
             o["trainer.total_epochs"] = t.max_steps // spr
+        else:
+            o["trainer.total_epochs"] = int(t.epochs or 1)
         if spr > 1:
             notes.append(
                 Note(
@@ -958,8 +1044,6 @@ class VerlBackend(Backend):
                     "learning rate is constant within a rollout",
                 )
             )
-        else:
-            o["trainer.total_epochs"] = int(t.epochs or 1)
         if "wandb" not in out.report_to:
             notes.append(
                 Note(
@@ -1190,6 +1274,9 @@ def data_spec(job: Job, args: list[str]) -> dict[str, Any]:
             "name": "eval",
         }
     spec: dict[str, Any] = {"kind": kind, "format": job.data.format, "columns": dict(job.data.columns)}
+    if job.data.message_keys or job.data.role_names:  # verl_data.py reads messages through them
+        spec["message_keys"] = {str(k): v for k, v in job.data.message_keys.items()}
+        spec["role_names"] = dict(job.data.role_names)
     if kind == "sft":
         splits["train"]["layout"] = "file" if job.training.shuffle else "sampler_file_order"
         spec["sampler_seed"] = SFT_SAMPLER_SEED

@@ -10,7 +10,8 @@ plus "kind" ("sft" | "rl") and "data_spec". In order:
    optimizer and checkpoint sections converted the way ``SFTTrainer._build_config`` does.
 3. What vERL lets through unchecked, against its own registries: the advantage estimator, the policy
    loss, the rollout engine, the FSDP strategy, the logger backends.
-4. The data converted by verl_data.py (bad records by line) and loaded by vERL's own dataset class.
+4. The data converted by verl_data.py (bad records by line) and loaded by vERL's own dataset class (the first
+   SFT row's tokens and loss mask, the first RL prompt, come back for the tests).
 5. The KL penalties the config turns on, computed by vERL's ``kl_penalty``; the optimizer and learning-rate
    schedule its FSDP engine builds from the optim section (betas, eps, the cosine floor).
 6. RL: the bridged reward loaded by vERL's reward loader (``get_custom_reward_fn``) and called on a sample;
@@ -172,7 +173,17 @@ def load_data(cfg: Any, kind: str) -> dict[str, Any]:
         )
         item = dataset[0]
         assert int(item["loss_mask"].sum()) > 0, "the first record has no token to train on"
-        return {"rows": len(dataset)}
+        # The first row as vERL's dataset tokenizes it (and the text it decodes to): what the trainer trains on.
+        ids, mask = item["input_ids"].tolist(), item["loss_mask"].tolist()
+        return {
+            "rows": len(dataset),
+            "first_row": {
+                "input_ids": ids,
+                "loss_mask": mask,
+                "text": tokenizer.decode(ids),
+                "trained_text": tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m]),
+            },
+        }
     from verl.trainer.ppo.utils import create_rl_dataset
 
     dataset = create_rl_dataset(cfg.data.train_files, cfg.data, tokenizer, None, max_samples=cfg.data.train_max_samples)
@@ -220,6 +231,10 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
         return out
     loaded = load_data(cfg, kind)
     out["dataset_rows"] = loaded["rows"]
+    if kind == "sft":
+        out["first_row"] = loaded["first_row"]
+    else:  # the first prompt as vERL's RLHFDataset holds it (messages, before its chat template)
+        out["first_prompt"] = [dict(m) for m in loaded["sample"]["prompt"]]
     if loaded["rows"] != counts["train"] and not cfg.data.train_max_samples > 0:
         out["errors"].append(
             f"data.train.path: vERL's dataset holds {loaded['rows']} rows, {counts['train']} were written"

@@ -473,6 +473,22 @@ class Importer:
                     data[split]["max_samples"] = n
         if "train" not in data:
             raise PtsdkError(f"{self.source}: data.train_files is not set; vERL needs training data")
+        # vERL reads messages (SFT) / prompts (RL) from this column; ptsdk's conversion reads the job's column and
+        # always writes vERL's default name. vERL has no setting for message keys or role names (role/content only).
+        if self.entry == "sft":
+            data["format"] = "messages"  # vERL's SFT dataset (MultiTurnSFTDataset) reads chat messages only
+        key, canonical = ("data.messages_key", "messages") if self.entry == "sft" else ("data.prompt_key", "prompt")
+        column = self.get(key, canonical, field=f"data.columns.{canonical}")
+        if isinstance(column, str) and column and column != canonical:
+            data["columns"] = {canonical: column}
+            self.note(
+                key,
+                "set",
+                f"{column!r} imported as data.columns.{canonical}: ptsdk's conversion reads that column and writes "
+                f"vERL's parquet with a {canonical!r} column (data.{key.split('.')[1]}={canonical})",
+            )
+        elif key in self.values and self.entry == "sft":
+            self.note(key, "dropped", f"{column!r}: vERL's default, the column ptsdk's conversion writes")
         if self.entry == "sft":
             data["max_length"] = self.number("data.max_length", 1024, field="data.max_length")
         else:  # vERL bounds prompts and responses separately; the job's max_length must hold both
@@ -628,8 +644,12 @@ class Importer:
         spr = self.steps_per_rollout(job) if self.entry == "rl" else 1
         for key, field in (("trainer.save_freq", "save_steps"), ("trainer.test_freq", "eval_steps")):
             value = self.get(key, -1, field=f"output.{field}")
+            per_epoch = "saves_per_epoch" if field == "save_steps" else "evals_per_epoch"
+            has_eval = "eval" in job["data"] or field == "save_steps"
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 out[field] = value * spr  # vERL counts rollouts; ptsdk optimizer steps
+            elif value == "after_each_epoch" and self.entry == "sft" and has_eval:
+                out[per_epoch] = 1  # vERL's SFT trainer: its own steps per epoch
             elif value not in (-1, 0, None):
                 self.note(key, "dropped", f"{value}: ptsdk counts {field} in optimizer steps; not set")
         keep_key = "trainer.max_ckpt_to_keep" if self.entry == "sft" else "trainer.max_actor_ckpt_to_keep"

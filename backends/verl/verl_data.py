@@ -3,22 +3,29 @@
 
     python verl_data.py verl_data.json        # a Plan `prepare` command, in the run directory
 
-verl_data.json: {"kind": "sft"|"rl", "format": ..., "columns": {canonical: source}, "splits": {name: {path,
+verl_data.json: {"kind": "sft"|"rl", "format": ..., "columns": {canonical: source}, "message_keys": {canonical:
+key}, "role_names": {data's role: canonical role}, "splits": {name: {path,
 max_samples, out, layout, hold_out}}, ...}. ``hold_out`` ({fraction, seed, out, name}: data.eval_split) writes
 that seeded share of the split's records, as datasets' train_test_split picks it, to a second file; both keep
 the file's order. Written by ptsdk's vERL backend; check_verl.py calls :func:`convert` too, so
 the native check sees exactly what a run trains on.
 
+- Messages are read through the job's ``data.message_keys`` / ``data.role_names`` (ptsdk_runtime's
+  ``canonical_messages``: ShareGPT's from/value, human/gpt become role/content, user/assistant); a ``thinking``
+  key becomes ``reasoning_content``, which vERL's SFT dataset hands to the chat template with the message.
 - SFT: one ``messages`` column (vERL's MultiTurnSFTDataset). prompt/completion records become a user
-  turn and an assistant turn; chat records are kept as they are. vERL's SFT trainer always shuffles
-  (``DistributedSampler(shuffle=True)``, seed 0); for a job that keeps the file's order the rows are
-  laid out so that this sampler's first epoch draws them in file order (layout ``sampler_file_order``):
-  every global batch holds the same records as a sequential reader's, whatever the number of GPUs.
+  turn and an assistant turn; chat records are kept as they are; Alpaca records (``instruction``) become a
+  user turn holding Axolotl's Alpaca prompt text and an assistant turn holding the output (the backend
+  gives vERL a chat template that renders the two as plain text, the output followed by EOS).
+  vERL's SFT trainer always shuffles (``DistributedSampler(shuffle=True)``, seed 0); for a job that keeps the
+  file's order the rows are laid out so that this sampler's first epoch draws them in file order (layout
+  ``sampler_file_order``): every global batch holds the same records as a sequential reader's, whatever the
+  number of GPUs.
   Then the rows are tokenized by vERL's own SFT dataset class and fingerprinted like every backend's
   (``logs/tokenized_data.json``, in file order), so ``ptsdk compare`` can check the token sequences.
 - RL: ``data_source``, ``prompt`` (a chat list), ``ability``, ``reward_model {style, ground_truth}``,
-  ``extra_info {index, ptsdk}``; ``ptsdk`` holds the original prompt and every other column as JSON,
-  so verl_reward.py can call the job's reward function with exactly what TRL would pass it.
+  ``extra_info {index, ptsdk}``; ``ptsdk`` holds the prompt (messages read through the mapping) and every
+  other column as JSON, so verl_reward.py can call the job's reward function with exactly what TRL would pass it.
 
 Nothing is dropped silently: a bad record is an error naming its line, and the written row count
 is checked against the records read. Exit 2 with ``data.<split>.path: line N: problem`` lines.
@@ -31,10 +38,21 @@ import os
 import sys
 from typing import Any
 
-from ptsdk_runtime import iter_records  # copied beside this file
+from ptsdk_runtime import canonical_messages, iter_records  # copied beside this file
 
 DATA_SOURCE = "ptsdk"
 ROLES = ("system", "user", "assistant", "tool")
+# Axolotl's AlpacaPrompter text, instruct style (axolotl 0.19 prompters.py:37-53), as TRL's train_trl.py has it:
+# the same prompt on every backend.
+ALPACA_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+ALPACA_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+    "\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+)
 
 
 def read_records(path: str, columns: dict[str, str], limit: int | None) -> list[tuple[str, Any]]:
@@ -46,27 +64,60 @@ def read_records(path: str, columns: dict[str, str], limit: int | None) -> list[
     ]
 
 
-def chat(value: Any, what: str) -> list[dict[str, str]]:
-    """A list of {role, content} messages, checked."""
+class Mapping:
+    """The job's message key and role names (data.message_keys, data.role_names); empty: canonical data."""
+
+    def __init__(self, keys: dict[str, str] | None = None, roles: dict[str, str] | None = None) -> None:
+        self.keys, self.roles = keys or {}, roles or {}
+
+    def messages(self, value: list[Any]) -> list[Any]:
+        if not (self.keys or self.roles) or not all(isinstance(m, dict) for m in value):
+            return value  # canonical already, or not messages (chat() says which item)
+        return canonical_messages(value, self.keys, self.roles)
+
+
+def chat(value: Any, what: str, mapping: Mapping | None = None) -> list[dict[str, str]]:
+    """A list of {role, content[, reasoning_content]} messages, read through the job's mapping and checked."""
     if not isinstance(value, list) or not value:
         raise ValueError(f"{what} must be a non-empty list of {{role, content}} messages")
+    mapping = mapping or Mapping()
+    value, thinking = mapping.messages(value), "thinking" in mapping.keys
+    out = []
     for i, m in enumerate(value):
         if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
             raise ValueError(f"{what}[{i}] must be {{role: {'|'.join(ROLES)}, content: str}}, got {m!r}")
-    return [{"role": m["role"], "content": m["content"]} for m in value]
+        item = {"role": m["role"], "content": m["content"]}
+        if thinking and isinstance(m.get("reasoning_content"), str):  # data.message_keys.thinking
+            item["reasoning_content"] = m["reasoning_content"]
+        out.append(item)
+    return out
 
 
-def as_prompt(value: Any) -> list[dict[str, str]]:
+def as_prompt(value: Any, mapping: Mapping | None = None) -> list[dict[str, str]]:
     if isinstance(value, str):
         if not value:
             raise ValueError("prompt is empty")
         return [{"role": "user", "content": value}]
-    return chat(value, "prompt")
+    return chat(value, "prompt", mapping)
 
 
-def sft_row(record: dict[str, Any], fmt: str) -> dict[str, Any]:
+def alpaca(record: dict[str, Any]) -> list[dict[str, str]]:
+    """An Alpaca record as a user turn (Axolotl's prompt text) and an assistant turn (the output)."""
+    for key in ("instruction", "output"):
+        if not isinstance(record.get(key), str):
+            raise ValueError(f"{key} must be a string (instruction records have instruction, input, output)")
+    text = record.get("input") or ""
+    if not isinstance(text, str):
+        raise ValueError(f"input must be a string or absent, got {type(text).__name__}")
+    prompt = (ALPACA_INPUT if text else ALPACA_NO_INPUT).format(instruction=record["instruction"], input=text)
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}]
+
+
+def sft_row(record: dict[str, Any], fmt: str, mapping: Mapping | None = None) -> dict[str, Any]:
     if fmt == "messages":
-        messages = chat(record.get("messages"), "messages")
+        messages = chat(record.get("messages"), "messages", mapping)
+    elif fmt == "instruction":
+        messages = alpaca(record)
     else:
         for key in ("prompt", "completion"):
             if key not in record:
@@ -74,16 +125,16 @@ def sft_row(record: dict[str, Any], fmt: str) -> dict[str, Any]:
         completion = record["completion"]
         if isinstance(completion, str):
             completion = [{"role": "assistant", "content": completion}]
-        messages = as_prompt(record["prompt"]) + chat(completion, "completion")
+        messages = as_prompt(record["prompt"], mapping) + chat(completion, "completion", mapping)
     if not any(m["role"] == "assistant" for m in messages):
         raise ValueError("no assistant turn: nothing to train on")
     return {"messages": messages}
 
 
-def rl_row(record: dict[str, Any], index: int, style: str = "rule") -> dict[str, Any]:
+def rl_row(record: dict[str, Any], index: int, style: str = "rule", mapping: Mapping | None = None) -> dict[str, Any]:
     if "prompt" not in record:
         raise ValueError("missing field 'prompt' (prompt records have prompt and, for most rewards, ground_truth)")
-    prompt = as_prompt(record["prompt"])
+    prompt = as_prompt(record["prompt"], mapping)
     truth = record.get("ground_truth")
     columns = {k: v for k, v in record.items() if k != "prompt"}
     return {
@@ -95,7 +146,13 @@ def rl_row(record: dict[str, Any], index: int, style: str = "rule") -> dict[str,
             "ground_truth": "" if truth is None else (truth if isinstance(truth, str) else json.dumps(truth)),
         },
         # JSON keeps every value's type whatever the columns hold (parquet structs need one schema).
-        "extra_info": {"index": index, "ptsdk": json.dumps({"prompt": record["prompt"], "columns": columns})},
+        # The reward function gets the prompt as the model saw it (messages read through the job's mapping).
+        "extra_info": {
+            "index": index,
+            "ptsdk": json.dumps(
+                {"prompt": record["prompt"] if isinstance(record["prompt"], str) else prompt, "columns": columns}
+            ),
+        },
     }
 
 
@@ -107,6 +164,7 @@ def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: 
     except (OSError, ValueError) as exc:
         return 0, [f"{field}: cannot read {split['path']}: {exc}"]
     rows, errors = [], []
+    mapping = Mapping(spec.get("message_keys"), spec.get("role_names"))
     for i, (where, record) in enumerate(records):
         try:
             if isinstance(record, Exception):
@@ -114,9 +172,9 @@ def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: 
             if not isinstance(record, dict):
                 raise ValueError(f"a record is a JSON object, got {type(record).__name__}")
             if spec["kind"] == "sft":
-                rows.append(sft_row(record, spec["format"]))
+                rows.append(sft_row(record, spec["format"], mapping))
             else:
-                rows.append(rl_row(record, i, spec.get("reward_style", "rule")))
+                rows.append(rl_row(record, i, spec.get("reward_style", "rule"), mapping))
         except ValueError as exc:
             errors.append(f"{field}: {where}: {exc}")
     if not records:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +65,65 @@ def verl_reward_model(verl_env, verl_model, tmp_path_factory) -> Path:  # type: 
     return out
 
 
+#: The tiny model's chat template, rendering an assistant turn's reasoning_content before its content.
+THINKING_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'system' %}<|system|>\n{{ message['content'] }}<|end|>\n"
+    "{% elif message['role'] == 'user' %}<|user|>\n{{ message['content'] }}<|end|>\n"
+    "{% elif message['role'] == 'assistant' %}<|assistant|>\n"
+    "{% if message['reasoning_content'] %}<think>{{ message['reasoning_content'] }}</think>{% endif %}"
+    "{{ message['content'] }}<|end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def verl_thinking_model(verl_model, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """The tiny model with a chat template that renders reasoning_content (as Qwen3's and DeepSeek-R1's do)."""
+    out = tmp_path_factory.mktemp("verl-thinking") / "tiny-thinking"
+    shutil.copytree(verl_model, out)
+    (out / "chat_template.jinja").write_text(THINKING_TEMPLATE)
+    return out
+
+
+def sharegpt(source: Path, out: Path, thinking: bool = False, limit: int | None = None) -> Path:
+    """examples' chat records as ShareGPT conversations ({from, value}, human/gpt), optionally with each answer's
+    reasoning under a `reasoning` key."""
+    names = {"user": "human", "assistant": "gpt", "system": "system"}
+    lines = []
+    for line in source.read_text().splitlines()[:limit]:
+        turns = []
+        for m in json.loads(line)["messages"]:
+            turn = {"from": names[m["role"]], "value": m["content"]}
+            if thinking and m["role"] == "assistant":
+                turn["reasoning"] = f"add them: {m['content']}"
+            turns.append(turn)
+        lines.append(json.dumps({"conversations": turns}))
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+SHAREGPT = {
+    "format": "messages",
+    "columns": {"messages": "conversations"},
+    "message_keys": {"role": "from", "content": "value"},
+    "role_names": {"human": "user", "gpt": "assistant"},
+}
+
+
+def alpaca_records(out: Path) -> Path:
+    """examples' SFT records as Alpaca records, every other one with an input."""
+    lines = []
+    for i, line in enumerate((EXAMPLES / "data" / "sft_train.jsonl").read_text().splitlines()):
+        r = json.loads(line)
+        if i % 2:
+            lines.append(json.dumps({"instruction": r["prompt"], "output": r["completion"]}))
+        else:
+            lines.append(
+                json.dumps({"instruction": "Answer the question.", "input": r["prompt"], "output": r["completion"]})
+            )
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
 def job_file(folder: Path, name: str, model: Path, **sections: Any) -> Path:
     """A job on the tiny model: SFT on the arithmetic data unless `method`/`data` say otherwise."""
     data: dict[str, Any] = {
@@ -82,7 +142,7 @@ def job_file(folder: Path, name: str, model: Path, **sections: Any) -> Path:
     }
     for key, value in sections.items():
         data[key] = {**data[key], **value} if isinstance(value, dict) and key in ("training", "data") else value
-    if data["method"]["name"] != "sft":
+    if data["method"]["name"] != "sft" and "train" not in sections.get("data", {}):
         data["data"]["train"] = {"path": str(EXAMPLES / "data" / "rl_train.jsonl")}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -189,9 +249,56 @@ def check_all(jobs: dict[str, Path]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def verdicts(verl_model, verl_reward_model, tmp_path_factory) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+def verdicts(verl_model, verl_reward_model, verl_thinking_model, tmp_path_factory) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("verl-jobs")
     jobs = {name: job_file(folder, name, verl_model, **sections) for name, sections in CONFIGS.items()}
+    # Data in other shapes (ShareGPT messages, with reasoning; Alpaca records; ShareGPT RL prompts).
+    chat = EXAMPLES / "data" / "chat_train.jsonl"
+    jobs["sft_sharegpt"] = job_file(
+        folder,
+        "sft_sharegpt",
+        verl_model,
+        data={"train": {"path": str(sharegpt(chat, folder / "sharegpt.jsonl"))}, **SHAREGPT},
+    )
+    jobs["sft_sharegpt_thinking"] = job_file(
+        folder,
+        "sft_sharegpt_thinking",
+        verl_thinking_model,
+        data={
+            "train": {"path": str(sharegpt(chat, folder / "sharegpt_thinking.jsonl", thinking=True))},
+            **SHAREGPT,
+            "message_keys": {**SHAREGPT["message_keys"], "thinking": "reasoning"},
+        },
+    )
+    # The tiny tokenizer learned the arithmetic data only: Alpaca's English prompt takes about 220 tokens.
+    jobs["sft_alpaca"] = job_file(
+        folder,
+        "sft_alpaca",
+        verl_model,
+        data={
+            "train": {"path": str(alpaca_records(folder / "alpaca.jsonl"))},
+            "format": "instruction",
+            "max_length": 384,
+        },
+    )
+    rl_prompts = folder / "rl_sharegpt.jsonl"
+    rl_prompts.write_text(
+        "".join(
+            json.dumps({**r, "prompt": [{"from": "human", "value": r["prompt"]}]}) + "\n"
+            for r in map(json.loads, (EXAMPLES / "data" / "rl_train.jsonl").read_text().splitlines())
+        )
+    )
+    jobs["grpo_sharegpt_prompts"] = job_file(
+        folder,
+        "grpo_sharegpt_prompts",
+        verl_model,
+        method=rl("grpo"),
+        data={
+            "train": {"path": str(rl_prompts)},
+            "message_keys": {"role": "from", "content": "value"},
+            "role_names": {"human": "user"},
+        },
+    )
     for name, sections in RM_CONFIGS.items():
         method = {**sections["method"], "reward_model": str(verl_reward_model)}
         jobs[name] = job_file(folder, name, verl_model, **{**sections, "method": method})
@@ -374,6 +481,44 @@ def test_eval_split_holds_out_a_seeded_share(verdicts) -> None:
         assert v["dataset_rows"] == 192 and "data.val_files=data/eval.parquet" in v["plan"].args
 
 
+def test_message_mappings_reach_verls_dataset_as_canonical_messages(verdicts) -> None:
+    """ShareGPT records (from/value, human/gpt) tokenize in vERL's own SFT dataset to exactly the tokens and loss
+    mask of the same conversations written as role/content; a `thinking` key reaches the chat template as
+    reasoning_content (trained on, inside the assistant turn); ShareGPT RL prompts reach vERL's RLHFDataset as
+    role/content messages, and the reward function still scores through them."""
+    for name in ("sft_sharegpt", "sft_sharegpt_thinking", "grpo_sharegpt_prompts"):
+        assert verdicts[name]["ok"], (name, verdicts[name]["errors"])
+        assert verdicts[name]["dataset_rows"] == verdicts[name]["rows"]["train"] == 256, name
+    assert verdicts["sft_sharegpt"]["first_row"] == verdicts["sft_chat_eval"]["first_row"]
+    first = json.loads((EXAMPLES / "data" / "chat_train.jsonl").read_text().splitlines()[0])["messages"]
+    thinking = verdicts["sft_sharegpt_thinking"]["first_row"]
+    answer = first[1]["content"]
+    assert thinking["text"].startswith(f"<|user|>\n{first[0]['content']}<|end|>\n<|assistant|>\n"), thinking["text"]
+    assert thinking["trained_text"] == f"<think>add them: {answer}</think>{answer}<|end|>\n", thinking["trained_text"]
+    rl_first = json.loads((EXAMPLES / "data" / "rl_train.jsonl").read_text().splitlines()[0])
+    assert verdicts["grpo_sharegpt_prompts"]["first_prompt"] == [{"role": "user", "content": rl_first["prompt"]}]
+    assert verdicts["grpo_sharegpt_prompts"]["sample_scores"] == {"ground_truth": 1.0, "empty": 0.0}
+    notes = [n.message for n in verdicts["sft_sharegpt_thinking"]["plan"].notes if n.field == "data.message_keys"]
+    assert any("reasoning_content" in n for n in notes), notes
+
+
+def test_alpaca_records_are_tokenized_by_verl_as_axolotls_prompt_text(verdicts) -> None:
+    """data.format instruction: vERL's own SFT dataset renders the first Alpaca record as Axolotl's AlpacaPrompter
+    text (instruct style, with input) followed by the output and EOS, and trains on the output and EOS only."""
+    v = verdicts["sft_alpaca"]
+    assert v["ok"], v["errors"]
+    record = json.loads((EXAMPLES / "data" / "sft_train.jsonl").read_text().splitlines()[0])
+    # What axolotl 0.19's AlpacaPrompter().build_prompt("Answer the question.", record["prompt"]) yields.
+    prompt = (
+        "Below is an instruction that describes a task, paired with an input that provides further context. Write a "
+        "response that appropriately completes the request.\n\n### Instruction:\nAnswer the question.\n\n"
+        f"### Input:\n{record['prompt']}\n\n### Response:\n"
+    )
+    assert v["first_row"]["text"] == prompt + record["completion"] + "<|end|>"
+    assert v["first_row"]["trained_text"] == record["completion"] + "<|end|>"
+    assert any(a.startswith("+data.apply_chat_template_kwargs.chat_template=") for a in v["plan"].args)
+
+
 def test_reward_bridge_scores_through_verls_loader(verdicts) -> None:
     """examples/rewards.py:correct, loaded by vERL's get_custom_reward_fn through verl_reward.py: the
     ground truth scores 1, an empty answer 0 (the same function a TRL job uses)."""
@@ -472,6 +617,14 @@ def test_jobs_vERL_cannot_run_are_refused_with_the_field(ptsdk, verl_model, tmp_
             {"training": {"max_tokens_per_micro_batch": 32}},
             "training.max_tokens_per_micro_batch: 32 tokens cannot hold one sequence of 64 tokens",
         ),
+        "per_epoch_rl": (
+            {"method": rl("grpo"), "output": {"saves_per_epoch": 1}},
+            "output.saves_per_epoch: vERL's PPO trainer counts save_freq / test_freq in rollouts",
+        ),
+        "per_epoch_twice": (
+            {"output": {"evals_per_epoch": 2}, "data": {"eval_split": 0.25}},
+            "output.evals_per_epoch: vERL's SFT trainer's one per-epoch cadence is after_each_epoch",
+        ),
         "dpo": (
             {"method": {"name": "dpo"}, "data": {"train": {"path": str(EXAMPLES / "data" / "pref_train.jsonl")}}},
             "method.name: verl cannot run method 'dpo'; backends that can: ",
@@ -565,6 +718,72 @@ def test_sft_token_batches_optimizer_and_eval_split_train_in_cpu_smoke_mode(
 
     assert pq.read_metadata(run_dir / "data" / "eval.parquet").num_rows == 32
     assert pq.read_metadata(run_dir / "data" / "train.parquet").num_rows == 224
+
+
+def test_sharegpt_messages_and_per_epoch_cadence_train_in_cpu_smoke_mode(
+    ptsdk, verl_env, verl_thinking_model, tmp_path
+) -> None:
+    """vERL's own SFT trainer on CPU on ShareGPT conversations (from/value, human/gpt, reasoning under `reasoning`)
+    read through the job's mappings, 2 epochs of 4 steps with evals_per_epoch 1 and saves_per_epoch 1: vERL's
+    after_each_epoch evaluates and checkpoints at steps 4 and 8 only, and the loss falls. (40 records, 8 held out:
+    vERL evaluates in batches of the training batch and drops a partial one.)"""
+    data = sharegpt(EXAMPLES / "data" / "chat_train.jsonl", tmp_path / "sharegpt.jsonl", thinking=True, limit=40)
+    job = job_file(
+        tmp_path,
+        "sharegpt_cpu",
+        verl_thinking_model,
+        distributed={"device": "cpu"},
+        data={
+            "train": {"path": str(data)},
+            **SHAREGPT,
+            "message_keys": {**SHAREGPT["message_keys"], "thinking": "reasoning"},
+            "eval_split": 0.2,
+        },
+        training={
+            "precision": "fp32",
+            "global_batch_size": 8,
+            "micro_batch_size": 8,
+            "learning_rate": 0.002,
+            "max_steps": None,
+            "epochs": 2,
+        },
+        output={"evals_per_epoch": 1, "saves_per_epoch": 1, "save_total_limit": 3},
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_on(ptsdk, "verl", job, run_dir)
+    train = trained(manifest, metrics, 8, framework=("verl", "0.9.1"))
+    assert train[-1]["loss"] < train[0]["loss"]
+    assert [m["step"] for m in metrics if m["kind"] == "eval"] == [4, 8]
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("global_step_*")) == ["global_step_4", "global_step_8"]
+    args = manifest["commands"][1]["argv"]
+    assert "trainer.save_freq=after_each_epoch" in args and "trainer.test_freq=after_each_epoch" in args
+    import pyarrow.parquet as pq
+
+    row = pq.read_table(run_dir / "data" / "train.parquet").to_pylist()[0]["messages"]
+    assert {m["role"] for m in row} == {"user", "assistant"}
+    assert [m["reasoning_content"] is not None for m in row] == [m["role"] == "assistant" for m in row]
+
+
+def test_alpaca_records_train_in_cpu_smoke_mode(ptsdk, verl_env, verl_model, tmp_path) -> None:
+    """vERL's own SFT trainer on CPU on Alpaca records (data.format instruction): 3 steps, falling loss, the rows
+    fingerprinted as vERL's dataset tokenizes them (the Alpaca text itself: test_alpaca_records_are_tokenized_...)."""
+    job = job_file(
+        tmp_path,
+        "alpaca_cpu",
+        verl_model,
+        distributed={"device": "cpu"},
+        data={
+            "train": {"path": str(alpaca_records(tmp_path / "alpaca.jsonl"))},
+            "format": "instruction",
+            "max_length": 384,
+        },
+        training={"precision": "fp32", "global_batch_size": 8, "micro_batch_size": 4, "learning_rate": 0.002},
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_on(ptsdk, "verl", job, run_dir)
+    train = trained(manifest, metrics, 3, framework=("verl", "0.9.1"))
+    assert train[-1]["loss"] < train[0]["loss"]
+    assert (run_dir / "logs" / "tokenized_data.json").exists()
 
 
 def _logged_steps(path: Path) -> dict[int, float]:
