@@ -439,3 +439,127 @@ def test_a_subset_of_a_local_file_is_refused() -> None:
     assert any(
         p.startswith("data.train.subset: train.jsonl is a local file") for p in AxolotlBackend().static_problems(j)
     )
+
+
+# --- message key/role mappings, a prompt inside chosen/rejected, data order -------------------------------------
+
+SHAREGPT = {
+    "train": {"path": "org/dataset"},
+    "format": "messages",
+    "columns": {"messages": "conversations"},
+    "message_keys": {"role": "from", "content": "value", "thinking": "thought"},
+    "role_names": {"human": "user", "gpt": "assistant"},
+}
+
+
+def test_message_keys_and_roles_become_chat_template_mappings() -> None:
+    """SFTDataset message_property_mappings and roles (axolotl/utils/schemas/datasets.py:137-190), read by
+    ChatTemplatePrompter (axolotl/prompt_strategies/chat_template.py:61-80, 1093-1108)."""
+    plan, cfg = translate(job(data=SHAREGPT, distributed=GPU))
+    entry = cfg["datasets"][0]
+    assert entry["field_messages"] == "conversations"
+    assert entry["message_property_mappings"] == {"role": "from", "content": "value", "reasoning_content": "thought"}
+    assert entry["roles"] == {
+        "system": ["system"],
+        "user": ["user", "human"],
+        "assistant": ["assistant", "gpt"],
+        "tool": ["tool"],
+    }
+    assert any("reasoning_content" in n for n in notes(plan, "data.message_keys"))
+    # Only the keys that differ: role names alone write roles, content alone keeps role.
+    _, cfg = translate(job(data={**SHAREGPT, "message_keys": {"content": "text"}, "role_names": {}}, distributed=GPU))
+    assert cfg["datasets"][0]["message_property_mappings"] == {"role": "role", "content": "text"}
+    assert "roles" not in cfg["datasets"][0]
+    # A canonical role renamed to another leaves its own list.
+    _, cfg = translate(job(data={**SHAREGPT, "message_keys": {}, "role_names": {"user": "assistant"}}, distributed=GPU))
+    assert cfg["datasets"][0]["roles"]["user"] == [] and cfg["datasets"][0]["roles"]["assistant"] == [
+        "assistant",
+        "user",
+    ]
+    # Unset, nothing new is written.
+    _, cfg = translate(job(data={**SHAREGPT, "message_keys": {}, "role_names": {}}, distributed=GPU))
+    assert not {"message_property_mappings", "roles"} & set(cfg["datasets"][0])
+
+
+@pytest.mark.parametrize("method", ["dpo", "ipo", "simpo"])
+def test_prompt_in_answers_is_argilla_chat(method: str) -> None:
+    """axolotl/prompt_strategies/dpo/chat_template.py:126-244 argilla_chat: field_chosen/field_rejected whole
+    conversations, the prompt is chosen's turns but the last."""
+    data = {"train": {"path": "org/dataset"}, "prompt_in_answers": True, "columns": {"chosen": "good"}}
+    plan, cfg = translate(job(method={"name": method}, data=data, distributed=GPU))
+    assert cfg["datasets"][0] == {
+        "path": "org/dataset",
+        "split": "train",
+        "type": "chat_template.argilla_chat",
+        "field_chosen": "good",
+    }
+    assert cfg["chat_template"] == "tokenizer_default"
+    assert notes(plan, "data.prompt_in_answers") and not notes(plan, "data.columns")
+    assert AxolotlBackend().static_problems(job(method={"name": method}, data=data, distributed=GPU)) == []
+
+
+def test_prompt_in_answers_for_orpo_is_its_own_argilla_loader() -> None:
+    """axolotl/prompt_strategies/orpo/chat_template.py:251-280 argilla (ORPO's loader package has no argilla_chat)."""
+    data = {"train": {"path": "org/dataset"}, "prompt_in_answers": True}
+    j = job(method={"name": "orpo"}, data=data, distributed=GPU)
+    plan, cfg = translate(j)
+    assert cfg["datasets"][0]["type"] == "chat_template.argilla" and cfg["chat_template"] == "tokenizer_default"
+    assert any("strictly alternating" in n for n in notes(plan, "data.prompt_in_answers"))
+    assert AxolotlBackend().static_problems(j) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        (
+            {"method": {"name": "dpo"}, "data": {"train": {"path": "org/d"}, "message_keys": {"role": "from"}}},
+            "data.message_keys: Axolotl 0.19's dpo dataset entries have no message_property_mappings",
+        ),
+        (
+            {"method": {"name": "kto"}, "data": {"train": {"path": "org/d"}, "role_names": {"gpt": "assistant"}}},
+            "data.role_names: Axolotl 0.19's kto dataset entries",
+        ),
+        (
+            {
+                "method": {"name": "grpo", "rewards": [REWARD]},
+                "data": {"train": {"path": "org/d"}, "role_names": {"a": "user"}},
+            },
+            "data.role_names: ptsdk's Axolotl GRPO translation hands the prompt column to TRL as it is",
+        ),
+        (
+            {"data": {"train": {"path": "org/d"}, "message_keys": {"content": "text"}}},
+            "data.message_keys: Axolotl maps message keys and roles in its chat_template dataset type only",
+        ),
+        (
+            {
+                "method": {"name": "orpo"},
+                "data": {"train": {"path": "org/d"}, "prompt_in_answers": True, "columns": {"chosen": "good"}},
+            },
+            "data.columns: Axolotl's ORPO datasets have no column mapping",
+        ),
+    ],
+    ids=["dpo-keys", "kto-roles", "grpo-roles", "sft-strings", "orpo-implicit-columns"],
+)
+def test_message_settings_axolotl_cannot_honour_are_refused(ptsdk, write_job, overrides: dict, says: str) -> None:
+    r = ptsdk("validate", str(write_job(minimal_job(distributed=GPU, **overrides))), "--backend", "axolotl")
+    assert r.code == 2 and says in r.err, r.err
+
+
+@pytest.mark.parametrize(
+    ("method", "shuffle", "order", "source"),
+    [
+        ("sft", True, "shuffled by axolotl (seed 42)", "then samples them with transformers' RandomSampler"),
+        ("sft", False, "file order", "curriculum_sampling"),
+        ("dpo", False, "shuffled by axolotl (seed 42)", "curriculum_sampling reaches its SFT trainer only"),
+        ("orpo", True, "shuffled by axolotl (seed 42)", "RandomSampler"),
+        ("kto", True, "shuffled by axolotl (seed 42)", "reads them in that fixed order every epoch"),
+        ("kto", False, "file order", "train_sampling_strategy sequential"),
+        ("grpo", False, "shuffled by axolotl (seed 42)", "RepeatSampler permutes the prompts with seed 42"),
+    ],
+)
+def test_data_order_names_each_methods_own_sampler(method: str, shuffle: bool, order: str, source: str) -> None:
+    m: dict[str, Any] = {"name": method, **({"rewards": [REWARD]} if method == "grpo" else {})}
+    plan, _ = translate(job(method=m, training={"shuffle": shuffle, "seed": 42}, distributed=GPU))
+    assert plan.effective["data_order"] == order
+    assert source in plan.effective["sources"]["data_order"]
+    assert bool(notes(plan, "training.shuffle")) == (not shuffle and method in ("dpo", "orpo", "grpo"))

@@ -207,3 +207,76 @@ def test_native_settings_with_spec_fields_land_in_those_fields(tmp_path: Path) -
             assert job.rollout is not None and job.rollout.server == "10.0.0.2:8000"
             assert (m.max_prompt_length, m.rollout_batch_size, m.epochs_per_rollout, m.kl_coef) == (None, 8, 2, 0.04)
             assert job.data.train.subset == "main" and "max_length" not in result.job["data"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "data"),
+    [
+        (
+            {
+                "type": "chat_template",
+                "field_messages": "conversations",
+                "message_property_mappings": {"role": "from", "content": "value", "reasoning_content": "thought"},
+                "roles": {"user": ["human", "user"], "assistant": ["gpt"], "system": ["system"]},
+            },
+            {
+                "columns": {"messages": "conversations"},
+                "message_keys": {"role": "from", "content": "value", "thinking": "thought"},
+                "role_names": {"human": "user", "gpt": "assistant"},
+            },
+        ),
+        (  # the legacy keys, and no roles: Axolotl's default map says human/gpt
+            {"type": "chat_template", "message_field_role": "from", "message_field_content": "value"},
+            {"message_keys": {"role": "from", "content": "value"}, "role_names": {"human": "user", "gpt": "assistant"}},
+        ),
+        (  # field_thinking counts without mappings
+            {"type": "chat_template", "field_thinking": "reasoning"},
+            {"message_keys": {"thinking": "reasoning"}},
+        ),
+        (  # identity mappings say nothing
+            {"type": "chat_template", "message_property_mappings": {"role": "role", "content": "content"}},
+            {},
+        ),
+    ],
+    ids=["sharegpt", "legacy", "thinking", "identity"],
+)
+def test_chat_template_mappings_are_message_keys_and_role_names(tmp_path: Path, entry: dict, data: dict) -> None:
+    native = {"base_model": "org/model", "datasets": [{"path": "org/chats", **entry}], "micro_batch_size": 2}
+    src = tmp_path / "cfg.yaml"
+    src.write_text(yaml.safe_dump(native))
+    result = AxolotlBackend().import_native(src)
+    assert {k: result.job["data"].get(k) for k in data} == data
+    assert not {"message_keys", "role_names"} - set(data) & set(result.job["data"])
+    job = validate_job(result.job)
+    assert feasibility(job, {"axolotl": AxolotlBackend})["axolotl"].ok
+    plan = AxolotlBackend().translate(job)
+    back = yaml.safe_load(next(f.content for f in plan.files if f.path == plan.native_config) or "")
+    assert not unexplained(flatten(native), flatten(back), [*result.notes, *plan.notes])
+    # Translated back, Axolotl's prompter sees the same mapping (legacy keys become message_property_mappings).
+    written = back["datasets"][0]
+    wanted = {**entry.get("message_property_mappings", {})}
+    if "message_field_role" in entry:
+        wanted = {"role": entry["message_field_role"], "content": entry["message_field_content"]}
+    if "field_thinking" in entry:
+        wanted = {"role": "role", "content": "content", "reasoning_content": entry["field_thinking"]}
+    assert written.get("message_property_mappings", wanted if not data else None) == wanted
+
+
+def test_argilla_chat_dpo_is_a_prompt_in_the_answers(tmp_path: Path) -> None:
+    native = {
+        "base_model": "org/model",
+        "rl": "dpo",
+        "chat_template": "tokenizer_default",
+        "datasets": [{"path": "org/pairs", "type": "chat_template.argilla_chat", "field_chosen": "good"}],
+        "micro_batch_size": 2,
+    }
+    src = tmp_path / "cfg.yaml"
+    src.write_text(yaml.safe_dump(native))
+    result = AxolotlBackend().import_native(src)
+    assert result.job["data"]["prompt_in_answers"] is True and result.job["data"]["columns"] == {"chosen": "good"}
+    job = validate_job(result.job)
+    assert feasibility(job, {"axolotl": AxolotlBackend})["axolotl"].ok
+    plan = AxolotlBackend().translate(job)
+    back = flatten(yaml.safe_load(next(f.content for f in plan.files if f.path == plan.native_config) or ""))
+    assert not unexplained(flatten(native), back, [*result.notes, *plan.notes])
+    assert back["datasets"][0]["type"] == "chat_template.argilla_chat"

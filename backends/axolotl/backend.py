@@ -16,7 +16,6 @@ from ptsdk.plugins.kit import (
     TrainerBackend,
     apply_passthrough,
     common_env,
-    data_order,
     launcher_for,
     local_inputs,
     no_checkpoint_error,
@@ -56,6 +55,14 @@ USER_DEFINED_FIELDS = {
 #: Methods whose Axolotl dataset entries (DPODataset, KTODataset) have no `name` for a hub configuration.
 SUBSETLESS = ("dpo", "ipo", "simpo", "orpo", "kto")
 LORA_KERNELS = ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel")
+#: The roles ptsdk's canonical messages use; a `roles:` mapping replaces Axolotl's default role map entirely
+#: (axolotl/prompt_strategies/chat_template.py:70-80), so ptsdk lists each canonical role as its own source too.
+CANONICAL_ROLES = ("system", "user", "assistant", "tool")
+#: Methods whose Axolotl trainer draws its batches with transformers' RandomSampler whatever the config says: TRL's
+#: DPO (IPO too), ORPO and CPO (SimPO) trainers do not override _get_train_sampler, their configs keep
+#: train_sampling_strategy "random" (transformers/trainer.py:1022-1057), and Axolotl passes curriculum_sampling to
+#: its SFT trainer alone (axolotl/core/builders/causal.py:272, axolotl/core/trainers/base.py:183-209).
+RANDOM_SAMPLER = ("dpo", "ipo", "simpo", "orpo")
 
 
 class AxolotlBackend(TrainerBackend):
@@ -169,6 +176,22 @@ class AxolotlBackend(TrainerBackend):
             note="GRPO with an external vLLM server only (rollout.server: trl vllm_mode server)",
         ),
         *caps("feature", "rollout_server", V, TESTS + "test_new_settings_pass_axolotl_validator", note="GRPO"),
+        *caps(
+            "feature",
+            "message_mapping",
+            T,
+            TESTS + "test_sft_sharegpt_messages_with_thinking",
+            note="SFT chat records (chat_template message_property_mappings, roles; thinking -> reasoning_content); "
+            "refused for DPO/IPO/SimPO/ORPO/KTO (their dataset entries drop the mappings) and GRPO",
+        ),
+        *caps(
+            "feature",
+            "implicit_prompt",
+            T,
+            TESTS + "test_dpo_prompt_in_answers",
+            note="DPO trained, IPO and SimPO preprocessed (chat_template.argilla_chat: the prompt is chosen's turns "
+            "but the last); ORPO preprocessed (chat_template.argilla: strictly alternating user/assistant turns)",
+        ),
     )
 
     def static_problems(self, job: Job) -> list[str]:
@@ -366,6 +389,18 @@ class AxolotlBackend(TrainerBackend):
                     "format": "{instruction}",
                     "no_input_format": "{instruction}",
                 }
+            elif d.prompt_in_answers and job.method.name == "orpo":
+                # ORPO's own loader (axolotl/prompt_strategies/orpo/chat_template.py:78-127, 251-280, argilla):
+                # chosen's turns but the last as alternating user/assistant turns, each last turn the answer;
+                # fixed chosen/rejected columns (data.columns is refused for ORPO).
+                e["type"] = "chat_template.argilla"
+            elif d.prompt_in_answers:
+                # Whole conversations in chosen/rejected (axolotl/prompt_strategies/dpo/chat_template.py:126-244,
+                # argilla_chat): the prompt is chosen's turns but the last, rendered with the chat template and a
+                # generation prompt; the answers are each conversation's last turn. field_chosen/field_rejected are
+                # DPODataset fields (axolotl/utils/schemas/datasets.py:260-270); test_datasets read datasets[i]'s.
+                e["type"] = "chat_template.argilla_chat"
+                e.update({f"field_{name}": col.get(name, name) for name in ("chosen", "rejected") if name in d.columns})
             elif fmt in USER_DEFINED_FIELDS and d.columns:
                 # Axolotl's user-defined DPO / KTO types (axolotl/utils/schemas/datasets.py:248-257, 285-293):
                 # a dict `type:` is loaded as "user_defined.default" (axolotl/utils/data/rl.py:319-329), which
@@ -384,6 +419,7 @@ class AxolotlBackend(TrainerBackend):
                 e.update(
                     type="chat_template",
                     field_messages=col["messages"],
+                    **message_mapping(job),
                     roles_to_train=["assistant"] if completion_only else ["system", "user", "assistant"],
                     train_on_eos="turn",
                 )
@@ -414,7 +450,7 @@ class AxolotlBackend(TrainerBackend):
             out["val_set_size"] = 0.0
         if d.train.max_samples:
             notes.append(Note("data.train.max_samples", "dropped", "Axolotl has no row limit; all rows are used"))
-        if fmt in USER_DEFINED_FIELDS and d.columns:
+        if fmt in USER_DEFINED_FIELDS and d.columns and not d.prompt_in_answers:
             kind = "KTO" if fmt == "unpaired_preference" else "DPO"
             notes.append(
                 Note(
@@ -436,8 +472,9 @@ class AxolotlBackend(TrainerBackend):
             out.update(
                 chat_template="jinja", chat_template_jinja=Path(text).read_text() if text.endswith(".jinja") else text
             )
-        elif fmt == "messages":
+        elif fmt == "messages" or d.prompt_in_answers:
             out["chat_template"] = "tokenizer_default"
+        notes += message_notes(job)
         return out
 
     def _adapter(self, job: Job) -> dict[str, Any]:
@@ -502,6 +539,16 @@ class AxolotlBackend(TrainerBackend):
             out["max_steps"] = t.max_steps
         else:
             out["num_epochs"] = t.epochs
+        if not t.shuffle and job.method.name in (*RANDOM_SAMPLER, "grpo"):
+            notes.append(
+                Note(
+                    "training.shuffle",
+                    "approximated",
+                    f"Axolotl's {job.method.name} trainer samples its batches at random (seed {t.seed}) whatever the "
+                    "config says: shuffle_merged_datasets: false keeps the prepared rows in file order, but only its "
+                    "SFT trainer reads curriculum_sampling (axolotl/core/trainers/base.py:183-209)",
+                )
+            )
         if t.packing:
             notes.append(
                 Note(
@@ -595,6 +642,7 @@ class AxolotlBackend(TrainerBackend):
         return out
 
     def effective(self, job: Job, cfg: dict[str, Any]) -> dict[str, Any]:
+        order, order_source = data_order(job)
         warmup = (
             (2 if cfg["warmup_steps"] == 1 else cfg["warmup_steps"]) if "warmup_steps" in cfg else cfg["warmup_ratio"]
         )
@@ -609,7 +657,7 @@ class AxolotlBackend(TrainerBackend):
             truncation="keep_start" if cfg.get("excess_length_strategy") == "truncate" else "drop",
             packing=cfg["sample_packing"],
             loss_mask="all" if job.method.name == "sft" and cfg.get("train_on_inputs") else "completion",
-            data_order=data_order(self.name, job, job.training.shuffle),
+            data_order=order,
             optimizer=cfg["optimizer"],
             weight_decay=cfg["weight_decay"],
             max_grad_norm=cfg["max_grad_norm"],
@@ -629,7 +677,7 @@ class AxolotlBackend(TrainerBackend):
                 "(axolotl/loaders/model.py:846-852); unset, transformers' default: sdpa (eager for a model without)",
                 "adapter_init": "Axolotl creates the adapter without seeding it first",
                 "loss_normalization": "Axolotl averages each micro-batch's loss (average_tokens_across_devices off)",
-                "data_order": "each framework's own sampler and RNG",
+                "data_order": order_source,
                 "truncation": "Axolotl drops or truncates by excess_length_strategy",
                 "warmup": "Axolotl turns a 1-step warmup into 2 (and rounds a ratio down)",
             },
@@ -694,6 +742,7 @@ def new_field_problems(job: Job) -> list[str]:
             "data.columns: Axolotl's alpaca dataset type reads fixed instruction/input/output columns "
             "(axolotl/prompt_tokenizers.py:167-172, AlpacaPromptTokenizingStrategy); rename the columns in the data"
         )
+    out += message_problems(job)
     if job.rollout is not None and not job.rollout.server:
         out.append(
             "rollout: ptsdk's Axolotl translation generates with vLLM only through an external server (trl "
@@ -701,6 +750,133 @@ def new_field_problems(job: Job) -> list[str]:
             "remove rollout (the policy generates its own completions)"
         )
     return out
+
+
+def message_problems(job: Job) -> list[str]:
+    """data.message_keys / role_names / prompt_in_answers where Axolotl 0.19 has no place for them."""
+    d, m, out = job.data, job.method, []
+    if d.message_keys or d.role_names:
+        field = "data.message_keys" if d.message_keys else "data.role_names"
+        fix = f"rename the keys and roles in the data, or use --backend trl; or remove {field}"
+        if m.name == "sft" and d.format != "messages":
+            out.append(
+                f"{field}: Axolotl maps message keys and roles in its chat_template dataset type only (data.format: "
+                f"messages; message_property_mappings, roles: axolotl/prompt_strategies/chat_template.py:1380-1400); "
+                f"its {d.format} records are strings; {fix}"
+            )
+        elif m.name in ("dpo", "ipo", "simpo", "orpo", "kto"):
+            out.append(
+                f"{field}: Axolotl 0.19's {m.name} dataset entries have no message_property_mappings nor roles "
+                "(DPODataset, KTODataset: axolotl/utils/schemas/datasets.py:260-305; its validator drops both, and "
+                "its DPO chat templates then read role/content with the roles system, user, assistant, tool: "
+                f"axolotl/prompt_strategies/dpo/chat_template.py:19-38); {fix}"
+            )
+        elif m.name == "grpo":
+            out.append(
+                f"{field}: ptsdk's Axolotl GRPO translation hands the prompt column to TRL as it is (no dataset type "
+                "can map it: a user-defined type is loaded as the DPO one, axolotl/utils/data/rl.py:328-329); "
+                f"{fix}"
+            )
+    return out
+
+
+def message_mapping(job: Job) -> dict[str, Any]:
+    """data.message_keys and data.role_names as the chat_template dataset type's own keys (SFTDataset
+    message_property_mappings and roles: axolotl/utils/schemas/datasets.py:137-190). Axolotl renames each message
+    through the mappings, then maps its role (axolotl/prompt_strategies/chat_template.py:1093-1108); the reasoning
+    goes to the template as reasoning_content (template_thinking_key, chat_template.py:55-57, 96)."""
+    d = job.data
+    out: dict[str, Any] = {}
+    if d.message_keys:
+        keys = d.message_keys
+        mapping = {"role": keys.get("role", "role"), "content": keys.get("content", "content")}
+        if keys.get("thinking"):
+            mapping["reasoning_content"] = keys["thinking"]
+        out["message_property_mappings"] = mapping
+    if d.role_names:
+        roles: dict[str, list[str]] = {r: [r] for r in CANONICAL_ROLES}
+        for name, role in d.role_names.items():
+            if name in roles and name != role:
+                roles[name].remove(name)
+            if name not in roles[role]:
+                roles[role].append(name)
+        out["roles"] = roles
+    return out
+
+
+def message_notes(job: Job) -> list[Note]:
+    d, notes = job.data, []
+    thinking = d.message_keys.get("thinking")
+    if thinking and d.format == "messages":
+        notes.append(
+            Note(
+                "data.message_keys",
+                "set",
+                f"thinking: each message's {thinking!r} reaches the chat template as reasoning_content "
+                "(message_property_mappings.reasoning_content); a template that never reads reasoning_content "
+                "renders (and trains on) none of it",
+            )
+        )
+    if d.prompt_in_answers and job.method.name == "orpo":
+        notes.append(
+            Note(
+                "data.prompt_in_answers",
+                "approximated",
+                "Axolotl's ORPO chat_template.argilla reads chosen as strictly alternating user/assistant turns "
+                "whatever their roles say (a system turn makes the count odd and fails its assertion; a system "
+                "prompt comes from a `system` column, and a `prompt` column, when the data has one, replaces every "
+                "user turn): axolotl/prompt_strategies/orpo/chat_template.py:78-127; the answers are each "
+                "conversation's last turn",
+            )
+        )
+    elif d.prompt_in_answers:
+        notes.append(
+            Note(
+                "data.prompt_in_answers",
+                "approximated",
+                "Axolotl's chat_template.argilla_chat takes chosen's turns but the last as the prompt and each "
+                "conversation's last turn as its answer (axolotl/prompt_strategies/dpo/chat_template.py:191-206): "
+                "the same split as the longest shared leading run when the two conversations differ only in their "
+                "last turn; chosen and rejected must be message lists",
+            )
+        )
+    return notes
+
+
+def data_order(job: Job) -> tuple[str, str]:
+    """The order Axolotl's trainer reads the training rows in, and why, per method."""
+    t, name = job.training, job.method.name
+    seed, shuffled = t.seed, f"shuffled by axolotl (seed {t.seed})"
+    # axolotl/utils/data/shared.py:686-716 merge_datasets, called for SFT (utils/data/sft.py:344) and rl
+    # (utils/data/rl.py:439) data alike.
+    prep = f"Axolotl shuffles the prepared rows once with seed {seed} (shuffle_merged_datasets)"
+    before = (
+        f"; before that, {prep}" if t.shuffle else "; training.shuffle: false keeps only the prepared rows in order"
+    )
+    if name == "grpo":
+        # AxolotlGRPOTrainer keeps TRL's _get_train_sampler: RepeatSampler(shuffle=shuffle_dataset, seed=seed)
+        # (trl/trainer/grpo_trainer.py:1235-1271); Axolotl's trl: section has no shuffle_dataset (default True).
+        return shuffled, (
+            f"TRL's GRPO RepeatSampler permutes the prompts with seed {seed} and repeats each num_generations "
+            "times; Axolotl has no trl.shuffle_dataset to turn it off" + before
+        )
+    if name in RANDOM_SAMPLER:
+        return shuffled, (
+            f"Axolotl's {name} trainer (TRL's) samples with transformers' RandomSampler, seeded by seed {seed}: "
+            "Axolotl's curriculum_sampling reaches its SFT trainer only" + before
+        )
+    if name == "kto":
+        # TRL 1.9's KTOConfig defaults train_sampling_strategy to sequential (trl/trainer/kto_config.py:106-125):
+        # its KL term pairs each row with its neighbours in a fixed-order batch (kto_trainer.py:799-805).
+        if t.shuffle:
+            return shuffled, (
+                f"{prep}; TRL's KTO then reads them in that fixed order every epoch (KTOConfig "
+                "train_sampling_strategy sequential: its KL estimate pairs neighbouring rows)"
+            )
+        return "file order", "TRL's KTO reads the rows in file order (train_sampling_strategy sequential)"
+    if t.shuffle:
+        return shuffled, f"{prep}, then samples them with transformers' RandomSampler (seed {seed}) every epoch"
+    return "file order", "training.shuffle: false: curriculum_sampling (a SequentialSampler) and no shuffle of the rows"
 
 
 def load_dtype(cfg: dict[str, Any]) -> str:

@@ -360,18 +360,53 @@ class _Importer:
         kind = first.get("type")
         fmt = {"sft": "prompt_completion", "rl": "prompt"}.get(family, family)
         columns: dict[str, str] = {}
+        mapped: list[str] = []  # the entry's keys that became job fields besides path, split and name
         if family == "sft" and isinstance(kind, str) and kind.startswith("chat_template"):
             fmt = "messages"
             field = first.get("field_messages")
             if field and field != "messages":
                 columns["messages"] = str(field)
+            d.update(_message_fields(first))
+            mapped = ["type", *(k for k in (*MESSAGE_KEYS, "field_messages") if k in first)]
         elif family == "sft" and kind == "alpaca":
             fmt = "instruction"  # Axolotl's Alpaca prompter: ptsdk's instruction records, written back as alpaca
+        elif family == "preference" and kind == (
+            "chat_template.argilla" if name == "orpo" else "chat_template.argilla_chat"
+        ):
+            # Whole conversations in chosen/rejected (axolotl/prompt_strategies/dpo/chat_template.py:126-244; ORPO's
+            # own: orpo/chat_template.py:251-280): the translation writes the same type back for
+            # data.prompt_in_answers.
+            d["prompt_in_answers"] = True
+            for canon in ("chosen", "rejected") if name != "orpo" else ():  # ORPO's loader reads fixed columns
+                native = first.get(f"field_{canon}")
+                if native and native != canon:
+                    columns[canon] = str(native)
+            mapped = ["type", *(k for k in ("field_chosen", "field_rejected") if k in first)]
         d["format"] = fmt
         if columns:
             d["columns"] = columns
         kept = "path" + (" and split" if "split" in first else "") + (" and name (subset)" if "name" in first else "")
-        if fmt == "instruction":
+        if d.get("prompt_in_answers") or "message_keys" in d or "role_names" in d:
+            rest = sorted(set(first) - {"path", "split", "name", *mapped})
+            said = ", ".join(
+                f"{k} {d[k]}"
+                for k in ("format", "columns", "message_keys", "role_names", "prompt_in_answers")
+                if k in d
+            )
+            self.note(
+                "datasets",
+                "approximated",
+                f"ptsdk keeps the first dataset's {kept}; its {', '.join(mapped)} "
+                f"{'is' if len(mapped) == 1 else 'are'} data.{said}"
+                + (
+                    "; no roles: Axolotl's default role map (human -> user, gpt -> assistant) is data.role_names"
+                    if "role_names" in d and "roles" not in first
+                    else ""
+                )
+                + (f"; {rest} have no job field" if rest else "")
+                + (f"; {len(datasets) - 1} more dataset(s) dropped" if len(datasets) > 1 else ""),
+            )
+        elif fmt == "instruction":
             rest = sorted(set(first) - {"path", "split", "name", "type"})
             self.note(
                 "datasets",
@@ -730,6 +765,55 @@ class _Importer:
                 f"{value!r}: ptsdk writes the FSDP config from distributed.strategy/offload alone (the job owns "
                 "fsdp_config, the passthrough cannot carry it); FSDP2 picks its own defaults for the rest",
             )
+
+
+MESSAGE_KEYS = (
+    "message_property_mappings",
+    "message_field_role",
+    "message_field_content",
+    "field_thinking",
+    "template_thinking_key",
+    "roles",
+)
+CANONICAL_ROLES = ("system", "user", "assistant", "tool")
+
+
+def _message_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A chat_template entry's message mappings as data.message_keys / data.role_names, read the way Axolotl reads
+    them: the legacy message_field_role/content join message_property_mappings (axolotl/utils/schemas/utils.py:8-80);
+    field_thinking counts only when there are no mappings (chat_template.py:61-68); `roles` replaces the default
+    role map, which (unset) maps human -> user and gpt -> assistant (chat_template.py:70-80)."""
+    mappings = entry.get("message_property_mappings")
+    mappings = dict(mappings) if isinstance(mappings, Mapping) else {}
+    for legacy, canon in (("message_field_role", "role"), ("message_field_content", "content")):
+        if isinstance(entry.get(legacy), str) and entry[legacy]:
+            mappings.setdefault(canon, entry[legacy])
+    keys: dict[str, str] = {}
+    for canon in ("role", "content"):
+        value = mappings.get(canon)
+        if isinstance(value, str) and value and value != canon:
+            keys[canon] = value
+    target = entry.get("template_thinking_key") or "reasoning_content"
+    thinking = mappings.get(target) if mappings else entry.get("field_thinking")
+    if isinstance(thinking, str) and thinking and thinking != "reasoning_content" and target == "reasoning_content":
+        keys["thinking"] = thinking
+    out: dict[str, Any] = {"message_keys": keys} if keys else {}
+    roles = entry.get("roles")
+    if isinstance(roles, Mapping):
+        names = {
+            str(source): role
+            for role, sources in roles.items()
+            if role in CANONICAL_ROLES and isinstance(sources, list)
+            for source in sources
+            if isinstance(source, str) and source and source != role
+        }
+    else:
+        # Axolotl's default map: of its entries only these two are not canonical roles already. ShareGPT-style
+        # keys (role read from another key) are where such names are found: say them then.
+        names = {"human": "user", "gpt": "assistant"} if "role" in keys else {}
+    if names:
+        out["role_names"] = names
+    return out
 
 
 def _native_config(backend: Any, job: Any) -> dict[str, Any]:
