@@ -48,6 +48,9 @@ def main() -> None:
         ],
     )
     write("rl_train.jsonl", [{"prompt": p, "ground_truth": a} for p, a, _ in train])
+    # DPO's example: answer vs evasion, a preference the tiny model learns in a few steps (the right sum vs a
+    # near miss, pref_train.jsonl, needs arithmetic it does not have).
+    write("pref_answer.jsonl", [{"prompt": p, "chosen": f" {a}", "rejected": " I don't know."} for p, a, _ in train])
     # Same SFT data with other column names: shows data.columns.
     write("qa_train.jsonl", [{"question": p, "answer": f" {a}"} for p, a, _ in train[:64]])
 

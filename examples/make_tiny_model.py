@@ -31,10 +31,17 @@ CHAT_TEMPLATE = (
 )
 
 
+#: Data files added after the tokenizer was fixed: left out so that the vocabulary (and every test's tiny model)
+#: stays the same; byte-level BPE encodes their text all the same.
+LATER_DATA = frozenset({"pref_answer.jsonl"})
+
+
 def corpus() -> list[str]:
     """The tokenizer learns from the bundled data, so its merges fit the task."""
     lines = []
     for path in sorted((HERE / "data").glob("*.jsonl")):
+        if path.name in LATER_DATA:
+            continue
         for row in map(json.loads, path.read_text().splitlines()):
             lines.extend(str(v) for v in row.values() if isinstance(v, str))
     return lines + ["<|user|>\nWhat is 1 + 2?<|end|>\n<|assistant|>\n3<|end|>\n"]

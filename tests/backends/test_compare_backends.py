@@ -47,7 +47,7 @@ def test_naive_job_differences_are_flagged_with_their_source(ptsdk, example_job)
     lines = {line.split()[0]: line for line in r.out.splitlines()[1:]}
     assert "Axolotl creates the adapter without seeding it first" in lines["adapter_init"]
     assert "per micro-batch mean" in lines["loss_normalization"]
-    assert "each framework's own sampler and RNG" in lines["data_order"]
+    assert "transformers' RandomSampler" in lines["data_order"] and "shuffle_merged_datasets" in lines["data_order"]
     assert "<-" not in lines["learning_rate"] and "<-" not in lines["micro_batch"]
 
 

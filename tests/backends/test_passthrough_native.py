@@ -44,7 +44,7 @@ def test_axolotl_accepts_a_merged_trl_section(example_job, axolotl_env) -> None:
         "grpo.yaml",
         backend_options={
             "axolotl": {
-                "trl": {"top_p": 0.9, "log_completions": False, "num_generations": 4, "temperature": 0.7},
+                "trl": {"top_p": 0.9, "log_completions": False, "num_generations": 8, "temperature": 0.7},
                 "ptsdk_override": ["trl.temperature"],
             }
         },
@@ -53,8 +53,8 @@ def test_axolotl_accepts_a_merged_trl_section(example_job, axolotl_env) -> None:
     backend = AxolotlBackend()
     plan = backend.translate(job)
     trl = yaml.safe_load(plan.file("axolotl_config.yaml").content or "")["trl"]
-    assert trl["top_p"] == 0.9 and trl["temperature"] == 0.7 and trl["num_generations"] == 4
-    assert trl["reward_funcs"] == ["reward_rewards.correct"] and trl["loss_type"] == "grpo"
+    assert trl["top_p"] == 0.9 and trl["temperature"] == 0.7 and trl["num_generations"] == 8
+    assert trl["reward_funcs"] == ["reward_rewards.correct", "reward_rewards.digits"] and trl["loss_type"] == "grpo"
     with tempfile.TemporaryDirectory() as tmp:
         write_plan(plan, Path(tmp))
         (result,) = backend.run_check([backend.check_request(plan, Path(tmp), preprocess=False)])

@@ -7,6 +7,7 @@ checks that each named test exists.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ptsdk.pipeline import load_checked, native_check
 from .conftest import assert_loads, run_on, trained
 
 pytestmark = pytest.mark.trl
+EXAMPLES_DATA = Path(__file__).parents[2] / "examples" / "data"
 
 
 def run_job(ptsdk, job: Path, run_dir: Path) -> tuple[dict, list[dict]]:
@@ -70,9 +72,16 @@ def test_sft_ddp_two_processes(ptsdk, example_job, tmp_path, trl_env) -> None:
 
 
 def test_dpo_lora(ptsdk, example_job, tmp_path, trl_env) -> None:
+    """The DPO example learns its preference: the loss falls well below ln 2, the margin rises."""
     manifest, metrics = run_job(ptsdk, example_job("dpo.yaml"), tmp_path / "run")
-    assert_trained(manifest, metrics, 5)
+    train = assert_trained(manifest, metrics, 12)
     assert "rewards/chosen" in metrics[0]["extra"]
+    losses = [m["loss"] for m in train]
+    margins = [m["extra"]["rewards/margins"] for m in train]
+    print(f"DPO example: loss {losses[0]:.3f} -> {losses[-1]:.3f}, margin {margins[0]:.3f} -> {margins[-1]:.3f}")
+    assert abs(losses[0] - math.log(2)) < 0.01 and losses[-1] < 0.45  # ln 2 = 0.693: nothing learned
+    assert margins[-1] > 0.5 > margins[0] and sum(margins[-3:]) > sum(margins[:3])
+    assert train[-1]["extra"]["rewards/accuracies"] == 1.0
     assert_loads(trl_env, tmp_path / "run" / "model", adapter=True)
 
 
@@ -88,29 +97,67 @@ def test_orpo_full(ptsdk, example_job, tmp_path, trl_env) -> None:
     assert_loads(trl_env, tmp_path / "run" / "model", adapter=False)
 
 
+def _sharegpt_implicit_pairs(path: Path, stray_prompt: bool = False) -> dict:
+    """The example preference records as ShareGPT conversations (from/value, human/gpt) with the prompt inside
+    chosen and rejected (stray_prompt: plus a plain-text prompt column, as UltraFeedback-style hub sets carry),
+    and the data settings that read them."""
+    rows = []
+    for line in (EXAMPLES_DATA / "pref_train.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        ask = {"from": "human", "value": r["prompt"]}
+        rows.append(
+            {
+                **({"prompt": r["prompt"]} if stray_prompt else {}),
+                "chosen": [ask, {"from": "gpt", "value": r["chosen"].strip()}],
+                "rejected": [ask, {"from": "gpt", "value": r["rejected"].strip()}],
+            }
+        )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {
+        "train": {"path": str(path)},
+        "max_length": 64,
+        "message_keys": {"role": "from", "content": "value"},
+        "role_names": {"human": "user", "gpt": "assistant"},
+        "prompt_in_answers": True,
+    }
+
+
 @pytest.mark.parametrize(
-    "method",
+    ("method", "sharegpt"),
     [
-        {"name": "ipo", "beta": 0.1},
-        {"name": "dpo", "loss_type": "robust", "label_smoothing": 0.1},
-        {"name": "dpo", "loss_type": "hinge"},
-        {"name": "cpo", "loss_type": "sigmoid"},
-        {"name": "simpo", "beta": 2.0, "gamma": 0.5},
+        ({"name": "ipo", "beta": 0.1}, False),
+        ({"name": "dpo", "loss_type": "robust", "label_smoothing": 0.1}, False),
+        ({"name": "dpo", "loss_type": "hinge"}, True),
+        ({"name": "cpo", "loss_type": "sigmoid"}, True),
+        ({"name": "simpo", "beta": 2.0, "gamma": 0.5}, False),
     ],
-    ids=["ipo", "dpo-robust", "dpo-hinge", "cpo", "simpo"],
+    ids=["ipo", "dpo-robust", "dpo-hinge-sharegpt-implicit", "cpo-sharegpt-implicit", "simpo"],
 )
-def test_preference_variants(ptsdk, example_job, tmp_path, method: dict) -> None:
-    job = example_job("dpo.yaml", method=method, training={"max_steps": 2})
+def test_preference_variants(ptsdk, example_job, tmp_path, method: dict, sharegpt: bool) -> None:
+    """Each loss trains. Two of them read ShareGPT conversations with the prompt inside chosen/rejected
+    (data.message_keys, role_names, prompt_in_answers): train_trl.py maps the messages, and TRL's own
+    extract_prompt (DPOTrainer) / maybe_extract_prompt (CPOTrainer) finds the prompt. Both trainers index
+    example["prompt"] when they tokenize: a run that trains had TRL extract it."""
+    data = _sharegpt_implicit_pairs(tmp_path / "pairs.jsonl") if sharegpt else {}
+    job = example_job("dpo.yaml", method=method, training={"max_steps": 2}, **({"data": data} if data else {}))
     manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
     assert_trained(manifest, metrics, 2)
+    if sharegpt:
+        cfg = (tmp_path / "run" / "trl_config.yaml").read_text()
+        assert "prompt_in_answers: true" in cfg and "role_names: [gpt=assistant, human=user]" in cfg, cfg
 
 
 def test_grpo_reward_function(ptsdk, example_job, tmp_path, trl_env) -> None:
+    """The GRPO example learns its reward: the mean reward of the last steps is well above the first steps'."""
     manifest, metrics = run_job(ptsdk, example_job("grpo.yaml"), tmp_path / "run")
-    train = assert_trained(manifest, metrics, 3)
-    assert all(m["reward"] is not None and 0.0 <= m["reward"] <= 1.0 for m in train)
-    assert "rewards/correct/mean" in train[0]["extra"]
-    assert_loads(trl_env, tmp_path / "run" / "model", adapter=True)
+    train = assert_trained(manifest, metrics, 15)
+    assert all(m["reward"] is not None and 0.0 <= m["reward"] <= 2.0 for m in train)  # two rewards, summed
+    assert "rewards/correct/mean" in train[0]["extra"] and "rewards/digits/mean" in train[0]["extra"]
+    rewards = [m["reward"] for m in train]
+    first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+    print(f"GRPO example: mean reward {first:.3f} (steps 1-3) -> {last:.3f} (last 3 steps)")
+    assert last > first + 0.3
+    assert_loads(trl_env, tmp_path / "run" / "model", adapter=False)
 
 
 def test_rloo_reward_function(ptsdk, example_job, tmp_path, trl_env) -> None:
@@ -571,7 +618,8 @@ def test_grpo_rollout_settings(ptsdk, example_job, tmp_path, trl_env) -> None:
             "epochs_per_rollout": 2,
             "rewards": [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"],
         },
-        training={"max_steps": 4},
+        adapter={"type": "lora", "r": 8, "alpha": 16},
+        training={"max_steps": 4, "global_batch_size": 8, "micro_batch_size": 8, "learning_rate": 0.001},
     )
     run_dir = tmp_path / "run"
     manifest, metrics = run_job(ptsdk, job, run_dir)
@@ -585,7 +633,8 @@ def test_grpo_rollout_settings(ptsdk, example_job, tmp_path, trl_env) -> None:
 def test_dataset_subset_loads(example_job, tmp_path, trl_env) -> None:
     """data.train.subset reaches datasets' load_dataset(name=...) through TRL's parser and ptsdk's runner: a
     local dataset folder with two configurations (as a hub dataset declares them in its README) read offline.
-    The same call checks the seeded eval split and, for GRPO, dropping prompts over max_prompt_length."""
+    The same call checks the seeded eval split (training rows keep file order), for GRPO dropping prompts over
+    max_prompt_length, and ShareGPT preference pairs with the prompt inside and a stray prompt column."""
     from ptsdk.rundir import write_plan
 
     folder = tmp_path / "two-configs"
@@ -623,10 +672,11 @@ def test_dataset_subset_loads(example_job, tmp_path, trl_env) -> None:
             "rewards": [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"],
         },
     )
+    pairs = example_job("dpo.yaml", "pairs", data=_sharegpt_implicit_pairs(tmp_path / "pairs.jsonl", True))
     from ptsdk.spec import load_job
 
     out = {}
-    for name, job_path in (("sft", sft), ("grpo", grpo)):
+    for name, job_path in (("sft", sft), ("grpo", grpo), ("pairs", pairs)):
         plan = TRLBackend().translate(load_job(job_path))
         write_plan(plan, tmp_path / name)
         out[name] = tmp_path / name
@@ -635,7 +685,7 @@ def test_dataset_subset_loads(example_job, tmp_path, trl_env) -> None:
     code = (
         "import sys, os, json\nsys.path.insert(0, sys.argv[1])\nimport train_trl\n"
         "from transformers import AutoTokenizer\nresult = {}\n"
-        "for name in ('sft', 'grpo'):\n"
+        "for name in ('sft', 'grpo', 'pairs'):\n"
         "    os.chdir(os.path.join(sys.argv[2], name))\n"
         "    script, training, model, _ = train_trl.parse(['--config', 'trl_config.yaml', '--use_cpu', 'true'])\n"
         "    train, evals = train_trl.datasets_of(script, training.seed)\n"
@@ -643,6 +693,8 @@ def test_dataset_subset_loads(example_job, tmp_path, trl_env) -> None:
         "        tok = AutoTokenizer.from_pretrained(model.model_name_or_path)\n"
         "        train = train_trl.drop_long_prompts(train, tok, script.drop_prompts_over)\n"
         "    result[name] = {'train': train.to_list(), 'eval': evals.to_list() if evals is not None else None}\n"
+        "from trl import extract_prompt\n"
+        "result['extracted'] = extract_prompt(result['pairs']['train'][0])\n"
         "print(json.dumps(result))\n"
     )
     runner = Path(__file__).parents[2] / "backends" / "trl"
@@ -657,13 +709,28 @@ def test_dataset_subset_loads(example_job, tmp_path, trl_env) -> None:
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     sft_rows = seen["sft"]["train"] + seen["sft"]["eval"]
     assert len(seen["sft"]["train"]) == 7 and len(seen["sft"]["eval"]) == 3
+    order = [int(r["prompt"].split()[2]) for r in seen["sft"]["train"]]
+    assert order == sorted(order), order  # the held-out split leaves the training rows in file order
     assert {r["completion"] for r in sft_rows} == {" 12"}  # the main configuration, not the other
     assert [r["prompt"] for r in seen["grpo"]["train"]] == ["What is 1 + 1?"]
+    # ShareGPT pairs with the prompt inside: mapped to role/content, the stray prompt column dropped (else TRL's
+    # DPOTrainer would skip its extract_prompt), and TRL's extract_prompt finds the user turn.
+    first = seen["pairs"]["train"][0]
+    assert set(first) == {"chosen", "rejected"}
+    assert first["chosen"] == [
+        {"role": "user", "content": "What is 6 + 6?"},
+        {"role": "assistant", "content": "12"},
+    ]
+    assert seen["extracted"] == {
+        "prompt": [{"role": "user", "content": "What is 6 + 6?"}],
+        "chosen": [{"role": "assistant", "content": "12"}],
+        "rejected": [{"role": "assistant", "content": "9"}],
+    }
 
 
 def test_rollout_settings_pass_trl_parser(example_job, tmp_path) -> None:
-    """vLLM rollouts (colocated, or an external `trl vllm-serve`) and RLOO's rollout batch, passes and KL, as
-    TRL's parser takes them (vLLM needs GPUs: parsed, not run)."""
+    """vLLM rollouts (colocated, or an external `trl vllm-serve`) and RLOO's rollout batch, passes, KL and file
+    order (shuffle_dataset), as TRL's parser takes them (vLLM needs GPUs: parsed, not run)."""
     rewards = [str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"]
     gpu = {"distributed": {"device": "gpu"}, "training": {"precision": "bf16"}}
     method = {
@@ -680,6 +747,7 @@ def test_rollout_settings_pass_trl_parser(example_job, tmp_path) -> None:
             "rloo.yaml",
             "rloo",
             method={**method, "name": "rloo", "rollout_batch_size": 4, "epochs_per_rollout": 2, "kl_coef": 0.1},
+            training={"shuffle": False},
         ),
     ]
     results = _check_many(tmp_path, jobs)
@@ -689,3 +757,72 @@ def test_rollout_settings_pass_trl_parser(example_job, tmp_path) -> None:
     assert "vllm_server_port: 8000" in server and "use_vllm: true" in server
     assert "vllm_mode: colocate" in colocate and "vllm_gpu_memory_utilization: 0.3" in colocate
     assert "generation_batch_size: 16" in rloo and "num_iterations: 2" in rloo
+    assert "shuffle_dataset: false" in rloo  # RepeatSampler's own switch: file order
+
+
+THINKING_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}<|user|>\n{{ message['content'] }}<|end|>\n"
+    "{% elif message['role'] == 'assistant' %}<|assistant|>\n{% generation %}"
+    "{% if message.reasoning_content %}<|system|>{{ message.reasoning_content }}<|end|>{% endif %}"
+    "{{ message['content'] }}<|end|>{% endgeneration %}\n"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def test_sft_sharegpt_messages_with_thinking(ptsdk, example_job, tmp_path, trl_env) -> None:
+    """ShareGPT records (a conversations column of {from, value} turns, roles human/gpt, the reasoning under
+    `thought` on some assistant turns) read through data.columns, message_keys (with thinking) and role_names:
+    TRL trains on exactly the token sequences a chat template renders from the canonical messages, reasoning
+    included (the data fingerprint of TRL's tokenized train set equals them, recomputed here)."""
+    rows, canonical = [], []
+    for line in (EXAMPLES_DATA / "chat_train.jsonl").read_text().splitlines()[:16]:
+        user, answer = json.loads(line)["messages"]
+        turn = {"from": "gpt", "value": answer["content"]}
+        if len(rows) % 2 == 0:
+            turn["thought"] = f"add: {user['content'][8:-1]}"
+        rows.append({"conversations": [{"from": "human", "value": user["content"]}, turn]})
+        reply = {"role": "assistant", "content": answer["content"]}
+        if "thought" in turn:
+            reply["reasoning_content"] = turn["thought"]
+        canonical.append([{"role": "user", "content": user["content"]}, reply])
+    data = tmp_path / "sharegpt.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    job = example_job(
+        "sft_chat.yaml",
+        training={"max_steps": 2},
+        model={"chat_template": THINKING_TEMPLATE},
+        data={
+            "train": {"path": str(data)},
+            "format": "messages",
+            "max_length": 96,
+            "columns": {"messages": "conversations"},
+            "message_keys": {"role": "from", "content": "value", "thinking": "thought"},
+            "role_names": {"human": "user", "gpt": "assistant"},
+        },
+    )
+    run_dir = tmp_path / "run"
+    manifest, metrics = run_job(ptsdk, job, run_dir)
+    assert_trained(manifest, metrics, 2)
+    cfg = (run_dir / "trl_config.yaml").read_text()
+    assert "message_keys: [content=value, role=from, thinking=thought]" in cfg and "assistant_only_loss: true" in cfg
+    code = (
+        "import sys, json, hashlib\nfrom transformers import AutoTokenizer\n"
+        "tok = AutoTokenizer.from_pretrained(sys.argv[1])\ndigest = hashlib.sha256()\ntexts = []\n"
+        "for messages in json.loads(sys.argv[2]):\n"
+        "    ids = tok.apply_chat_template(messages, tokenize=True, return_dict=True)['input_ids']\n"
+        "    digest.update(json.dumps(ids).encode())\n    texts.append(tok.decode(ids))\n"
+        "print(json.dumps({'sha256': digest.hexdigest()[:16], 'texts': texts}))\n"
+    )
+    proc = subprocess.run(
+        [trl_env.python, "-c", code, str(run_dir / "model"), json.dumps(canonical)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "add: 6 + 6" in expected["texts"][0]  # the template renders the reasoning
+    seen = json.loads((run_dir / "logs" / "tokenized_data.json").read_text())
+    assert (seen["rows"], seen["sha256"]) == (16, expected["sha256"]), seen
