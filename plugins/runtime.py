@@ -8,6 +8,7 @@ every Hugging Face Trainer-based runner or plugin can import it from the run dir
 - :func:`iter_records`: a job's data file read record by record, bad records kept with where they are;
 - :func:`canonical_messages`: a message list with the job's ``data.message_keys`` and ``data.role_names``
   applied (ShareGPT's from/value, human/gpt become role/content, user/assistant);
+- :func:`alpaca_prompt`: the Alpaca prompt text (Axolotl's) for ``data.format: instruction``;
 - :func:`load_reward`: a job's ``file.py:fn`` / ``module:fn`` reward function, the same on every backend;
 - :func:`jsonl_metrics_callback`: a transformers ``TrainerCallback`` writing every logged metrics
   dict as one JSON line (with the step, epoch and seconds since training began), optionally
@@ -123,6 +124,26 @@ def canonical_messages(
             item["reasoning_content"] = message[thinking_key]
         out.append(item)
     return out
+
+
+# Axolotl 0.19's AlpacaPrompter text, instruct style (axolotl/prompters.py:37-53): the one Alpaca prompt of every
+# backend, so that `data.format: instruction` trains on the same text everywhere.
+ALPACA_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+ALPACA_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+    "\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+)
+
+
+def alpaca_prompt(instruction: str, input: str | None = None) -> str:
+    """An Alpaca record's prompt: the input section only when the input is non-empty (as Axolotl's `if input`)."""
+    if input:
+        return ALPACA_WITH_INPUT.format(instruction=instruction, input=input)
+    return ALPACA_NO_INPUT.format(instruction=instruction)
 
 
 def split_implicit_prompt(chosen: list[Any], rejected: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:

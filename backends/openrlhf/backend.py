@@ -86,14 +86,6 @@ CPU_METHODS = ("sft", "dpo")
 NO_CAP = 2**31 - 1
 #: OpenRLHF's own Adam betas (--adam.betas): ptsdk always sets the job's (torch's default is (0.9, 0.999)).
 OPENRLHF_BETAS = (0.9, 0.95)
-#: Stanford Alpaca's prompt, with and without an input (data.format: instruction); the loss is on the output.
-ALPACA = {
-    "input": "Below is an instruction that describes a task, paired with an input that provides further context. "
-    "Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n"
-    "{input}\n\n### Response:\n",
-    "no_input": "Below is an instruction that describes a task. Write a response that appropriately completes the "
-    "request.\n\n### Instruction:\n{instruction}\n\n### Response:\n",
-}
 
 
 class OpenRLHFBackend(Backend):
@@ -664,7 +656,7 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
         )
     _conversations(job, spec, notes)
     if data.format == "instruction":
-        spec["alpaca"] = ALPACA
+        spec["alpaca"] = True  # prepare_openrlhf renders ptsdk_runtime.alpaca_prompt
         notes.append(
             Note(
                 "data.format",

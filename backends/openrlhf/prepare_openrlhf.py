@@ -42,6 +42,7 @@ from typing import Any
 
 from ptsdk_runtime import (  # copied beside this file
     BadRecord,
+    alpaca_prompt,
     canonical_messages,
     iter_records,
     split_implicit_prompt,
@@ -78,17 +79,14 @@ def held_out(count: int, fraction: float, seed: int) -> set[int]:
     return {int(i) for i in np.random.default_rng(seed).permutation(count)[:n_test]}
 
 
-def alpaca(templates: dict[str, str], record: dict[str, Any]) -> tuple[str, str]:
-    """An Alpaca record's (prompt, output): instruction and optional input rendered with the Alpaca template."""
+def alpaca(record: dict[str, Any]) -> tuple[str, str]:
+    """An Alpaca record's (prompt, output): instruction and optional input rendered with ptsdk_runtime's Alpaca
+    prompt (Axolotl's text, the same on every backend)."""
     instruction = _text(record, "instruction")
     extra = record.get("input")
     if extra is not None and not isinstance(extra, str):
         raise BadRecord(f"input: expected a string, got {_kind(extra)}")
-    if extra and extra.strip():
-        prompt = templates["input"].format(instruction=instruction, input=extra)
-    else:
-        prompt = templates["no_input"].format(instruction=instruction)
-    return prompt, _text(record, "output")
+    return alpaca_prompt(instruction, extra), _text(record, "output")
 
 
 # --- one record ----------------------------------------------------------------------------
@@ -175,7 +173,7 @@ def convert(spec: dict[str, Any], record: Any) -> dict[str, Any]:
             raise BadRecord("messages: has no assistant turn to train on")
         return {"messages": messages}
     if family == "sft" and fmt == "instruction":
-        record["prompt"], record["completion"] = alpaca(spec["alpaca"], record)
+        record["prompt"], record["completion"] = alpaca(record)
     if family == "sft":
         if spec.get("sft_text"):
             return {"text": _text(record, "prompt") + _text(record, "completion")}

@@ -114,23 +114,11 @@ def load_reward(ref: str):
         raise SystemExit(str(exc)) from None
 
 
-# Axolotl's AlpacaPrompter text, instruct style (axolotl 0.19 prompters.py:37-53): the same prompt on both backends.
-ALPACA_INPUT = (
-    "Below is an instruction that describes a task, paired with an input that provides further context. "
-    "Write a response that appropriately completes the request.\n\n"
-    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
-)
-ALPACA_NO_INPUT = (
-    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-    "\n\n### Instruction:\n{instruction}\n\n### Response:\n"
-)
-
-
 def alpaca(row: dict) -> dict:
     """One Alpaca record as SFT prompt/completion: the loss falls on the output only."""
-    text = row.get("input") or ""
-    template = ALPACA_INPUT if text else ALPACA_NO_INPUT
-    return {"prompt": template.format(instruction=row["instruction"], input=text), "completion": row["output"]}
+    from ptsdk_runtime import alpaca_prompt  # copied beside this file
+
+    return {"prompt": alpaca_prompt(row["instruction"], row.get("input")), "completion": row["output"]}
 
 
 def load_data(path: str, split: str, renames: list[str] | None, limit: int | None, subset: str | None = None):

@@ -38,21 +38,10 @@ import os
 import sys
 from typing import Any
 
-from ptsdk_runtime import canonical_messages, iter_records  # copied beside this file
+from ptsdk_runtime import alpaca_prompt, canonical_messages, iter_records  # copied beside this file
 
 DATA_SOURCE = "ptsdk"
 ROLES = ("system", "user", "assistant", "tool")
-# Axolotl's AlpacaPrompter text, instruct style (axolotl 0.19 prompters.py:37-53), as TRL's train_trl.py has it:
-# the same prompt on every backend.
-ALPACA_INPUT = (
-    "Below is an instruction that describes a task, paired with an input that provides further context. "
-    "Write a response that appropriately completes the request.\n\n"
-    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
-)
-ALPACA_NO_INPUT = (
-    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-    "\n\n### Instruction:\n{instruction}\n\n### Response:\n"
-)
 
 
 def read_records(path: str, columns: dict[str, str], limit: int | None) -> list[tuple[str, Any]]:
@@ -109,7 +98,7 @@ def alpaca(record: dict[str, Any]) -> list[dict[str, str]]:
     text = record.get("input") or ""
     if not isinstance(text, str):
         raise ValueError(f"input must be a string or absent, got {type(text).__name__}")
-    prompt = (ALPACA_INPUT if text else ALPACA_NO_INPUT).format(instruction=record["instruction"], input=text)
+    prompt = alpaca_prompt(record["instruction"], text)
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}]
 
 
