@@ -185,7 +185,9 @@ def fs_error(option: str, path: Path, exc: OSError | ValueError, hint: str = "ch
     if isinstance(exc, ValueError):  # os functions refuse paths with NUL bytes this way
         return PtsdkError(f"{option} {_short(path)}: not a usable path ({exc}); {hint}")
     words = _FS_WORDS.get(exc.errno or 0, exc.strerror or exc.__class__.__name__)
-    where = f" ({_short(Path(exc.filename))})" if exc.filename and str(exc.filename) != str(path) else ""
+    # the file it failed on, unless that is the path itself or a temporary sibling of it (written, then renamed)
+    other = exc.filename and str(exc.filename) != str(path) and Path(str(exc.filename)).parent != path.parent
+    where = f" ({_short(Path(str(exc.filename)))})" if other else ""
     return PtsdkError(f"{option} {_short(path)}: cannot write there: {words}{where}; {hint}")
 
 
