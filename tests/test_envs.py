@@ -11,7 +11,21 @@ from typing import ClassVar
 
 import pytest
 from conftest import EXAMPLES
-from ptsdk.envbuild import built_from, create_env, is_stale, list_envs, remove_env
+from ptsdk.envbuild import (
+    INSTALLER_ENV,
+    Installer,
+    Untranslatable,
+    built_from,
+    choose_installer,
+    create_env,
+    effective_pip_config,
+    find_uv,
+    install_commands,
+    is_stale,
+    list_envs,
+    remove_env,
+    uv_install,
+)
 from ptsdk.envs import READY_MARKER, resolve_env
 from ptsdk.errors import BackendUnavailable, PtsdkError, RunFailed
 from ptsdk.plugins.backend import Backend, Plan
@@ -29,6 +43,7 @@ from ptsdk.plugins.manager import get_backend, get_backends
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PTSDK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PTSDK_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.delenv(INSTALLER_ENV, raising=False)
     for name in get_backends():
         monkeypatch.delenv(f"PTSDK_{name.upper()}_PYTHON", raising=False)
     return tmp_path
@@ -205,15 +220,22 @@ def _demo_package(root: Path, name: str, requires: tuple[str, ...] = ()) -> Path
     src = root / name
     src.mkdir(parents=True)
     (src / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "1.0"\n\n'
+        # dependencies are dynamic: the built wheel says them (uv would otherwise trust an empty static list)
+        f'[project]\nname = "{name}"\nversion = "1.0"\ndynamic = ["dependencies"]\n\n'
         '[build-system]\nrequires = []\nbuild-backend = "demo_build"\nbackend-path = ["."]\n'
     )
     (src / "demo_build.py").write_text(_BUILD_BACKEND.format(name=name, requires=list(requires)))
     return src
 
 
-@pytest.mark.envbuild  # two real venvs: ~20 s on an idle machine, 30-40 s under load
-def test_a_real_build_runs_the_declared_steps(home: Path, tmp_path: Path) -> None:
+@pytest.mark.envbuild  # two real venvs: ~20 s on an idle machine, 30-40 s under load (each installer)
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_a_real_build_runs_the_declared_steps(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, installer: str
+) -> None:
+    if installer == "uv" and find_uv() is None:
+        pytest.skip("uv is not installed (pip install uv)")
+    monkeypatch.setenv(INSTALLER_ENV, installer)
     a = _demo_package(tmp_path / "pkgs", "ptsdk-demo-a", ("ptsdk-demo-missing>=1",))
     b = _demo_package(tmp_path / "pkgs", "ptsdk-demo-b")
     offline = ("--no-index", "--no-build-isolation")
@@ -243,6 +265,8 @@ def test_a_real_build_runs_the_declared_steps(home: Path, tmp_path: Path) -> Non
     said: list[str] = []
     target = create_env(DemoBackend, say=said.append)
     assert target == home / "home" / "envs" / "demo"
+    assert f"({installer}, " in said[1] and f"({installer}, " in said[2]
+    assert f"installed with {installer}" in said[-1]
     assert [s.split(" (")[0] for s in said[:3]] == [
         "[1/3] demo: create venv",
         "[2/3] demo: install b",
@@ -261,6 +285,7 @@ def test_a_real_build_runs_the_declared_steps(home: Path, tmp_path: Path) -> Non
     assert out == ["seen", "None"]  # the step's env reached a's build and only a's
     marker = json.loads((target / READY_MARKER).read_text())
     assert marker["requirements_sha"] == good.sha == built_from(target)
+    assert marker["installer"] == installer and marker["installer_version"][0].isdigit()
     assert sorted(p.split(" @ ")[0].replace("_", "-") for p in marker["packages"] if "demo" in p) == [
         "ptsdk-demo-a",
         "ptsdk-demo-b",
@@ -319,3 +344,180 @@ def test_backends_flags_a_stale_managed_env(home: Path, ptsdk) -> None:
     rows = {r["backend"]: r for r in json.loads(ptsdk("backends", "--format", "json").out)}
     assert rows["trl"]["source"] == "managed"
     assert rows["trl"]["status"] == "stale: pins changed, run ptsdk env create trl"
+
+
+# --- which installer, and uv doing what pip would ---
+
+# `pip config list` on a machine whose pip finds torch's CPU build in a folder, reads two more local indexes,
+# caps torch with a constraint file and trusts a CA bundle; PIP_* variables are listed too (as :env:).
+MACHINE_PIP_CONFIG = """\
+:env:.find-links='/ignored/listed/env'
+global.cert='/etc/ssl/certs/ca-certificates.crt'
+global.constraint='/etc/xdg/pip/constraints.txt'
+global.extra-index-url='file:///opt/pypi/simple file:///opt/pypi-more/simple'
+global.find-links='/opt/wheels'
+global.timeout='60'
+install.timeout='90.5'
+download.index-url='https://download.only/simple'
+"""
+
+
+def _pairs(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
+
+
+def test_pip_configuration_becomes_uv_flags() -> None:
+    environ = {"PIP_FIND_LINKS": "/opt/wheels /more/wheels", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "HOME": "/x"}
+    config = effective_pip_config(MACHINE_PIP_CONFIG, environ)
+    assert config == {
+        "cert": "/etc/ssl/certs/ca-certificates.crt",
+        "constraint": "/etc/xdg/pip/constraints.txt",
+        "extra-index-url": "file:///opt/pypi/simple file:///opt/pypi-more/simple",
+        "find-links": "/opt/wheels /more/wheels",  # a PIP_* variable overrides the files, as in pip
+        "timeout": "90.5",  # [install] overrides [global]; [download] is another command's
+        "disable-pip-version-check": "1",
+    }
+    argv, env = uv_install(("uv",), "/venv/bin/python", ("--no-deps",), ("torch==2.13.0",), config)
+    assert argv[:8] == ["uv", "pip", "install", "--python", "/venv/bin/python", "--no-config", "--index-strategy"] + [
+        "unsafe-best-match"
+    ]
+    assert _pairs(argv, "--find-links") == ["/opt/wheels", "/more/wheels"]
+    assert _pairs(argv, "--extra-index-url") == ["file:///opt/pypi/simple", "file:///opt/pypi-more/simple"]
+    assert _pairs(argv, "--constraint") == _pairs(argv, "--build-constraint") == ["/etc/xdg/pip/constraints.txt"]
+    assert "--index-url" not in argv  # pip's default index, PyPI, is uv's too
+    assert "--no-deps" in argv and "--compile-bytecode" in argv and argv[-1] == "torch==2.13.0"
+    assert env == {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "UV_HTTP_TIMEOUT": "90"}
+
+
+def test_step_arguments_keep_their_pip_meaning() -> None:
+    config = {"index-url": "https://mirror/simple", "find-links": "/opt/wheels", "no-index": "false", "pre": "no"}
+    argv, _ = uv_install(
+        ("uv",), "py", ("-i", "https://other/simple", "-f/extra", "--no-build-isolation", "--pre"), ("x",), config
+    )
+    assert _pairs(argv, "--index-url") == ["https://other/simple"]  # the command line replaces a single value
+    assert _pairs(argv, "--find-links") == ["/opt/wheels", "/extra"]  # and adds to a list
+    assert "--no-index" not in argv  # false in the configuration
+    assert "--no-build-isolation" in argv and _pairs(argv, "--prerelease") == ["allow"]
+    argv, _ = uv_install(("uv",), "py", ("--disable-pip-version-check",), ("x",), {"no-compile": "yes"})
+    assert "--compile-bytecode" not in argv  # pip told not to byte-compile: nor does uv
+    for args, config in (
+        (("--prefer-binary",), {}),
+        (("--index-url",), {}),
+        (("-qq",), {}),
+        (("--no-deps=1",), {}),
+        ((), {"prefer-binary": "true"}),
+        ((), {"upgrade-strategy": "eager"}),
+    ):
+        with pytest.raises(Untranslatable):
+            uv_install(("uv",), "py", args, ("x",), config)
+
+
+def _spec(*pip_args: str) -> EnvironmentSpec:
+    return EnvironmentSpec((InstallStep("install x", ("x==1",), pip_args),))
+
+
+def test_uv_when_present_else_pip_and_the_variable_forces_one() -> None:
+    spec = _spec("--no-deps")
+    present, absent = (lambda: ("/bin/uv",)), (lambda: None)
+    assert choose_installer(spec, {}, present) == Installer("uv", "found", ("/bin/uv",))
+    assert choose_installer(spec, {INSTALLER_ENV: ""}, absent) == Installer("pip", "uv not found")
+    assert choose_installer(spec, {INSTALLER_ENV: "pip"}, present).name == "pip"
+    assert choose_installer(spec, {INSTALLER_ENV: "UV"}, present).forced
+    # A step uv cannot run exactly as pip would: pip builds it, or, with uv forced, a clear error.
+    assert choose_installer(_spec("--prefer-binary"), {}, present).name == "pip"
+    with pytest.raises(PtsdkError, match="--prefer-binary"):
+        choose_installer(_spec("--prefer-binary"), {INSTALLER_ENV: "uv"}, present)
+    with pytest.raises(PtsdkError, match="use pip or uv"):
+        choose_installer(spec, {INSTALLER_ENV: "conda"}, present)
+
+
+def test_find_uv_on_path_then_in_this_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    uv = tmp_path / "uv"
+    uv.write_text("#!/bin/sh\n")
+    uv.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_uv() == (str(uv),)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "uv" else real(name, *a))
+    assert find_uv() == (sys.executable, "-m", "uv")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uv" else real(name, *a))
+    assert find_uv() is None
+
+
+def test_forcing_an_absent_uv_is_exit_2_and_keeps_the_env(home: Path, ptsdk, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ptsdk import envbuild
+
+    monkeypatch.setattr(envbuild, "find_uv", lambda: None)
+    monkeypatch.setenv(INSTALLER_ENV, "uv")
+    target = home / "home" / "envs" / "trl"
+    target.mkdir(parents=True)
+    (target / READY_MARKER).write_text(json.dumps({"requirements_sha": "old"}))
+    r = ptsdk("env", "create", "trl")
+    assert r.code == 2 and "PTSDK_INSTALLER=uv" in r.err and "pip install uv" in r.err
+    assert (target / READY_MARKER).exists()  # nothing was removed for a build that could not start
+
+
+def test_pip_configuration_read_from_the_venv_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # sys.executable stands in for the new venv's python: its pip reads the machine's files and this one.
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nfind-links = /from/the/file\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)  # it would override the file, as in pip
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "file:///from/the/env")
+    uv = Installer("uv", "found", ("uv",))
+    steps = [InstallStep("a", ("x==1",)), InstallStep("b", ("y==2",), ("--no-deps",), (("PIP_NO_INDEX", "1"),))]
+    installer, commands = install_commands(uv, sys.executable, steps)
+    assert installer == uv
+    (a, _), (b, _) = commands
+    assert "/from/the/file" in _pairs(a, "--find-links") and "file:///from/the/env" in _pairs(a, "--extra-index-url")
+    assert "--no-index" not in a and "--no-index" in b and "--no-deps" in b  # a step's own PIP_* variables count
+    assert "--compile-bytecode" in a and "--compile-bytecode" in b  # each step compiles what it installs, as pip
+    # A configuration uv cannot honour exactly: pip builds, or with uv forced, a clear error.
+    conf.write_text("[install]\nprefer-binary = true\n")
+    installer, commands = install_commands(uv, sys.executable, steps)
+    assert installer.name == "pip" and "prefer-binary" in installer.reason
+    assert commands[1][0] == [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "y==2",
+    ]
+    with pytest.raises(PtsdkError, match="prefer-binary"):
+        install_commands(Installer("uv", "PTSDK_INSTALLER=uv", ("uv",), forced=True), sys.executable, steps)
+
+
+def test_a_step_uv_fails_on_is_done_again_with_pip(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uv chosen by default (not forced): a step it fails on is retried with the venv's pip; the marker says which."""
+    import ptsdk.envbuild as envbuild
+
+    uv = envbuild.Installer("uv", "found on PATH", ("uv",))
+    monkeypatch.setattr(envbuild, "choose_installer", lambda spec: uv)
+    monkeypatch.setattr(envbuild, "install_commands", lambda inst, py, steps: (inst, [(["false"], {}) for _ in steps]))
+    monkeypatch.setattr(envbuild, "pip_install", lambda py, args, packages: [py, "-c", "print('pip did it')"])
+
+    class Demo(Backend):
+        name = "demo"
+        framework = "ptsdk-demo"
+
+        @classmethod
+        def environment(cls) -> EnvironmentSpec:
+            return EnvironmentSpec((InstallStep("install x", ("x",)),))
+
+        def translate(self, job: object) -> Plan:  # type: ignore[override]
+            raise NotImplementedError
+
+    said: list[str] = []
+    target = create_env(Demo, say=said.append)
+    marker = json.loads((target / "ptsdk-env.json").read_text())
+    assert marker["installer"] == "uv" and marker["pip_fallback_steps"] == ["install x"]
+    assert any("failed with uv; trying it with pip" in line for line in said)
+    forced = envbuild.Installer("uv", "PTSDK_INSTALLER=uv", ("uv",), forced=True)
+    monkeypatch.setattr(envbuild, "choose_installer", lambda spec: forced)
+    with pytest.raises(PtsdkError):  # forced: no falling back
+        create_env(Demo, say=said.append, force=True)
