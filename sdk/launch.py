@@ -86,7 +86,9 @@ def run_command(
     KeyboardInterrupt (and :class:`Terminated`) while it runs: its whole process group is stopped
     (see the module's docstring), then the exception goes on."""
     argv = render_argv(cmd, env, str(workdir), inputs)
-    proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **cmd.env}
+    # Unbuffered output only when someone watches it live (-v): flushing every write costs the framework time,
+    # and the live view reads the metrics log, which the framework flushes itself.
+    proc_env = {**os.environ, **({"PYTHONUNBUFFERED": "1"} if echo is not None else {}), **cmd.env}
     if env.python and env.container is None:
         # The environment's own console scripts (torchrun, accelerate) come first, as in an activated venv.
         proc_env["PATH"] = os.pathsep.join([str(Path(env.python).parent), proc_env.get("PATH", "")])
