@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,18 +233,9 @@ def import_(native: Path, backend: str, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
         return
-    from ptsdk.rundir import fs_error
+    from ptsdk.rundir import write_new_file
 
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.link(tmp, out)  # all or nothing, and never over a file that appeared meanwhile
-    except FileExistsError:
-        raise PtsdkError(f"--out {out}: exists; choose a new file") from None
-    except OSError as exc:
-        raise fs_error("--out", out, exc, "choose a writable place") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_new_file(out, text)  # all or nothing, and never over a file that appeared meanwhile
     click.echo(f"wrote {out} ({len(result.notes)} note(s))", err=True)
 
 

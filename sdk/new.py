@@ -168,23 +168,14 @@ def job_text(
 def write_new_job(out: Path, text: str) -> None:
     """Write the job, all or nothing, never over an existing file, after checking it loads as written."""
     from ptsdk import api
-    from ptsdk.rundir import fs_error
+    from ptsdk.rundir import write_new_file
 
-    if out.exists():
-        raise PtsdkError(f"--out {out}: exists; choose a new file")
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.new.yaml")
-    try:
-        tmp.write_text(text)
-        try:  # valid as written: the spec, and the data and model preflight `ptsdk validate` runs
+    def valid(tmp: Path) -> None:  # the spec, and the data and model preflight `ptsdk validate` runs
+        try:
             api.validate(tmp)
         except PtsdkError as exc:
             raise type(exc)(
                 f"{out}: the job would not be valid as written; nothing was written", lines=exc.lines
             ) from None
-        os.link(tmp, out)
-    except FileExistsError:
-        raise PtsdkError(f"--out {out}: exists; choose a new file") from None
-    except OSError as exc:
-        raise fs_error("--out", out, exc, "choose a writable place") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_new_file(out, text, check=valid)

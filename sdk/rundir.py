@@ -10,7 +10,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -374,6 +374,27 @@ def lock_run_dir(run_dir: Path, option: str = "--resume") -> DirLock:
             "wait for it to finish or stop it first"
         )
     return lock
+
+
+def write_new_file(
+    path: Path, text: str, *, option: str = "--out", check: Callable[[Path], None] | None = None
+) -> None:
+    """Write a new file all or nothing, never over one that exists or appears meanwhile: the text goes to a
+    temporary sibling first, `check` may refuse it there (raising), then it is linked into place."""
+    if path.exists():
+        raise PtsdkError(f"{option} {path}: exists; choose a new file")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.new{path.suffix}")
+    try:
+        tmp.write_text(text)
+        if check is not None:
+            check(tmp)
+        os.link(tmp, path)
+    except FileExistsError:
+        raise PtsdkError(f"{option} {path}: exists; choose a new file") from None
+    except OSError as exc:
+        raise fs_error(option, path, exc, "choose a writable place") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def now() -> str:
