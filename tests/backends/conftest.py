@@ -133,3 +133,17 @@ def assert_loads(env, model_dir: Path, *, adapter: bool) -> None:  # type: ignor
     proc = subprocess.run([env.python, "-c", code, str(model_dir)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "LOADED" in proc.stdout, proc.stderr[-2000:]
     assert (model_dir / ("adapter_model.safetensors" if adapter else "model.safetensors")).exists()
+
+
+def dataset_with_configs(folder: Path, configs: dict[str, list[dict]]) -> Path:
+    """A local dataset folder with several configurations, as a hub dataset declares them in its README (what
+    `datasets.load_dataset(folder, name)` reads offline): configs[name] are the records of that configuration's
+    train split, in NAME/train.jsonl. No configuration is the default: a loader must be told which."""
+    for name, rows in configs.items():
+        (folder / name).mkdir(parents=True)
+        (folder / name / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    entries = "".join(
+        f"- config_name: {n}\n  data_files:\n  - split: train\n    path: {n}/train.jsonl\n" for n in configs
+    )
+    (folder / "README.md").write_text(f"---\nconfigs:\n{entries}---\n")
+    return folder

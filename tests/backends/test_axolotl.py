@@ -14,7 +14,7 @@ from ptsdk.backends.axolotl.backend import AxolotlBackend
 from ptsdk.pipeline import load_checked
 from ptsdk.rundir import write_plan
 
-from .conftest import assert_loads, run_on, trained
+from .conftest import assert_loads, dataset_with_configs, run_on, trained
 
 pytestmark = pytest.mark.axolotl
 EXAMPLE_REWARD = str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"
@@ -466,14 +466,7 @@ def test_grpo_rollout_settings(ptsdk, example_job, tmp_path, axolotl_env) -> Non
 def dataset_folder(folder: Path, main: list[dict]) -> Path:
     """A local dataset with two configurations, as a hub dataset has them: `main` holds the records, `other`
     holds rows no dataset type reads, and neither is the default (a loader must be told which)."""
-    folder.mkdir(parents=True)
-    (folder / "main.jsonl").write_text("".join(json.dumps(r) + "\n" for r in main))
-    (folder / "other.jsonl").write_text(json.dumps({"text": "unrelated"}) + "\n")
-    (folder / "README.md").write_text(
-        "---\nconfigs:\n- config_name: main\n  data_files: main.jsonl\n"
-        "- config_name: other\n  data_files: other.jsonl\n---\n"
-    )
-    return folder
+    return dataset_with_configs(folder, {"main": main, "other": [{"text": "unrelated"}]})
 
 
 def test_new_settings_pass_axolotl_validator(tiny_model, tmp_path, axolotl_env) -> None:

@@ -28,7 +28,7 @@ from ptsdk.plugins.testing import BackendContract
 from ptsdk.rundir import write_plan
 from ptsdk.spec import load_job
 
-from .conftest import assert_loads, run_on, trained
+from .conftest import assert_loads, dataset_with_configs, run_on, trained
 
 pytestmark = pytest.mark.openrlhf
 
@@ -252,21 +252,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def subset_dataset(folder: Path) -> Path:
     """A local dataset with two configurations (what `datasets.load_dataset(path, name)` reads offline), like
     a hub dataset with subsets: `main` holds the example's records, `other` one record that must not appear."""
-    for name, rows in (
-        ("main", read_jsonl(DATA / "sft_train.jsonl")[:8]),
-        ("other", [{"prompt": "from the other subset", "completion": " no"}]),
-    ):
-        (folder / name).mkdir(parents=True)
-        (folder / name / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "README.md").write_text(
-        "---\nconfigs:\n"
-        + "".join(
-            f"- config_name: {n}\n  data_files:\n  - split: train\n    path: {n}/train.jsonl\n"
-            for n in ("main", "other")
-        )
-        + "---\n"
+    return dataset_with_configs(
+        folder,
+        {
+            "main": read_jsonl(DATA / "sft_train.jsonl")[:8],
+            "other": [{"prompt": "from the other subset", "completion": " no"}],
+        },
     )
-    return folder
 
 
 def test_every_command_line_passes_openrlhf_parsers(openrlhf_env, model, tmp_path) -> None:

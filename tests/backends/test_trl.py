@@ -15,7 +15,7 @@ import pytest
 from ptsdk.backends.trl.backend import TRLBackend
 from ptsdk.pipeline import load_checked, native_check
 
-from .conftest import assert_loads, run_on, trained
+from .conftest import assert_loads, dataset_with_configs, run_on, trained
 
 pytestmark = pytest.mark.trl
 EXAMPLES_DATA = Path(__file__).parents[2] / "examples" / "data"
@@ -637,18 +637,12 @@ def test_dataset_subset_loads(example_job, tmp_path, trl_env) -> None:
     max_prompt_length, and ShareGPT preference pairs with the prompt inside and a stray prompt column."""
     from ptsdk.rundir import write_plan
 
-    folder = tmp_path / "two-configs"
-    for name, answer in (("main", " 12"), ("other", " 99")):
-        (folder / name).mkdir(parents=True)
-        rows = [{"prompt": f"What is {i} + {12 - i}?", "completion": answer} for i in range(10)]
-        (folder / name / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "README.md").write_text(
-        "---\nconfigs:\n"
-        + "".join(
-            f"- config_name: {n}\n  data_files:\n  - split: train\n    path: {n}/train.jsonl\n"
-            for n in ("main", "other")
-        )
-        + "---\n"
+    folder = dataset_with_configs(
+        tmp_path / "two-configs",
+        {
+            name: [{"prompt": f"What is {i} + {12 - i}?", "completion": answer} for i in range(10)]
+            for name, answer in (("main", " 12"), ("other", " 99"))
+        },
     )
     rl_data = tmp_path / "rl.jsonl"
     rl_data.write_text(
