@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -147,3 +148,25 @@ def dataset_with_configs(folder: Path, configs: dict[str, list[dict]]) -> Path:
     )
     (folder / "README.md").write_text(f"---\nconfigs:\n{entries}---\n")
     return folder
+
+
+def natively_rejected(backend: Any, jobs: dict[str, dict], folder: Path, **run_check: Any) -> dict[str, Any]:
+    """Each job (name -> job mapping) written to FOLDER/NAME.yaml, loaded and checked as `ptsdk run` would,
+    translated, and checked by the framework in one harness batch: name -> the framework's errors for every job
+    it rejected (empty: all accepted)."""
+    import tempfile
+
+    from ptsdk.pipeline import load_checked
+    from ptsdk.rundir import write_plan
+
+    requests = []
+    for name, job in jobs.items():
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(job, sort_keys=False))
+        checked, _ = load_checked(path, backend.name)
+        plan = backend.translate(checked)
+        workdir = Path(tempfile.mkdtemp(prefix=f"{backend.name}-{name}-", dir=folder))
+        write_plan(plan, workdir)
+        requests.append(backend.check_request(plan, workdir))
+    results = backend.run_check(requests, **run_check)
+    return {name: r.get("errors") for name, r in zip(jobs, results, strict=True) if not r["ok"]}

@@ -8,17 +8,15 @@ argument-only asserts of train() and the run's preparation step on the data."""
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import EXAMPLES
 from ptsdk.backends.openrlhf.backend import OpenRLHFBackend
 from ptsdk.errors import PtsdkError
-from ptsdk.pipeline import load_checked
-from ptsdk.rundir import write_plan
 from roundtrip import corpus, write_native
+
+from .conftest import natively_rejected
 
 pytestmark = pytest.mark.openrlhf
 
@@ -51,7 +49,7 @@ def conversations(folder: Path) -> Path:
 
 
 def test_every_imported_example_passes_openrlhfs_parsers(openrlhf_env, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    backend, requests, names = OpenRLHFBackend(), [], []
+    backend, jobs = OpenRLHFBackend(), {}
     for entry in corpus("openrlhf"):
         try:
             job = backend.import_native(write_native(entry, tmp_path / "native")).job
@@ -69,16 +67,8 @@ def test_every_imported_example_passes_openrlhfs_parsers(openrlhf_env, tiny_mode
         if family == "rl":
             job["method"].pop("reward_model", None)
             job["method"]["rewards"] = [REWARD]
-        path = tmp_path / f"{entry.name}.yaml"
-        path.write_text(yaml.safe_dump(job, sort_keys=False))
-        checked, _ = load_checked(path, "openrlhf")
-        plan = backend.translate(checked)
-        workdir = Path(tempfile.mkdtemp(prefix=f"openrlhf-{entry.name}-", dir=tmp_path))
-        write_plan(plan, workdir)
-        requests.append(backend.check_request(plan, workdir))
-        names.append(entry.name)
-    results = backend.run_check(requests, timeout=900)
-    failed = {name: r.get("errors") for name, r in zip(names, results, strict=True) if not r["ok"]}
-    print(f"\nopenrlhf import, native check: {len(names) - len(failed)} of {len(names)} accepted by OpenRLHF")
-    assert len(names) >= 9
+        jobs[entry.name] = job
+    failed = natively_rejected(backend, jobs, tmp_path, timeout=900)
+    print(f"\nopenrlhf import, native check: {len(jobs) - len(failed)} of {len(jobs)} accepted by OpenRLHF")
+    assert len(jobs) >= 9
     assert not failed, "\n".join(f"{k}: {v}" for k, v in failed.items())

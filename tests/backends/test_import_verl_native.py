@@ -7,21 +7,19 @@ dataclass conversions and the data through vERL's dataset class."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-import yaml
 from conftest import EXAMPLES
 from ptsdk.backends.verl import VerlBackend
-from ptsdk.pipeline import load_checked
-from ptsdk.rundir import write_plan
 from roundtrip import corpus, write_native
+
+from .conftest import natively_rejected
 
 REWARD = f"{EXAMPLES / 'rewards.py'}:correct"
 
 
 def test_every_imported_example_passes_verls_validator(verl_env, tiny_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    backend, requests, names = VerlBackend(), [], []
+    backend, jobs = VerlBackend(), {}
     for entry in corpus("verl"):
         job = backend.import_native(write_native(entry, tmp_path / "native")).job
         job["model"]["name_or_path"] = str(tiny_model)
@@ -37,15 +35,7 @@ def test_every_imported_example_passes_verls_validator(verl_env, tiny_model, tmp
                 # vERL's check of a LoRA actor with vLLM rollouts imports vllm, which the check environment
                 # lacks ("vllm version None not supported"): test_verl.py checks LoRA RL on sglang too.
                 job["rollout"]["engine"] = "sglang"
-        path = tmp_path / f"{entry.name}.yaml"
-        path.write_text(yaml.safe_dump(job, sort_keys=False))
-        checked, _ = load_checked(path, "verl")
-        plan = backend.translate(checked)
-        workdir = Path(tempfile.mkdtemp(prefix=f"verl-{entry.name}-", dir=tmp_path))
-        write_plan(plan, workdir)
-        requests.append(backend.check_request(plan, workdir))
-        names.append(entry.name)
-    results = backend.run_check(requests)
-    failed = {name: r.get("errors") for name, r in zip(names, results, strict=True) if not r["ok"]}
-    print(f"\nverl import, native check: {len(names) - len(failed)} of {len(names)} accepted by vERL")
+        jobs[entry.name] = job
+    failed = natively_rejected(backend, jobs, tmp_path)
+    print(f"\nverl import, native check: {len(jobs) - len(failed)} of {len(jobs)} accepted by vERL")
     assert not failed, "\n".join(f"{k}: {v}" for k, v in failed.items())
