@@ -29,6 +29,7 @@ from ptsdk.errors import PtsdkError
 from ptsdk.spec import Job, load_job
 
 if TYPE_CHECKING:
+    from ptsdk.compare import Run
     from ptsdk.metrics import MetricRecord
     from ptsdk.plugins.backend import Backend, Plan
 
@@ -78,6 +79,8 @@ class RunInfo:
     metrics: list[MetricRecord] = field(repr=False)
     #: The trained model (or adapter) folder; None when the run saved none.
     model_path: Path | None
+    #: The run as compare reads it (ptsdk.compare.Run): the CLI's summary line and reports are made from it.
+    run: Run = field(repr=False, compare=False)
 
     @property
     def train(self) -> list[MetricRecord]:
@@ -170,15 +173,31 @@ def run(
     return replace(open_run(result.run_dir), exit_code=result.exit_code)
 
 
-def resume(run_dir: str | os.PathLike[str], *, echo: TextIO | None = None, view: TextIO | None = None) -> RunInfo:
-    """Continue an interrupted run from its last checkpoint (`ptsdk run --resume`)."""
+def resume(
+    run_dir: str | os.PathLike[str],
+    job: JobLike | None = None,
+    *,
+    backend: str | None = None,
+    echo: TextIO | None = None,
+    view: TextIO | None = None,
+) -> RunInfo:
+    """Continue an interrupted run from its last checkpoint (`ptsdk run --resume`). A `job` or `backend` given
+    must be the run's own (a changed job is refused field by field), else the run's recorded job is used."""
     from ptsdk import pipeline
     from ptsdk.plugins.manager import get_backend
     from ptsdk.rundir import RunDir
 
     previous = RunDir(Path(run_dir), option="--resume", purpose="resumed")
+    if backend is not None and backend != previous.backend:
+        raise PtsdkError(f"--resume {run_dir}: the run was made with backend {previous.backend}, not {backend}")
     b = get_backend(previous.backend)()
-    loaded = previous.job()
+    if job is None:
+        loaded = previous.job()
+    else:
+        checked = validate(job, previous.backend)
+        for line in checked.warnings:
+            print(line, file=view or echo or sys.stderr)
+        loaded = checked.job
     result = pipeline.run(loaded, b, b.translate(loaded), Path(run_dir), resume=True, echo=echo, view=view)
     return replace(open_run(result.run_dir), exit_code=result.exit_code)
 
@@ -187,8 +206,10 @@ def open_run(run_dir: str | os.PathLike[str]) -> RunInfo:
     """A run directory read back (finished, failed, interrupted or still running)."""
     from ptsdk.compare import load_run
 
-    r = load_run(Path(run_dir).resolve(), option="run_dir")
-    model = r.dir.model_path
+    return _info(load_run(Path(run_dir).resolve(), option="run_dir"))
+
+
+def _info(r: Run) -> RunInfo:
     return RunInfo(
         run_dir=r.run_dir,
         backend=r.backend,
@@ -196,7 +217,8 @@ def open_run(run_dir: str | os.PathLike[str]) -> RunInfo:
         exit_code=r.manifest.get("exit_code"),
         manifest=r.manifest,
         metrics=list(r.metrics),
-        model_path=model if model.is_dir() and any(model.iterdir()) else None,
+        model_path=r.dir.saved_model,
+        run=r,
     )
 
 
@@ -231,7 +253,14 @@ def compare(
             raise PtsdkError("compare: name a job and at least two backends (or finished runs)")
         if len(set(names)) != len(names):
             raise PtsdkError(f"--backends: {', '.join(names)} names a backend twice")
-        checked = {b: validate(job, b, launching=True).job for b in names}
+        # One load and one data/model preflight for all backends; each backend's own verdict first.
+        loaded, source, base = _job(job)
+        pipeline.known_backend_options(loaded, source)
+        for b in names:
+            pipeline.check_backend(loaded, b, source)
+        for line in pipeline.preflight_job(loaded, source, base, launching=True):
+            print(line, file=view or echo or sys.stderr)
+        checked = {b: loaded.model_copy(deep=True) for b in names}
         impls = {b: get_backend(b)() for b in names}
         plans = {b: impls[b].translate(checked[b]) for b in names}
         for b in names:
@@ -239,9 +268,9 @@ def compare(
         loaded_runs = []
         for b in names:
             result = pipeline.run(checked[b], impls[b], plans[b], native_checked=True, echo=echo, view=view)
-            loaded_runs.append(load_run(result.run_dir))
+            loaded_runs.append(load_run(result.run_dir.resolve()))
             if on_run is not None:
-                on_run(replace(open_run(result.run_dir), exit_code=result.exit_code))
+                on_run(replace(_info(loaded_runs[-1]), exit_code=result.exit_code))
     target = Path(out) if out is not None else None
     if target is None:
         first = loaded_runs[0]

@@ -12,6 +12,7 @@ from ptsdk import __version__
 from ptsdk.errors import EXIT_BAD_INPUT, PtsdkError
 
 if TYPE_CHECKING:
+    from ptsdk.api import RunInfo
     from ptsdk.plugins.backend import Backend
 
 JOB = click.Path(dir_okay=False, path_type=Path)
@@ -263,28 +264,16 @@ def run(
     Shows live progress (step / total, ETA, loss, reward, learning rate, tokens/s) read from the framework's
     metrics as they arrive: a bar on a terminal, a plain line every few steps elsewhere. The framework's own
     output goes to RUN/logs/backend.log (live with -v); a failed run shows the log's last relevant lines."""
-    from dataclasses import replace
-
-    from ptsdk import api, pipeline
-    from ptsdk.rundir import RunDir
+    from ptsdk import api
 
     echo, view = _streams(quiet, verbose)
     if resume_dir is not None:
-        previous = RunDir(resume_dir, option="--resume", purpose="resumed")
-        if backend is not None and backend != previous.backend:
-            raise PtsdkError(f"--resume {resume_dir}: the run was made with backend {previous.backend}, not {backend}")
-        if job is None:
-            info = api.resume(resume_dir, echo=echo, view=view)
-        else:  # a job file given with --resume must be the run's own: pipeline.run refuses another one, field by field
-            loaded = pipeline.load_checked(job, previous.backend)[0]
-            b = _backend(previous.backend)
-            result = pipeline.run(loaded, b, b.translate(loaded), resume_dir, resume=True, echo=echo, view=view)
-            info = replace(api.open_run(result.run_dir), exit_code=result.exit_code)
+        info = api.resume(resume_dir, job, backend=backend, echo=echo, view=view)
     else:
         if job is None or backend is None:
             raise PtsdkError("ptsdk run needs JOB and --backend (or --resume RUN_DIR)")
         info = api.run(job, backend, run_dir, echo=echo, view=view)
-    _summary(info.run_dir)
+    _summary(info)
     if info.exit_code != 0:
         sys.exit(1)
 
@@ -298,11 +287,11 @@ def _streams(quiet: bool, verbose: bool) -> tuple[Any, Any]:
     return (sys.stderr, None) if verbose else (None, sys.stderr)
 
 
-def _summary(run_dir: Path) -> None:
+def _summary(info: RunInfo) -> None:
     """The line printed after each run: compare's run summary (the report's `summary` row), in words."""
-    from ptsdk.compare import load_run, summarize
+    from ptsdk.compare import summarize
 
-    s = summarize(load_run(run_dir))
+    s = summarize(info.run)
     parts = [s.status + (f" in {s.wall_time_s:.1f}s" if s.wall_time_s is not None else ""), f"{s.steps} logged steps"]
     if s.first_loss is not None and s.final_loss is not None:
         parts.append(f"loss {s.first_loss:.4f} -> {s.final_loss:.4f}")
@@ -353,7 +342,7 @@ def compare(
         out=out,
         echo=echo,
         view=view,
-        on_run=lambda info: _summary(info.run_dir),
+        on_run=_summary,
     )
     _print_report(report)
     click.echo(f"report: {Path(report['out']) / 'report.md'}", err=True)
@@ -436,14 +425,16 @@ def runs(folder: Path, fmt: str) -> None:
 @click.option("--no-png", is_flag=True, help="Do not draw the curves.")
 def show(run_dir: Path, fmt: str, png: Path | None, no_png: bool) -> None:
     """Summarize one run and draw its loss and reward curves as a PNG."""
+    from ptsdk.compare import load_run
     from ptsdk.rundir import fs_error
     from ptsdk.runs import plot_curves, show_run
 
-    info = show_run(run_dir)
+    run = load_run(run_dir, option="RUN")
+    info = show_run(run)
     if not no_png and info["steps"]:
         target = png or run_dir / "curves.png"
         try:
-            plot_curves(run_dir, target)
+            plot_curves(run, target)
             info["png"] = str(target)
         except OSError as exc:
             raise fs_error("--png", target, exc, "choose a writable place with --png, or pass --no-png") from None

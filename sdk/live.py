@@ -38,6 +38,15 @@ def every_n(total: int | None) -> int:
 def progress_line(rec: MetricRecord, total: int | None, eta_s: float | None) -> str:
     """One plain progress line for a training record."""
     parts = [f"step {rec.step}/{total} ({100 * rec.step // total}%)" if total else f"step {rec.step}"]
+    parts += metric_parts(rec)
+    if eta_s is not None:
+        parts.append(f"eta {_duration(eta_s)}")
+    return " · ".join(parts)
+
+
+def metric_parts(rec: MetricRecord) -> list[str]:
+    """The record's loss, reward, learning rate and throughput, as the progress view shows them."""
+    parts = []
     if rec.loss is not None:
         parts.append(f"loss {rec.loss:.4f}")
     if rec.reward is not None:
@@ -46,9 +55,7 @@ def progress_line(rec: MetricRecord, total: int | None, eta_s: float | None) -> 
         parts.append(f"lr {rec.learning_rate:.3g}")
     if rec.tokens_per_s:
         parts.append(f"{rec.tokens_per_s:,.0f} tok/s")
-    if eta_s is not None:
-        parts.append(f"eta {_duration(eta_s)}")
-    return " · ".join(parts)
+    return parts
 
 
 def _duration(seconds: float) -> str:
@@ -137,8 +144,8 @@ class LiveView:
         self.last = latest
         eta = self._eta(latest)
         if self._progress is not None:
-            metrics = progress_line(latest, None, None).split(" · ", 1)[1:] or [""]
-            self._progress.update(self._task, completed=latest.step, total=self.total, metrics=metrics[0])
+            metrics = " · ".join(metric_parts(latest))
+            self._progress.update(self._task, completed=latest.step, total=self.total, metrics=metrics)
             return
         for rec in train:
             due = rec.step // self.every > self.last_printed // self.every

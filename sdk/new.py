@@ -6,9 +6,10 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any, get_args
 
 from ptsdk.errors import PtsdkError
-from ptsdk.spec.method import METHOD_NAMES
+from ptsdk.spec.method import METHOD_NAMES, MethodSpec, _OnlineRL
 
 # Per method: the learning rate, batch and method block a first run usually starts from (LoRA).
 _METHOD_BLOCK = {
@@ -21,22 +22,19 @@ _METHOD_BLOCK = {
     "cpo": "  name: cpo\n  beta: 0.1\n",
     "kto": "  name: kto\n  beta: 0.1\n  desirable_weight: 1.0\n  undesirable_weight: 1.0\n",
 }
-_RL = {"grpo": (8, 0.0), "rloo": (4, 0.05), "ppo": (1, 0.05), "reinforce_pp": (1, 0.01)}
 _LEARNING_RATE = {"sft": 2e-4, "grpo": 1e-5, "rloo": 1e-5, "ppo": 1e-6, "reinforce_pp": 1e-6}
 _DATA_HINT = {
     "sft": "prompt/completion records, or messages (chat)",
     "preference": "prompt/chosen/rejected records",
-    "kto": "prompt/completion/label (true = desirable) records",
+    "unpaired_preference": "prompt/completion/label (true = desirable) records",
     "rl": "prompt records (plus ground_truth, passed to the reward function)",
 }
 
 
-def _family(method: str) -> str:
-    if method == "sft":
-        return "sft"
-    if method == "kto":
-        return "kto"
-    return "rl" if method in _RL else "preference"
+# The spec's own model of each method (its family and defaults): name -> class.
+_METHODS: dict[str, Any] = {
+    get_args(c.model_fields["name"].annotation)[0]: c for c in get_args(get_args(MethodSpec)[0])
+}
 
 
 def _relative(target: str, base: Path) -> str:
@@ -99,7 +97,8 @@ def job_text(
     """The YAML text of a new job (commented)."""
     if method not in METHOD_NAMES:
         raise PtsdkError(f"--method {method}: not a method; choose one of {', '.join(METHOD_NAMES)}")
-    family = _family(method)
+    cls = _METHODS[method]
+    family = cls.family
     if family == "rl" and not reward:
         raise PtsdkError(
             f"--method {method}: online RL needs a reward; pass --reward rewards.py:function "
@@ -114,8 +113,9 @@ def job_text(
     lr = _LEARNING_RATE.get(method, 5e-6)
     keys = _first_record_keys(Path(data).expanduser()) if Path(data).expanduser().is_file() else set()
     fmt = "  format: messages\n" if family == "sft" and "messages" in keys and "prompt" not in keys else ""
-    if method in _RL:
-        gens, kl = _RL[method]
+    if issubclass(cls, _OnlineRL):
+        fields = cls.model_fields
+        gens, kl = fields["num_generations"].default, fields["kl_coef"].default
         method_block = (
             f"  name: {method}\n"
             f"  num_generations: {gens}            # completions sampled per prompt\n"

@@ -51,6 +51,13 @@ def check_job(
 ) -> tuple[CheckResult | None, list[str]]:
     """The checks of a loaded job (see load_checked): the backend's verdict, and the preflight's notes and
     warnings (`note: ...`, `warning: ...` lines)."""
+    known_backend_options(job, source)
+    result = check_backend(job, backend, source) if backend is not None else None
+    return result, preflight_job(job, source, base, launching=launching)
+
+
+def known_backend_options(job: Job, source: str) -> None:
+    """backend_options may name installed backends only."""
     backends = get_backends()
     unknown = sorted(set(job.backend_options) - set(backends))
     if unknown:
@@ -61,17 +68,20 @@ def check_job(
                 for u in unknown
             ],
         )
-    result = None
-    if backend is not None:
-        get_backend(backend)
-        result = check(job, backend, backends)
-        if not result.ok:
-            accepted = ", ".join(result.accepted_by) or "none of the installed backends"
-            raise UnsupportedError(
-                f"{source}: backend {backend} cannot run this job",
-                lines=[*result.reasons(), f"backends that accept the whole job: {accepted}"],
-            )
-    return result, preflight_job(job, source, base, launching=launching)
+
+
+def check_backend(job: Job, backend: str, source: str) -> CheckResult:
+    """Whether `backend` can run the job: the matrix and the backend's own static checks; UnsupportedError
+    naming every reason and the backends that accept the whole job when it cannot."""
+    get_backend(backend)
+    result = check(job, backend, get_backends())
+    if not result.ok:
+        accepted = ", ".join(result.accepted_by) or "none of the installed backends"
+        raise UnsupportedError(
+            f"{source}: backend {backend} cannot run this job",
+            lines=[*result.reasons(), f"backends that accept the whole job: {accepted}"],
+        )
+    return result
 
 
 def preflight_job(job: Job, source: str, base: Path, *, launching: bool) -> list[str]:

@@ -65,6 +65,12 @@ class RunDir:
         return self.path / self.MODEL
 
     @property
+    def saved_model(self) -> Path | None:
+        """The trained model (or adapter) folder, when the run saved one (not empty)."""
+        model = self.model_path
+        return model if model.is_dir() and any(model.iterdir()) else None
+
+    @property
     def checkpoints_path(self) -> Path:
         return self.path / self.CHECKPOINTS
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ptsdk.errors import PtsdkError
 from ptsdk.rundir import RunDir
+
+if TYPE_CHECKING:
+    from ptsdk.compare import Run
 
 #: Folders looked into below the one given (runs/NAME-BACKEND-TIME, and one level more for grouped runs).
 MAX_DEPTH = 2
@@ -69,13 +72,17 @@ def run_row(path: Path) -> RunRow:
         run = load_run(path, option="runs")
     except PtsdkError as exc:
         return RunRow(str(path), "?", "?", "?", "unreadable", 0, None, None, None, None, problem=str(exc))
+    return _row(run)
+
+
+def _row(run: Run) -> RunRow:
     job = run.manifest.get("job") or {}
     train = run.train
     loss = next((m.loss for m in reversed(train) if m.loss is not None), None)
     reward = next((m.reward for m in reversed(train) if m.reward is not None), None)
     method = job["method"] if isinstance(job.get("method"), dict) else {}
     return RunRow(
-        run_dir=str(path),
+        run_dir=str(run.run_dir),
         job=str(job.get("name") or "?"),
         method=str(method.get("name") or "?"),
         backend=run.backend,
@@ -93,24 +100,23 @@ def list_runs(root: Path) -> list[RunRow]:
     return sorted(rows, key=lambda r: (r.started_at or "", r.run_dir))
 
 
-def show_run(run_dir: Path) -> dict[str, Any]:
+def show_run(run: Run) -> dict[str, Any]:
     """One run summarized: its row, the job in short, the summary compare uses, the model, and for a run
     that did not succeed, the end of its log."""
-    from ptsdk.compare import load_run, summarize
+    from ptsdk.compare import summarize
     from ptsdk.live import failure_excerpt
 
-    run = load_run(run_dir, option="RUN")
-    row = run_row(run_dir)
+    row = _row(run)
     summary = asdict(summarize(run))
     m = run.manifest
-    model = run.dir.model_path
+    model = run.dir.saved_model
     out: dict[str, Any] = {
         **row.to_dict(),
         "summary": summary,
         "ended_at": m.get("ended_at"),
         "exit_code": m.get("exit_code"),
         "attempts": len(m.get("attempts") or []),
-        "model": str(model) if model.is_dir() and any(model.iterdir()) else None,
+        "model": str(model) if model is not None else None,
         "command": str(run.dir.command_path),
         "log": str(run.dir.log_path),
         "notes": m.get("notes") or [],
@@ -120,15 +126,13 @@ def show_run(run_dir: Path) -> dict[str, Any]:
     return out
 
 
-def plot_curves(run_dir: Path, png: Path) -> list[str]:
+def plot_curves(run: Run, png: Path) -> list[str]:
     """Loss (train and eval) and reward against the optimizer step, in one PNG; returns the panels drawn."""
     import matplotlib
-    from ptsdk.compare import load_run
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    run = load_run(run_dir, option="RUN")
     series = {
         "loss": [(m.step, m.loss) for m in run.train if m.loss is not None and math.isfinite(m.loss)],
         "eval loss": [
@@ -139,7 +143,7 @@ def plot_curves(run_dir: Path, png: Path) -> list[str]:
     panels = [("loss", ["loss", "eval loss"]), ("reward", ["reward"])]
     drawn = [(title, names) for title, names in panels if any(series[n] for n in names)]
     if not drawn:
-        raise PtsdkError(f"{run_dir}: the run logged no loss or reward to plot")
+        raise PtsdkError(f"{run.run_dir}: the run logged no loss or reward to plot")
     fig, axes = plt.subplots(1, len(drawn), figsize=(6 * len(drawn), 4), squeeze=False)
     for ax, (title, names) in zip(axes[0], drawn, strict=True):
         for name in names:
