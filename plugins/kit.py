@@ -192,18 +192,28 @@ def local_inputs(job: Job) -> list[str]:
     return sorted({p for p in paths if p and p.startswith("/") and Path(p).exists()})
 
 
-def chat_template_sha(job: Job) -> str | None:
-    """Short hash of the chat template in effect: the job's own, else the local tokenizer's."""
+def chat_template_text(job: Job) -> str | None:
+    """The chat template in effect when ptsdk can read it here (the job's, or a local model's), else None."""
     text = job.model.chat_template
-    if text and text.endswith(".jinja") and Path(text).is_file():
-        text = Path(text).read_text()
-    if not text:
-        model = Path(job.model.name_or_path)
-        if (model / "chat_template.jinja").is_file():
-            text = (model / "chat_template.jinja").read_text()
-        elif (model / "tokenizer_config.json").is_file():
-            text = json.loads((model / "tokenizer_config.json").read_text()).get("chat_template")
-    return hashlib.sha256(text.encode()).hexdigest()[:12] if isinstance(text, str) and text else None
+    if text and text.endswith(".jinja"):
+        return Path(text).read_text() if Path(text).is_file() else None
+    if text:
+        return text
+    model = Path(job.model.name_or_path)
+    if (model / "chat_template.jinja").is_file():
+        return (model / "chat_template.jinja").read_text()
+    config = model / "tokenizer_config.json"
+    if config.is_file():
+        found = json.loads(config.read_text()).get("chat_template")
+        return found if isinstance(found, str) else None
+    return None
+
+
+def chat_template_sha(job: Job) -> str | None:
+    """Short hash of the chat template in effect: the job's own, else the local tokenizer's (a job's .jinja
+    file that cannot be read here is hashed by its path)."""
+    text = chat_template_text(job) or job.model.chat_template
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if text else None
 
 
 def model_dir_problems(run_dir: Path) -> list[str]:

@@ -16,6 +16,7 @@ from ptsdk.plugins.kit import (
     Effective,
     TrainerBackend,
     apply_passthrough,
+    chat_template_text,
     common_env,
     data_order,
     launcher_for,
@@ -338,7 +339,7 @@ class TRLBackend(TrainerBackend):
             )
         thinking = data.message_keys.get("thinking")
         if thinking:
-            template = _chat_template_text(job)
+            template = chat_template_text(job)
             renders = template is None or "reasoning_content" in template
             notes.append(
                 Note(
@@ -787,23 +788,6 @@ def _order_source(job: Job, cfg: dict[str, Any]) -> str:
             "num_generations times" + held
         )
     return f"TRL's random sampler (transformers' RandomSampler, data_seed {job.training.seed})" + held
-
-
-def _chat_template_text(job: Job) -> str | None:
-    """The chat template in effect when ptsdk can read it here (the job's, or a local model's), else None."""
-    text = job.model.chat_template
-    if text and text.endswith(".jinja"):
-        return Path(text).read_text() if Path(text).is_file() else None
-    if text:
-        return text
-    model = Path(job.model.name_or_path)
-    if (model / "chat_template.jinja").is_file():
-        return (model / "chat_template.jinja").read_text()
-    config = model / "tokenizer_config.json"
-    if config.is_file():
-        found = json.loads(config.read_text()).get("chat_template")
-        return found if isinstance(found, str) else None
-    return None
 
 
 def _loss_mask(cfg: dict[str, Any]) -> str:
