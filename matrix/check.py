@@ -57,6 +57,9 @@ def requirements_of(job: Job) -> list[Requirement]:
     return reqs
 
 
+#: output.report_to's trackers, each the feature tracking_<name>, as people call them.
+TRACKERS = {"tensorboard": "TensorBoard", "wandb": "Weights & Biases", "mlflow": "MLflow", "trackio": "Trackio"}
+
 #: Every optional setting's feature (what `features_of` can ask for), so the matrix shows a row for each even
 #: where no backend runs it yet; plus strategies no built-in spec default reaches.
 KNOWN_KEYS: frozenset[tuple[str, str]] = frozenset(
@@ -65,11 +68,12 @@ KNOWN_KEYS: frozenset[tuple[str, str]] = frozenset(
         for name in (
             "packing padding_free token_batching adam_betas min_lr special_tokens dataset_subset eval_split "
             "instruction_records per_epoch_cadence unlimited_prompt several_steps_per_rollout epochs_per_rollout "
-            "rollout_server message_mapping implicit_prompt"
+            "rollout_server message_mapping implicit_prompt loss_per_micro_batch"
         ).split()
     }
     | {("feature", f"kl_in_{where}:{k}") for where in ("loss", "reward") for k in ("k1", "k2", "k3")}
     | {("strategy", "megatron")}
+    | {("feature", f"tracking_{tracker}") for tracker in TRACKERS}
 )
 
 
@@ -98,6 +102,12 @@ def features_of(job: Job) -> list[tuple[str, str, str]]:
         "Adam betas/epsilon other than (0.9, 0.999, 1e-8)",
     )
     want(t.min_lr_ratio > 0, "min_lr", "training.min_lr_ratio", "a cosine floor (min_lr_ratio)")
+    want(
+        t.loss_normalization == "micro_batch",
+        "loss_per_micro_batch",
+        "training.loss_normalization",
+        "an SFT loss averaged per micro-batch",
+    )
     want(job.model.pad_token or job.model.eos_token, "special_tokens", "model.pad_token", "pad/eos token overrides")
     want(
         d.train.subset or (d.eval is not None and d.eval.subset),
@@ -140,6 +150,8 @@ def features_of(job: Job) -> list[tuple[str, str, str]]:
         want(m.epochs_per_rollout > 1, "epochs_per_rollout", "method.epochs_per_rollout", "PPO epochs")
     if job.rollout is not None and job.rollout.server:
         out.append(("rollout_server", "rollout.server", "an external inference server"))
+    for tracker in o.report_to:
+        out.append((f"tracking_{tracker}", "output.report_to", f"experiment tracking with {TRACKERS[tracker]}"))
     return out
 
 

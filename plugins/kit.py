@@ -2,6 +2,8 @@
 
 - :func:`launcher_for`: the job's processes and nodes as a :class:`Launcher`.
 - :func:`common_env`: the environment every framework process gets.
+- :func:`tracking_env`, :func:`tracking_files`, :func:`tracking_notes`: output.report_to's trackers kept local,
+  under the run directory's tracking/, with the job record they are given (:func:`tracking_record`).
 - :func:`apply_passthrough` (a config mapping), :func:`apply_override_passthrough` (Hydra overrides),
   :func:`apply_flag_passthrough` (command-line flags, :func:`parse_flags`): ``backend_options.<backend>``
   merged into a native config without replacing what ptsdk sets (unless ``ptsdk_override`` names it),
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ptsdk.errors import PtsdkError
 from ptsdk.plugins import runtime
-from ptsdk.plugins.backend import Backend, Launcher, LauncherKind, PlanFile
+from ptsdk.plugins.backend import PYTHON, Backend, Command, Launcher, LauncherKind, Note, PlanFile
 from ptsdk.plugins.passthrough import (  # the passthrough, re-exported with the rest of the kit
     PTSDK_OVERRIDE as PTSDK_OVERRIDE,
     PassthroughError as PassthroughError,
@@ -92,6 +94,90 @@ def common_env(job: Job) -> dict[str, str]:
     env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
     if job.distributed.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+# --- Experiment trackers (output.report_to): every one writes under the run directory's tracking/ ------------
+
+#: Where each tracker writes, relative to the run directory (every framework starts there).
+TENSORBOARD_DIR = f"{runtime.TRACKING_DIR}/tensorboard"
+#: MLflow's local file store (mlflow-skinny has no database store); MLflow 3 keeps the file store in
+#: maintenance mode and refuses it unless MLFLOW_ALLOW_FILE_STORE is true (mlflow/store/tracking/file_store.py).
+MLFLOW_STORE = f"{runtime.TRACKING_DIR}/mlruns"
+MLFLOW_URI = f"file:{MLFLOW_STORE}"
+#: W&B's offline runs land in WANDB_DIR/wandb/offline-run-*; its config, cache, staging and artifacts beside them.
+WANDB_DIR = runtime.TRACKING_DIR
+WANDB_FILES = f"{runtime.TRACKING_DIR}/wandb"
+TRACKIO_DIR = f"{runtime.TRACKING_DIR}/trackio"
+
+
+def tracking_record(job: Job, backend: str) -> dict[str, Any]:
+    """What the trackers record of ptsdk (runtime.TRACKING_JOB): the job as JSON, its name, the SHA-256 of that JSON
+    (16 hex digits) and the backend."""
+    data = job.model_dump(mode="json")
+    sha = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    return {"job": data, "name": job.name or "job", "sha256": sha, "backend": backend}
+
+
+def tracking_files(job: Job, backend: str) -> list[PlanFile]:
+    """The job record the trackers are given (runtime.TRACKING_JOB), for a job with trackers; none otherwise."""
+    if not job.output.report_to:
+        return []
+    text = json.dumps(tracking_record(job, backend), indent=1, sort_keys=True) + "\n"
+    return [PlanFile(runtime.TRACKING_JOB, content=text)]
+
+
+def tracking_notes(job: Job, through: dict[str, str], recorded: str) -> list[Note]:
+    """One note per tracker of output.report_to: where it writes, `through` which native settings (tracker ->
+    words), and what it `recorded` of the run (the same words for every tracker of the backend). A tracker the
+    backend does not run (not in `through`; the matrix refuses such a job before it is translated) is dropped."""
+    where = {
+        "tensorboard": f"event files in {TENSORBOARD_DIR}/",
+        "wandb": f"an offline run in {WANDB_DIR}/wandb/offline-run-* (`wandb sync` uploads it later)",
+        "mlflow": f"the local file store {MLFLOW_STORE}/ (read it with MLFLOW_ALLOW_FILE_STORE=true)",
+        "trackio": f"a local database in {TRACKIO_DIR}/",
+    }
+    return [
+        Note("output.report_to", "set", f"{r}: {where[r]}, through {through[r]}; {recorded}")
+        if r in through
+        else Note("output.report_to", "dropped", f"{r}: not run by this backend")
+        for r in job.output.report_to
+    ]
+
+
+def tracking_env(job: Job, backend: str, *, tensorboard_var: str | None = "TENSORBOARD_LOGGING_DIR") -> dict[str, str]:
+    """The environment that keeps each tracker of output.report_to local and inside the run directory: TensorBoard's
+    folder (`tensorboard_var`: transformers' TENSORBOARD_LOGGING_DIR, vERL's TENSORBOARD_DIR; None when the
+    framework takes it as a setting); W&B offline, project the job's name, tagged ptsdk and ptsdk-job-<sha256>;
+    MLflow's file store, experiment the job's name, the run tagged ptsdk.job, ptsdk.job_sha256 and ptsdk.backend
+    (MLFLOW_RUN_CONTEXT: mlflow's own tags for every run it starts), telemetry off (it writes under ~); Trackio's
+    database. The run's own name comes from the framework's settings or ptsdk_runtime.tracking_callback."""
+    report, record = job.output.report_to, tracking_record(job, backend)
+    env: dict[str, str] = {}
+    if "tensorboard" in report and tensorboard_var:
+        env[tensorboard_var] = TENSORBOARD_DIR
+    if "wandb" in report:
+        env.update(
+            WANDB_MODE="offline",
+            WANDB_DIR=WANDB_DIR,
+            WANDB_PROJECT=record["name"],
+            WANDB_TAGS=f"ptsdk,ptsdk-job-{record['sha256']}",
+            WANDB_CONFIG_DIR=f"{WANDB_FILES}/config",
+            WANDB_CACHE_DIR=f"{WANDB_FILES}/cache",
+            WANDB_DATA_DIR=f"{WANDB_FILES}/data",
+            WANDB_ARTIFACT_DIR=f"{WANDB_FILES}/artifacts",
+        )
+    if "mlflow" in report:
+        tags = {"ptsdk.job": record["name"], "ptsdk.job_sha256": record["sha256"], "ptsdk.backend": backend}
+        env.update(
+            MLFLOW_TRACKING_URI=MLFLOW_URI,
+            MLFLOW_ALLOW_FILE_STORE="true",
+            MLFLOW_EXPERIMENT_NAME=record["name"],
+            MLFLOW_RUN_CONTEXT=json.dumps(tags, sort_keys=True),
+            MLFLOW_DISABLE_TELEMETRY="true",
+        )
+    if "trackio" in report:
+        env["TRACKIO_DIR"] = TRACKIO_DIR
     return env
 
 
@@ -176,6 +262,74 @@ class Effective:
 
 def data_order(backend: str, job: Job, shuffled: bool) -> str:
     return f"shuffled by {backend} (seed {job.training.seed})" if shuffled else "file order"
+
+
+# --- What ptsdk owns of the optimization (the same on every backend that applies it) -----------------------
+
+#: The parity-table wording of each training.loss_normalization, shared by every backend.
+LOSS_NORMALIZATION = {"tokens": "tokens across the optimizer step", "micro_batch": "per micro-batch mean"}
+SEQUENCE_MEAN = "sequences (mean over the step's examples)"
+OWNED_ORDER_SOURCE = (
+    "ptsdk's seeded permutation per epoch (ptsdk_runtime.epoch_order, written to logs/data_order.jsonl), read by "
+    "the framework's trainer in place of its own sampler"
+)
+OWNED_NORMALIZATION_SOURCE = "ptsdk's training.loss_normalization, applied by ptsdk_runtime.own_the_optimization"
+OWNED_ADAPTER_SOURCE = (
+    "ptsdk makes the starting LoRA adapter from the job's seed before training (ptsdk_runtime.make_start_adapter, "
+    "start_adapter/ in the run directory) and the framework loads it"
+)
+
+
+def owns_order(job: Job) -> bool:
+    """Whether ptsdk's seeded per-epoch order replaces the framework's sampler: a shuffled, unpacked SFT or paired
+    preference job (KTO pairs neighbouring rows and online RL repeats prompts, each in its trainer's own sampler;
+    packing orders packed blocks, not rows)."""
+    t = job.training
+    return t.shuffle and not t.packing and job.method.family in ("sft", "preference")
+
+
+def owned_order(job: Job) -> str:
+    """The parity-table value of ptsdk's order."""
+    return f"ptsdk's order (seed {job.training.seed}, per epoch)"
+
+
+def repeat_sampler_order(job: Job) -> str:
+    """The parity-table value of TRL's GRPO/RLOO RepeatSampler order (TRL and Axolotl, which runs TRL's)."""
+    return f"TRL's RepeatSampler (seed {job.training.seed})"
+
+
+def owns_start_adapter(job: Job) -> bool:
+    """Whether ptsdk makes the starting adapter: a LoRA/QLoRA job that names none (adapter.init_path)."""
+    return job.adapter.type != "full" and not getattr(job.adapter, "init_path", None)
+
+
+def owned_adapter(job: Job) -> str:
+    return f"ptsdk's seeded adapter (seed {job.training.seed})"
+
+
+def start_adapter_command(job: Job) -> Command:
+    """The plan command that makes the job's starting adapter in the run directory (runtime.START_ADAPTER),
+    in the backend's environment, skipped when it is there already (a resumed run)."""
+    a = job.adapter
+    targets = a.target_modules if isinstance(a.target_modules, str) else ",".join(a.target_modules)  # type: ignore[union-attr]
+    argv = [PYTHON, f"{runtime.MODULE}.py", "start-adapter", job.model.name_or_path, runtime.START_ADAPTER]
+    argv += [str(job.training.seed), str(a.r), str(a.alpha), str(a.dropout), targets]  # type: ignore[union-attr]
+    return Command(argv, common_env(job), description="ptsdk's starting adapter, from the job's seed")
+
+
+def owned_env(job: Job) -> dict[str, str]:
+    """The environment that tells ptsdk_runtime.own_the_optimization what to apply in a Hugging Face trainer:
+    ptsdk's seeded order (owns_order) or file order (training.shuffle: false), the seed the training starts
+    from, and SFT's loss normalization."""
+    t = job.training
+    env = {runtime.SEED_ENV: str(t.seed)}
+    if not t.shuffle:
+        env[runtime.ORDER_ENV] = "file"
+    elif owns_order(job):
+        env[runtime.ORDER_ENV] = f"seeded:{t.seed}"
+    if job.method.name == "sft":
+        env[runtime.LOSS_NORMALIZATION_ENV] = job.training.loss_normalization
+    return env
 
 
 def local_inputs(job: Job) -> list[str]:

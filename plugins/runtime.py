@@ -13,7 +13,8 @@ every Hugging Face Trainer-based runner or plugin can import it from the run dir
 - :func:`jsonl_metrics_callback`: a transformers ``TrainerCallback`` writing every logged metrics
   dict as one JSON line (with the step, epoch and seconds since training began), optionally
   counting real (non-padding) tokens for frameworks whose logs lack TRL's ``num_tokens``; its
-  counters continue across a resume, and it checks the trained weights are finite at the end.
+  counters continue across a resume, and it checks the trained weights are finite at the end;
+- :func:`tracking_callback`: the run's name and ptsdk's job in the Trainer's own trackers (``report_to``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import importlib.util
 import inspect
 import json
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -36,6 +38,21 @@ FINGERPRINT = os.path.join("logs", "tokenized_data.json")
 MODULE = "ptsdk_runtime"
 #: Written into each checkpoint folder by the metrics callback: the counters a resumed run continues.
 COUNTERS = "ptsdk_counters.json"
+#: ptsdk's training order, one JSON line per pass read: {"epoch", "rows", "seed", "indices"} (rank 0).
+ORDER_LOG = os.path.join("logs", "data_order.jsonl")
+#: The starting adapter ptsdk made from the job's seed, and its fingerprint.
+START_ADAPTER = "start_adapter"
+START_ADAPTER_LOG = os.path.join("logs", "start_adapter.json")
+#: What ptsdk owns of the optimization, set by the backend in the trainer's environment and applied by
+#: :func:`own_the_optimization`: the seed of ptsdk's per-epoch order, and the loss normalization.
+ORDER_ENV = "PTSDK_ORDER"
+SEED_ENV = "PTSDK_SEED"
+START_ADAPTER_ENV = "PTSDK_START_ADAPTER"
+#: Online RL: the prompts, completions and rewards of the first ROLLOUT_LOG_CALLS reward calls (rank 0), one JSON
+#: line per reward function and call, so two frameworks' rollouts can be compared where they first part.
+ROLLOUT_LOG = os.path.join("logs", "rollouts.jsonl")
+ROLLOUT_LOG_CALLS = 100
+LOSS_NORMALIZATION_ENV = "PTSDK_LOSS_NORMALIZATION"
 
 
 def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:
@@ -324,6 +341,78 @@ def _nonfinite_parameter(model: Any) -> str | None:
         return None
 
 
+#: Where the trackers of ``output.report_to`` write (TensorBoard events, the MLflow file store, W&B's offline
+#: run, Trackio's database), one folder each under this one in the run directory.
+TRACKING_DIR = "tracking"
+#: What the trackers record of ptsdk, written by the plan for a job with trackers: {"job", "name", "sha256",
+#: "backend"} (the job as JSON, its name, the hash of that JSON, the backend).
+TRACKING_JOB = os.path.join(TRACKING_DIR, "ptsdk_job.json")
+
+
+def tracking_callback(path: str = TRACKING_JOB) -> Any:
+    """A TrainerCallback giving the Trainer's own trackers (``report_to``) the run's name and ptsdk's job.
+
+    - Before they start (``on_init_end``): ``run_name`` becomes the run directory's name (the working directory,
+      where ptsdk starts every framework) when the framework set none, and ``project`` (Trackio's) the job's name
+      when it is transformers' default.
+    - Once they have (``on_train_begin``, after the trainer's tracker callbacks, rank 0): the job record at
+      `path` goes to TensorBoard (text ``ptsdk/job`` and ``ptsdk/run`` in its log folder), MLflow (the tag
+      ``ptsdk.run`` and the artifact ``ptsdk_job.json``; the job's name and hash are tags from the environment),
+      W&B and Trackio (config ``ptsdk``).
+
+    Without the file at `path` (a job with no trackers) it does nothing.
+    """
+    from transformers import TrainerCallback
+
+    class TrackerRecord(TrainerCallback):
+        def __init__(self) -> None:
+            self.record: dict[str, Any] | None = None
+            if os.path.isfile(path):
+                with open(path) as f:
+                    self.record = json.load(f)
+            self.run = os.path.basename(os.getcwd())
+
+        def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.record is None:
+                return
+            if not args.run_name or args.run_name == args.output_dir:
+                args.run_name = self.run
+            if getattr(args, "project", None) == "huggingface":
+                args.project = self.record["name"]
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.record is None or not state.is_world_process_zero:
+                return
+            report = args.report_to if isinstance(args.report_to, list) else [args.report_to]
+            record = {**self.record, "run": args.run_name or self.run}
+            text = json.dumps(record, indent=1)
+            if "tensorboard" in report and os.environ.get("TENSORBOARD_LOGGING_DIR"):
+                from torch.utils.tensorboard import SummaryWriter
+
+                # A second event file in the Trainer's TensorBoard folder: TensorBoard reads both as one run.
+                writer = SummaryWriter(log_dir=os.environ["TENSORBOARD_LOGGING_DIR"])
+                writer.add_text("ptsdk/run", record["run"])
+                writer.add_text("ptsdk/job", f"```json\n{text}\n```")
+                writer.close()
+            if "mlflow" in report:
+                import mlflow  # type: ignore[import-not-found]
+
+                if mlflow.active_run() is not None:  # ptsdk.job, job_sha256, backend: MLFLOW_RUN_CONTEXT's tags
+                    mlflow.set_tag("ptsdk.run", record["run"])
+                    mlflow.log_dict(record, "ptsdk_job.json")
+            if "wandb" in report:
+                import wandb  # type: ignore[import-not-found]
+
+                if wandb.run is not None:
+                    wandb.run.config.update({"ptsdk": record}, allow_val_change=True)
+            if "trackio" in report:
+                import trackio  # type: ignore[import-not-found]
+
+                trackio.config.update({"ptsdk": record})
+
+    return TrackerRecord()
+
+
 def count_tokens_in_loss(trainer: Any, callback: Any) -> None:
     """Count real (non-padding) training tokens of every batch, all processes, as TRL's num_tokens does."""
     import torch
@@ -346,3 +435,242 @@ def count_tokens_in_loss(trainer: Any, callback: Any) -> None:
         return original(model, inputs, *args, **kwargs)
 
     trainer.compute_loss = compute_loss
+
+
+def epoch_order(rows: int, seed: int, epoch: int) -> list[int]:
+    """ptsdk's order of `rows` training rows in pass `epoch`: a permutation from Python's own generator seeded
+    with "seed:epoch" (a string seed is hashed with SHA-512, the same in every Python 3 and every framework)."""
+    order = list(range(rows))
+    random.Random(f"{seed}:{epoch}").shuffle(order)
+    return order
+
+
+def seeded_order_sampler(rows: int, seed: int, log: str | None = ORDER_LOG) -> Any:
+    """A torch Sampler yielding :func:`epoch_order` for each pass. The trainer names the pass with
+    ``set_epoch`` (transformers does, through accelerate); without it each new pass counts one up. Each pass's
+    order is appended to `log` (None: not logged), once per epoch, so the run directory holds what was read."""
+    from torch.utils.data import Sampler
+
+    class SeededOrder(Sampler):
+        def __init__(self) -> None:
+            self.epoch = 0
+            self.logged: set[int] = set()
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def __len__(self) -> int:
+            return rows
+
+        def __iter__(self) -> Iterator[int]:
+            epoch, self.epoch = self.epoch, self.epoch + 1
+            order = epoch_order(rows, seed, epoch)
+            if log is not None and epoch not in self.logged:
+                self.logged.add(epoch)
+                os.makedirs(os.path.dirname(os.path.abspath(log)), exist_ok=True)
+                with open(log, "a") as f:
+                    f.write(json.dumps({"epoch": epoch, "rows": rows, "seed": seed, "indices": order}) + "\n")
+            return iter(order)
+
+    return SeededOrder()
+
+
+def log_rollouts(trainer: Any, path: str = ROLLOUT_LOG, calls: int = ROLLOUT_LOG_CALLS) -> None:
+    """Wrap an online-RL trainer's reward functions (TRL's GRPO/RLOO ``reward_funcs``; reward models are left
+    alone) so that each call appends {"step", "call", "reward", "rewards"} to `path`, the first function's line
+    with the call's "prompts" and "completions" too. The trainer has read the functions' names already."""
+    import functools
+
+    count = {"calls": 0}
+    funcs = trainer.reward_funcs
+    first = next((i for i, f in enumerate(funcs) if callable(f) and not hasattr(f, "parameters")), None)
+
+    def wrap(index: int, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def logged(*args: Any, **kwargs: Any) -> Any:
+            rewards = fn(*args, **kwargs)
+            if index == first:
+                count["calls"] += 1
+            if count["calls"] <= calls:
+                record: dict[str, Any] = {
+                    "step": trainer.state.global_step,
+                    "call": count["calls"],
+                    "reward": getattr(fn, "__name__", str(index)),
+                    "rewards": list(rewards) if rewards is not None else None,
+                }
+                if index == first:
+                    record["prompts"] = kwargs.get("prompts", args[0] if args else None)
+                    record["completions"] = kwargs.get("completions", args[1] if len(args) > 1 else None)
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                with open(path, "a") as f:
+                    f.write(json.dumps(record, default=_jsonable) + "\n")
+            return rewards
+
+        return logged
+
+    trainer.reward_funcs = [
+        wrap(i, f) if callable(f) and not hasattr(f, "parameters") else f for i, f in enumerate(funcs)
+    ]
+
+
+def load_start_adapter(trainer: Any, folder: str) -> None:
+    """Copy a saved PEFT adapter's weights into the trainer's model in place (the optimizer keeps its tensors).
+    Axolotl 0.19 builds a DPO/IPO/KTO adapter from its config only (axolotl/loaders/model.py:509-523) and TRL
+    then draws fresh weights: without this, lora_model_dir is silently ignored for those methods."""
+    from peft import set_peft_model_state_dict
+
+    path = os.path.join(folder, "adapter_model.safetensors")
+    if os.path.exists(path):
+        from safetensors.torch import load_file
+
+        weights = load_file(path)
+    else:
+        import torch
+
+        weights = torch.load(os.path.join(folder, "adapter_model.bin"), map_location="cpu", weights_only=True)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    result = set_peft_model_state_dict(model, weights, adapter_name="default")
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    if unexpected:
+        raise SystemExit(f"the starting adapter in {folder} does not fit the model: {unexpected[:3]} ...")
+    print(f"[ptsdk] the trainer's adapter starts from {folder} ({len(weights)} tensors)", flush=True)
+
+
+def _seeded_start(seed: int) -> Any:
+    from transformers import TrainerCallback, set_seed
+
+    class SeededStart(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == 0:
+                set_seed(seed)
+
+    return SeededStart()
+
+
+def _accepts_loss_kwargs(model: Any) -> bool:
+    """transformers' own test (Trainer.__init__): the model says so, or its forward takes **kwargs."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if hasattr(base, "accepts_loss_kwargs"):
+        return bool(base.accepts_loss_kwargs)
+    params = inspect.signature(base.forward).parameters.values()
+    return any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def own_the_optimization(trainer: Any) -> None:
+    """Apply to a constructed transformers Trainer what ptsdk owns of the optimization, as the backend set it
+    in the environment:
+
+    - :data:`ORDER_ENV` ``seeded:<seed>``: the trainer reads the training rows in ptsdk's seeded order per epoch
+      (:func:`seeded_order_sampler`) instead of its own sampler, so every framework reads the same rows in the
+      same steps; ``file``: in file order, whatever the trainer would do (TRL's GRPO/RLOO RepeatSampler stops
+      shuffling: ``shuffle_dataset``; other trainers read through a sequential sampler);
+    - :data:`START_ADAPTER_ENV`: the trainer's adapter takes the weights of this saved adapter (a framework
+      that builds the adapter from its config alone, as Axolotl does for DPO/IPO/KTO, starts from it too);
+    - :data:`SEED_ENV`: every random generator is seeded again when training starts (not when it resumes), so
+      what draws from them during training (dropout masks) starts from the same state whatever the framework
+      drew before (loading, preprocessing, creating the trainer);
+    - :data:`LOSS_NORMALIZATION_ENV` (token-level losses): ``tokens`` divides the summed loss by the loss tokens
+      of the whole optimizer step (all accumulated micro-batches and devices: transformers passes
+      ``num_items_in_batch``); ``micro_batch`` averages each micro-batch over its own tokens and the
+      micro-batches over the accumulation steps.
+    """
+    start = os.environ.get(START_ADAPTER_ENV)
+    if start is not None:
+        load_start_adapter(trainer, start)
+    start_seed = os.environ.get(SEED_ENV)
+    if start_seed is not None:
+        trainer.add_callback(_seeded_start(int(start_seed)))
+    if getattr(trainer, "reward_funcs", None) and trainer.args.process_index == 0:
+        log_rollouts(trainer)
+    order = os.environ.get(ORDER_ENV)
+    if order == "file" and hasattr(trainer, "shuffle_dataset"):
+        trainer.shuffle_dataset = False  # TRL's RepeatSampler(shuffle=self.shuffle_dataset) (grpo_trainer.py)
+    elif order is not None and trainer.train_dataset is not None:
+        if order == "file":
+            from torch.utils.data import SequentialSampler
+
+            sampler = SequentialSampler(trainer.train_dataset)
+        else:
+            log = ORDER_LOG if trainer.args.process_index == 0 else None
+            sampler = seeded_order_sampler(len(trainer.train_dataset), int(order.split(":", 1)[1]), log)
+        trainer._get_train_sampler = lambda *args, **kwargs: sampler
+    normalization = os.environ.get(LOSS_NORMALIZATION_ENV)
+    if normalization == "tokens":
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if not _accepts_loss_kwargs(model):
+            raise SystemExit(
+                "training.loss_normalization: tokens needs a model whose forward takes transformers' loss kwargs "
+                f"(num_items_in_batch); {type(model).__name__}'s does not: set training.loss_normalization: micro_batch"
+            )
+        trainer.model_accepts_loss_kwargs = True
+        trainer.args.average_tokens_across_devices = True
+    elif normalization == "micro_batch":
+        trainer.model_accepts_loss_kwargs = False
+
+
+def make_start_adapter(model_path: str, out: str, seed: int, r: int, alpha: int, dropout: float, targets: str) -> str:
+    """Create the job's starting LoRA adapter once and save it to `out` (a PEFT folder every framework loads).
+
+    peft lays the adapter out on an empty (meta-device) copy of the model, so no weights are loaded; each A
+    matrix is then drawn from its own generator, seeded by the job's seed and the module's name, with peft's
+    default distribution (kaiming-uniform, a=sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in))), and B is zero (the
+    model is unchanged at step 0). The weights depend on the seed and the module alone, not on the peft or
+    framework version or on what consumed the global generator before. Returns the weights' SHA-256 (16 hex
+    digits), also written to :data:`START_ADAPTER_LOG`."""
+    import torch
+    from accelerate import init_empty_weights
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import save_file
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with init_empty_weights():
+        base = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_path))
+    modules: Any = targets if targets == "all-linear" else targets.split(",")
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=modules, task_type="CAUSAL_LM")
+    model = get_peft_model(base, config)
+    tensors, digest = {}, hashlib.sha256()
+    for name, param in sorted(model.named_parameters()):
+        if ".lora_A.default." in name:
+            generator = torch.Generator().manual_seed(
+                int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
+            )
+            bound = 1.0 / param.shape[1] ** 0.5
+            value = (torch.rand(tuple(param.shape), generator=generator, dtype=torch.float64) * 2 - 1) * bound
+        elif ".lora_B.default." in name:
+            value = torch.zeros(tuple(param.shape), dtype=torch.float64)
+        else:
+            continue
+        key = name.replace(".lora_A.default.", ".lora_A.").replace(".lora_B.default.", ".lora_B.")  # as peft saves
+        tensors[key] = value.to(torch.float32).contiguous()
+        digest.update(key.encode())
+        digest.update(tensors[key].numpy().tobytes())
+    saved = model.peft_config["default"]
+    saved.base_model_name_or_path = model_path
+    os.makedirs(out, exist_ok=True)
+    save_file(tensors, os.path.join(out, "adapter_model.safetensors"), metadata={"format": "pt"})
+    saved.save_pretrained(out)  # adapter_config.json last: its presence means the folder is whole
+    sha = digest.hexdigest()[:16]
+    os.makedirs(os.path.dirname(os.path.abspath(START_ADAPTER_LOG)), exist_ok=True)
+    with open(START_ADAPTER_LOG, "w") as f:
+        json.dump({"path": out, "seed": seed, "sha256": sha, "tensors": len(tensors)}, f)
+    return sha
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python ptsdk_runtime.py start-adapter MODEL OUT SEED R ALPHA DROPOUT TARGETS``: the plan's first
+    command for a LoRA job whose starting adapter ptsdk owns (skipped when OUT exists: a resumed run)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 8 or args[0] != "start-adapter":
+        raise SystemExit(main.__doc__)
+    model, out, seed, r, alpha, dropout, targets = args[1:]
+    if os.path.exists(os.path.join(out, "adapter_config.json")):
+        print(f"[ptsdk] starting adapter already in {out}", flush=True)
+        return
+    sha = make_start_adapter(model, out, int(seed), int(r), int(alpha), float(dropout), targets)
+    print(f"[ptsdk] starting adapter (seed {seed}, sha256 {sha}) in {out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -179,12 +179,15 @@ def translate(
         _warn(mine.warnings)
         rows = parity({backend: mine.effective, other: theirs.effective})
         width = max(len(r.key) for r in rows)
-        click.echo(f"{'setting':<{width}}  {backend:<24} {other:<24}")
+        wa, wc = (max(len(name), *(len(str(r.values.get(name))) for r in rows)) for name in (backend, other))
+        click.echo(f"{'setting':<{width}}  {backend:<{wa}}  {other:<{wc}}")
         for r in rows:
             mark = f"  <- {r.verdict}" if r.verdict else ""
             a, c = (str(r.values.get(x)) for x in (backend, other))
-            click.echo(f"{r.key:<{width}}  {a:<24} {c:<24}{mark}")
-        if any(r.unexplained for r in rows):
+            click.echo(f"{r.key:<{width}}  {a:<{wa}}  {c:<{wc}}{mark}".rstrip())
+        unexplained = [r.key for r in rows if r.unexplained]
+        if unexplained:
+            click.echo(f"unexplained differences: {', '.join(unexplained)}", err=True)
             sys.exit(1)
         return
     t = api.translate(job, backend, native_check=not no_native_check)
@@ -347,6 +350,12 @@ def compare(
     _print_report(report)
     click.echo(f"report: {Path(report['out']) / 'report.md'}", err=True)
     if any(s["status"] != "succeeded" for s in report["summary"]):
+        sys.exit(1)
+    if report["unexplained_differences"]:
+        click.echo(
+            f"unexplained differences: {', '.join(report['unexplained_differences'])} (no backend names a source)",
+            err=True,
+        )
         sys.exit(1)
 
 
@@ -513,8 +522,21 @@ def _print_report(report: dict[str, Any]) -> None:
     if report["max_abs_loss_diff"] is not None:
         console.print(
             f"largest loss difference at equal {report['aligned_by'].replace('_', ' ')}: "
-            f"{report['max_abs_loss_diff']:.3g} "
-            f"({len(report['aligned_loss'])} aligned points)"
+            f"{report['max_abs_loss_diff']:.3g} ({report['max_rel_loss_diff']:.3g} relative; "
+            f"{len(report['aligned_loss'])} aligned points)"
+        )
+    first = report.get("first_divergence")
+    if first is not None:
+        where = f"step {first['step']}" if first["step"] is not None else f"{first['tokens_seen']} tokens seen"
+        console.print(f"[yellow]the losses first part at {where}: {escape(str(first['loss']))}[/]")
+    rl = report.get("rollouts")
+    if rl is not None and "compared" in rl:
+        console.print(f"rollouts: the same prompts, completions and rewards in {rl['compared']} logged reward calls")
+    elif rl is not None:
+        values = "; ".join(f"{b}: {v!r}" for b, v in rl["values"].items())
+        console.print(
+            f"[yellow]rollouts first part at step {rl['step']} (reward call {rl['call']}, {rl['reward']}): "
+            f"{rl['what']} #{rl['index']}: {escape(values)}[/]"
         )
 
 

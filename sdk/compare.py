@@ -11,6 +11,7 @@ prints too. The report's JSON Schema is `REPORT_SCHEMA`, beside this module.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -18,9 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ptsdk.metrics import MetricRecord
+from ptsdk.plugins import runtime
 from ptsdk.rundir import RunDir, require_new_dir, staged_dir
 
 REPORT_SCHEMA = Path(__file__).with_name("report.schema.json")
+#: Two backends' losses at the same step agree when they differ by at most PARITY_RTOL relative, or PARITY_ATOL
+#: absolute: a loss that is zero by construction (GRPO's on-policy loss, about 1e-8) differs in rounding only.
+PARITY_RTOL = 1e-4
+PARITY_ATOL = 1e-6
 
 PARITY_KEYS = (
     "global_batch_sequences",
@@ -39,6 +45,8 @@ PARITY_KEYS = (
     "loss_mask",
     "chat_template_sha",
     "data_order",
+    "data_order_sha",
+    "start_adapter_sha",
     "seed",
     "precision",
     "optimizer",
@@ -161,7 +169,41 @@ def measured_effective(run: Run) -> dict[str, Any]:
     first = next((m for m in run.train if m.tokens_seen), None)
     if first is not None and first.step == 1:
         effective["global_batch_tokens"] = first.tokens_seen
+    sources = dict(effective.get("sources", {}))
+    for key, value, planned in (
+        ("data_order_sha", _order_sha(run.run_dir / runtime.ORDER_LOG), "data_order"),
+        ("start_adapter_sha", _adapter_sha(run.run_dir / runtime.START_ADAPTER_LOG), "adapter_init"),
+    ):
+        if value is not None:
+            effective[key] = value
+        elif key not in sources:
+            sources[key] = f"not measured: {run.backend} does not apply ptsdk's {planned} (see {planned})"
+    effective["sources"] = sources
     return effective
+
+
+def _order_sha(path: Path) -> str | None:
+    """The fingerprint of the rows' order a run read (ptsdk's order log): each epoch's indices, once, in order."""
+    if not path.exists():
+        return None
+    epochs: dict[int, list[int]] = {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+            epochs.setdefault(int(record["epoch"]), list(record["indices"]))
+        except (ValueError, KeyError, TypeError):
+            return "unreadable"
+    digest = hashlib.sha256(json.dumps(sorted(epochs.items())).encode()).hexdigest()[:16]
+    return f"{digest} ({len(epochs)} epoch{'s' * (len(epochs) != 1)})"
+
+
+def _adapter_sha(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        return str(json.loads(path.read_text())["sha256"])
+    except (ValueError, KeyError, TypeError):
+        return "unreadable"
 
 
 def summarize(run: Run) -> RunSummary:
@@ -200,15 +242,65 @@ def aligned_losses(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for key in sorted(common):
         losses = {b: p[key] for b, p in by_backend.items()}
+        spread = max(losses.values()) - min(losses.values())
+        scale = max(abs(v) for v in losses.values())
         rows.append(
             {
                 "tokens_seen": key if by_tokens else None,
                 "step": None if by_tokens else key,
                 "loss": losses,
-                "max_abs_diff": max(losses.values()) - min(losses.values()),
+                "max_abs_diff": spread,
+                "max_rel_diff": spread / scale if scale else 0.0,
             }
         )
     return rows
+
+
+def rollouts(run: Run) -> list[dict[str, Any]] | None:
+    """The run's logged reward calls (ptsdk_runtime.log_rollouts), None when it logged none."""
+    path = run.run_dir / runtime.ROLLOUT_LOG
+    if not path.exists():
+        return None
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:  # a line cut short by a killed run ends the comparable part
+            break
+    return out
+
+
+def rollout_divergence(runs: list[Run]) -> dict[str, Any] | None:
+    """Where the online-RL runs' rollouts first part: the first reward call whose prompts, completions or rewards
+    differ between two runs, in the order they were made. None when every logged call agrees (or fewer than two
+    runs logged any); {"compared": n} tells how many calls were compared."""
+    logs = {r.backend: rollouts(r) for r in runs}
+    logged = {b: calls for b, calls in logs.items() if calls is not None}
+    if len(logged) < 2:
+        return None
+    (first, a), *others = logged.items()
+    for other, b in others:
+        for call_a, call_b in zip(a, b, strict=False):  # compared as far as both logged
+            for what in ("prompts", "completions", "rewards"):
+                if call_a.get(what) == call_b.get(what):
+                    continue
+                pairs = list(zip(call_a.get(what) or [], call_b.get(what) or [], strict=False))
+                index = next((i for i, (x, y) in enumerate(pairs) if x != y), len(pairs))
+                pick = {first: call_a.get(what), other: call_b.get(what)}
+                return {
+                    "step": call_a.get("step"),
+                    "call": call_a.get("call"),
+                    "reward": call_a.get("reward"),
+                    "what": what,
+                    "index": index,
+                    "values": {k: (v[index] if isinstance(v, list) and index < len(v) else v) for k, v in pick.items()},
+                }
+    return {"compared": min(len(calls) for calls in logged.values())}
+
+
+def agree(point: dict[str, Any]) -> bool:
+    """Whether an aligned point's losses agree: within PARITY_RTOL relative or PARITY_ATOL absolute."""
+    return point["max_abs_diff"] <= PARITY_ATOL or point["max_rel_diff"] <= PARITY_RTOL
 
 
 def build_report(runs: list[Run]) -> dict[str, Any]:
@@ -224,6 +316,11 @@ def build_report(runs: list[Run]) -> dict[str, Any]:
         "aligned_loss": aligned,
         "aligned_by": "step" if any(a["step"] is not None for a in aligned) else "tokens_seen",
         "max_abs_loss_diff": max((a["max_abs_diff"] for a in aligned), default=None),
+        "max_rel_loss_diff": max((a["max_rel_diff"] for a in aligned), default=None),
+        # The first aligned point where the losses part (None: they never do).
+        "first_divergence": next((a for a in aligned if not agree(a)), None),
+        # Online RL: where the rollouts (prompts, completions, rewards) first part, or how many calls agreed.
+        "rollouts": rollout_divergence(runs),
     }
 
 
@@ -265,10 +362,27 @@ def report_markdown(report: dict[str, Any], plots: list[str]) -> str:
     out += [
         "",
         f"Largest loss difference at equal {report['aligned_by'].replace('_', ' ')}: "
-        f"{_fmt(report['max_abs_loss_diff'])} "
+        f"{_fmt(report['max_abs_loss_diff'])} ({_fmt(report['max_rel_loss_diff'])} relative) "
         f"over {len(report['aligned_loss'])} aligned points.",
         "",
     ]
+    rl = report.get("rollouts")
+    if rl is not None and "compared" in rl:
+        out += [f"Rollouts: the same prompts, completions and rewards in all {rl['compared']} logged reward calls.", ""]
+    elif rl is not None:
+        out += [
+            f"Rollouts first part at step {rl['step']} (reward call {rl['call']}, {rl['reward']}): {rl['what']} "
+            f"#{rl['index']}: " + "; ".join(f"{b}: {v!r}" for b, v in rl["values"].items()),
+            "",
+        ]
+    first = report["first_divergence"]
+    if first is not None:
+        where = f"step {first['step']}" if first["step"] is not None else f"{first['tokens_seen']} tokens seen"
+        out += [
+            f"The losses first part (by more than {PARITY_RTOL:g} relative and {PARITY_ATOL:g} absolute) at "
+            f"{where}: {first['loss']}.",
+            "",
+        ]
     out += [f"![{p}]({p})" for p in plots]
     return "\n".join(out) + "\n"
 

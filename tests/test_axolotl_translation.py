@@ -548,13 +548,14 @@ def test_message_settings_axolotl_cannot_honour_are_refused(ptsdk, write_job, ov
 @pytest.mark.parametrize(
     ("method", "shuffle", "order", "source"),
     [
-        ("sft", True, "shuffled by axolotl (seed 42)", "then samples them with transformers' RandomSampler"),
+        ("sft", True, "ptsdk's order (seed 42, per epoch)", "ptsdk's seeded permutation per epoch"),
         ("sft", False, "file order", "curriculum_sampling"),
-        ("dpo", False, "shuffled by axolotl (seed 42)", "curriculum_sampling reaches its SFT trainer only"),
-        ("orpo", True, "shuffled by axolotl (seed 42)", "RandomSampler"),
+        ("dpo", False, "file order", "ptsdk's Axolotl plugin gives Axolotl's dpo trainer (TRL's) a sequential"),
+        ("orpo", True, "ptsdk's order (seed 42, per epoch)", "in place of its own sampler"),
         ("kto", True, "shuffled by axolotl (seed 42)", "reads them in that fixed order every epoch"),
         ("kto", False, "file order", "train_sampling_strategy sequential"),
-        ("grpo", False, "shuffled by axolotl (seed 42)", "RepeatSampler permutes the prompts with seed 42"),
+        ("grpo", True, "TRL's RepeatSampler (seed 42)", "RepeatSampler permutes the prompts with seed 42"),
+        ("grpo", False, "file order", "shuffle_dataset off"),
     ],
 )
 def test_data_order_names_each_methods_own_sampler(method: str, shuffle: bool, order: str, source: str) -> None:

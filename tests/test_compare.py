@@ -115,7 +115,9 @@ def test_compare_cli_on_finished_runs(ptsdk, tmp_path: Path) -> None:
         tmp_path, "axolotl", losses=[2.0, 1.1], tokens_per_step=10, effective={**BASE, "optimizer": "adamw_torch_fused"}
     )
     r = ptsdk("compare", "--runs", str(a), "--runs", str(b), "--out", str(tmp_path / "rep"))
-    assert r.code == 0, r.err
+    # The report is written, and the exit status says a difference is unexplained.
+    assert r.code == 1, r.err
+    assert "unexplained differences: optimizer" in r.err and "Traceback" not in r.err
     assert "UNEXPLAINED" in r.out and "optimizer" in r.out
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["unexplained_differences"] == ["optimizer"]
 

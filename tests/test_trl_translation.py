@@ -430,12 +430,12 @@ def test_defaults_write_no_message_keys() -> None:
 @pytest.mark.parametrize(
     ("method", "shuffle", "order", "source"),
     [
-        ({"name": "sft"}, True, "shuffled by trl (seed 42)", "RandomSampler"),
+        ({"name": "sft"}, True, "ptsdk's order (seed 42, per epoch)", "ptsdk's seeded permutation per epoch"),
         ({"name": "sft"}, False, "file order", "training.shuffle: false"),
-        ({"name": "dpo"}, True, "shuffled by trl (seed 42)", "RandomSampler"),
+        ({"name": "dpo"}, True, "ptsdk's order (seed 42, per epoch)", "in place of its own sampler"),
         ({"name": "kto"}, True, "file order", "ptsdk forces file order for TRL's KTO"),
         ({"name": "kto"}, False, "file order", "training.shuffle: false"),
-        (RL, True, "shuffled by trl (seed 42)", "RepeatSampler"),
+        (RL, True, "TRL's RepeatSampler (seed 42)", "RepeatSampler"),
         (RL, False, "file order", "training.shuffle: false"),
         ({**RL, "name": "rloo"}, False, "file order", "training.shuffle: false"),
     ],

@@ -12,6 +12,12 @@ from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import ImportResult, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     HF_OPTIMIZERS,
+    LOSS_NORMALIZATION,
+    MLFLOW_URI,
+    OWNED_ADAPTER_SOURCE,
+    OWNED_NORMALIZATION_SOURCE,
+    OWNED_ORDER_SOURCE,
+    SEQUENCE_MEAN,
     Effective,
     TrainerBackend,
     apply_passthrough,
@@ -19,10 +25,21 @@ from ptsdk.plugins.kit import (
     launcher_for,
     local_inputs,
     no_checkpoint_error,
+    owned_adapter,
+    owned_env,
+    owned_order,
+    owns_order,
+    owns_start_adapter,
     passthrough_problems,
     rendezvous_problems,
+    repeat_sampler_order,
     runtime_file,
+    start_adapter_command,
+    tracking_env,
+    tracking_files,
+    tracking_notes,
 )
+from ptsdk.plugins.runtime import START_ADAPTER, START_ADAPTER_ENV, TRACKING_JOB
 from ptsdk.spec import Job
 from ptsdk.spec.method import SFT
 
@@ -192,6 +209,15 @@ class AxolotlBackend(TrainerBackend):
             note="DPO trained, IPO and SimPO preprocessed (chat_template.argilla_chat: the prompt is chosen's turns "
             "but the last); ORPO preprocessed (chat_template.argilla: strictly alternating user/assistant turns)",
         ),
+        *caps(
+            "feature",
+            "tracking_tensorboard tracking_mlflow tracking_wandb",
+            T,
+            "tests/backends/test_tracking.py::test_axolotl_run_in_tensorboard_mlflow_wandb",
+            note="Axolotl's use_* settings, the Trainer's own callbacks; MLflow a local file store, W&B offline "
+            "(no Trackio: Axolotl 0.19 pins transformers 5.16.1, whose callback passes trackio.init a bucket_id "
+            "that its other pin, trackio 0.19, does not take)",
+        ),
     )
 
     def static_problems(self, job: Job) -> list[str]:
@@ -258,6 +284,7 @@ class AxolotlBackend(TrainerBackend):
         cfg.update(self._distributed(job, notes))
         cfg.update(self._output(job, notes))
         files = [PlanFile(f"{PLUGIN}.py", copy_from=str(HERE / "metrics_plugin.py")), runtime_file()]
+        files += tracking_files(job, self.name)
         if cfg.get("deepspeed") == DEEPSPEED:
             files.append(PlanFile(DEEPSPEED, content=json.dumps(deepspeed_config(job), indent=2) + "\n"))
         for ref in getattr(job.method, "rewards", []) or []:
@@ -277,6 +304,11 @@ class AxolotlBackend(TrainerBackend):
         # ptsdk does the same.
         env = {
             **common_env(job),
+            **owned_env(job),
+            # Axolotl builds DPO/IPO/KTO adapters from the config alone, ignoring lora_model_dir: ptsdk's plugin
+            # copies the starting adapter's weights in (ptsdk_runtime.load_start_adapter).
+            **({START_ADAPTER_ENV: cfg["lora_model_dir"]} if cfg.get("lora_model_dir") else {}),
+            **tracking_env(job, self.name),
             "AXOLOTL_DO_NOT_TRACK": "1",
             "PYTHONPATH": ".",
             "PYTORCH_ALLOC_CONF": "expandable_segments:True",
@@ -290,6 +322,7 @@ class AxolotlBackend(TrainerBackend):
             launcher=launcher_for(job),
             env=env,
             native_config=CONFIG,
+            prepare=[start_adapter_command(job)] if cfg.get("lora_model_dir") == START_ADAPTER else [],
             notes=notes,
             effective=self.effective(job, cfg),
             inputs=local_inputs(job),
@@ -488,6 +521,8 @@ class AxolotlBackend(TrainerBackend):
             out["lora_target_linear"] = True
         if a.init_path:
             out["lora_model_dir"] = a.init_path
+        elif owns_start_adapter(job):
+            out["lora_model_dir"] = START_ADAPTER  # made by the plan's first command, from the job's seed
         if job.model.quantization == "4bit":
             out["load_in_4bit"] = True
         elif job.model.quantization == "8bit":
@@ -520,7 +555,9 @@ class AxolotlBackend(TrainerBackend):
             "gradient_checkpointing": t.gradient_checkpointing,
             "sample_packing": t.packing,
             "seed": t.seed,
-            "shuffle_merged_datasets": t.shuffle,
+            # With ptsdk's order the rows stay in file order and the sampler ptsdk installs permutes them; for
+            # GRPO TRL's RepeatSampler permutes them (seeded), as in ptsdk's TRL backend: no shuffle before it.
+            "shuffle_merged_datasets": t.shuffle and not owns_order(job) and job.method.name != "grpo",
             "curriculum_sampling": not t.shuffle,
         }
         if (t.adam_beta1, t.adam_beta2, t.adam_epsilon) != (0.9, 0.999, 1e-8):
@@ -543,10 +580,10 @@ class AxolotlBackend(TrainerBackend):
             notes.append(
                 Note(
                     "training.shuffle",
-                    "approximated",
-                    f"Axolotl's {job.method.name} trainer samples its batches at random (seed {t.seed}) whatever the "
-                    "config says: shuffle_merged_datasets: false keeps the prepared rows in file order, but only its "
-                    "SFT trainer reads curriculum_sampling (axolotl/core/trainers/base.py:183-209)",
+                    "set",
+                    f"Axolotl's {job.method.name} trainer would sample its batches at random whatever the config says "
+                    "(only its SFT trainer reads curriculum_sampling, axolotl/core/trainers/base.py:183-209): ptsdk's "
+                    "Axolotl plugin makes it read the rows in file order (ptsdk_runtime.own_the_optimization)",
                 )
             )
         if t.packing:
@@ -635,10 +672,27 @@ class AxolotlBackend(TrainerBackend):
                             "axolotl/utils/config/__init__.py:249-264",
                         )
                     )
-        if "wandb" in o.report_to:
-            out["wandb_project"] = job.name
+        # Axolotl's own tracker settings (axolotl/utils/schemas/integrations.py, config.py use_tensorboard), which it
+        # turns into the Trainer's report_to and environment (axolotl/core/builders/base.py _configure_reporting,
+        # utils/wandb_.py, mlflow_.py, trackio_.py); tracking_env keeps them local.
+        name = job.name or "job"
         if "tensorboard" in o.report_to:
             out["use_tensorboard"] = True
+        if "wandb" in o.report_to:
+            out.update(use_wandb=True, wandb_project=name, wandb_mode="offline")
+        if "mlflow" in o.report_to:
+            out.update(use_mlflow=True, mlflow_tracking_uri=MLFLOW_URI, mlflow_experiment_name=name)
+        # No trackio (not a capability): Axolotl 0.19 pins transformers 5.16.1 and trackio 0.19, and the former's
+        # TrackioCallback calls trackio.init(bucket_id=...), which the latter does not take (TypeError at start).
+        notes += tracking_notes(
+            job,
+            {
+                "tensorboard": "use_tensorboard and TENSORBOARD_LOGGING_DIR",
+                "wandb": "use_wandb, wandb_mode: offline, wandb_project (the job's name) and WANDB_DIR",
+                "mlflow": "use_mlflow, mlflow_tracking_uri and mlflow_experiment_name (the job's name)",
+            },
+            f"run_name is the run directory's name and the job ({TRACKING_JOB}) is recorded in each",
+        )
         return out
 
     def effective(self, job: Job, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -661,12 +715,16 @@ class AxolotlBackend(TrainerBackend):
             optimizer=cfg["optimizer"],
             weight_decay=cfg["weight_decay"],
             max_grad_norm=cfg["max_grad_norm"],
-            adapter_init="saved adapter"
+            adapter_init=(owned_adapter(job) if cfg["lora_model_dir"] == START_ADAPTER else "saved adapter")
             if cfg.get("lora_model_dir")
-            else ("unseeded random" if cfg.get("adapter") else None),
-            loss_normalization="per micro-batch mean"
-            if cfg["gradient_accumulation_steps"] > 1
-            else "tokens across the accumulated batch",
+            else None,
+            loss_normalization=LOSS_NORMALIZATION[job.training.loss_normalization]
+            if job.method.name == "sft"
+            else (
+                SEQUENCE_MEAN
+                if job.method.family in ("preference", "unpaired_preference")
+                else LOSS_NORMALIZATION["tokens"]
+            ),
             load_dtype=load_dtype(cfg),
             # Unset, Axolotl passes none and transformers picks its default, as it does for TRL.
             attn_implementation=cfg.get("attn_implementation", "sdpa"),
@@ -675,8 +733,14 @@ class AxolotlBackend(TrainerBackend):
                 "(axolotl/utils/config/__init__.py:198-203), not model.dtype or the checkpoint's",
                 "attn_implementation": "Axolotl passes attn_implementation to from_pretrained when set "
                 "(axolotl/loaders/model.py:846-852); unset, transformers' default: sdpa (eager for a model without)",
-                "adapter_init": "Axolotl creates the adapter without seeding it first",
-                "loss_normalization": "Axolotl averages each micro-batch's loss (average_tokens_across_devices off)",
+                "adapter_init": OWNED_ADAPTER_SOURCE
+                if cfg.get("lora_model_dir") == START_ADAPTER
+                else "a saved adapter (adapter.init_path): lora_model_dir",
+                "loss_normalization": OWNED_NORMALIZATION_SOURCE
+                + " in ptsdk's Axolotl plugin (Axolotl alone averages each micro-batch: it turns transformers' "
+                "model_accepts_loss_kwargs off, axolotl/core/trainers/base.py:113-131)"
+                if job.method.name == "sft"
+                else "TRL's loss: each micro-batch's mean over its sequences, averaged over the accumulation steps",
                 "data_order": order_source,
                 "truncation": "Axolotl drops or truncates by excess_length_strategy",
                 "warmup": "Axolotl turns a 1-step warmup into 2 (and rounds a ratio down)",
@@ -846,6 +910,8 @@ def message_notes(job: Job) -> list[Note]:
 def data_order(job: Job) -> tuple[str, str]:
     """The order Axolotl's trainer reads the training rows in, and why, per method."""
     t, name = job.training, job.method.name
+    if owns_order(job):
+        return owned_order(job), OWNED_ORDER_SOURCE + " (ptsdk's Axolotl plugin; shuffle_merged_datasets off)"
     seed, shuffled = t.seed, f"shuffled by axolotl (seed {t.seed})"
     # axolotl/utils/data/shared.py:686-716 merge_datasets, called for SFT (utils/data/sft.py:344) and rl
     # (utils/data/rl.py:439) data alike.
@@ -853,12 +919,19 @@ def data_order(job: Job) -> tuple[str, str]:
     before = (
         f"; before that, {prep}" if t.shuffle else "; training.shuffle: false keeps only the prepared rows in order"
     )
+    if not t.shuffle and name in (*RANDOM_SAMPLER, "grpo"):
+        return "file order", (
+            f"training.shuffle: false: ptsdk's Axolotl plugin gives Axolotl's {name} trainer (TRL's) a sequential "
+            "sampler" + (" (GRPO: shuffle_dataset off)" if name == "grpo" else "") + "; on its own it samples at random"
+        )
     if name == "grpo":
         # AxolotlGRPOTrainer keeps TRL's _get_train_sampler: RepeatSampler(shuffle=shuffle_dataset, seed=seed)
         # (trl/trainer/grpo_trainer.py:1235-1271); Axolotl's trl: section has no shuffle_dataset (default True).
-        return shuffled, (
+        # ptsdk turns shuffle_merged_datasets off for GRPO, so the sampler sees the rows in file order, as in TRL.
+        return repeat_sampler_order(job), (
             f"TRL's GRPO RepeatSampler permutes the prompts with seed {seed} and repeats each num_generations "
-            "times; Axolotl has no trl.shuffle_dataset to turn it off" + before
+            "times; Axolotl has no trl.shuffle_dataset to turn it off; the rows reach it in file order "
+            "(shuffle_merged_datasets off)"
         )
     if name in RANDOM_SAMPLER:
         return shuffled, (

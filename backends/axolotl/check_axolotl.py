@@ -167,7 +167,7 @@ def deepspeed_problems(raw: dict[str, Any], notes: list[str]) -> list[str]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        from accelerate.state import AcceleratorState, PartialState  # type: ignore[import-not-found]
+        from accelerate.state import AcceleratorState, PartialState
 
         AcceleratorState._reset_state(reset_partial_state=True)
         PartialState._reset_state()

@@ -1,5 +1,6 @@
 """Axolotl plugin written into each ptsdk run directory: ptsdk's JSONL metrics callback, the tokenized
-data's fingerprint, and a count of real (non-padding) tokens (Axolotl's own count includes padding).
+data's fingerprint, a count of real (non-padding) tokens (Axolotl's own count includes padding), and what ptsdk
+owns of the optimization (its data order and loss normalization: ptsdk_runtime.own_the_optimization).
 
 Enabled by `plugins: [ptsdk_axolotl_metrics.JsonlMetricsPlugin]` with the run directory on PYTHONPATH.
 """
@@ -12,6 +13,8 @@ from axolotl.integrations.base import BasePlugin
 from ptsdk_runtime import (
     count_tokens_in_loss,
     jsonl_metrics_callback,
+    own_the_optimization,
+    tracking_callback,
     write_data_fingerprint,
 )  # copied beside this file
 
@@ -22,9 +25,10 @@ class JsonlMetricsPlugin(BasePlugin):
         self.callback = jsonl_metrics_callback(count_tokens=True)
 
     def add_callbacks_pre_trainer(self, cfg: Any, model: Any) -> list[Any]:
-        return [self.callback]
+        return [self.callback, tracking_callback()]  # the run's name and the job in the trackers (report_to)
 
     def post_trainer_create(self, cfg: Any, trainer: Any) -> None:
         if trainer.args.process_index == 0:
             write_data_fingerprint(trainer.train_dataset)
         count_tokens_in_loss(trainer, self.callback)
+        own_the_optimization(trainer)  # ptsdk's data order and loss normalization, as the plan's environment says

@@ -28,6 +28,7 @@ from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import PYTHON, Backend, Command, ImportResult, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.environment import EnvironmentSpec, InstallStep, read_requirements, requirement_name
 from ptsdk.plugins.kit import (
+    LOSS_NORMALIZATION,
     Effective,
     apply_flag_passthrough,
     common_env,
@@ -215,6 +216,15 @@ class OpenRLHFBackend(Backend):
             note="the shared leading turns of chosen/rejected written as the prompt column by the preparation step; "
             f"{SMOKE}; OpenRLHF's reward dataset tokenizes them as the explicit-prompt records ({DATASETS})",
         ),
+        *caps(
+            "feature",
+            "tracking_tensorboard",
+            T,
+            SFT_CPU,
+            note=f"always on (--logger.tensorboard_dir {TENSORBOARD}): ptsdk reads every OpenRLHF run's metrics from "
+            f"its event files; {SMOKE}. No W&B (OpenRLHF turns it on only with an API key, and then writes no "
+            "TensorBoard logs), MLflow or Trackio logger",
+        ),
     )
 
     # --- environment ------------------------------------------------------------------
@@ -311,7 +321,7 @@ class OpenRLHFBackend(Backend):
         else:
             optimizer = "adamw (DeepSpeed's CPU FusedAdam)" if cpu else "adamw (DeepSpeed FusedAdam)"
         if job.method.family == "sft":
-            normalization = "tokens across the accumulated batch"
+            normalization = LOSS_NORMALIZATION["tokens"]
         elif rl:
             normalization = f"per policy loss ({flags.get('--actor.loss_agg_mode') or 'token-mean'})"
         else:
@@ -1204,8 +1214,17 @@ def _output(job: Job, flags: Flags, notes: list[Note], *, rl: bool) -> None:
     flags.set("--logger.tensorboard_dir", TENSORBOARD)
     if o.eval_steps:
         flags.set("--eval.steps", o.eval_steps)
+    if "tensorboard" in o.report_to:
+        notes.append(
+            Note(
+                "output.report_to",
+                "set",
+                f"tensorboard: OpenRLHF's event files in {TENSORBOARD}/<--logger.wandb.run_name>/ (always written: "
+                "ptsdk reads the run's metrics from them)",
+            )
+        )
     dropped = [r for r in o.report_to if r != "tensorboard"]
-    if dropped:
+    if dropped:  # refused before translation (no tracking_* capability): no OpenRLHF logger that keeps TensorBoard
         notes.append(
             Note(
                 "output.report_to",

@@ -13,6 +13,11 @@ from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import ImportResult, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     HF_OPTIMIZERS,
+    LOSS_NORMALIZATION,
+    OWNED_ADAPTER_SOURCE,
+    OWNED_NORMALIZATION_SOURCE,
+    OWNED_ORDER_SOURCE,
+    SEQUENCE_MEAN,
     Effective,
     TrainerBackend,
     apply_passthrough,
@@ -22,10 +27,20 @@ from ptsdk.plugins.kit import (
     launcher_for,
     local_inputs,
     no_checkpoint_error,
+    owned_adapter,
+    owned_env,
+    owned_order,
+    owns_order,
+    owns_start_adapter,
     passthrough_problems,
     rendezvous_problems,
+    repeat_sampler_order,
     runtime_file,
+    tracking_env,
+    tracking_files,
+    tracking_notes,
 )
+from ptsdk.plugins.runtime import START_ADAPTER, TRACKING_JOB
 from ptsdk.spec import Job
 from ptsdk.spec.method import DPO_LOSSES, GRPO_LOSSES, _OnlineRL
 
@@ -163,6 +178,14 @@ class TRLBackend(TrainerBackend):
         ),
         *caps("rollout", "vllm", V, TESTS + ROLLOUT_TEST, note="vLLM needs GPUs"),
         *caps("feature", "rollout_server", V, TESTS + ROLLOUT_TEST, note="trl vllm-serve"),
+        *caps(
+            "feature",
+            "tracking_tensorboard tracking_mlflow tracking_wandb",
+            T,
+            "tests/backends/test_tracking.py::test_trl_run_in_tensorboard_mlflow_wandb",
+            note="the Trainer's own callbacks; MLflow a local file store, W&B offline (no Trackio in TRL's "
+            "environment: it pulls Gradio and needs pillow<13, and tensorboard's pillow here is 13)",
+        ),
     )
 
     # --- refusals ----------------------------------------------------------------------
@@ -246,8 +269,9 @@ class TRLBackend(TrainerBackend):
         cfg.update(self._training(job, notes))
         cfg.update(self._method(job, notes))
         cfg.update(fixed)
-        cfg.update(self._output(job))
+        cfg.update(self._output(job, notes))
         files = [PlanFile("train_trl.py", copy_from=str(HERE / "train_trl.py")), runtime_file()]
+        files += tracking_files(job, self.name)
         if cfg.get("deepspeed") == DEEPSPEED:
             files.append(PlanFile(DEEPSPEED, content=json.dumps(deepspeed_config(job), indent=2) + "\n"))
         if cfg.get("tokenizer_chat_template") == "chat_template.jinja":
@@ -260,7 +284,7 @@ class TRLBackend(TrainerBackend):
             entrypoint=["train_trl.py"],
             args=["--config", CONFIG],
             launcher=launcher_for(job),
-            env=common_env(job),
+            env={**common_env(job), **owned_env(job), **tracking_env(job, self.name)},
             native_config=CONFIG,
             notes=notes,
             effective=self.effective(job, cfg),
@@ -395,6 +419,9 @@ class TRLBackend(TrainerBackend):
             )
             if a.init_path:
                 out["adapter_init_path"] = a.init_path
+            elif owns_start_adapter(job):
+                # train_trl.py makes ptsdk's seeded starting adapter there first (ptsdk_runtime.make_start_adapter).
+                out.update(adapter_init_path=START_ADAPTER, start_adapter_seed=job.training.seed)
         if m.quantization == "4bit":
             out.update(load_in_4bit=True, bnb_4bit_quant_type="nf4")
         elif m.quantization == "8bit":
@@ -616,7 +643,7 @@ class TRLBackend(TrainerBackend):
                 vllm_tensor_parallel_size=r.tensor_parallel_size,
             )
 
-    def _output(self, job: Job) -> dict[str, Any]:
+    def _output(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         o = job.output
         out: dict[str, Any] = {
             "output_dir": "checkpoints",
@@ -625,6 +652,17 @@ class TRLBackend(TrainerBackend):
             "report_to": o.report_to or ["none"],
             "disable_tqdm": True,
         }
+        # The Trainer's own tracker callbacks (transformers/integrations/integration_utils.py), kept local by
+        # tracking_env; ptsdk_runtime.tracking_callback names the run and records the job.
+        notes += tracking_notes(
+            job,
+            {
+                "tensorboard": "report_to and TENSORBOARD_LOGGING_DIR",
+                "wandb": "report_to and WANDB_MODE=offline, WANDB_DIR, WANDB_PROJECT (the job's name)",
+                "mlflow": "report_to and MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME (the job's name)",
+            },
+            f"run_name is the run directory's name and the job ({TRACKING_JOB}) is recorded in each",
+        )
         if o.save_steps:
             out.update(save_steps=o.save_steps, save_total_limit=o.save_total_limit)
         elif o.saves_per_epoch:
@@ -659,21 +697,29 @@ class TRLBackend(TrainerBackend):
             truncation="keep_start",
             packing=bool(cfg.get("packing")),
             loss_mask=_loss_mask(cfg),
-            data_order=data_order(self.name, job, _shuffled(cfg)),
+            data_order=owned_order(job)
+            if owns_order(job)
+            else (
+                repeat_sampler_order(job)
+                if cfg["method"] in ("grpo", "rloo") and _shuffled(cfg)
+                else data_order(self.name, job, _shuffled(cfg))
+            ),
             optimizer=cfg["optim"],
             load_dtype=cfg["dtype"],
             # Unset: transformers takes sdpa, or eager for a model without it (modeling_utils.py:1855-1889).
             attn_implementation=cfg.get("attn_implementation", "sdpa"),
             weight_decay=cfg["weight_decay"],
             max_grad_norm=cfg["max_grad_norm"],
-            adapter_init="saved adapter"
-            if cfg.get("adapter_init_path")
-            else ("seeded random" if cfg.get("use_peft") else None),
-            loss_normalization="tokens across the accumulated batch",
+            adapter_init=_adapter_init(job, cfg),
+            loss_normalization=_normalization(job),
             sources={
                 "truncation": "TRL truncates long sequences at the end (keep_start)",
-                "adapter_init": "TRL seeds before creating the adapter",
-                "loss_normalization": "TRL divides by num_items_in_batch over all accumulation steps",
+                "adapter_init": OWNED_ADAPTER_SOURCE
+                if "start_adapter_seed" in cfg
+                else "a saved adapter (adapter.init_path), loaded trainable",
+                "loss_normalization": OWNED_NORMALIZATION_SOURCE
+                if job.method.name == "sft"
+                else "TRL's loss: each micro-batch's mean over its sequences, averaged over the accumulation steps",
                 "data_order": _order_source(job, cfg),
                 **(
                     {}
@@ -761,6 +807,18 @@ def _optimizer_note(name: str, device: str) -> str:
     return note
 
 
+def _adapter_init(job: Job, cfg: dict[str, Any]) -> str | None:
+    if "start_adapter_seed" in cfg:
+        return owned_adapter(job)
+    return "saved adapter" if cfg.get("adapter_init_path") else None
+
+
+def _normalization(job: Job) -> str:
+    if job.method.name == "sft":
+        return LOSS_NORMALIZATION[job.training.loss_normalization]
+    return SEQUENCE_MEAN if job.method.family in ("preference", "unpaired_preference") else LOSS_NORMALIZATION["tokens"]
+
+
 def _shuffled(cfg: dict[str, Any]) -> bool:
     if cfg["method"] in ("grpo", "rloo"):  # their RepeatSampler reads shuffle_dataset, not the sampling strategy
         return bool(cfg.get("shuffle_dataset", True))
@@ -782,6 +840,8 @@ def _order_source(job: Job, cfg: dict[str, Any]) -> str:
         )
     if not _shuffled(cfg):
         return "training.shuffle: false: TRL reads the rows in file order (a sequential sampler)" + held
+    if owns_order(job):
+        return OWNED_ORDER_SOURCE + held
     if cfg["method"] in ("grpo", "rloo"):
         return (
             f"TRL's RepeatSampler permutes the prompts with seed {job.training.seed} and repeats each "

@@ -930,13 +930,18 @@ class _Importer:
         report = self.take("report_to", None)
         if report is not None:
             items = report if isinstance(report, list) else [report]
-            known = [str(r) for r in items if r in TRACKERS]
+            # The trackers TRL runs here (its tracking_* capabilities): Trackio is not in TRL's environment.
+            runs = {c.name.removeprefix("tracking_") for c in TRLBackend.capabilities if c.name.startswith("tracking_")}
+            known = [str(r) for r in items if r in TRACKERS and r in runs]
             out["report_to"] = known
             other = [r for r in items if r not in TRACKERS and r != "none"]
+            unrun = [r for r in items if r in TRACKERS and r not in runs]
             self.note(
                 "report_to",
-                "dropped" if other else "set",
-                f"output.report_to {known}" + (f"; ptsdk has no tracker {other}" if other else ""),
+                "dropped" if other or unrun else "set",
+                f"output.report_to {known}"
+                + (f"; ptsdk has no tracker {other}" if other else "")
+                + (f"; ptsdk's TRL environment has no {unrun}" if unrun else ""),
             )
         return out
 

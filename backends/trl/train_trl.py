@@ -70,6 +70,10 @@ class ScriptArgs:
     )
     final_model_dir: str = field(default="model", metadata={"help": "where the trained model or adapter is saved"})
     adapter_init_path: str | None = field(default=None, metadata={"help": "start from this saved PEFT adapter"})
+    start_adapter_seed: int | None = field(
+        default=None,
+        metadata={"help": "first make ptsdk's seeded starting adapter at adapter_init_path (unless it is there)"},
+    )
 
 
 def trainer_classes(method: str | None):
@@ -224,11 +228,38 @@ def drop_long_prompts(ds, tokenizer, limit: int):
     return kept
 
 
+def make_start_adapter(script: ScriptArgs, model_args, training) -> None:
+    """ptsdk's seeded starting adapter at adapter_init_path, made once (the first process; the others wait)."""
+    from ptsdk_runtime import make_start_adapter as make  # copied beside this script
+
+    out = script.adapter_init_path or "start_adapter"
+    with training.main_process_first(local=False, desc="ptsdk's starting adapter"):
+        if not os.path.exists(os.path.join(out, "adapter_config.json")):
+            targets = model_args.lora_target_modules
+            targets = targets if isinstance(targets, str) else ",".join(targets)
+            sha = make(
+                model_args.model_name_or_path,
+                out,
+                script.start_adapter_seed,
+                model_args.lora_r,
+                model_args.lora_alpha,
+                model_args.lora_dropout,
+                targets,
+            )
+            print(f"[ptsdk] starting adapter (seed {script.start_adapter_seed}, sha256 {sha}) in {out}", flush=True)
+
+
 def main() -> None:
     started = time.time()
     script, training, model_args, trainer_cls = parse()
     import torch.distributed as dist
-    from ptsdk_runtime import METRICS_LOG, jsonl_metrics_callback, write_data_fingerprint  # copied beside this script
+    from ptsdk_runtime import (  # copied beside this script
+        METRICS_LOG,
+        jsonl_metrics_callback,
+        own_the_optimization,
+        tracking_callback,
+        write_data_fingerprint,
+    )
     from transformers import AutoTokenizer
     from trl import get_peft_config
 
@@ -256,6 +287,8 @@ def main() -> None:
 
     model = model_args.model_name_or_path
     peft_config = get_peft_config(model_args)
+    if script.start_adapter_seed is not None:
+        make_start_adapter(script, model_args, training)
     if script.adapter_init_path:
         # Same starting adapter as another framework: load it trainable instead of creating a random one.
         from peft import PeftModel
@@ -273,11 +306,12 @@ def main() -> None:
         eval_dataset=evals,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[metrics],
+        callbacks=[metrics, tracking_callback()],  # the run's name and the job in report_to's trackers
     )
     if script.method in ("grpo", "rloo"):
         kwargs["reward_funcs"] = [load_reward(ref) for ref in script.reward_funcs or []]
     trainer = trainer_cls(**kwargs)
+    own_the_optimization(trainer)  # ptsdk's data order and loss normalization, as the plan's environment says
     if hasattr(trainer, "_total_train_tokens"):
         # TRL's own token count (its logged num_tokens) is not in its checkpoints: ptsdk's are, and restore it.
         metrics.track(trainer, "_total_train_tokens")

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import PYTHON, Backend, Command, ImportResult, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
+    LOSS_NORMALIZATION,
     Effective,
     apply_override_passthrough,
     common_env,
@@ -42,6 +43,8 @@ from ptsdk.plugins.kit import (
     passthrough_problems,
     rendezvous_problems,
     runtime_file,
+    tracking_env,
+    tracking_notes,
 )
 from ptsdk.spec import Job
 from ptsdk.spec.adapter import FullFineTune
@@ -306,6 +309,14 @@ class VerlBackend(Backend):
             TESTS + "test_padding_free_and_token_batching_compose_in_verl",
             note="model.use_remove_padding (actor, critic, SFT); varlen attention needs flash-attn on GPUs",
         ),
+        *caps(
+            "feature",
+            "tracking_tensorboard tracking_wandb",
+            T,
+            "tests/backends/test_tracking.py::test_verl_sft_in_tensorboard_wandb",
+            note="vERL's own Tracking (trainer.logger); SFT trained in CPU smoke mode; W&B offline; no MLflow or "
+            "Trackio in vERL's environment",
+        ),
     )
 
     # --- what vERL cannot run, before anything starts ------------------------------------
@@ -486,7 +497,11 @@ class VerlBackend(Backend):
             )
         else:
             launcher = Launcher("python")  # main_ppo starts Ray (or joins ray_address) and places every worker itself
-        env = {**common_env(job), "VERL_FILE_LOGGER_PATH": METRICS_FILE}
+        env = {
+            **common_env(job),
+            **tracking_env(job, self.name, tensorboard_var="TENSORBOARD_DIR"),
+            "VERL_FILE_LOGGER_PATH": METRICS_FILE,
+        }
         prepare = [Command([PYTHON, DATA_MODULE, DATA_SPEC], description="convert the data to vERL's parquet layout")]
         finalize_export = Command(
             [PYTHON, EXPORT, CHECKPOINTS, "model"], description="export the trained weights to model/"
@@ -1053,6 +1068,17 @@ class VerlBackend(Backend):
                     f"unless report_to asks; metrics from vERL's file logger ({METRICS_FILE})",
                 )
             )
+        # vERL's own Tracking (verl/utils/tracking.py) starts each logger of trainer.logger; tracking_env keeps them
+        # local. It names W&B's run after trainer.experiment_name and hands it vERL's whole config.
+        notes += tracking_notes(
+            job,
+            {
+                "tensorboard": "trainer.logger and TENSORBOARD_DIR",
+                "wandb": "trainer.logger and WANDB_MODE=offline, WANDB_DIR (project: trainer.project_name, ptsdk)",
+            },
+            "the run is named after the job (trainer.experiment_name), tagged with the job's hash (W&B: "
+            "ptsdk-job-<sha256>), with vERL's whole config",
+        )
         notes.append(
             Note(
                 "distributed.gpus_per_node",
@@ -1124,9 +1150,7 @@ class VerlBackend(Backend):
             adapter_init=None
             if adapter.type == "full"
             else ("saved adapter" if getattr(adapter, "init_path", None) else "seeded random"),
-            loss_normalization="tokens across the accumulated batch"
-            if sft
-            else o["actor_rollout_ref.actor.loss_agg_mode"],
+            loss_normalization=LOSS_NORMALIZATION["tokens"] if sft else o["actor_rollout_ref.actor.loss_agg_mode"],
             load_dtype={"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[MODEL_DTYPE[job.model.dtype]],
             attn_implementation=job.model.attn_implementation or "sdpa",
             sources={

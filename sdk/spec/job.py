@@ -130,6 +130,14 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
                 t.global_batch_size,
             )
         )
+    if t.loss_normalization != "tokens" and m.name != "sft":
+        out.append(
+            (
+                ("training", "loss_normalization"),
+                f"applies to SFT's token-level loss; {m.name}'s loss is averaged over sequences: remove it",
+                t.loss_normalization,
+            )
+        )
 
     if isinstance(m, _OnlineRL):
         gens = m.num_generations

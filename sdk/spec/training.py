@@ -75,7 +75,21 @@ class TrainingSpec(SpecModel):
         "global_batch_size sequences. Unset: fixed micro-batches.",
     )
     seed: int = Field(42, ge=0, description="Seed for data order, initialization and sampling.")
-    shuffle: bool = Field(True, description="Shuffle the training data (seeded); false keeps the file's order.")
+    shuffle: bool = Field(
+        True,
+        description="Shuffle the training data: ptsdk's own seeded order, a new permutation each epoch, which "
+        "every backend that can reads in the same steps (logs/data_order.jsonl in the run directory); a backend "
+        "that cannot uses its framework's seeded shuffle and says so in its parity table. false keeps the "
+        "file's order.",
+    )
+    loss_normalization: Literal["tokens", "micro_batch"] = Field(
+        "tokens",
+        description="How SFT's token-level loss is averaged over an optimizer step. tokens: every loss token of the "
+        "step weighs the same (the summed loss over all accumulated micro-batches and devices, divided by their "
+        "loss tokens). micro_batch: each micro-batch is averaged over its own loss tokens, then the micro-batches "
+        "are averaged (a short sequence's tokens weigh more). Equal when a step is one micro-batch on one device. "
+        "Preference and RL losses are averaged over sequences and ignore it.",
+    )
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainingSpec:

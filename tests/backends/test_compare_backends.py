@@ -3,35 +3,56 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
-from ptsdk.compare import REPORT_SCHEMA
+from ptsdk.compare import PARITY_RTOL, REPORT_SCHEMA
 
 pytestmark = [pytest.mark.trl, pytest.mark.axolotl]
 SCHEMA = json.loads(REPORT_SCHEMA.read_text())
-# Aligned, the two frameworks compute the same float32 optimization; measured max |d loss| 4.8e-7.
-LOSS_TOLERANCE = 1e-4
 
 
-def test_trl_and_axolotl_agree_on_an_aligned_sft_lora_job(ptsdk, example_job, tmp_path, trl_env, axolotl_env) -> None:
-    job = example_job("compare_sft_lora.yaml", training={"max_steps": 6}, output={"dir": str(tmp_path / "runs")})
-    out = tmp_path / "report"
-    r = ptsdk("compare", str(job), "--backends", "trl,axolotl", "--out", str(out), "--quiet")
+def compare(ptsdk, job, backends: str, out) -> dict:  # type: ignore[no-untyped-def]
+    r = ptsdk("compare", str(job), "--backends", backends, "--out", str(out), "--quiet")
     assert r.code == 0, r.err
     report = json.loads((out / "report.json").read_text())
     jsonschema.validate(report, SCHEMA)
+    print(
+        f"\n{job.stem} on {backends}: largest loss difference {report['max_abs_loss_diff']:.3g} absolute, "
+        f"{report['max_rel_loss_diff']:.3g} relative, over {len(report['aligned_loss'])} steps"
+    )
+    return report
+
+
+def test_trl_and_axolotl_agree_on_the_ordinary_sft_lora_example(
+    ptsdk, example_job, tmp_path, trl_env, axolotl_env
+) -> None:
+    """The ordinary example (shuffled, gradient accumulation 2, a fresh LoRA adapter), no alignment fields: ptsdk
+    owns the data order, the starting adapter and the loss normalization, so both frameworks run the same
+    optimization. 40 steps of 8 rows read the 256 rows in two epochs: both epochs' orders are ptsdk's."""
+    job = example_job("sft_lora.yaml", training={"max_steps": 40}, output={"dir": str(tmp_path / "runs")})
+    out = tmp_path / "report"
+    report = compare(ptsdk, job, "trl,axolotl", out)
     assert report["unexplained_differences"] == []
     assert [row["key"] for row in report["parity"] if row["differs"]] == []
     rows = {row["key"]: row["values"] for row in report["parity"]}
-    # Measured, not planned: the same token sequences and the same real tokens per step.
+    # Measured, not planned: the same token sequences, the same rows in each step, the same starting adapter.
     assert (
         rows["tokenized_data_sha"]["trl"] and rows["tokenized_data_sha"]["trl"] == rows["tokenized_data_sha"]["axolotl"]
     )
+    assert rows["data_order_sha"]["trl"].endswith("(2 epochs)")
+    assert rows["start_adapter_sha"]["trl"] and rows["start_adapter_sha"]["trl"] == rows["start_adapter_sha"]["axolotl"]
     assert rows["global_batch_tokens"]["trl"] == rows["global_batch_tokens"]["axolotl"] > 0
     assert [s["status"] for s in report["summary"]] == ["succeeded", "succeeded"]
-    assert len(report["aligned_loss"]) == 6  # every step lines up by tokens seen
-    assert report["max_abs_loss_diff"] < LOSS_TOLERANCE, report["aligned_loss"]
+    assert len(report["aligned_loss"]) == 40  # every step lines up by tokens seen
+    assert report["max_rel_loss_diff"] < PARITY_RTOL and report["first_divergence"] is None, report["aligned_loss"]
+    run = next(r["run_dir"] for r in report["summary"] if r["backend"] == "trl")
+    epochs = [json.loads(line) for line in (Path(run) / "logs" / "data_order.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [0, 1] and epochs[0]["indices"] != epochs[1]["indices"]
+    assert sorted(epochs[0]["indices"]) == list(range(256))
+    summary = report["summary"][0]
+    assert summary["final_loss"] < summary["first_loss"] - 0.3  # and it learns
     md = (out / "report.md").read_text()
     assert md.index("## Parity") < md.index("## Results")
     import matplotlib.image
@@ -40,15 +61,51 @@ def test_trl_and_axolotl_agree_on_an_aligned_sft_lora_job(ptsdk, example_job, tm
         assert matplotlib.image.imread(out / name).shape[0] > 100
 
 
-def test_naive_job_differences_are_flagged_with_their_source(ptsdk, example_job) -> None:
-    """Without alignment (shuffled data, fresh adapters, accumulation) the diff names each difference and why."""
-    r = ptsdk("translate", str(example_job("sft_lora.yaml")), "--backend", "trl", "--diff", "axolotl")
+def train_log(report: dict, backend: str) -> list[dict]:
+    run = next(r["run_dir"] for r in report["summary"] if r["backend"] == backend)
+    lines = (Path(run) / "logs" / "trainer_log.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if "loss" in r and "train_loss" not in r]
+
+
+def test_trl_and_axolotl_agree_on_the_dpo_example(ptsdk, example_job, tmp_path, trl_env, axolotl_env) -> None:
+    """The DPO example on TRL 1.16 and on Axolotl (TRL 1.9 underneath): the same loss at every step, and the
+    example learns its preference on both. Axolotl builds a DPO adapter from its config alone, so ptsdk's plugin
+    copies the starting adapter in (without it the frameworks start from different adapters)."""
+    job = example_job("dpo.yaml", output={"dir": str(tmp_path / "runs")})
+    report = compare(ptsdk, job, "trl,axolotl", tmp_path / "report")
+    assert report["unexplained_differences"] == [] and [r["key"] for r in report["parity"] if r["differs"]] == []
+    assert len(report["aligned_loss"]) == 12
+    assert report["max_rel_loss_diff"] < PARITY_RTOL and report["first_divergence"] is None, report["aligned_loss"]
+    for backend in ("trl", "axolotl"):
+        steps = train_log(report, backend)
+        margins = [r["rewards/margins"] for r in steps]
+        assert steps[-1]["loss"] < 0.45 < 0.69 < steps[0]["loss"]  # well below ln 2
+        assert margins[-1] > 0.5 > margins[0]
+
+
+def test_trl_and_axolotl_agree_on_the_grpo_example(ptsdk, example_job, tmp_path, trl_env, axolotl_env) -> None:
+    """The GRPO example on TRL 1.16 and on Axolotl (TRL 1.9): the same prompts, the same sampled completions and
+    rewards in every logged reward call, the same loss at every step, and a mean reward that rises on both."""
+    job = example_job("grpo.yaml", output={"dir": str(tmp_path / "runs")})
+    report = compare(ptsdk, job, "trl,axolotl", tmp_path / "report")
+    assert report["unexplained_differences"] == [] and [r["key"] for r in report["parity"] if r["differs"]] == []
+    # Both log 15 steps x 2 reward functions; none of the calls differs.
+    assert report["rollouts"] == {"compared": 30}, report["rollouts"]
+    assert len(report["aligned_loss"]) == 15 and report["first_divergence"] is None, report["aligned_loss"]
+    for backend in ("trl", "axolotl"):
+        rewards = [r["reward"] for r in train_log(report, backend)]
+        assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.3, rewards
+
+
+def test_differences_ptsdk_cannot_own_are_named_with_their_source(ptsdk, example_job) -> None:
+    """vERL reads the rows through its own sampler and makes its own adapter: translate --diff names each
+    difference and why, and exits 0 because every one is explained."""
+    r = ptsdk("translate", str(example_job("sft_lora.yaml")), "--backend", "trl", "--diff", "verl")
     assert r.code == 0, r.err
     lines = {line.split()[0]: line for line in r.out.splitlines()[1:]}
-    assert "Axolotl creates the adapter without seeding it first" in lines["adapter_init"]
-    assert "per micro-batch mean" in lines["loss_normalization"]
-    assert "transformers' RandomSampler" in lines["data_order"] and "shuffle_merged_datasets" in lines["data_order"]
-    assert "<-" not in lines["learning_rate"] and "<-" not in lines["micro_batch"]
+    assert "DistributedSampler" in lines["data_order"] and "ptsdk's seeded permutation" in lines["data_order"]
+    assert "vERL creates the adapter" in lines["adapter_init"]
+    assert "<-" not in lines["loss_normalization"] and "<-" not in lines["learning_rate"]
 
 
 # Measured on the example (CPU, fp32, torch 2.13 in both environments): the losses agree to the last bit.
