@@ -320,9 +320,10 @@ def start_adapter_command(job: Job) -> Command:
 def owned_env(job: Job) -> dict[str, str]:
     """The environment that tells ptsdk_runtime.own_the_optimization what to apply in a Hugging Face trainer:
     ptsdk's seeded order (owns_order) or file order (training.shuffle: false), the seed the training starts
-    from, and SFT's loss normalization."""
+    from, the warmup, and SFT's loss normalization."""
     t = job.training
-    env = {runtime.SEED_ENV: str(t.seed)}
+    warmup = job.warmup_steps if job.warmup_steps is not None else t.warmup_ratio
+    env = {runtime.SEED_ENV: str(t.seed), runtime.WARMUP_ENV: str(warmup)}
     if not t.shuffle:
         env[runtime.ORDER_ENV] = "file"
     elif owns_order(job):

@@ -47,6 +47,7 @@ START_ADAPTER_LOG = os.path.join("logs", "start_adapter.json")
 #: :func:`own_the_optimization`: the seed of ptsdk's per-epoch order, and the loss normalization.
 ORDER_ENV = "PTSDK_ORDER"
 SEED_ENV = "PTSDK_SEED"
+WARMUP_ENV = "PTSDK_WARMUP"
 START_ADAPTER_ENV = "PTSDK_START_ADAPTER"
 #: Online RL: the prompts, completions and rewards of the first ROLLOUT_LOG_CALLS reward calls (rank 0), one JSON
 #: line per reward function and call, so two frameworks' rollouts can be compared where they first part.
@@ -566,6 +567,8 @@ def own_the_optimization(trainer: Any) -> None:
       shuffling: ``shuffle_dataset``; other trainers read through a sequential sampler);
     - :data:`START_ADAPTER_ENV`: the trainer's adapter takes the weights of this saved adapter (a framework
       that builds the adapter from its config alone, as Axolotl does for DPO/IPO/KTO, starts from it too);
+    - :data:`WARMUP_ENV`: the trainer's warmup (``args.warmup_steps``, read when its scheduler is made at the start
+      of training): the job's steps, or its ratio, which transformers rounds up (Axolotl would make 1 step 2);
     - :data:`SEED_ENV`: every random generator is seeded again when training starts (not when it resumes), so
       what draws from them during training (dropout masks) starts from the same state whatever the framework
       drew before (loading, preprocessing, creating the trainer);
@@ -577,6 +580,10 @@ def own_the_optimization(trainer: Any) -> None:
     start = os.environ.get(START_ADAPTER_ENV)
     if start is not None:
         load_start_adapter(trainer, start)
+    warmup = os.environ.get(WARMUP_ENV)
+    if warmup is not None:
+        value = float(warmup)  # whole steps, or a ratio below 1 that get_warmup_steps rounds up
+        trainer.args.warmup_steps = int(value) if value >= 1 else value
     start_seed = os.environ.get(SEED_ENV)
     if start_seed is not None:
         trainer.add_callback(_seeded_start(int(start_seed)))

@@ -80,7 +80,7 @@ def test_loss_normalization_is_an_sft_setting(ptsdk, tmp_path: Path) -> None:
     assert r.code == 2 and "training.loss_normalization" in r.err and "Traceback" not in r.err
 
 
-def test_matrix_refuses_per_micro_batch_loss_until_a_backend_proves_it(ptsdk, tmp_path: Path) -> None:
+def test_matrix_refuses_per_micro_batch_loss_where_no_test_runs_it(ptsdk, tmp_path: Path) -> None:
     job = tmp_path / "sft.yaml"
     text = (
         (EXAMPLES / "jobs" / "sft_lora.yaml")
@@ -88,10 +88,9 @@ def test_matrix_refuses_per_micro_batch_loss_until_a_backend_proves_it(ptsdk, tm
         .replace("precision: fp32", "precision: fp32\n  loss_normalization: micro_batch")
     )
     job.write_text(text.replace("../", str(EXAMPLES) + "/"))
-    # No backend has a test that proves it yet (TRL's and Axolotl's per-micro-batch runs part at step 3).
-    for backend in ("trl", "verl"):
-        r = ptsdk("validate", str(job), "--backend", backend)
-        assert r.code == 2 and "training.loss_normalization" in r.err and "Traceback" not in r.err
+    r = ptsdk("validate", str(job), "--backend", "verl")
+    assert r.code == 2 and "training.loss_normalization" in r.err and "axolotl" in r.err and "trl" in r.err
+    assert ptsdk("validate", str(job), "--backend", "trl").code == 0
 
 
 def test_losses_agree_within_the_relative_or_absolute_tolerance() -> None:

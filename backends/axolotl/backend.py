@@ -150,6 +150,13 @@ class AxolotlBackend(TrainerBackend):
         *caps("reward", "functions", T, TESTS + "test_grpo"),
         *caps(
             "feature",
+            "loss_per_micro_batch",
+            T,
+            "tests/backends/test_compare_backends.py::test_loss_normalization_per_micro_batch_agrees",
+            note="SFT: ptsdk_runtime.own_the_optimization turns transformers' model_accepts_loss_kwargs off",
+        ),
+        *caps(
+            "feature",
             "packing",
             V,
             TESTS + "test_every_method_and_adapter_passes_axolotl_validator",
@@ -592,12 +599,15 @@ class AxolotlBackend(TrainerBackend):
                     "training.packing", "set", "sample_packing: one micro-batch item is a packed block, not one example"
                 )
             )
-        if job.warmup_steps is None and t.warmup_ratio:
-            notes.append(
-                Note("training.warmup_ratio", "approximated", "Axolotl rounds ratio x steps down; TRL rounds up")
-            )
         if job.warmup_steps == 1:
-            notes.append(Note("training.warmup_ratio", "approximated", "Axolotl turns a 1-step warmup into 2 steps"))
+            notes.append(
+                Note(
+                    "training.warmup_ratio",
+                    "set",
+                    "Axolotl turns a 1-step warmup into 2 (axolotl/core/builders/base.py:256-257); ptsdk's plugin "
+                    "gives the trainer the job's warmup back before its scheduler is made",
+                )
+            )
         return out
 
     def _distributed(self, job: Job, notes: list[Note]) -> dict[str, Any]:
@@ -697,9 +707,9 @@ class AxolotlBackend(TrainerBackend):
 
     def effective(self, job: Job, cfg: dict[str, Any]) -> dict[str, Any]:
         order, order_source = data_order(job)
-        warmup = (
-            (2 if cfg["warmup_steps"] == 1 else cfg["warmup_steps"]) if "warmup_steps" in cfg else cfg["warmup_ratio"]
-        )
+        # ptsdk's plugin sets the trainer's warmup_steps to the job's (PTSDK_WARMUP): whole steps, or a ratio that
+        # transformers rounds up (TrainingArguments.get_warmup_steps), as on TRL.
+        warmup = cfg["warmup_steps"] if "warmup_steps" in cfg else cfg["warmup_ratio"]
         return Effective.from_job(
             job,
             micro_batch=cfg["micro_batch_size"],
@@ -743,7 +753,6 @@ class AxolotlBackend(TrainerBackend):
                 else "TRL's loss: each micro-batch's mean over its sequences, averaged over the accumulation steps",
                 "data_order": order_source,
                 "truncation": "Axolotl drops or truncates by excess_length_strategy",
-                "warmup": "Axolotl turns a 1-step warmup into 2 (and rounds a ratio down)",
             },
         ).to_dict()
 

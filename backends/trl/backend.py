@@ -137,6 +137,13 @@ class TRLBackend(TrainerBackend):
         *caps("device", "cpu", T, TESTS + "test_sft_full"),
         *caps("reward", "functions", T, TESTS + "test_grpo_reward_function"),
         *caps("reward", "model", T, TESTS + "test_grpo_reward_model"),
+        *caps(
+            "feature",
+            "loss_per_micro_batch",
+            T,
+            "tests/backends/test_compare_backends.py::test_loss_normalization_per_micro_batch_agrees",
+            note="SFT: ptsdk_runtime.own_the_optimization turns transformers' model_accepts_loss_kwargs off",
+        ),
         *caps("feature", "packing", T, TESTS + "test_sft_packing"),
         *caps("feature", "kl_in_loss:k3", T, TESTS + RL_TEST, note="GRPO (beta; k3 x importance ratio)"),
         *caps("feature", "kl_in_reward:k1", T, TESTS + "test_rloo_reward_function", note="RLOO (beta, per sequence)"),

@@ -298,6 +298,9 @@ def main() -> None:
             model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None}
         )
         model, peft_config = PeftModel.from_pretrained(base, script.adapter_init_path, is_trainable=True), None
+        if script.method in ("cpo", "orpo"):
+            # The model is built: CPO and ORPO refuse model_init_kwargs beside an instantiated one (cpo_trainer.py).
+            training.model_init_kwargs = None
     metrics = jsonl_metrics_callback(METRICS_LOG)
     kwargs = dict(
         model=model,

@@ -61,6 +61,30 @@ def test_trl_and_axolotl_agree_on_the_ordinary_sft_lora_example(
         assert matplotlib.image.imread(out / name).shape[0] > 100
 
 
+def test_loss_normalization_per_micro_batch_agrees(ptsdk, example_job, tmp_path, trl_env, axolotl_env) -> None:
+    """training.loss_normalization: micro_batch, applied by ptsdk in both frameworks: the same losses on data whose
+    micro-batches hold different numbers of loss tokens, and not the token-weighted ones."""
+    rows = [
+        {"prompt": f"What is {i} + {i}?", "completion": " " + " ".join([str(2 * i)] * (1 + (i * 5) % 11))}
+        for i in range(16)
+    ]
+    data = tmp_path / "varied.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = {"data": {"train": {"path": str(data)}, "max_length": 64}, "output": {"dir": str(tmp_path / "runs")}}
+    job = example_job("sft_lora.yaml", training={"max_steps": 3, "loss_normalization": "micro_batch"}, **common)
+    report = compare(ptsdk, job, "trl,axolotl", tmp_path / "report")
+    by_key = {row["key"]: row["values"] for row in report["parity"]}
+    assert by_key["loss_normalization"] == {"trl": "per micro-batch mean", "axolotl": "per micro-batch mean"}
+    assert report["unexplained_differences"] == [] and report["first_divergence"] is None, report["aligned_loss"]
+    tokens = example_job("sft_lora.yaml", "tokens", training={"max_steps": 3}, **common)
+    r = ptsdk("run", str(tokens), "--backend", "trl", "--run-dir", str(tmp_path / "tokens"), "--quiet")
+    assert r.code == 0, r.err
+    records = map(json.loads, (tmp_path / "tokens" / "metrics.jsonl").read_text().splitlines())
+    token_losses = [m["loss"] for m in records if m["kind"] == "train"]
+    # Step 1 already differs: its two micro-batches hold different numbers of loss tokens.
+    assert abs(report["aligned_loss"][0]["loss"]["trl"] - token_losses[0]) > 1e-4 * abs(token_losses[0])
+
+
 def train_log(report: dict, backend: str) -> list[dict]:
     run = next(r["run_dir"] for r in report["summary"] if r["backend"] == backend)
     lines = (Path(run) / "logs" / "trainer_log.jsonl").read_text().splitlines()
@@ -97,14 +121,16 @@ def test_trl_and_axolotl_agree_on_the_grpo_example(ptsdk, example_job, tmp_path,
         assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.3, rewards
 
 
-def test_differences_ptsdk_cannot_own_are_named_with_their_source(ptsdk, example_job) -> None:
-    """vERL reads the rows through its own sampler and makes its own adapter: translate --diff names each
-    difference and why, and exits 0 because every one is explained."""
-    r = ptsdk("translate", str(example_job("sft_lora.yaml")), "--backend", "trl", "--diff", "verl")
+@pytest.mark.parametrize("other", ["verl", "openrlhf"])
+def test_differences_ptsdk_cannot_own_are_named_with_their_source(ptsdk, example_job, other: str) -> None:
+    """Against the command-line frameworks, translate --diff names each difference that is left with its source
+    and exits 0, because every one is explained (OpenRLHF trains in bf16 only)."""
+    job = example_job("sft_lora.yaml", training={"precision": "bf16"} if other == "openrlhf" else {})
+    r = ptsdk("translate", str(job), "--backend", "trl", "--diff", other)
     assert r.code == 0, r.err
+    marked = [line for line in r.out.splitlines()[1:] if "<-" in line]
+    assert all("<- differs: " in line and "UNEXPLAINED" not in line for line in marked), r.out
     lines = {line.split()[0]: line for line in r.out.splitlines()[1:]}
-    assert "DistributedSampler" in lines["data_order"] and "ptsdk's seeded permutation" in lines["data_order"]
-    assert "vERL creates the adapter" in lines["adapter_init"]
     assert "<-" not in lines["loss_normalization"] and "<-" not in lines["learning_rate"]
 
 
