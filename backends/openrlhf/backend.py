@@ -29,6 +29,7 @@ from ptsdk.plugins.backend import PYTHON, Backend, Command, ImportResult, Launch
 from ptsdk.plugins.environment import EnvironmentSpec, InstallStep, read_requirements, requirement_name
 from ptsdk.plugins.kit import (
     LOSS_NORMALIZATION,
+    OWNED_ORDER_SOURCE,
     Effective,
     apply_flag_passthrough,
     common_env,
@@ -37,6 +38,8 @@ from ptsdk.plugins.kit import (
     local_inputs,
     model_dir_problems,
     no_checkpoint_error,
+    owned_order,
+    owns_order,
     parse_flags,
     passthrough_problems,
     rendezvous_problems,
@@ -64,6 +67,14 @@ DATASETS = "test_mapped_records_tokenize_as_canonical_in_openrlhf_datasets"
 SMOKE = "trained in CPU smoke mode (cpu_smoke.py); GPU command lines validated by OpenRLHF's parsers"
 
 MODULES = {"sft": "openrlhf.cli.train_sft", "preference": "openrlhf.cli.train_dpo", "rl": "openrlhf.cli.train_ppo_ray"}
+#: Where OpenRLHF's optimizer steps part from the Hugging Face Trainer's when ptsdk lays out the epochs.
+EPOCH_END = "runs on into the next epoch"
+EPOCH_END_SOURCE = (
+    "OpenRLHF's accumulation windows run across epochs (openrlhf/trainer/sft_trainer.py, dpo_trainer.py): where an "
+    "epoch's rows do not fill whole global batches, its last step takes rows of the next epoch, and every later step "
+    "shifts, where the Hugging Face Trainer makes a short last step; with a multiple of the global batch in each "
+    "epoch the steps are the same"
+)
 
 # Files in the run directory.
 DATA_SPEC = "openrlhf_data.json"  # what prepare_openrlhf.py converts, and how
@@ -332,14 +343,18 @@ class OpenRLHFBackend(Backend):
             gradient_accumulation=job.gradient_accumulation_steps,
             learning_rate=float(flags.get(f"--{prefix}adam.lr") or t.learning_rate or 0.0),
             lr_scheduler=str(flags.get(f"--{prefix}lr_scheduler")),
-            warmup=t.warmup_ratio,
+            # OpenRLHF warms up for ceil(steps x --lr_warmup_ratio) (openrlhf/utils/deepspeed/deepspeed.py:381): the
+            # job's whole steps when the run length is known, as ptsdk gives the other backends.
+            warmup=job.warmup_steps if job.warmup_steps is not None else t.warmup_ratio,
             max_length=int(flags.get("--data.max_len") or job.data.max_length),
             truncation="drop long prompts, truncate the rest"
             if not rl
             else "prompts kept whole, sequences cut at max_len",
             packing=False,  # OpenRLHF packs nothing into blocks (--ds.packing_samples is padding-free)
             loss_mask="all" if flags.has("--model.pretrain_mode_enable") else "completion",
-            data_order=data_order(self.name, job, True),
+            data_order=(owned_order(job) if t.shuffle else "file order")
+            if lays_out_epochs(job)
+            else data_order(self.name, job, True),
             optimizer=optimizer,
             weight_decay=t.weight_decay,
             max_grad_norm=t.max_grad_norm,
@@ -365,11 +380,20 @@ class OpenRLHFBackend(Backend):
                 "tokenized_data_sha": "not measured: OpenRLHF tokenizes inside its own CLI (no ptsdk fingerprint)",
                 "tokenized_rows": "not measured: OpenRLHF tokenizes inside its own CLI (no ptsdk fingerprint)",
                 "global_batch_tokens": "not measured: OpenRLHF logs no token counts",
-                "data_order": "OpenRLHF always shuffles with its DistributedSampler (seed --train.seed)",
+                "data_order": f"{OWNED_ORDER_SOURCE} ({PREPARE} writes every epoch for OpenRLHF's one-pass sampler)"
+                if lays_out_epochs(job) and t.shuffle
+                else (
+                    f"training.shuffle: false: {PREPARE} writes every epoch in the file's order for OpenRLHF's "
+                    "one-pass sampler (DistributedSampler, seed --train.seed)"
+                    if lays_out_epochs(job)
+                    else "OpenRLHF always shuffles with its DistributedSampler (seed --train.seed)"
+                ),
+                "epoch_end_step": EPOCH_END_SOURCE,
                 "truncation": "SFT drops records whose prompt fills max_length; the rest is truncated",
                 "adapter_init": "peft's initialization after transformers.set_seed(--train.seed)",
             },
             extra={
+                **({"epoch_end_step": EPOCH_END} if lays_out_epochs(job) else {}),
                 "zero_stage": flags.get("--ds.zero_stage"),
                 "module": MODULES[job.method.family],
                 "padding_free": flags.has("--ds.packing_samples"),
@@ -631,6 +655,28 @@ def _records_for(job: Job, steps: int) -> tuple[int, int]:
     return rollouts * prompts, rollouts * per_rollout
 
 
+def lays_out_epochs(job: Job) -> bool:
+    """Whether prepare_openrlhf.py lays out every epoch of an SFT or DPO/IPO run for OpenRLHF's sampler, so that it
+    reads ptsdk's order of each epoch (kit.owns_order) or the file's order in every epoch (training.shuffle: false)
+    in one pass (--train.max_epochs 1). Online RL samples prompts into rollouts of its own."""
+    t = job.training
+    return job.method.family in ("sft", "preference") and not t.packing and (owns_order(job) or not t.shuffle)
+
+
+def _order_spec(job: Job) -> dict[str, Any]:
+    """What prepare_openrlhf.lay_out needs: ptsdk's seed (None: the file's order), the run's length, the global batch,
+    and the seed and data-parallel size of OpenRLHF's DistributedSampler."""
+    t = job.training
+    return {
+        "seed": t.seed if t.shuffle else None,
+        "epochs": None if t.max_steps is not None else int(t.epochs or 1),
+        "max_steps": t.max_steps,
+        "global_batch": t.global_batch_size,
+        "sampler_seed": t.seed,  # --train.seed
+        "world_size": job.distributed.data_parallel_size,
+    }
+
+
 def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
     """The data flags, and the spec prepare_openrlhf.py converts the data with."""
     data, m = job.data, job.method
@@ -678,7 +724,24 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
     for which, source in (("train", data.train), ("eval", data.eval)):
         if source is not None and source.subset:
             notes.append(Note(f"data.{which}.subset", "set", f"{source.subset}: read by {PREPARE}"))
-    if job.training.max_steps is not None:
+    if lays_out_epochs(job):
+        t = job.training
+        spec["order"] = _order_spec(job)
+        whose = f"ptsdk's order (seed {t.seed}, a new one each epoch)" if t.shuffle else "the file's order"
+        length = f"{t.max_steps} optimizer steps of" if t.max_steps is not None else f"{int(t.epochs or 1)} epochs of"
+        notes.append(
+            Note(
+                "training.shuffle",
+                "set",
+                f"{whose}: OpenRLHF's sampler always shuffles (DistributedSampler, seed --train.seed), so {PREPARE} "
+                f"writes {length} the records, epoch after epoch, placed where that sampler's one pass "
+                "(--train.max_epochs 1) reads them in that order (OpenRLHF tokenizes each copy: a record is "
+                "tokenized once per epoch)"
+                + ("; each epoch's order in logs/data_order.jsonl" if t.shuffle else "")
+                + f". {EPOCH_END_SOURCE}",
+            )
+        )
+    elif job.training.max_steps is not None:
         # OpenRLHF has no step limit: it trains whole passes. The prepared file holds exactly
         # max_steps x (records per step) records, the source repeated in order and cut there,
         # trained for one pass, so the run makes exactly max_steps optimizer steps.
@@ -859,7 +922,8 @@ def _deepspeed_trainer(job: Job, flags: Flags, notes: list[Note]) -> None:
             f"(micro {t.micro_batch_size} x data-parallel {job.distributed.data_parallel_size})",
         )
     )
-    flags.set("--train.max_epochs", 1 if t.max_steps is not None else int(t.epochs or 1))
+    # One pass over every laid-out epoch (lays_out_epochs), or over the data repeated to max_steps.
+    flags.set("--train.max_epochs", 1 if t.max_steps is not None or lays_out_epochs(job) else int(t.epochs or 1))
     flags.on("--model.gradient_checkpointing_enable", t.gradient_checkpointing)
     _optimizer(job, flags, notes, prefix="")
     _deepspeed(job, flags, notes)
@@ -977,7 +1041,7 @@ def _deepspeed(job: Job, flags: Flags, notes: list[Note]) -> None:
             notes.append(Note("adapter.target_modules", "defaulted", "all-linear: OpenRLHF's default (flag left out)"))
     flags.on("--ds.load_in_4bit", job.model.quantization == "4bit")
     flags.set("--train.seed", t.seed)
-    if not t.shuffle:
+    if not t.shuffle and not lays_out_epochs(job):
         notes.append(
             Note(
                 "training.shuffle",

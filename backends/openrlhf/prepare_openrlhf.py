@@ -26,7 +26,9 @@ the rest each answer (ptsdk_runtime's split_implicit_prompt).
 With online RL and reward functions it then loads ``ptsdk_reward.py`` the way OpenRLHF does
 (its own SingleTurnAgentExecutor) and scores the first record, so a broken reward fails here,
 not after the engines started. ``data.eval_split`` holds a seeded fraction of the training records
-out into ``data/eval.jsonl`` (the indices datasets' ``train_test_split`` picks). A hub dataset's
+out into ``data/eval.jsonl`` (the indices datasets' ``train_test_split`` picks). SFT and DPO records are then
+laid out (``order``: :func:`lay_out`) so that OpenRLHF's shuffling sampler reads ptsdk's order of every epoch, or
+the file's order, in one pass; ptsdk's orders go to ``logs/data_order.jsonl``. A hub dataset's
 subset is read with ``datasets.load_dataset(path, subset)``. Bad input: ``field line N: problem``
 lines, exit 2.
 """
@@ -41,9 +43,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from ptsdk_runtime import (  # copied beside this file
+    ORDER_LOG,
     BadRecord,
     alpaca_prompt,
     canonical_messages,
+    epoch_order,
     iter_records,
     split_implicit_prompt,
 )
@@ -243,6 +247,55 @@ def repeat_to(records: list[dict[str, Any]], total: int | None) -> list[dict[str
     return [records[i % len(records)] for i in range(total)]
 
 
+def epoch_sequence(n: int, order: dict[str, Any]) -> tuple[list[list[int]], list[int]]:
+    """(each epoch's order, the record indices of the whole run in reading order): ptsdk's order of each epoch
+    (``seed``: ptsdk_runtime.epoch_order; None: the file's order), epoch after epoch; ``epochs`` of them, or cut at
+    ``max_steps`` global batches (OpenRLHF has no step limit: it trains the whole pass)."""
+    if order["epochs"] is not None:
+        epochs = order["epochs"]
+    else:
+        epochs = -(-order["max_steps"] * order["global_batch"] // n)
+    orders = [list(range(n)) if order["seed"] is None else epoch_order(n, order["seed"], e) for e in range(epochs)]
+    sequence = [i for o in orders for i in o]
+    if order["max_steps"] is not None:
+        sequence = sequence[: order["max_steps"] * order["global_batch"]]
+    return orders, sequence
+
+
+def sampler_order(n: int, seed: int, world_size: int) -> list[int]:
+    """The positions OpenRLHF's DistributedSampler (shuffle, drop_last: openrlhf/utils/distributed_sampler.py) reads
+    in its epoch 0, in the order its global batches take them: torch.randperm(n) from a generator seeded with
+    --train.seed, cut to a multiple of the data-parallel size; rank r takes every world_size-th from r, so global
+    batch k is the k-th block of the permutation whatever the number of ranks."""
+    import torch
+
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    positions: list[int] = torch.randperm(n, generator=generator).tolist()
+    return positions[: n // world_size * world_size]
+
+
+def lay_out(records: list[dict[str, Any]], order: dict[str, Any]) -> tuple[list[dict[str, Any]], list[list[int]]]:
+    """The records placed so that the sampler's j-th read is the j-th of :func:`epoch_sequence` (a place the sampler
+    never reads, past the last multiple of the data-parallel size, holds the sequence's tail); returns them and
+    each epoch's order."""
+    orders, sequence = epoch_sequence(len(records), order)
+    out: list[dict[str, Any] | None] = [None] * len(sequence)
+    positions = sampler_order(len(sequence), order["sampler_seed"], order["world_size"])
+    for j, position in enumerate(positions):
+        out[position] = records[sequence[j]]
+    tail = iter(sequence[len(positions) :])
+    return [r if r is not None else records[next(tail)] for r in out], orders
+
+
+def write_order_log(orders: list[list[int]], seed: int, path: str = ORDER_LOG) -> None:
+    """ptsdk's order of each epoch, one JSON line each, as the Trainer backends' runners write it."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for epoch, indices in enumerate(orders):
+            f.write(json.dumps({"epoch": epoch, "rows": len(indices), "seed": seed, "indices": indices}) + "\n")
+
+
 def write_jsonl(path: str, records: list[dict[str, Any]]) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -293,7 +346,20 @@ def prepare(spec: dict[str, Any], *, reward_file: str | None = None) -> tuple[li
             return [f"data.eval_split: {split['fraction']} of {len(train)} records leaves none to train on"], summary
         evals = [r for i, r in enumerate(train) if i in test]
         train = [r for i, r in enumerate(train) if i not in test]
-    repeated = repeat_to(train, spec.get("repeat_to"))
+    order = spec.get("order")
+    if order:
+        repeated, orders = lay_out(train, order)
+        summary["epochs"] = len(orders)
+        steps, rest = divmod(len(train), order["global_batch"])
+        if rest:
+            summary["epoch_end"] = (
+                f"{len(train)} records make {steps} global batches of {order['global_batch']} and {rest} more: "
+                "OpenRLHF's step at each epoch's end takes rows of the next epoch (the Trainer's is short)"
+            )
+        if order["seed"] is not None:
+            write_order_log(orders, order["seed"])
+    else:
+        repeated = repeat_to(train, spec.get("repeat_to"))
     write_jsonl(spec["train_out"], repeated)
     summary["train_records"] = len(train)
     summary["train_written"] = len(repeated)

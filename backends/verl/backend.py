@@ -12,7 +12,10 @@ Units (ptsdk -> vERL), converted exactly or refused:
   ``*micro_batch_size_per_gpu`` counts responses per GPU. Gradient accumulation is implied.
 
 The data is converted to vERL's parquet layouts by ``verl_data.py`` (a ``prepare`` command, in the run
-directory; for SFT it also fingerprints the rows as vERL's dataset class tokenizes them) and the job's
+directory; for SFT it also fingerprints the rows as vERL's dataset class tokenizes them, and lays out every epoch
+of the run so that vERL's always-shuffling SFT sampler reads ptsdk's order of each epoch, or the file's, in the
+Hugging Face Trainer's optimizer steps: :func:`lays_out_epochs`; a LoRA SFT job starts from ptsdk's seeded adapter,
+loaded through ``model.lora_adapter_path``) and the job's
 reward functions are served through vERL's ``custom_reward_function`` by ``verl_reward.py``; a reward
 model (``method.reward_model``) is served by vERL's reward loop on the rollout engine. A CPU job runs
 through ``cpu_smoke.py`` (the only file with device adaptations).
@@ -33,6 +36,8 @@ from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import PYTHON, Backend, Command, ImportResult, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     LOSS_NORMALIZATION,
+    OWNED_ADAPTER_SOURCE,
+    OWNED_ORDER_SOURCE,
     Effective,
     apply_override_passthrough,
     common_env,
@@ -40,12 +45,18 @@ from ptsdk.plugins.kit import (
     local_inputs,
     model_dir_problems,
     no_checkpoint_error,
+    owned_adapter,
+    owned_order,
+    owns_order,
+    owns_start_adapter,
     passthrough_problems,
     rendezvous_problems,
     runtime_file,
+    start_adapter_command,
     tracking_env,
     tracking_notes,
 )
+from ptsdk.plugins.runtime import START_ADAPTER
 from ptsdk.spec import Job
 from ptsdk.spec.adapter import FullFineTune
 from ptsdk.spec.method import GRPO, PPO, RLOO, SFT, ReinforcePP
@@ -79,6 +90,8 @@ DATA_MODULE, DATA_SPEC = "verl_data.py", "verl_data.json"
 REWARD_MODULE, REWARD_SPEC = "verl_reward.py", "verl_reward.json"
 CPU_SMOKE, EXPORT = "cpu_smoke.py", "verl_export.py"
 TRAIN_PARQUET, EVAL_PARQUET = "data/train.parquet", "data/eval.parquet"
+#: verl_data.py's layout of the training rows (layout ``epochs``): epochs, steps per epoch, filler rows per step.
+LAYOUT_FILE = "data/train_layout.json"
 #: vERL's file logger writes one JSON line per step here (VERL_FILE_LOGGER_PATH, relative to the run directory).
 METRICS_FILE = "logs/verl_metrics.jsonl"
 CHECKPOINTS = "checkpoints"
@@ -142,6 +155,22 @@ def steps_per_rollout(job: Job) -> int:
         return 1
     prompts = max(job.training.global_batch_size // max(m.num_generations, 1), 1)
     return max((m.rollout_batch_size or prompts) // prompts, 1) * m.epochs_per_rollout
+
+
+def lays_out_epochs(job: Job) -> bool:
+    """Whether verl_data.py lays out every epoch of an SFT run for vERL's sampler (layout ``epochs``), so that vERL
+    reads ptsdk's order of each epoch (kit.owns_order) or the file's order in every epoch (training.shuffle: false),
+    in the Hugging Face Trainer's optimizer steps. vERL then makes one pass over the laid-out rows, so its own
+    per-epoch cadence (after_each_epoch: len(train_dataloader)) would mean the whole run: a job with
+    output.saves_per_epoch / evals_per_epoch keeps vERL's own epochs (and sampler) instead."""
+    t, out = job.training, job.output
+    return (
+        job.method.family == "sft"
+        and not t.packing
+        and (owns_order(job) or not t.shuffle)
+        and out.saves_per_epoch is None
+        and out.evals_per_epoch is None
+    )
 
 
 class VerlBackend(Backend):
@@ -503,6 +532,8 @@ class VerlBackend(Backend):
             "VERL_FILE_LOGGER_PATH": METRICS_FILE,
         }
         prepare = [Command([PYTHON, DATA_MODULE, DATA_SPEC], description="convert the data to vERL's parquet layout")]
+        if starts_from_ptsdks_adapter(job):  # model.lora_adapter_path: start_adapter
+            prepare.insert(0, start_adapter_command(job))
         finalize_export = Command(
             [PYTHON, EXPORT, CHECKPOINTS, "model"], description="export the trained weights to model/"
         )
@@ -561,7 +592,7 @@ class VerlBackend(Backend):
                     "vERL's SFT dataset truncates (right) or errors; it cannot drop rows",
                 )
             )
-        if job.data.train.max_samples:
+        if job.data.train.max_samples and not lays_out_epochs(job):  # laid out: verl_data.py took them already
             o["data.train_max_samples"] = job.data.train.max_samples
         if job.data.eval is not None and job.data.eval.max_samples:
             o["data.val_max_samples"] = job.data.eval.max_samples
@@ -590,13 +621,29 @@ class VerlBackend(Backend):
         o["trainer.max_ckpt_to_keep"] = job.output.save_total_limit
         # The full HF model is saved with the last checkpoint: verl_export.py copies it to model/.
         o["checkpoint.save_contents"] = ["model", "optimizer", "extra", "hf_model"]
-        if not t.shuffle:
+        if lays_out_epochs(job):
+            whose = (
+                "the file's order" if not t.shuffle else f"ptsdk's seeded order (seed {t.seed}, a new one each epoch)"
+            )
+            notes.append(
+                Note(
+                    "training.shuffle",
+                    "set",
+                    f"{whose}: vERL's SFT sampler always shuffles (DistributedSampler, seed {SFT_SAMPLER_SEED}), so "
+                    f"{DATA_MODULE} lays out every epoch the run reads as one pass that this sampler reads in that "
+                    "order, step for step as the Hugging Face Trainer reads them (a short last step of an epoch is "
+                    "filled with rows that carry no loss token); trainer.total_epochs=1"
+                    + ("" if not t.shuffle else "; each epoch's order in logs/data_order.jsonl"),
+                )
+            )
+        elif not t.shuffle:
             notes.append(
                 Note(
                     "training.shuffle",
                     "approximated",
                     f"vERL's SFT sampler always shuffles (DistributedSampler, seed {SFT_SAMPLER_SEED}): {DATA_MODULE} "
-                    "lays the rows out so that its first epoch draws them in file order; later epochs are reshuffled",
+                    "lays the rows out so that its first epoch draws them in file order; later epochs are reshuffled "
+                    "(output.saves_per_epoch / evals_per_epoch keep vERL's own epochs)",
                 )
             )
         else:
@@ -605,7 +652,13 @@ class VerlBackend(Backend):
                     "training.seed",
                     "approximated",
                     f"vERL's SFT sampler shuffles with its own seed {SFT_SAMPLER_SEED} (DistributedSampler's default), "
-                    f"not {t.seed}; the seed still initializes the model engine",
+                    f"not {t.seed}; the seed still initializes the model engine"
+                    + (
+                        " (ptsdk's order needs one pass over every epoch, which vERL's per-epoch cadence of "
+                        "output.saves_per_epoch / evals_per_epoch would read as the whole run)"
+                        if owns_order(job)
+                        else ""
+                    ),
                 )
             )
         return o
@@ -920,12 +973,38 @@ class VerlBackend(Backend):
             o[f"{p}.target_modules"] = a.target_modules
             if a.init_path:
                 o[f"{p}.lora_adapter_path"] = a.init_path
-            if a.dropout:
+            elif starts_from_ptsdks_adapter(job):
+                # vERL's FSDP engine loads a saved adapter with peft (PeftModel.from_pretrained, is_trainable=True:
+                # verl/workers/engine/fsdp/transformer_impl.py _build_lora_module) instead of creating one.
+                o[f"{p}.lora_adapter_path"] = START_ADAPTER
+                notes.append(
+                    Note(
+                        "adapter.type",
+                        "set",
+                        f"{p}.lora_adapter_path={START_ADAPTER}: vERL loads ptsdk's starting adapter (made from the "
+                        f"job's seed by the plan's first command) instead of drawing its own",
+                    )
+                )
+            if a.dropout and o.get(f"{p}.lora_adapter_path") == START_ADAPTER:
+                notes.append(
+                    Note(
+                        "adapter.dropout",
+                        "set",
+                        f"lora_dropout={a.dropout} in the starting adapter's config, which peft applies when vERL "
+                        "loads it (vERL has no dropout setting of its own)",
+                    )
+                )
+            elif a.dropout:
                 notes.append(
                     Note(
                         "adapter.dropout",
                         "dropped",
-                        f"vERL's FSDP LoRA has no dropout setting; {a.dropout} is not applied",
+                        f"vERL's FSDP LoRA has no dropout setting; {a.dropout} is not applied"
+                        + (
+                            " (the adapter at init_path keeps the lora_dropout of its own config)"
+                            if a.init_path
+                            else ""
+                        ),
                     )
                 )
         return o
@@ -1042,7 +1121,12 @@ class VerlBackend(Backend):
         if spr > 1:
             o["trainer.save_freq"] = (out.save_steps or -spr) // spr
             o["trainer.test_freq"] = (out.eval_steps or -spr) // spr
-        if t.max_steps is not None:
+        if lays_out_epochs(job):
+            # One pass over every laid-out epoch: max_steps, or all the laid-out steps (total_training_steps null:
+            # vERL takes len(train_dataloader) x total_epochs).
+            o["trainer.total_training_steps"] = t.max_steps
+            o["trainer.total_epochs"] = 1
+        elif t.max_steps is not None:
             o["trainer.total_training_steps"] = t.max_steps // spr
             # vERL stops at total_training_steps or after total_epochs (default 4), whichever comes first;
             # an epoch holds at least one step, so max_steps epochs never stop the run early.
@@ -1104,25 +1188,47 @@ class VerlBackend(Backend):
         optim = "optim" if sft else "actor_rollout_ref.actor.optim"
         micro = o["data.micro_batch_size_per_gpu"] if sft else o["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu"]
         adapter = job.adapter
+        laid_out = lays_out_epochs(job)
         if not sft:
             order = data_order(self.name, job, t.shuffle)
+        elif laid_out:
+            order = owned_order(job) if t.shuffle else "file order"
         elif t.shuffle:
             order = f"shuffled by verl (seed {SFT_SAMPLER_SEED})"
         else:
             order = "file order (first epoch; later epochs shuffled by verl)"
         extra: dict[str, Any] = {}
+        if laid_out and t.shuffle:
+            order_source = (
+                f"{OWNED_ORDER_SOURCE} ({DATA_MODULE} lays out every epoch for vERL's one-pass sampler, short last "
+                "steps filled with rows without loss tokens)"
+            )
+        elif laid_out:
+            order_source = (
+                f"training.shuffle: false: {DATA_MODULE} lays out every epoch in the file's order for vERL's "
+                f"one-pass sampler (DistributedSampler, seed {SFT_SAMPLER_SEED}), short last steps filled with rows "
+                "without loss tokens"
+            )
+        elif sft:
+            order_source = (
+                f"vERL's SFT sampler always shuffles (DistributedSampler, seed {SFT_SAMPLER_SEED}); for shuffle: false "
+                f"{DATA_MODULE} lays the rows out so that its first epoch reads them in file order; ptsdk's order "
+                "needs one pass over all epochs, which output.saves_per_epoch / evals_per_epoch (vERL's "
+                "after_each_epoch) rule out"
+            )
+        else:
+            order_source = "vERL's sampler, seeded with data.seed"
         sources = {
-            "data_order": f"vERL's SFT sampler always shuffles (DistributedSampler, seed {SFT_SAMPLER_SEED}); "
-            f"for shuffle: false {DATA_MODULE} lays the rows out so that its first epoch reads them in file order"
-            if sft
-            else "vERL's sampler, seeded with data.seed",
+            "data_order": order_source,
             "loss_mask": "vERL's SFT dataset applies the chat template to every record, trains on assistant turns",
             "truncation": "vERL truncates SFT sequences at the end (right) and RL prompts at the start (left)",
             "loss_normalization": "vERL's sft_loss divides by the loss tokens of the whole global batch "
             "(every micro-batch and GPU)"
             if sft
             else "vERL's actor.loss_agg_mode",
-            "adapter_init": "vERL creates the adapter with peft after seeding",
+            "adapter_init": f"{OWNED_ADAPTER_SOURCE} (vERL: model.lora_adapter_path)"
+            if starts_from_ptsdks_adapter(job)
+            else "vERL creates the adapter with peft after seeding",
             "tokenized_data_sha": f"{DATA_MODULE} tokenizes the converted rows with vERL's own SFT dataset class",
         }
         if o[f"{optim}.weight_decay"]:
@@ -1149,7 +1255,11 @@ class VerlBackend(Backend):
             max_grad_norm=o[f"{optim}.clip_grad"],
             adapter_init=None
             if adapter.type == "full"
-            else ("saved adapter" if getattr(adapter, "init_path", None) else "seeded random"),
+            else (
+                "saved adapter"
+                if getattr(adapter, "init_path", None)
+                else (owned_adapter(job) if starts_from_ptsdks_adapter(job) else "seeded random")
+            ),
             loss_normalization=LOSS_NORMALIZATION["tokens"] if sft else o["actor_rollout_ref.actor.loss_agg_mode"],
             load_dtype={"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[MODEL_DTYPE[job.model.dtype]],
             attn_implementation=job.model.attn_implementation or "sdpa",
@@ -1196,7 +1306,9 @@ class VerlBackend(Backend):
         return int(text) if text.isdigit() else None
 
     def parse_metrics(self, run_dir: Path) -> Iterator[Any]:
-        return verl_metric_records(sorted((run_dir / "logs").glob("verl_metrics*.jsonl"), key=_resume_order))
+        return verl_metric_records(
+            sorted((run_dir / "logs").glob("verl_metrics*.jsonl"), key=_resume_order), filler_tokens(run_dir)
+        )
 
     def artifacts_problems(self, run_dir: Path) -> list[str]:
         return model_dir_problems(run_dir)
@@ -1206,6 +1318,13 @@ class VerlBackend(Backend):
         from ptsdk.backends.verl.importer import import_verl
 
         return import_verl(self, source)
+
+
+def starts_from_ptsdks_adapter(job: Job) -> bool:
+    """An SFT LoRA job that names no adapter starts from ptsdk's seeded one (kit.owns_start_adapter), which vERL's SFT
+    engine loads from model.lora_adapter_path. RL keeps vERL's own adapter: its rollout engines' LoRA sync from a
+    loaded adapter is untested here (RL needs GPUs)."""
+    return job.method.family == "sft" and owns_start_adapter(job)
 
 
 def _rl_length(job: Job) -> int | None:
@@ -1225,9 +1344,23 @@ def _resume_order(path: Path) -> int:
     return int(stem.rsplit("resume", 1)[1]) + 1 if "resume" in stem else 0
 
 
-def verl_metric_records(paths: list[Path]) -> Iterator[Any]:
+def filler_tokens(run_dir: Path) -> dict[int, int]:
+    """The tokens of the filler rows in each optimizer step (layout ``epochs``: data/train_layout.json), which
+    vERL counts in train/global_tokens although no loss falls on them; empty when there are none or their token
+    count is unknown (the fingerprint counts them; it needs a local model)."""
+    try:
+        layout = json.loads((run_dir / LAYOUT_FILE).read_text())
+        tokens = int(layout["filler_row_tokens"])
+        return {int(step): int(rows) * tokens for step, rows in layout["filler_rows"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def verl_metric_records(paths: list[Path], fillers: dict[int, int] | None = None) -> Iterator[Any]:
     """vERL's file-logger lines ({"step": N, "data": {...}}) as ptsdk MetricRecords; a resumed run's
-    later lines replace the earlier ones for the same step."""
+    later lines replace the earlier ones for the same step. `fillers`: tokens of each step's filler rows
+    (:func:`filler_tokens`), left out of the step's token count so it counts the rows the Trainer would read."""
+    fillers = fillers or {}
     from ptsdk.metrics import MetricRecord
 
     by_step: dict[int, dict[str, Any]] = {}
@@ -1248,6 +1381,8 @@ def verl_metric_records(paths: list[Path]) -> Iterator[Any]:
 
         val = take("val/loss")
         step_tokens = take("train/global_tokens", "perf/total_num_tokens")
+        if step_tokens is not None and step in fillers:
+            step_tokens -= fillers[step]
         tokens += int(step_tokens or 0)
         # RL logs each step's seconds (SFT logs none: its trainer never times its steps); vERL's own
         # perf/throughput is per GPU, so tokens/s is computed from the step's tokens and time.
@@ -1280,9 +1415,10 @@ def has_eval(job: Job) -> bool:
 def data_spec(job: Job, args: list[str]) -> dict[str, Any]:
     """What verl_data.py converts: each split's source, its parquet target, the record format and renames.
 
-    SFT also: the row layout of the training split (``sampler_file_order`` when the job keeps the file's
-    order: see verl_data.py), and the data and model overrides vERL's SFT dataset is built from, for the
-    tokenized data's fingerprint. RL: the reward style recorded with each row."""
+    SFT also: the row layout of the training split (``epochs`` with its ``order`` when :func:`lays_out_epochs`;
+    else ``sampler_file_order`` when the job keeps the file's order, ``file`` when vERL shuffles: see verl_data.py),
+    and the data and model overrides vERL's SFT dataset is built from, for the tokenized data's fingerprint. RL: the
+    reward style recorded with each row."""
     kind = "sft" if job.method.family == "sft" else "rl"
     splits: dict[str, dict[str, Any]] = {
         "train": {"path": job.data.train.path, "max_samples": job.data.train.max_samples, "out": TRAIN_PARQUET}
@@ -1302,7 +1438,21 @@ def data_spec(job: Job, args: list[str]) -> dict[str, Any]:
         spec["message_keys"] = {str(k): v for k, v in job.data.message_keys.items()}
         spec["role_names"] = dict(job.data.role_names)
     if kind == "sft":
-        splits["train"]["layout"] = "file" if job.training.shuffle else "sampler_file_order"
+        t = job.training
+        if lays_out_epochs(job):
+            splits["train"]["layout"] = "epochs"
+            # What verl_data.epoch_layout needs: ptsdk's seed (None: the file's order), the run's length, and the
+            # Hugging Face Trainer's batches it reproduces (micro-batch per process, processes, global batch).
+            spec["order"] = {
+                "seed": t.seed if t.shuffle else None,
+                "epochs": None if t.max_steps is not None else int(t.epochs or 1),
+                "max_steps": t.max_steps,
+                "micro_batch": t.micro_batch_size,
+                "world_size": job.distributed.data_parallel_size,
+                "global_batch": t.global_batch_size,
+            }
+        else:
+            splits["train"]["layout"] = "file" if t.shuffle else "sampler_file_order"
         spec["sampler_seed"] = SFT_SAMPLER_SEED
         spec["fingerprint_overrides"] = [a for a in args if a.lstrip("+").startswith(("data.", "model."))]
     else:

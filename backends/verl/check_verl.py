@@ -21,6 +21,7 @@ plus "kind" ("sft" | "rl") and "data_spec". In order:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 VERSIONS = ("verl", "transformers", "torch", "ray", "hydra-core", "omegaconf", "datasets")
@@ -159,8 +160,9 @@ def validate_sft(cfg: Any, local_model: bool) -> list[str]:
     return []
 
 
-def load_data(cfg: Any, kind: str) -> dict[str, Any]:
-    """The converted training data through vERL's own dataset class; returns a sample for the reward check."""
+def load_data(cfg: Any, kind: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The converted training data through vERL's own dataset class; returns a sample for the reward check. SFT's
+    first row is the file's first record, wherever the layout for vERL's sampler put it (`spec`: verl_data.json)."""
     from verl.utils import hf_tokenizer
 
     model = cfg.model.path if kind == "sft" else cfg.actor_rollout_ref.model.path
@@ -171,7 +173,9 @@ def load_data(cfg: Any, kind: str) -> dict[str, Any]:
         dataset = create_sft_dataset(
             cfg.data.train_files, cfg.data, tokenizer, None, max_samples=cfg.data.train_max_samples
         )
-        item = dataset[0]
+        from verl_data import file_row_positions
+
+        item = dataset[file_row_positions(spec, len(dataset))[0] if spec else 0]
         assert int(item["loss_mask"].sum()) > 0, "the first record has no token to train on"
         # The first row as vERL's dataset tokenizes it (and the text it decodes to): what the trainer trains on.
         ids, mask = item["input_ids"].tolist(), item["loss_mask"].tolist()
@@ -229,7 +233,8 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
         if not request["local_model"]:
             out["notes"].append("the model is not a local folder: the data was converted but not tokenized")
         return out
-    loaded = load_data(cfg, kind)
+    with open(request["data_spec"]) as f:
+        loaded = load_data(cfg, kind, json.load(f))
     out["dataset_rows"] = loaded["rows"]
     if kind == "sft":
         out["first_row"] = loaded["first_row"]

@@ -21,6 +21,10 @@ the native check sees exactly what a run trains on.
   file's order the rows are laid out so that this sampler's first epoch draws them in file order (layout
   ``sampler_file_order``): every global batch holds the same records as a sequential reader's, whatever the
   number of GPUs.
+  When ptsdk owns the order (layout ``epochs``: see :func:`epoch_layout`), every epoch the run reads is laid
+  out as one long pass instead, so that this sampler's one epoch reads each of ptsdk's epochs in turn, step for
+  step as the Hugging Face Trainer reads them (ptsdk's seeded permutation of each epoch, or the file's order);
+  the order is written to ``logs/data_order.jsonl`` and the layout to ``data/train_layout.json``.
   Then the rows are tokenized by vERL's own SFT dataset class and fingerprinted like every backend's
   (``logs/tokenized_data.json``, in file order), so ``ptsdk compare`` can check the token sequences.
 - RL: ``data_source``, ``prompt`` (a chat list), ``ability``, ``reward_model {style, ground_truth}``,
@@ -38,10 +42,22 @@ import os
 import sys
 from typing import Any
 
-from ptsdk_runtime import alpaca_prompt, canonical_messages, iter_records  # copied beside this file
+from ptsdk_runtime import (  # copied beside this file
+    ORDER_LOG,
+    alpaca_prompt,
+    canonical_messages,
+    epoch_order,
+    iter_records,
+)
 
 DATA_SOURCE = "ptsdk"
 ROLES = ("system", "user", "assistant", "tool")
+#: What fills the last optimizer step of an epoch up to vERL's fixed global batch (layout ``epochs``): one user
+#: turn, no assistant turn, so no token of it is trained on. vERL's sft_loss divides the summed loss by the loss
+#: tokens of the whole global batch, so such a row changes neither the loss nor the gradient of its step.
+FILLER_ROW = {"messages": [{"role": "user", "content": "."}]}
+#: The layout of the training rows (layout ``epochs``), beside the parquet file.
+LAYOUT_FILE = os.path.join("data", "train_layout.json")
 
 
 def read_records(path: str, columns: dict[str, str], limit: int | None) -> list[tuple[str, Any]]:
@@ -186,7 +202,105 @@ def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: 
         rows, expected = [rows[i] for i in keep], len(keep)
     if split.get("layout") == "sampler_file_order":
         rows = sampler_file_order(rows, spec["sampler_seed"])
+    elif split.get("layout") == "epochs":
+        layout = epoch_layout(len(rows), spec["order"])
+        rows = [FILLER_ROW if i is None else rows[i] for i in layout["sequence"]]
+        rows, expected = sampler_file_order(rows, spec["sampler_seed"]), len(rows)
+        write_layout(layout, spec["order"], root)
     return write_rows(rows, root, split["out"], field, expected)
+
+
+def epoch_rows(order: list[int], micro_batch: int, world_size: int, global_batch: int) -> list[int | None]:
+    """One epoch's rows as the Hugging Face Trainer's optimizer steps read them (transformers 5.24 / accelerate 1.15),
+    filled with None (:data:`FILLER_ROW`) up to whole global batches.
+
+    The Trainer's loader keeps a last partial micro-batch (dataloader_drop_last false); with several processes
+    accelerate's BatchSamplerShard (even_batches) completes the epoch's micro-batches to a multiple of the
+    processes with the epoch's first rows again; the last optimizer step of the epoch takes the micro-batches that
+    are left (fewer than the accumulation, never rows of the next epoch: Trainer._inner_training_loop's
+    ``remainder``). vERL's loader drops a partial global batch (drop_last): the filler rows keep that step, with no
+    loss token of their own, so vERL's step is the Trainer's short one."""
+    n, unit = len(order), micro_batch * world_size if world_size > 1 else 1
+    read = [order[i % n] for i in range(-(-n // unit) * unit)] if n else []
+    return [*read, *[None] * (-len(read) % global_batch)]
+
+
+def epoch_layout(n: int, order: dict[str, Any]) -> dict[str, Any]:
+    """Every epoch of the run as one sequence of rows for vERL's single pass: ptsdk's order of each epoch
+    (``seed``: ptsdk_runtime.epoch_order; None: the file's order), read as :func:`epoch_rows` says, epoch after
+    epoch. ``epochs`` passes, or as many as ``max_steps`` optimizer steps start. Returns the epochs' orders, the
+    sequence (None: a filler row), the steps per epoch and the filler rows of each step (1-based) that has any."""
+    batch = order["global_batch"]
+
+    def ordered(epoch: int) -> list[int]:
+        return list(range(n)) if order["seed"] is None else epoch_order(n, order["seed"], epoch)
+
+    per_epoch = len(epoch_rows(list(range(n)), order["micro_batch"], order["world_size"], batch)) // batch
+    epochs = order["epochs"] or -(-order["max_steps"] // max(per_epoch, 1))
+    orders = [ordered(e) for e in range(epochs)]
+    sequence = [i for o in orders for i in epoch_rows(o, order["micro_batch"], order["world_size"], batch)]
+    fillers: dict[int, int] = {}
+    for position, row in enumerate(sequence):
+        if row is None:
+            fillers[position // batch + 1] = fillers.get(position // batch + 1, 0) + 1
+    return {"orders": orders, "sequence": sequence, "steps_per_epoch": per_epoch, "filler_rows": fillers}
+
+
+def write_layout(layout: dict[str, Any], order: dict[str, Any], root: str) -> None:
+    """The layout's summary to :data:`LAYOUT_FILE`; ptsdk's order of each epoch to ptsdk_runtime's ORDER_LOG (as
+    the Trainer backends write it) when the order is ptsdk's seeded one."""
+    summary = {
+        "rows": len(layout["orders"][0]) if layout["orders"] else 0,
+        "epochs": len(layout["orders"]),
+        "steps_per_epoch": layout["steps_per_epoch"],
+        "laid_out_rows": len(layout["sequence"]),
+        "filler_rows": {str(k): v for k, v in layout["filler_rows"].items()},
+        "filler_row_tokens": None,  # the fingerprint adds it (vERL's tokenizer)
+        "order": order,
+    }
+    path = os.path.join(root, LAYOUT_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=1)
+    if order["seed"] is None:
+        return
+    log = os.path.join(root, ORDER_LOG)
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "w") as f:
+        for epoch, indices in enumerate(layout["orders"]):
+            f.write(
+                json.dumps({"epoch": epoch, "rows": len(indices), "seed": order["seed"], "indices": indices}) + "\n"
+            )
+
+
+def file_row_positions(spec: dict[str, Any], laid_out: int, root: str = ".") -> list[int]:
+    """Where each record of the training split (file order) is in the converted parquet file of `laid_out` rows:
+    its first place in the layout (``epochs``), its place for vERL's sampler (``sampler_file_order``) or itself."""
+    layout = spec["splits"]["train"].get("layout")
+    if layout == "sampler_file_order":
+        return sampler_order(laid_out, spec["sampler_seed"])
+    if layout != "epochs":
+        return list(range(laid_out))
+    with open(os.path.join(root, LAYOUT_FILE)) as f:
+        rows = json.load(f)["rows"]
+    sequence = epoch_layout(rows, spec["order"])["sequence"]
+    positions = sampler_order(len(sequence), spec["sampler_seed"])
+    first: dict[int, int] = {}
+    for j, row in enumerate(sequence):
+        if row is not None and row not in first:
+            first[row] = positions[j]
+    return [first[i] for i in range(rows)]
+
+
+def filler_position(spec: dict[str, Any], root: str = ".") -> int | None:
+    """The parquet position of one filler row (layout ``epochs``), None when there is none."""
+    if spec["splits"]["train"].get("layout") != "epochs":
+        return None
+    with open(os.path.join(root, LAYOUT_FILE)) as f:
+        rows = json.load(f)["rows"]
+    sequence = epoch_layout(rows, spec["order"])["sequence"]
+    j = next((j for j, row in enumerate(sequence) if row is None), None)
+    return None if j is None else sampler_order(len(sequence), spec["sampler_seed"])[j]
 
 
 def held_out_indices(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -259,10 +373,17 @@ def fingerprint(spec: dict[str, Any], root: str = ".") -> str:
     tokenizer = hf_tokenizer(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code)
     train_files = os.path.join(root, cfg.data.train_files)
     dataset = create_sft_dataset(train_files, cfg.data, tokenizer, None, max_samples=cfg.data.train_max_samples)
-    layout = spec["splits"]["train"].get("layout")
-    order = sampler_order(len(dataset), spec["sampler_seed"]) if layout == "sampler_file_order" else range(len(dataset))
-    rows = [dataset[i]["input_ids"].tolist() for i in order]
+    rows = [dataset[i]["input_ids"].tolist() for i in file_row_positions(spec, len(dataset), root)]
     write_data_fingerprint(datasets.Dataset.from_dict({"input_ids": rows}), os.path.join(root, FINGERPRINT))
+    filler = filler_position(spec, root)
+    if filler is not None:  # what vERL counts of a filler row in its train/global_tokens (ptsdk subtracts it)
+        item = dataset[filler]
+        tokens = int(item["attention_mask"].sum()) if "attention_mask" in item else len(item["input_ids"])
+        with open(os.path.join(root, LAYOUT_FILE)) as f:
+            summary = json.load(f)
+        summary["filler_row_tokens"] = tokens
+        with open(os.path.join(root, LAYOUT_FILE), "w") as f:
+            json.dump(summary, f, indent=1)
     return f"verl data: {len(rows)} rows tokenized by vERL's SFT dataset, fingerprint in {FINGERPRINT}"
 
 
@@ -287,6 +408,15 @@ def main() -> None:
     print("verl data: " + ", ".join(f"{name} {n} rows" for name, n in counts.items()))
     with open(sys.argv[1] if len(sys.argv) > 1 else "verl_data.json") as f:
         spec = json.load(f)
+    if spec["splits"]["train"].get("layout") == "epochs":
+        with open(LAYOUT_FILE) as f:
+            laid = json.load(f)
+        whose = "the file's order" if spec["order"]["seed"] is None else f"ptsdk's order (seed {spec['order']['seed']})"
+        print(
+            f"verl data: {laid['epochs']} epoch(s) of {laid['rows']} rows in {whose}, {laid['steps_per_epoch']} "
+            f"step(s) each, laid out for vERL's sampler as one pass ({sum(laid['filler_rows'].values())} filler "
+            f"row(s) without loss tokens complete short steps; {LAYOUT_FILE})"
+        )
     if spec.get("fingerprint_overrides") is not None:
         print(fingerprint(spec))
 

@@ -670,7 +670,7 @@ def test_sft_lora_trains_in_cpu_smoke_mode(ptsdk, verl_env, verl_model, tmp_path
     assert train[-1]["loss"] < train[0]["loss"]
     assert [m["tokens_seen"] for m in train] == sorted(m["tokens_seen"] for m in train) and train[0]["tokens_seen"] > 0
     assert any(m["kind"] == "eval" and math.isfinite(m["loss"]) for m in metrics)
-    argv = manifest["commands"][1]["argv"]
+    argv = next(c["argv"] for c in manifest["commands"] if "cpu_smoke.py" in c["argv"])  # the launch
     assert argv[1:4] == ["-m", "torch.distributed.run", "--nproc_per_node=1"] and "cpu_smoke.py" in argv
     assert json.loads((run_dir / "verl_data.json").read_text())["kind"] == "sft"
     assert_loads(verl_env, run_dir / "model", adapter=False)  # vERL saves the merged model
@@ -711,7 +711,7 @@ def test_sft_token_batches_optimizer_and_eval_split_train_in_cpu_smoke_mode(
     # vERL logs the rate after its scheduler's step: down the cosine to the floor, 0.25 x 0.002, after step 4 of 4.
     assert lrs[-1] == pytest.approx(0.25 * 0.002) and lrs == sorted(lrs, reverse=True) and lrs[0] < 0.002, lrs
     assert sum(m["kind"] == "eval" and math.isfinite(m["loss"]) for m in metrics) >= 2
-    args = manifest["commands"][1]["argv"]
+    args = next(c["argv"] for c in manifest["commands"] if "cpu_smoke.py" in c["argv"])  # the launch
     assert "data.use_dynamic_bsz=true" in args and "data.max_token_len_per_gpu=128" in args
     assert "optim.betas=[0.8,0.95]" in args and "optim.min_lr_ratio=0.25" in args
     import pyarrow.parquet as pq
@@ -755,7 +755,7 @@ def test_sharegpt_messages_and_per_epoch_cadence_train_in_cpu_smoke_mode(
     assert train[-1]["loss"] < train[0]["loss"]
     assert [m["step"] for m in metrics if m["kind"] == "eval"] == [4, 8]
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("global_step_*")) == ["global_step_4", "global_step_8"]
-    args = manifest["commands"][1]["argv"]
+    args = next(c["argv"] for c in manifest["commands"] if "cpu_smoke.py" in c["argv"])  # the launch
     assert "trainer.save_freq=after_each_epoch" in args and "trainer.test_freq=after_each_epoch" in args
     import pyarrow.parquet as pq
 
