@@ -365,7 +365,10 @@ def test_every_command_line_passes_openrlhf_parsers(openrlhf_env, model, tmp_pat
     # RL records carry their other columns as one JSON label for the reward.
     row = read_jsonl(results["reinforce-pp"][1] / "data" / "train.jsonl")[0]
     assert json.loads(row["ptsdk_columns"]) == {"ground_truth": "12"}
-    assert read_jsonl(results["sft-loss-on-all"][1] / "data" / "train.jsonl")[0] == {"text": "What is 6 + 6? 12"}
+    # Each record one text, prompt and completion (3 steps x 8 records, in ptsdk's order for OpenRLHF's sampler).
+    texts = {r["prompt"] + r["completion"] for r in read_jsonl(DATA / "sft_train.jsonl")}
+    rows = read_jsonl(results["sft-loss-on-all"][1] / "data" / "train.jsonl")
+    assert len(rows) == 3 * 8 and all(set(r) == {"text"} and r["text"] in texts for r in rows), rows[:3]
 
 
 def flag(args: list[str], name: str) -> str | None:
