@@ -61,33 +61,31 @@ def test_diff_of_trl_and_axolotl_has_nothing_left_to_explain(ptsdk) -> None:
 
 
 def test_unshuffled_jobs_keep_file_order_and_named_adapters_win(ptsdk, tmp_path: Path) -> None:
-    job = tmp_path / "j.yaml"
-    job.write_text((EXAMPLES / "jobs" / "compare_sft_lora.yaml").read_text().replace("../", str(EXAMPLES) + "/"))
+    job = example_with(tmp_path, "compare_sft_lora.yaml", "", "")
     for backend in ("trl", "axolotl"):
         eff = translate(ptsdk, job, backend)["effective"]
         assert eff["data_order"] == "file order" and eff["adapter_init"] == "saved adapter"
 
 
+def example_with(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """An example job with one piece of its text replaced, its relative paths made absolute."""
+    text = (EXAMPLES / "jobs" / name).read_text()
+    assert old in text
+    job = tmp_path / name
+    job.write_text(text.replace(old, new).replace("../", str(EXAMPLES) + "/"))
+    return job
+
+
 def test_loss_normalization_is_an_sft_setting(ptsdk, tmp_path: Path) -> None:
-    job = tmp_path / "dpo.yaml"
-    text = (
-        (EXAMPLES / "jobs" / "dpo.yaml")
-        .read_text()
-        .replace("precision: fp32}", "precision: fp32, loss_normalization: micro_batch}")
-    )
-    job.write_text(text.replace("../", str(EXAMPLES) + "/"))
+    job = example_with(tmp_path, "dpo.yaml", "precision: fp32}", "precision: fp32, loss_normalization: micro_batch}")
     r = ptsdk("validate", str(job))
     assert r.code == 2 and "training.loss_normalization" in r.err and "Traceback" not in r.err
 
 
 def test_matrix_refuses_per_micro_batch_loss_where_no_test_runs_it(ptsdk, tmp_path: Path) -> None:
-    job = tmp_path / "sft.yaml"
-    text = (
-        (EXAMPLES / "jobs" / "sft_lora.yaml")
-        .read_text()
-        .replace("precision: fp32", "precision: fp32\n  loss_normalization: micro_batch")
+    job = example_with(
+        tmp_path, "sft_lora.yaml", "precision: fp32", "precision: fp32\n  loss_normalization: micro_batch"
     )
-    job.write_text(text.replace("../", str(EXAMPLES) + "/"))
     r = ptsdk("validate", str(job), "--backend", "verl")
     assert r.code == 2 and "training.loss_normalization" in r.err and "axolotl" in r.err and "trl" in r.err
     assert ptsdk("validate", str(job), "--backend", "trl").code == 0

@@ -50,6 +50,16 @@ def openrlhf_env():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def verl_model(verl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """The example's tiny Llama, built with vERL's own transformers."""
+    out = tmp_path_factory.mktemp("verl-model") / "tiny-model"
+    subprocess.run(
+        [verl_env.python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_model(trl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """The example's tiny Llama, built with the backend's own transformers."""
     out = tmp_path_factory.mktemp("model") / "tiny-model"

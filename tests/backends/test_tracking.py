@@ -235,18 +235,8 @@ def test_axolotl_run_in_tensorboard_mlflow_wandb(ptsdk, example_job, tmp_path, a
     assert_only_in_run(run, away_home, Path.cwd())
 
 
-@pytest.fixture(scope="module")
-def verl_tiny_model(verl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    """The example's tiny Llama, built with vERL's own transformers."""
-    out = tmp_path_factory.mktemp("verl-model") / "tiny-model"
-    subprocess.run(
-        [verl_env.python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300
-    )
-    return out
-
-
 @pytest.mark.verl
-def test_verl_sft_in_tensorboard_wandb(ptsdk, verl_env, verl_tiny_model, tmp_path, away_home) -> None:
+def test_verl_sft_in_tensorboard_wandb(ptsdk, verl_env, verl_model, tmp_path, away_home) -> None:
     """vERL's SFT trainer (CPU smoke mode) with trainer.logger tensorboard and wandb: vERL's own Tracking writes the
     run's losses to TensorBoard and to an offline W&B run named after the job, tagged with its hash."""
     job = tmp_path / "sft_verl.yaml"
@@ -254,7 +244,7 @@ def test_verl_sft_in_tensorboard_wandb(ptsdk, verl_env, verl_tiny_model, tmp_pat
         yaml.safe_dump(
             {
                 "method": {"name": "sft"},
-                "model": {"name_or_path": str(verl_tiny_model), "dtype": "float32"},
+                "model": {"name_or_path": str(verl_model), "dtype": "float32"},
                 "adapter": {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0},
                 "data": {"train": {"path": str(EXAMPLES / "data" / "sft_train.jsonl")}, "max_length": 64},
                 "training": {

@@ -38,16 +38,6 @@ RL = {"num_generations": 4, "max_prompt_length": 32, "max_completion_length": 8,
 
 
 @pytest.fixture(scope="session")
-def verl_model(verl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    """The example's tiny Llama, built with vERL's own transformers."""
-    out = tmp_path_factory.mktemp("verl-model") / "tiny-model"
-    subprocess.run(
-        [verl_env.python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300
-    )
-    return out
-
-
-@pytest.fixture(scope="session")
 def verl_reward_model(verl_env, verl_model, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """A sequence-classification reward model (one label) on the tiny Llama, with its tokenizer."""
     out = tmp_path_factory.mktemp("verl-rm") / "tiny-rm"
