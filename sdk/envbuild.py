@@ -208,6 +208,17 @@ def uv_install(
             options.setdefault(name, []).append(value)  # as in pip: the command line adds to the configuration
         else:
             options[name] = [value]
+    indexes = 0 if _truthy(options.get("no-index", ["0"])[-1]) else 1 + len(options.get("extra-index-url", []))
+    sources = indexes + len(options.get("find-links", []))
+    if sources > 1:
+        # pip chooses among every file of the chosen version in all sources; uv takes a version's files from the
+        # first source that has it, so it can install another wheel of the same version (measured here: the
+        # py310 build of multiprocess 0.70.19 from the first index where pip takes the py311 one from the second,
+        # which breaks datasets' workers on Python 3.11).
+        raise Untranslatable(
+            f"pip reads {sources} package sources (index, extra-index-url, find-links) and picks a version's best "
+            "wheel among all of them; uv takes a version's files from the first source that has it"
+        )
     argv = [*uv, "pip", "install", "--python", python, "--no-config", "--index-strategy", "unsafe-best-match"]
     environ: dict[str, str] = {}
     for name, values in options.items():

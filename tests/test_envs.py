@@ -377,11 +377,17 @@ def test_pip_configuration_becomes_uv_flags() -> None:
         "timeout": "90.5",  # [install] overrides [global]; [download] is another command's
         "disable-pip-version-check": "1",
     }
-    argv, env = uv_install(("uv",), "/venv/bin/python", ("--no-deps",), ("torch==2.13.0",), config)
+    # This machine's pip reads five sources (PyPI, two mirrors, two wheel folders); uv would take a version's wheel
+    # from the first that has it (here the py310 build of multiprocess where pip takes the py311 one): pip builds.
+    with pytest.raises(Untranslatable, match="5 package sources"):
+        uv_install(("uv",), "/venv/bin/python", ("--no-deps",), ("torch==2.13.0",), config)
+    # One source (the wheel folders and the mirrors as the step's --no-index turns them off): uv, with pip's meaning.
+    one = {**config, "find-links": "/opt/wheels"}
+    argv, env = uv_install(("uv",), "/venv/bin/python", ("--no-deps", "--no-index"), ("torch==2.13.0",), one)
     assert argv[:8] == ["uv", "pip", "install", "--python", "/venv/bin/python", "--no-config", "--index-strategy"] + [
         "unsafe-best-match"
     ]
-    assert _pairs(argv, "--find-links") == ["/opt/wheels", "/more/wheels"]
+    assert _pairs(argv, "--find-links") == ["/opt/wheels"] and "--no-index" in argv
     assert _pairs(argv, "--extra-index-url") == ["file:///opt/pypi/simple", "file:///opt/pypi-more/simple"]
     assert _pairs(argv, "--constraint") == _pairs(argv, "--build-constraint") == ["/etc/xdg/pip/constraints.txt"]
     assert "--index-url" not in argv  # pip's default index, PyPI, is uv's too
@@ -390,14 +396,15 @@ def test_pip_configuration_becomes_uv_flags() -> None:
 
 
 def test_step_arguments_keep_their_pip_meaning() -> None:
-    config = {"index-url": "https://mirror/simple", "find-links": "/opt/wheels", "no-index": "false", "pre": "no"}
-    argv, _ = uv_install(
-        ("uv",), "py", ("-i", "https://other/simple", "-f/extra", "--no-build-isolation", "--pre"), ("x",), config
-    )
+    config = {"index-url": "https://mirror/simple", "no-index": "false", "pre": "no"}
+    argv, _ = uv_install(("uv",), "py", ("-i", "https://other/simple", "--no-build-isolation", "--pre"), ("x",), config)
     assert _pairs(argv, "--index-url") == ["https://other/simple"]  # the command line replaces a single value
-    assert _pairs(argv, "--find-links") == ["/opt/wheels", "/extra"]  # and adds to a list
     assert "--no-index" not in argv  # false in the configuration
     assert "--no-build-isolation" in argv and _pairs(argv, "--prerelease") == ["allow"]
+    with pytest.raises(Untranslatable, match="2 package sources"):  # -f adds a second source to the index
+        uv_install(("uv",), "py", ("-f/extra",), ("x",), config)
+    argv, _ = uv_install(("uv",), "py", ("-f/extra", "--no-index"), ("x",), {"extra-index-url": "https://m/simple"})
+    assert _pairs(argv, "--find-links") == ["/extra"] and "--no-index" in argv  # one source: the folder
     argv, _ = uv_install(("uv",), "py", ("--disable-pip-version-check",), ("x",), {"no-compile": "yes"})
     assert "--compile-bytecode" not in argv  # pip told not to byte-compile: nor does uv
     for args, config in (
@@ -463,17 +470,19 @@ def test_forcing_an_absent_uv_is_exit_2_and_keeps_the_env(home: Path, ptsdk, mon
 def test_pip_configuration_read_from_the_venv_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # sys.executable stands in for the new venv's python: its pip reads the machine's files and this one.
     conf = tmp_path / "pip.conf"
-    conf.write_text("[global]\nfind-links = /from/the/file\n")
+    # One package source (uv installs as pip would only then): the folder, with the indexes turned off.
+    conf.write_text("[global]\nfind-links = /from/the/file\nno-index = true\n")
     monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)  # it would override the file, as in pip
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "file:///from/the/env")
     uv = Installer("uv", "found", ("uv",))
-    steps = [InstallStep("a", ("x==1",)), InstallStep("b", ("y==2",), ("--no-deps",), (("PIP_NO_INDEX", "1"),))]
+    steps = [InstallStep("a", ("x==1",)), InstallStep("b", ("y==2",), ("--no-deps",), (("PIP_PRE", "1"),))]
     installer, commands = install_commands(uv, sys.executable, steps)
     assert installer == uv
     (a, _), (b, _) = commands
     assert "/from/the/file" in _pairs(a, "--find-links") and "file:///from/the/env" in _pairs(a, "--extra-index-url")
-    assert "--no-index" not in a and "--no-index" in b and "--no-deps" in b  # a step's own PIP_* variables count
+    assert "--no-index" in a and "--no-index" in b
+    assert "--prerelease" not in a and "--prerelease" in b and "--no-deps" in b  # a step's own PIP_* variables count
     assert "--compile-bytecode" in a and "--compile-bytecode" in b  # each step compiles what it installs, as pip
     # A configuration uv cannot honour exactly: pip builds, or with uv forced, a clear error.
     conf.write_text("[install]\nprefer-binary = true\n")
