@@ -26,7 +26,7 @@ example: setup  ## the main job, end to end: SFT-LoRA on the bundled arithmetic 
 	$$($(PTSDK) env python trl) examples/make_tiny_model.py
 	$(PTSDK) run examples/jobs/sft_lora.yaml --backend trl
 
-test: envs
+test: model  ## the parity tests translate the examples, which name the tiny model
 	PTSDK_REQUIRE_BACKENDS=trl,axolotl,verl,openrlhf $(PY) -m pytest
 
 test-core: setup  ## no framework needed
