@@ -280,6 +280,14 @@ OWNED_ADAPTER_SOURCE = (
 )
 
 
+def hf_loss_normalization(job: Job) -> str:
+    """The parity value of a Hugging Face trainer's loss normalization (TRL's, and Axolotl's through TRL): SFT's
+    is the job's (ptsdk_runtime.own_the_optimization applies it); preference losses average sequences."""
+    if job.method.name == "sft":
+        return LOSS_NORMALIZATION[job.training.loss_normalization]
+    return SEQUENCE_MEAN if job.method.family in ("preference", "unpaired_preference") else LOSS_NORMALIZATION["tokens"]
+
+
 def owns_order(job: Job) -> bool:
     """Whether ptsdk's seeded per-epoch order replaces the framework's sampler: a shuffled, unpacked SFT or paired
     preference job (KTO pairs neighbouring rows and online RL repeats prompts, each in its trainer's own sampler;

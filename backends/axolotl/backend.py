@@ -12,16 +12,15 @@ from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import ImportResult, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     HF_OPTIMIZERS,
-    LOSS_NORMALIZATION,
     MLFLOW_URI,
     OWNED_ADAPTER_SOURCE,
     OWNED_NORMALIZATION_SOURCE,
     OWNED_ORDER_SOURCE,
-    SEQUENCE_MEAN,
     Effective,
     TrainerBackend,
     apply_passthrough,
     common_env,
+    hf_loss_normalization,
     launcher_for,
     local_inputs,
     no_checkpoint_error,
@@ -728,13 +727,7 @@ class AxolotlBackend(TrainerBackend):
             adapter_init=(owned_adapter(job) if cfg["lora_model_dir"] == START_ADAPTER else "saved adapter")
             if cfg.get("lora_model_dir")
             else None,
-            loss_normalization=LOSS_NORMALIZATION[job.training.loss_normalization]
-            if job.method.name == "sft"
-            else (
-                SEQUENCE_MEAN
-                if job.method.family in ("preference", "unpaired_preference")
-                else LOSS_NORMALIZATION["tokens"]
-            ),
+            loss_normalization=hf_loss_normalization(job),
             load_dtype=load_dtype(cfg),
             # Unset, Axolotl passes none and transformers picks its default, as it does for TRL.
             attn_implementation=cfg.get("attn_implementation", "sdpa"),

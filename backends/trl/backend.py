@@ -13,17 +13,16 @@ from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import ImportResult, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     HF_OPTIMIZERS,
-    LOSS_NORMALIZATION,
     OWNED_ADAPTER_SOURCE,
     OWNED_NORMALIZATION_SOURCE,
     OWNED_ORDER_SOURCE,
-    SEQUENCE_MEAN,
     Effective,
     TrainerBackend,
     apply_passthrough,
     chat_template_text,
     common_env,
     data_order,
+    hf_loss_normalization,
     launcher_for,
     local_inputs,
     no_checkpoint_error,
@@ -718,7 +717,7 @@ class TRLBackend(TrainerBackend):
             weight_decay=cfg["weight_decay"],
             max_grad_norm=cfg["max_grad_norm"],
             adapter_init=_adapter_init(job, cfg),
-            loss_normalization=_normalization(job),
+            loss_normalization=hf_loss_normalization(job),
             sources={
                 "truncation": "TRL truncates long sequences at the end (keep_start)",
                 "adapter_init": OWNED_ADAPTER_SOURCE
@@ -818,12 +817,6 @@ def _adapter_init(job: Job, cfg: dict[str, Any]) -> str | None:
     if "start_adapter_seed" in cfg:
         return owned_adapter(job)
     return "saved adapter" if cfg.get("adapter_init_path") else None
-
-
-def _normalization(job: Job) -> str:
-    if job.method.name == "sft":
-        return LOSS_NORMALIZATION[job.training.loss_normalization]
-    return SEQUENCE_MEAN if job.method.family in ("preference", "unpaired_preference") else LOSS_NORMALIZATION["tokens"]
 
 
 def _shuffled(cfg: dict[str, Any]) -> bool:
