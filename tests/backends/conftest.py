@@ -49,24 +49,23 @@ def openrlhf_env():  # type: ignore[no-untyped-def]
     return backend_env("openrlhf")
 
 
-@pytest.fixture(scope="session")
-def verl_model(verl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    """The example's tiny Llama, built with vERL's own transformers."""
-    out = tmp_path_factory.mktemp("verl-model") / "tiny-model"
+def build_tiny_model(python: str, folder: Path) -> Path:
+    """The example's tiny Llama (and its -lora-init adapter), built with that interpreter's own transformers."""
+    out = folder / "tiny-model"
     subprocess.run(
-        [verl_env.python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300
+        [python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def verl_model(verl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    return build_tiny_model(verl_env.python, tmp_path_factory.mktemp("verl-model"))
 
 
 @pytest.fixture(scope="session")
 def tiny_model(trl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    """The example's tiny Llama, built with the backend's own transformers."""
-    out = tmp_path_factory.mktemp("model") / "tiny-model"
-    subprocess.run(
-        [trl_env.python, str(EXAMPLES / "make_tiny_model.py"), str(out)], check=True, capture_output=True, timeout=300
-    )
-    return out
+    return build_tiny_model(trl_env.python, tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture
