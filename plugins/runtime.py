@@ -414,6 +414,30 @@ def tracking_callback(path: str = TRACKING_JOB) -> Any:
     return TrackerRecord()
 
 
+def trackio_takes_what_transformers_passes() -> None:
+    """Make ``trackio.init`` drop the keywords its version does not take when transformers passes them unset (None).
+
+    Axolotl 0.19 pins transformers 5.16.1, whose TrackioCallback calls ``trackio.init(..., bucket_id=None)``, and
+    trackio 0.19.0, whose init has no ``bucket_id`` (TypeError as training starts). A keyword with a value is
+    passed on as it is: a setting is never dropped in silence."""
+    import functools
+    import inspect
+
+    import trackio
+
+    init = trackio.init
+    takes = inspect.signature(init).parameters
+    if getattr(init, "__ptsdk_compat__", False) or any(p.kind is p.VAR_KEYWORD for p in takes.values()):
+        return
+
+    @functools.wraps(init)
+    def compat_init(*args: Any, **kwargs: Any) -> Any:
+        return init(*args, **{k: v for k, v in kwargs.items() if k in takes or v is not None})
+
+    compat_init.__ptsdk_compat__ = True  # type: ignore[attr-defined]
+    trackio.init = compat_init
+
+
 def count_tokens_in_loss(trainer: Any, callback: Any) -> None:
     """Count real (non-padding) training tokens of every batch, all processes, as TRL's num_tokens does."""
     import torch

@@ -18,9 +18,11 @@ backend's interpreter as subprocesses speaking JSON.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -136,6 +138,10 @@ class BackendEnv:
         if self.python is None:
             return {d: None for d in wanted}
         missing = [d for d in wanted if d not in self._versions]
+        site = venv_site_packages(self.python) if missing and self.container is None else None
+        if site is not None:  # read the venv's metadata here: no interpreter start before each launch
+            self._versions.update({d: _dist_version(d, site) for d in missing})
+            missing = []
         if missing:
             code = (
                 "import json,sys,importlib.metadata as m\n"
@@ -194,3 +200,23 @@ def resolve_env(backend: type[Backend] | Backend) -> BackendEnv:
     if importlib.util.find_spec(framework) is not None:
         return BackendEnv(name, framework, sys.executable, "this interpreter")
     return BackendEnv(name, framework, None, "missing")
+
+
+def venv_site_packages(python: str) -> Path | None:
+    """The site-packages of the virtual environment `python` belongs to, when that is all it sees: a venv
+    without system site-packages and exactly one lib/pythonX.Y. None otherwise (ask the interpreter)."""
+    prefix = Path(python).parent.parent
+    try:
+        cfg = (prefix / "pyvenv.cfg").read_text()
+    except OSError:
+        return None
+    if re.search(r"^\s*include-system-site-packages\s*=\s*true", cfg, re.I | re.M):
+        return None
+    found = list(prefix.glob("lib/python3*/site-packages"))
+    return found[0] if len(found) == 1 else None
+
+
+def _dist_version(name: str, site: Path) -> str | None:
+    for dist in importlib.metadata.distributions(name=name, path=[str(site)]):
+        return dist.version
+    return None

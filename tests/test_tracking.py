@@ -6,6 +6,8 @@ for real and reads the trackers back with their own readers."""
 from __future__ import annotations
 
 import json
+import sys
+import types
 from typing import Any, get_args
 
 import pytest
@@ -25,9 +27,9 @@ from ptsdk.spec.output import OutputSpec
 
 #: What each backend runs, proven by tests/backends/test_tracking.py (OpenRLHF's TensorBoard by its CPU runs).
 RUNS = {
-    "trl": {"tensorboard", "mlflow", "wandb"},
-    "axolotl": {"tensorboard", "mlflow", "wandb"},
-    "verl": {"tensorboard", "wandb"},
+    "trl": {"tensorboard", "mlflow", "wandb", "trackio"},
+    "axolotl": {"tensorboard", "mlflow", "wandb", "trackio"},
+    "verl": {"tensorboard", "wandb", "trackio"},
     "openrlhf": {"tensorboard"},
 }
 
@@ -75,12 +77,12 @@ def test_a_backend_without_the_tracker_refuses_it_by_name(tracker: str) -> None:
         assert unmet == [f"output.report_to: {name} cannot run {label}; backends that can: {who}"]
 
 
-def test_trackio_runs_nowhere_and_the_cli_says_so(ptsdk, write_job) -> None:
-    """Trackio: not in TRL's or vERL's environment, broken in Axolotl's (its pinned transformers passes trackio.init a
-    bucket_id its pinned trackio does not take), no OpenRLHF logger. Refused before launch, by name."""
-    r = ptsdk("validate", str(write_job(minimal_job(output={"report_to": ["trackio"]}))), "--backend", "trl")
+def test_a_tracker_the_backend_lacks_is_refused_by_the_cli_with_who_can(ptsdk, write_job) -> None:
+    """OpenRLHF 0.11.2 has no Trackio logger: refused before launch, by name, with the backends that run it."""
+    r = ptsdk("validate", str(write_job(minimal_job(output={"report_to": ["trackio"]}))), "--backend", "openrlhf")
     assert r.code == 2 and "Traceback" not in r.err
-    assert "output.report_to: trl cannot run experiment tracking with Trackio" in r.err
+    assert "output.report_to: openrlhf cannot run experiment tracking with Trackio" in r.err
+    assert "axolotl, trl, verl" in r.err
 
 
 # --- the environment and the job record, shared by every backend ---------------------------------------------
@@ -177,3 +179,23 @@ def test_openrlhf_always_writes_tensorboard() -> None:
         plan = OpenRLHFBackend().translate(job(*report))
         assert plan.args[plan.args.index("--logger.tensorboard_dir") + 1] == "logs/tensorboard"
     assert notes(plan)[0].startswith("tensorboard: OpenRLHF's event files in logs/tensorboard/")
+
+
+def test_trackio_init_drops_only_the_unset_keywords_its_version_does_not_take(monkeypatch) -> None:
+    """Axolotl's pinned transformers passes trackio.init(bucket_id=None), which its pinned trackio 0.19 lacks: the
+    shim drops that unset keyword; a keyword with a value still reaches trackio (and fails there), never dropped."""
+    calls: list[dict[str, Any]] = []
+
+    def init(project: str, name: str | None = None, resume: str = "never") -> str:  # trackio 0.19's shape
+        calls.append({"project": project, "name": name, "resume": resume})
+        return "run"
+
+    monkeypatch.setitem(sys.modules, "trackio", types.SimpleNamespace(init=init))
+    runtime.trackio_takes_what_transformers_passes()
+    runtime.trackio_takes_what_transformers_passes()  # twice: wrapped once
+    trackio = sys.modules["trackio"]
+    assert trackio.init(project="p", name="n", resume="allow", bucket_id=None) == "run"
+    assert calls == [{"project": "p", "name": "n", "resume": "allow"}]
+    with pytest.raises(TypeError, match="bucket_id"):
+        trackio.init(project="p", bucket_id="bucket")
+    assert trackio.init.__wrapped__ is init

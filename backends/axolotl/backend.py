@@ -217,12 +217,12 @@ class AxolotlBackend(TrainerBackend):
         ),
         *caps(
             "feature",
-            "tracking_tensorboard tracking_mlflow tracking_wandb",
+            "tracking_tensorboard tracking_mlflow tracking_wandb tracking_trackio",
             T,
-            "tests/backends/test_tracking.py::test_axolotl_run_in_tensorboard_mlflow_wandb",
-            note="Axolotl's use_* settings, the Trainer's own callbacks; MLflow a local file store, W&B offline "
-            "(no Trackio: Axolotl 0.19 pins transformers 5.16.1, whose callback passes trackio.init a bucket_id "
-            "that its other pin, trackio 0.19, does not take)",
+            "tests/backends/test_tracking.py::test_axolotl_run_in_every_tracker",
+            note="Axolotl's use_* settings, the Trainer's own callbacks; MLflow a local file store, W&B offline, "
+            "Trackio a local database (Axolotl 0.19's pinned transformers passes trackio.init a bucket_id=None its "
+            "pinned trackio 0.19 does not take: ptsdk's plugin drops that unset keyword)",
         ),
     )
 
@@ -691,14 +691,18 @@ class AxolotlBackend(TrainerBackend):
             out.update(use_wandb=True, wandb_project=name, wandb_mode="offline")
         if "mlflow" in o.report_to:
             out.update(use_mlflow=True, mlflow_tracking_uri=MLFLOW_URI, mlflow_experiment_name=name)
-        # No trackio (not a capability): Axolotl 0.19 pins transformers 5.16.1 and trackio 0.19, and the former's
-        # TrackioCallback calls trackio.init(bucket_id=...), which the latter does not take (TypeError at start).
+        if "trackio" in o.report_to:
+            # Axolotl 0.19 pins transformers 5.16.1 and trackio 0.19: the former's TrackioCallback passes
+            # trackio.init a bucket_id=None the latter does not take; ptsdk's plugin drops that unset keyword.
+            # trackio_project_name only reaches the environment in 0.19; ptsdk's callback gives the Trainer the name.
+            out.update(use_trackio=True, trackio_project_name=name)
         notes += tracking_notes(
             job,
             {
                 "tensorboard": "use_tensorboard and TENSORBOARD_LOGGING_DIR",
                 "wandb": "use_wandb, wandb_mode: offline, wandb_project (the job's name) and WANDB_DIR",
                 "mlflow": "use_mlflow, mlflow_tracking_uri and mlflow_experiment_name (the job's name)",
+                "trackio": "use_trackio, trackio_project_name (the job's name) and TRACKIO_DIR",
             },
             f"run_name is the run directory's name and the job ({TRACKING_JOB}) is recorded in each",
         )

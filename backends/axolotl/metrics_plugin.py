@@ -15,6 +15,7 @@ from ptsdk_runtime import (
     jsonl_metrics_callback,
     own_the_optimization,
     tracking_callback,
+    trackio_takes_what_transformers_passes,
     write_data_fingerprint,
 )  # copied beside this file
 
@@ -32,3 +33,5 @@ class JsonlMetricsPlugin(BasePlugin):
             write_data_fingerprint(trainer.train_dataset)
         count_tokens_in_loss(trainer, self.callback)
         own_the_optimization(trainer)  # ptsdk's data order and loss normalization, as the plan's environment says
+        if "trackio" in (trainer.args.report_to or []):
+            trackio_takes_what_transformers_passes()  # Axolotl's pinned transformers and trackio disagree

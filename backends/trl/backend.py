@@ -186,11 +186,10 @@ class TRLBackend(TrainerBackend):
         *caps("feature", "rollout_server", V, TESTS + ROLLOUT_TEST, note="trl vllm-serve"),
         *caps(
             "feature",
-            "tracking_tensorboard tracking_mlflow tracking_wandb",
+            "tracking_tensorboard tracking_mlflow tracking_wandb tracking_trackio",
             T,
-            "tests/backends/test_tracking.py::test_trl_run_in_tensorboard_mlflow_wandb",
-            note="the Trainer's own callbacks; MLflow a local file store, W&B offline (no Trackio in TRL's "
-            "environment: it pulls Gradio and needs pillow<13, and tensorboard's pillow here is 13)",
+            "tests/backends/test_tracking.py::test_trl_run_in_every_tracker",
+            note="the Trainer's own callbacks; MLflow a local file store, W&B offline, Trackio a local database",
         ),
     )
 
@@ -666,6 +665,7 @@ class TRLBackend(TrainerBackend):
                 "tensorboard": "report_to and TENSORBOARD_LOGGING_DIR",
                 "wandb": "report_to and WANDB_MODE=offline, WANDB_DIR, WANDB_PROJECT (the job's name)",
                 "mlflow": "report_to and MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME (the job's name)",
+                "trackio": "report_to and TRACKIO_DIR, project the job's name",
             },
             f"run_name is the run directory's name and the job ({TRACKING_JOB}) is recorded in each",
         )

@@ -340,11 +340,11 @@ class VerlBackend(Backend):
         ),
         *caps(
             "feature",
-            "tracking_tensorboard tracking_wandb",
+            "tracking_tensorboard tracking_wandb tracking_trackio",
             T,
-            "tests/backends/test_tracking.py::test_verl_sft_in_tensorboard_wandb",
-            note="vERL's own Tracking (trainer.logger); SFT trained in CPU smoke mode; W&B offline; no MLflow or "
-            "Trackio in vERL's environment",
+            "tests/backends/test_tracking.py::test_verl_sft_in_tensorboard_wandb_trackio",
+            note="vERL's own Tracking (trainer.logger); SFT trained in CPU smoke mode; W&B offline; Trackio a local "
+            "database; no MLflow in vERL's environment",
         ),
     )
 
@@ -1159,6 +1159,7 @@ class VerlBackend(Backend):
             {
                 "tensorboard": "trainer.logger and TENSORBOARD_DIR",
                 "wandb": "trainer.logger and WANDB_MODE=offline, WANDB_DIR (project: trainer.project_name, ptsdk)",
+                "trackio": "trainer.logger and TRACKIO_DIR (project: trainer.project_name, ptsdk)",
             },
             "the run is named after the job (trainer.experiment_name), tagged with the job's hash (W&B: "
             "ptsdk-job-<sha256>), with vERL's whole config",

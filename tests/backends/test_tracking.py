@@ -1,6 +1,6 @@
 """Experiment trackers (output.report_to) for real: a tiny run per backend, each tracker's files read back with the
 tracker's own reader in the backend's environment (TensorBoard's EventAccumulator, MLflow's MlflowClient on the
-local file store, wandb's own protobuf records of the offline run), holding the same
+local file store, wandb's own protobuf records of the offline run, Trackio's SQLiteStorage), holding the same
 losses as metrics.jsonl, the run directory's name and ptsdk's job; nothing written outside the run directory.
 
 The matrix's `tracking_*` evidence names these tests.
@@ -96,6 +96,17 @@ if offline:
             if kind == "run":
                 info = {"name": r.run.display_name, "project": r.run.project, "tags": list(r.run.tags)}
     out["wandb"] = {"folder": str(offline[-1]), "history": history, "config": config, "run": info}
+
+database = tracking / "trackio"
+if database.is_dir():
+    os.environ["TRACKIO_DIR"] = str(database)  # read when trackio is imported
+    from trackio.sqlite_storage import SQLiteStorage
+
+    out["trackio"] = [
+        {"project": p, "run": r, "logs": SQLiteStorage.get_logs(p, r), "config": SQLiteStorage.get_run_config(p, r)}
+        for p in SQLiteStorage.get_projects()
+        for r in SQLiteStorage.get_runs(p)
+    ]
 
 print(json.dumps(out, default=str))
 """
@@ -203,11 +214,22 @@ def check_wandb(seen: dict, train: list[dict], job: str, backend: str, run: Path
     assert w["config"]["run_name"] == run.name
 
 
+def check_trackio(seen: dict, train: list[dict], job: str, backend: str, run: Path) -> None:
+    [found] = seen["trackio"]
+    assert found["project"] == job and found["run"] == run.name
+    steps = [[log["train/global_step"], log["train/loss"]] for log in found["logs"] if "train/loss" in log]
+    assert_losses(steps, train, "trackio")
+    assert_job(found["config"]["ptsdk"], job, backend, run)
+
+
+EVERY_TRACKER = ["tensorboard", "mlflow", "wandb", "trackio"]
+
+
 @pytest.mark.trl
-def test_trl_run_in_tensorboard_mlflow_wandb(ptsdk, example_job, tmp_path, trl_env, away_home) -> None:
-    """One tiny TRL SFT run reporting to TensorBoard, MLflow (local file store) and W&B (offline): each holds the
-    run's losses, its name and the job."""
-    job = example_job("sft_full.yaml", output={"report_to": ["tensorboard", "mlflow", "wandb"]})
+def test_trl_run_in_every_tracker(ptsdk, example_job, tmp_path, trl_env, away_home) -> None:
+    """One tiny TRL SFT run reporting to TensorBoard, MLflow (local file store), W&B (offline) and Trackio (local
+    database): each holds the run's losses, its name and the job."""
+    job = example_job("sft_full.yaml", output={"report_to": EVERY_TRACKER})
     run = tmp_path / "run"
     manifest, metrics = run_on(ptsdk, "trl", job, run)
     train = trained(manifest, metrics, 5, framework=("trl", "1.16.0"))
@@ -215,16 +237,15 @@ def test_trl_run_in_tensorboard_mlflow_wandb(ptsdk, example_job, tmp_path, trl_e
     check_tensorboard(seen, train, "sft_full", "trl", run)
     check_mlflow(seen, train, "sft_full", "trl", run)
     check_wandb(seen, train, "sft_full", "trl", run)
+    check_trackio(seen, train, "sft_full", "trl", run)
     assert_only_in_run(run, away_home, Path.cwd())
 
 
 @pytest.mark.axolotl
-def test_axolotl_run_in_tensorboard_mlflow_wandb(ptsdk, example_job, tmp_path, axolotl_env, away_home) -> None:
-    """One tiny Axolotl SFT run reporting to TensorBoard, MLflow (local file store) and W&B (offline) through
-    Axolotl's own use_* settings: each holds the run's losses, its name and the job."""
-    job = example_job(
-        "sft_full.yaml", training={"max_steps": 3}, output={"report_to": ["tensorboard", "mlflow", "wandb"]}
-    )
+def test_axolotl_run_in_every_tracker(ptsdk, example_job, tmp_path, axolotl_env, away_home) -> None:
+    """One tiny Axolotl SFT run reporting to TensorBoard, MLflow (local file store), W&B (offline) and Trackio
+    (local database) through Axolotl's own use_* settings: each holds the run's losses, its name and the job."""
+    job = example_job("sft_full.yaml", training={"max_steps": 3}, output={"report_to": EVERY_TRACKER})
     run = tmp_path / "run"
     manifest, metrics = run_on(ptsdk, "axolotl", job, run)
     train = trained(manifest, metrics, 3, framework=("axolotl", "0.19.0"))
@@ -232,13 +253,15 @@ def test_axolotl_run_in_tensorboard_mlflow_wandb(ptsdk, example_job, tmp_path, a
     check_tensorboard(seen, train, "sft_full", "axolotl", run)
     check_mlflow(seen, train, "sft_full", "axolotl", run)
     check_wandb(seen, train, "sft_full", "axolotl", run)
+    check_trackio(seen, train, "sft_full", "axolotl", run)
     assert_only_in_run(run, away_home, Path.cwd())
 
 
 @pytest.mark.verl
-def test_verl_sft_in_tensorboard_wandb(ptsdk, verl_env, verl_model, tmp_path, away_home) -> None:
-    """vERL's SFT trainer (CPU smoke mode) with trainer.logger tensorboard and wandb: vERL's own Tracking writes the
-    run's losses to TensorBoard and to an offline W&B run named after the job, tagged with its hash."""
+def test_verl_sft_in_tensorboard_wandb_trackio(ptsdk, verl_env, verl_model, tmp_path, away_home) -> None:
+    """vERL's SFT trainer (CPU smoke mode) with trainer.logger tensorboard, wandb and trackio: vERL's own Tracking
+    writes the run's losses to TensorBoard, to an offline W&B run named after the job, tagged with its hash, and to
+    a Trackio run named after the job, with vERL's config."""
     job = tmp_path / "sft_verl.yaml"
     job.write_text(
         yaml.safe_dump(
@@ -255,7 +278,7 @@ def test_verl_sft_in_tensorboard_wandb(ptsdk, verl_env, verl_model, tmp_path, aw
                     "max_steps": 3,
                 },
                 "distributed": {"device": "cpu"},
-                "output": {"report_to": ["tensorboard", "wandb"]},
+                "output": {"report_to": ["tensorboard", "wandb", "trackio"]},
             }
         )
     )
@@ -268,5 +291,9 @@ def test_verl_sft_in_tensorboard_wandb(ptsdk, verl_env, verl_model, tmp_path, aw
     assert w["run"]["name"] == "sft_verl" and w["run"]["project"] == "ptsdk"
     assert f"ptsdk-job-{job_sha(manifest, 'verl')}" in w["run"]["tags"]
     assert_losses([[h["_step"], h["train/loss"]] for h in w["history"] if "train/loss" in h], train, "wandb")
-    assert w["config"]["trainer"]["logger"] == ["console", "file", "tensorboard", "wandb"]
+    assert w["config"]["trainer"]["logger"] == ["console", "file", "tensorboard", "wandb", "trackio"]
+    [found] = seen["trackio"]
+    assert found["project"] == "ptsdk" and found["run"] == "sft_verl"
+    assert_losses([[log["step"], log["train/loss"]] for log in found["logs"] if "train/loss" in log], train, "trackio")
+    assert found["config"]["trainer"]["logger"] == w["config"]["trainer"]["logger"]
     assert_only_in_run(run, away_home, Path.cwd())
