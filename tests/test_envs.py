@@ -70,6 +70,34 @@ def test_versions_are_read_without_importing(home: Path) -> None:
     assert versions["verl"] is None and versions["pydantic"]
 
 
+def test_a_venvs_versions_are_read_from_its_site_packages_without_starting_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venv that sees only its own site-packages is read in ptsdk's process (no interpreter start before each
+    launch); one that also sees the system's is asked, since what it imports may come from there."""
+    from ptsdk.envs import BackendEnv
+
+    venv = tmp_path / "venv"
+    dist = venv / "lib" / "python3.11" / "site-packages" / "some_framework-1.2.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: Some_Framework\nVersion: 1.2.3\n")
+    (venv / "bin").mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\n")
+    started: list[object] = []
+
+    def asked(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        started.append(argv)
+        return subprocess.CompletedProcess(argv, 0, json.dumps(dict.fromkeys(argv[3:])))
+
+    monkeypatch.setattr(subprocess, "run", asked)
+    env = BackendEnv("x", "some-framework", str(venv / "bin" / "python"), "test")
+    assert env.versions(("torch",)) == {"some-framework": "1.2.3", "torch": None, "transformers": None}
+    assert started == []
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = true\n")
+    BackendEnv("x", "some-framework", str(venv / "bin" / "python"), "test").versions()
+    assert len(started) == 1
+
+
 def test_missing_backend_says_how_to_get_it(home: Path) -> None:
     env = resolve_env(get_backends()["verl"])
     with pytest.raises(BackendUnavailable) as info:
