@@ -118,9 +118,19 @@ class AxolotlBackend(TrainerBackend):
         *caps("method", "kto", T, TESTS + "test_kto"),
         *caps("method", "orpo", T, TESTS + "test_orpo"),
         *caps("method", "ipo simpo", T, TESTS + "test_ipo_simpo"),
-        *caps("method", "grpo", T, TESTS + "test_grpo"),
+        *caps(
+            "method",
+            "grpo",
+            T,
+            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
+        ),
         *caps("loss", "dpo:sigmoid", T, TESTS + "test_dpo"),
-        *caps("loss", "grpo:grpo", T, TESTS + "test_grpo"),
+        *caps(
+            "loss",
+            "grpo:grpo",
+            T,
+            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
+        ),
         *caps(
             "loss",
             "grpo:dr_grpo grpo:dapo grpo:bnpo",
@@ -146,7 +156,12 @@ class AxolotlBackend(TrainerBackend):
         ),
         *caps("topology", "multi_node", V, TESTS + "test_distributed_configs_pass_axolotl_validator"),
         *caps("device", "cpu", T, TESTS + "test_sft_full", note="single process only"),
-        *caps("reward", "functions", T, TESTS + "test_grpo"),
+        *caps(
+            "reward",
+            "functions",
+            T,
+            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
+        ),
         *caps(
             "feature",
             "loss_per_micro_batch",

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 from ptsdk.compare import PARITY_RTOL, REPORT_SCHEMA
+
+from .conftest import assert_loads
 
 pytestmark = [pytest.mark.trl, pytest.mark.axolotl]
 SCHEMA = json.loads(REPORT_SCHEMA.read_text())
@@ -109,16 +112,33 @@ def test_trl_and_axolotl_agree_on_the_dpo_example(ptsdk, example_job, tmp_path, 
 
 def test_trl_and_axolotl_agree_on_the_grpo_example(ptsdk, example_job, tmp_path, trl_env, axolotl_env) -> None:
     """The GRPO example on TRL 1.16 and on Axolotl (TRL 1.9): the same prompts, the same sampled completions and
-    rewards in every logged reward call, the same loss at every step, and a mean reward that rises on both."""
+    rewards in every logged reward call, the same loss at every step, a mean reward (both reward functions, each
+    logged) that rises on both, and a saved model that loads. The matrix's GRPO and reward-function evidence."""
     job = example_job("grpo.yaml", output={"dir": str(tmp_path / "runs")})
     report = compare(ptsdk, job, "trl,axolotl", tmp_path / "report")
     assert report["unexplained_differences"] == [] and [r["key"] for r in report["parity"] if r["differs"]] == []
     # Both log 15 steps x 2 reward functions; none of the calls differs.
     assert report["rollouts"] == {"compared": 30}, report["rollouts"]
     assert len(report["aligned_loss"]) == 15 and report["first_divergence"] is None, report["aligned_loss"]
+    envs = {"trl": trl_env, "axolotl": axolotl_env}
     for backend in ("trl", "axolotl"):
-        rewards = [r["reward"] for r in train_log(report, backend)]
-        assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.3, rewards
+        run = Path(next(r["run_dir"] for r in report["summary"] if r["backend"] == backend))
+        train = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        train = [m for m in train if m["kind"] == "train"]
+        assert all(m["reward"] is not None and 0.0 <= m["reward"] <= 2.0 for m in train)  # two rewards, summed
+        assert "rewards/correct/mean" in train[0]["extra"] and "rewards/digits/mean" in train[0]["extra"]
+        rewards = [m["reward"] for m in train]
+        first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+        print(f"GRPO example on {backend}: mean reward {first:.3f} (steps 1-3) -> {last:.3f} (last 3 steps)")
+        assert last > first + 0.3, rewards
+        assert_loads(envs[backend], run / "model", adapter=False)
+    # Axolotl: the reward file was copied into its run directory and named as an import path.
+    axolotl_run = Path(next(r["run_dir"] for r in report["summary"] if r["backend"] == "axolotl"))
+    assert (axolotl_run / "reward_rewards.py").exists()
+    assert yaml.safe_load((axolotl_run / "axolotl_config.yaml").read_text())["trl"]["reward_funcs"] == [
+        "reward_rewards.correct",
+        "reward_rewards.digits",
+    ]
 
 
 @pytest.mark.parametrize("other", ["verl", "openrlhf"])
