@@ -204,7 +204,10 @@ def resolve_env(backend: type[Backend] | Backend) -> BackendEnv:
 
 def venv_site_packages(python: str) -> Path | None:
     """The site-packages of the virtual environment `python` belongs to, when that is all it sees: a venv
-    without system site-packages and exactly one lib/pythonX.Y. None otherwise (ask the interpreter)."""
+    without system site-packages and exactly one lib/pythonX.Y, started without PYTHONPATH (which the
+    framework's processes inherit from ptsdk's). None otherwise (ask the interpreter)."""
+    if os.environ.get("PYTHONPATH"):
+        return None
     prefix = Path(python).parent.parent
     try:
         cfg = (prefix / "pyvenv.cfg").read_text()

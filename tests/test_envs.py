@@ -83,6 +83,7 @@ def test_a_venvs_versions_are_read_from_its_site_packages_without_starting_it(
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: Some_Framework\nVersion: 1.2.3\n")
     (venv / "bin").mkdir()
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\n")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     started: list[object] = []
 
     def asked(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -93,9 +94,13 @@ def test_a_venvs_versions_are_read_from_its_site_packages_without_starting_it(
     env = BackendEnv("x", "some-framework", str(venv / "bin" / "python"), "test")
     assert env.versions(("torch",)) == {"some-framework": "1.2.3", "torch": None, "transformers": None}
     assert started == []
-    (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = true\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "elsewhere"))  # packages from there too (seen on a GPU box)
     BackendEnv("x", "some-framework", str(venv / "bin" / "python"), "test").versions()
     assert len(started) == 1
+    monkeypatch.delenv("PYTHONPATH")
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = true\n")
+    BackendEnv("x", "some-framework", str(venv / "bin" / "python"), "test").versions()
+    assert len(started) == 2
 
 
 def test_missing_backend_says_how_to_get_it(home: Path) -> None:
