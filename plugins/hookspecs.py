@@ -9,6 +9,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from ptsdk.plugins.backend import Backend
+    from ptsdk.plugins.launcher import RunLauncher
 
 PROJECT = "ptsdk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -25,4 +26,16 @@ def ptsdk_register_backends(register: Callable[[type[Backend]], None]) -> None:
     an error naming the plugin and the distribution that installed it.
 
     :param register: callback taking a Backend subclass.
+    """
+
+
+@hookspec
+def ptsdk_register_launchers(register: Callable[[type[RunLauncher]], None]) -> None:
+    """Register launchers: where a run's commands execute (``ptsdk run --launcher NAME``).
+
+    Call ``register(LauncherClass)`` once per launcher, a :class:`ptsdk.plugins.launcher.RunLauncher` subclass
+    with a unique ``name``; ``local`` is ptsdk's own. A site adds its scheduler (Kubernetes, LSF, a cloud's job
+    API) this way without touching ptsdk.
+
+    :param register: callback taking a RunLauncher subclass.
     """

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
     from ptsdk.plugins.backend import Backend
+    from ptsdk.plugins.launcher import RunLauncher
 
 ENTRY_POINT_GROUP = "ptsdk"
 DEFAULT_PLUGINS = (
@@ -42,6 +43,7 @@ DEFAULT_PLUGINS = (
     "ptsdk.backends.axolotl",
     "ptsdk.backends.verl",
     "ptsdk.backends.openrlhf",
+    "ptsdk.plugins.slurm",
 )
 DISABLE_VAR = "PTSDK_DISABLE_PLUGINS"
 LOAD_VAR = "PTSDK_LOAD_PLUGINS"
@@ -200,7 +202,8 @@ def _load_and_register(pm: PtsdkPluginManager, origin: PluginOrigin, load: Calla
             raise origin.error(f"implements unknown hook {caller.name!r}; {hint}")
     if not callers:
         raise origin.error(
-            "implements no ptsdk hook; decorate its ptsdk_register_backends with @ptsdk.plugins.hookimpl",
+            "implements no ptsdk hook; decorate its ptsdk_register_backends (or ptsdk_register_launchers) with "
+            "@ptsdk.plugins.hookimpl",
             _hook_signatures(),
         )
 
@@ -286,6 +289,7 @@ def get_registry() -> Registry:
 def clear_registry_cache() -> None:
     """Forget the cached registries (for tests that install or change plugins in-process)."""
     _registries.clear()
+    _launchers.clear()
 
 
 def get_backends(pm: pluggy.PluginManager | None = None) -> dict[str, type[Backend]]:
@@ -296,3 +300,46 @@ def get_backends(pm: pluggy.PluginManager | None = None) -> dict[str, type[Backe
 def get_backend(name: str, pm: pluggy.PluginManager | None = None) -> type[Backend]:
     registry = get_registry() if pm is None else build_registry(pm)
     return registry.get(name)
+
+
+_launchers: dict[tuple[str | None, str | None], dict[str, type[RunLauncher]]] = {}
+
+
+def get_launchers() -> dict[str, type[RunLauncher]]:
+    """Launcher name -> class: ptsdk's ``local`` and every plugin's (``ptsdk_register_launchers``), refused as
+    backends are when a class is not a RunLauncher, has no name or takes a name already taken."""
+    from ptsdk.plugins.launcher import LocalLauncher, RunLauncher
+
+    key = (os.environ.get(DISABLE_VAR), os.environ.get(LOAD_VAR))
+    if key in _launchers:
+        return dict(_launchers[key])
+    pm = get_plugin_manager()
+    found: dict[str, type[RunLauncher]] = {"local": LocalLauncher}
+    for impl in pm.hook.ptsdk_register_launchers.get_hookimpls():
+        origin = _origin(pm, impl.plugin_name)
+
+        def register(cls: type[RunLauncher], _origin: PluginOrigin = origin) -> None:
+            if not (isinstance(cls, type) and issubclass(cls, RunLauncher)) or inspect.isabstract(cls):
+                raise _origin.error(f"registered {cls!r}, which is not a complete ptsdk RunLauncher subclass")
+            name = getattr(cls, "name", None)
+            if not isinstance(name, str) or not name.isidentifier():
+                raise _origin.error(f"launcher {cls.__name__} needs a `name` that is an identifier (it has {name!r})")
+            if name in found:
+                raise _origin.error(f"launcher name {name!r} is already taken")
+            found[name] = cls
+
+        try:
+            impl.function(*[{"register": register}[arg] for arg in impl.argnames])
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise origin.error(f"ptsdk_register_launchers raised {_raised_at(exc)}") from None
+    _launchers[key] = found
+    return dict(found)
+
+
+def get_launcher(name: str) -> type[RunLauncher]:
+    launchers = get_launchers()
+    if name not in launchers:
+        raise PtsdkError(f"--launcher {name}: no such launcher; installed launchers: {', '.join(sorted(launchers))}")
+    return launchers[name]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ptsdk.compare import Run
     from ptsdk.metrics import MetricRecord
     from ptsdk.plugins.backend import Backend, Plan
+    from ptsdk.plugins.launcher import RunLauncher
 
 JobLike = Job | str | os.PathLike[str]
 
@@ -155,22 +156,38 @@ def run(
     *,
     echo: TextIO | None = None,
     view: TextIO | None = None,
+    launcher: str | None = None,
+    launcher_options: Mapping[str, str] | None = None,
 ) -> RunInfo:
     """Run the job (`ptsdk run`): checks, translation and native check first, then the framework, into a
     new run directory (default output.dir/NAME-BACKEND-TIME). `echo` streams the framework's output (e.g.
     sys.stderr); it always lands in logs/backend.log. `view` shows live progress there (a bar on a terminal,
-    plain lines elsewhere) and the log's end if the run fails. A failed run is returned, not raised."""
+    plain lines elsewhere) and the log's end if the run fails. `launcher` names where it runs (``local``, the
+    default; ``slurm``; a plugin's), with its `launcher_options`. A failed run is returned, not raised."""
     from ptsdk import pipeline
     from ptsdk.plugins.manager import get_backend
 
+    where = make_launcher(launcher, launcher_options)
     checked = validate(job, backend, launching=True)
     for line in checked.warnings:
         print(line, file=view or echo or sys.stderr)
     b = get_backend(backend)()
     plan = b.translate(checked.job)
     target = Path(run_dir) if run_dir is not None else None
-    result = pipeline.run(checked.job, b, plan, target, echo=echo, view=view)
+    result = pipeline.run(checked.job, b, plan, target, echo=echo, view=view, launcher=where)
     return replace(open_run(result.run_dir), exit_code=result.exit_code)
+
+
+def make_launcher(name: str | None, options: Mapping[str, str] | None = None) -> RunLauncher | None:
+    """The launcher called `name` with `options` (None: none named, the run's default); a PtsdkError for an
+    unknown launcher or option, or options without a launcher."""
+    from ptsdk.plugins.manager import get_launcher
+
+    if name is None:
+        if options:
+            raise PtsdkError(f"--launcher-option {next(iter(options))}: name the launcher it is for (--launcher NAME)")
+        return None
+    return get_launcher(name)(options or {})
 
 
 def resume(
@@ -180,9 +197,12 @@ def resume(
     backend: str | None = None,
     echo: TextIO | None = None,
     view: TextIO | None = None,
+    launcher: str | None = None,
+    launcher_options: Mapping[str, str] | None = None,
 ) -> RunInfo:
     """Continue an interrupted run from its last checkpoint (`ptsdk run --resume`). A `job` or `backend` given
-    must be the run's own (a changed job is refused field by field), else the run's recorded job is used."""
+    must be the run's own (a changed job is refused field by field), else the run's recorded job is used. It
+    runs where it ran before (its manifest's launcher and options) unless `launcher` says otherwise."""
     from ptsdk import pipeline
     from ptsdk.plugins.manager import get_backend
     from ptsdk.rundir import RunDir
@@ -198,7 +218,10 @@ def resume(
         for line in checked.warnings:
             print(line, file=view or echo or sys.stderr)
         loaded = checked.job
-    result = pipeline.run(loaded, b, b.translate(loaded), Path(run_dir), resume=True, echo=echo, view=view)
+    where = make_launcher(launcher, launcher_options)
+    result = pipeline.run(
+        loaded, b, b.translate(loaded), Path(run_dir), resume=True, echo=echo, view=view, launcher=where
+    )
     return replace(open_run(result.run_dir), exit_code=result.exit_code)
 
 

@@ -259,23 +259,57 @@ def import_(native: Path, backend: str, out: Path | None) -> None:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line (the log is in logs/backend.log).")
 @click.option("--verbose", "-v", is_flag=True, help="Stream the framework's own output instead of the progress view.")
+@click.option("--launcher", "-L", help="Where the run executes: local (default), slurm, or a plugin's launcher.")
+@click.option(
+    "--launcher-option",
+    "launcher_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the launcher (repeat), e.g. qos=high, gres=gpu:8.",
+)
+@click.option("--partition", help="Slurm partition (--launcher-option partition=P).")
+@click.option("--time", "time_limit", help="Scheduler time limit, e.g. 2:00:00 (--launcher-option time=T).")
+@click.option("--account", help="Scheduler account (--launcher-option account=A).")
 def run(
-    job: Path | None, backend: str | None, run_dir: Path | None, resume_dir: Path | None, quiet: bool, verbose: bool
+    job: Path | None,
+    backend: str | None,
+    run_dir: Path | None,
+    resume_dir: Path | None,
+    quiet: bool,
+    verbose: bool,
+    launcher: str | None,
+    launcher_options: tuple[str, ...],
+    partition: str | None,
+    time_limit: str | None,
+    account: str | None,
 ) -> None:
     """Run a job on a backend; everything lands in one run directory.
 
     Shows live progress (step / total, ETA, loss, reward, learning rate, tokens/s) read from the framework's
     metrics as they arrive: a bar on a terminal, a plain line every few steps elsewhere. The framework's own
-    output goes to RUN/logs/backend.log (live with -v); a failed run shows the log's last relevant lines."""
+    output goes to RUN/logs/backend.log (live with -v); a failed run shows the log's last relevant lines.
+
+    With --launcher slurm the run is submitted with sbatch, followed until it ends and cancelled with Ctrl-C."""
     from ptsdk import api
+    from ptsdk.plugins.launcher import parse_options
 
     echo, view = _streams(quiet, verbose)
+    options = parse_options(launcher_options)
+    for key, value in (("partition", partition), ("time", time_limit), ("account", account)):
+        if value is not None:
+            if key in options:
+                raise PtsdkError(f"--{key} and --launcher-option {key}: give it once")
+            options[key] = value
+    if options and launcher is None:
+        raise PtsdkError(f"--{next(iter(options))}: name the launcher it is for (--launcher slurm)")
     if resume_dir is not None:
-        info = api.resume(resume_dir, job, backend=backend, echo=echo, view=view)
+        info = api.resume(
+            resume_dir, job, backend=backend, echo=echo, view=view, launcher=launcher, launcher_options=options
+        )
     else:
         if job is None or backend is None:
             raise PtsdkError("ptsdk run needs JOB and --backend (or --resume RUN_DIR)")
-        info = api.run(job, backend, run_dir, echo=echo, view=view)
+        info = api.run(job, backend, run_dir, echo=echo, view=view, launcher=launcher, launcher_options=options)
     _summary(info)
     if info.exit_code != 0:
         sys.exit(1)
@@ -402,7 +436,14 @@ def runs(folder: Path, fmt: str) -> None:
     table = Table(title=f"runs in {escape(str(folder))}", title_justify="left")
     for col in ("run", "job", "method", "backend", "status", "steps", "last loss", "last reward", "wall", "started"):
         table.add_column(col, overflow="fold")
-    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "lost": "yellow", "running": "cyan"}
+    colors = {
+        "succeeded": "green",
+        "failed": "red",
+        "interrupted": "yellow",
+        "cancelled": "yellow",
+        "lost": "yellow",
+        "running": "cyan",
+    }
     for r in rows:
         status = f"[{colors.get(r.status, 'white')}]{r.status}[/]"
         table.add_row(

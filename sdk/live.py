@@ -182,7 +182,14 @@ def failure_excerpt(log_path: Path, lines: int = 15, max_bytes: int = 256 * 1024
     tail = text.splitlines()
     starts = [i for i, line in enumerate(tail) if line.startswith("Traceback")]
     if starts:
-        return tail[starts[-1] : starts[-1] + 2 * lines]
+        # The last traceback up to the exception it ends with (the first line that is not a frame of it), its
+        # middle left out when long: the exception's own line is what says why.
+        trace = tail[starts[-1] :]
+        end = next((i + 1 for i, line in enumerate(trace[1:], 1) if line and not line[0].isspace()), len(trace))
+        trace = trace[: end + 2]  # and what followed it at once (a launcher's "exits with return code ...")
+        if len(trace) > 2 * lines:
+            return [*trace[:3], f"  ... ({len(trace) - 2 * lines + 3} lines)", *trace[-(2 * lines - 4) :]]
+        return trace
     marks = [i for i, line in enumerate(tail) if _RELEVANT.search(line)]
     if marks:
         end = min(len(tail), marks[-1] + 3)

@@ -17,6 +17,7 @@ from ptsdk.envs import BackendEnv
 from ptsdk.errors import PtsdkError, SpecError, UnsupportedError, join_loc
 from ptsdk.matrix.check import CheckResult, check
 from ptsdk.plugins.backend import Backend, Plan
+from ptsdk.plugins.launcher import Launch, LocalLauncher, RunLauncher
 from ptsdk.plugins.manager import get_backend, get_backends
 from ptsdk.rundir import (
     RunDir,
@@ -261,6 +262,7 @@ def run(
     native_checked: bool = False,
     echo: TextIO | None = sys.stderr,
     view: TextIO | None = None,
+    launcher: RunLauncher | None = None,
 ) -> RunResult:
     """Run the plan into a new run directory, or continue the one in `run_dir` (resume=True).
 
@@ -269,10 +271,17 @@ def run(
     framework's processes were stopped and the run recorded as `interrupted` with its metrics so far.
     A succeeded run whose loss or trained weights are not finite is recorded `failed` (`nonfinite`).
     `echo` streams the framework's own output; `view` shows the live progress (ptsdk.live) and, when the
-    run fails, the log's last relevant lines."""
+    run fails, the log's last relevant lines. `launcher` says where the commands run (ptsdk.plugins.launcher:
+    this machine by default; a resumed run keeps the one it was started with unless another is given)."""
     from ptsdk.launch import Terminated, sigterm_raises
 
     backend.env.require(backend.install_hint)
+    if launcher is None and resume and run_dir is not None:
+        launcher = recorded_launcher(RunDir(run_dir, option="--resume", purpose="resumed").read_manifest())
+    launcher = launcher or LocalLauncher()
+    problems = launcher.problems(job)
+    if problems:
+        raise PtsdkError(f"the {launcher.name} launcher cannot run this job", lines=problems)
     with sigterm_raises():
         try:
             previous: dict[str, Any] | None = None
@@ -306,7 +315,7 @@ def run(
                     claimed.discard()
                     raise
             with lock:
-                return _run_claimed(job, backend, plan, rd, previous=previous, echo=echo, view=view)
+                return _run_claimed(job, backend, plan, rd, previous=previous, echo=echo, view=view, launcher=launcher)
         except Terminated:  # before the run started (_run_claimed turns a later one into RunTerminated)
             raise RunTerminated("ptsdk run was terminated (SIGTERM) before the run started") from None
 
@@ -320,12 +329,13 @@ def _run_claimed(
     previous: dict[str, Any] | None,
     echo: TextIO | None,
     view: TextIO | None = None,
+    launcher: RunLauncher | None = None,
 ) -> RunResult:
     """The run itself (one attempt), in a run directory this process holds the lock of; `previous` is the
     manifest of the run it resumes."""
     from contextlib import AbstractContextManager, nullcontext
 
-    from ptsdk.launch import Terminated, run_command, signals_deferred
+    from ptsdk.launch import Terminated, signals_deferred
     from ptsdk.live import LiveView, failure_excerpt
     from ptsdk.metrics import MetricRecord, nonfinite_problem, write_metrics
 
@@ -355,7 +365,15 @@ def _run_claimed(
         resumed=previous is not None,
         attempts=attempts,
     )
+    launcher = launcher or LocalLauncher()
+    if launcher.name != "local":
+        info["cluster"] = launcher.record()
     rd.write_manifest(info)
+
+    def note(record: dict[str, Any]) -> None:  # what the launcher learns (a scheduler's job id), kept at once
+        info["cluster"] = {**info.get("cluster", {}), **record}
+        rd.write_manifest(info)
+
     started = time.monotonic()
     code, status, peak = 1, "failed", 0.0
     try:
@@ -364,12 +382,11 @@ def _run_claimed(
                 LiveView(job, backend, run_dir, view) if view is not None else nullcontext()
             )
             with rd.log_path.open("a") as log, live:
-                for cmd in plan.commands:
-                    code, rss = run_command(cmd, backend.env, run_dir, log, echo=echo, inputs=plan.inputs)
-                    peak = max(peak, rss)
-                    if code != 0:
-                        break
-            status = "succeeded" if code == 0 else "failed"
+                outcome = launcher.execute(Launch(plan, backend.env, run_dir, rd.command_path, log, echo, note))
+            code, peak = outcome.exit_code, outcome.peak_rss_mib
+            if outcome.record:
+                info["cluster"] = {**info.get("cluster", {}), **outcome.record}
+            status = outcome.status or ("succeeded" if code == 0 else "failed")
             if code != 0 and view is not None:
                 excerpt = failure_excerpt(rd.log_path)
                 view.write(
@@ -464,3 +481,15 @@ def _attempts(previous: dict[str, Any], status: str) -> list[dict[str, Any]]:
         attempts = [{**{k: previous.get(k) for k in keys}, "resumed_from_step": None}]
     attempts[-1]["status"] = status
     return attempts
+
+
+def recorded_launcher(manifest: dict[str, Any]) -> RunLauncher | None:
+    """The launcher a run was started with (its manifest's ``cluster``), with the same options; None: local."""
+    from ptsdk.plugins.manager import get_launcher
+
+    cluster = manifest.get("cluster")
+    if not isinstance(cluster, dict) or not isinstance(cluster.get("launcher"), str):
+        return None
+    options = cluster.get("options")
+    given = {str(k): str(v) for k, v in options.items()} if isinstance(options, dict) else {}
+    return get_launcher(cluster["launcher"])(given)

@@ -88,6 +88,11 @@ def test_failure_excerpt(tmp_path: Path) -> None:
     )
     assert failure_excerpt(log)[0] == "Traceback (most recent call last):"
     assert "ValueError: bad shape" in failure_excerpt(log)
+    frames = [f'  File "f{i}.py", line {i}, in f{i}\n    f{i + 1}()' for i in range(40)]
+    log.write_text("\n".join(["Traceback (most recent call last):", *frames, "RuntimeError: reward exploded", "x"]))
+    deep = failure_excerpt(log)  # a deep traceback: its head, then its end with the exception itself
+    assert deep[0] == "Traceback (most recent call last):" and deep[-2:] == ["RuntimeError: reward exploded", "x"]
+    assert len(deep) <= 30 and any(line.startswith("  ... (") for line in deep)
     log.write_text("\n".join([f"line {i}" for i in range(50)] + ["RuntimeError: CUDA out of memory"] + ["a", "b"]))
     assert failure_excerpt(log)[-3:] == ["RuntimeError: CUDA out of memory", "a", "b"]
     log.write_text("\n".join(f"line {i}" for i in range(50)))
