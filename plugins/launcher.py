@@ -79,7 +79,7 @@ class RunLauncher(ABC):
             )
         self.given = given
 
-    def problems(self, job: Job) -> list[str]:
+    def problems(self, job: Job, plan: Plan) -> list[str]:
         """`field: problem` lines for what this launcher cannot run (checked before the run directory is made)."""
         return []
 

@@ -44,6 +44,7 @@ DEFAULT_PLUGINS = (
     "ptsdk.backends.verl",
     "ptsdk.backends.openrlhf",
     "ptsdk.plugins.slurm",
+    "ptsdk.plugins.ray_jobs",
 )
 DISABLE_VAR = "PTSDK_DISABLE_PLUGINS"
 LOAD_VAR = "PTSDK_LOAD_PLUGINS"

@@ -35,6 +35,7 @@ from ptsdk.plugins.launcher import Launch, Outcome, RunLauncher
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ptsdk.plugins.backend import Plan
     from ptsdk.spec import Job
 
 SCRIPT = "slurm.sbatch"
@@ -93,7 +94,7 @@ class SlurmLauncher(RunLauncher):
     def sbatch_options(self) -> list[str]:
         return [f"--{k.replace('_', '-')}={v}" for k, v in sorted(self.given.items())]
 
-    def problems(self, job: Job) -> list[str]:
+    def problems(self, job: Job, plan: Plan) -> list[str]:
         out = [
             f"--launcher-option {k}: {v!r} is not a Slurm value (letters, digits and .:,=/@+-_ only)"
             for k, v in sorted(self.given.items())

@@ -628,6 +628,52 @@ def env_remove(backend: str) -> None:
     click.echo(f"removed {remove_env(backend)}")
 
 
+@cli.group("export")
+def export_group() -> None:
+    """Write a job as another system's task file."""
+
+
+@export_group.command("skypilot")
+@click.argument("job", type=JOB)
+@click.option("--backend", "-b", required=True, help="Backend the nodes run the job on.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the task here (a new file).")
+@click.option("--nodes", type=int, help="Nodes (default: the job's distributed.nodes).")
+@click.option("--accelerators", help="GPU type, TYPE:COUNT, or several (any of them): H100,A100-80GB.")
+@click.option("--cloud", help="Cloud to run on (default: SkyPilot chooses).")
+@click.option("--name", help="Task name (default: the job's name).")
+@click.option("--ptsdk", "ptsdk_source", help="ptsdk for the nodes: a checkout folder or a pip requirement.")
+def export_skypilot_command(
+    job: Path,
+    backend: str,
+    out: Path | None,
+    nodes: int | None,
+    accelerators: str | None,
+    cloud: str | None,
+    name: str | None,
+    ptsdk_source: str | None,
+) -> None:
+    """A SkyPilot task YAML that runs the job with `ptsdk run` on every node (sky launch FILE)."""
+    from ptsdk.skypilot import export_skypilot
+
+    text = export_skypilot(
+        job,
+        backend,
+        nodes=nodes,
+        accelerators=accelerators,
+        cloud=cloud,
+        name=name,
+        ptsdk_source=ptsdk_source,
+        say=lambda s: click.echo(s, err=True),
+    )
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from ptsdk.rundir import write_new_file
+
+    write_new_file(out, text)  # all or nothing, and never over a file that appeared meanwhile
+    click.echo(f"wrote {out}; launch it with: sky launch {out}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="ptsdk", standalone_mode=False)

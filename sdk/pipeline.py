@@ -279,7 +279,7 @@ def run(
     if launcher is None and resume and run_dir is not None:
         launcher = recorded_launcher(RunDir(run_dir, option="--resume", purpose="resumed").read_manifest())
     launcher = launcher or LocalLauncher()
-    problems = launcher.problems(job)
+    problems = launcher.problems(job, plan)
     if problems:
         raise PtsdkError(f"the {launcher.name} launcher cannot run this job", lines=problems)
     with sigterm_raises():

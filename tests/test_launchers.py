@@ -10,7 +10,7 @@ import pytest
 from conftest import local_job, minimal_job
 from ptsdk.errors import PtsdkError
 from ptsdk.plugins.launcher import LocalLauncher, parse_options
-from ptsdk.plugins.manager import get_launchers
+from ptsdk.plugins.manager import get_backend, get_launchers
 from ptsdk.plugins.slurm import SlurmLauncher
 from ptsdk.spec import validate_job
 from test_plugins import install_distribution, run_ptsdk
@@ -25,7 +25,7 @@ def test_local_and_slurm_are_built_in() -> None:
     ("args", "says"),
     [
         (["--partition", "gpu"], "--partition: name the launcher it is for (--launcher slurm)"),
-        (["--launcher", "pbs"], "--launcher pbs: no such launcher; installed launchers: local, slurm"),
+        (["--launcher", "pbs"], "--launcher pbs: no such launcher; installed launchers: local, ray, slurm"),
         (["--launcher", "slurm", "--launcher-option", "nodes=2"], "--launcher-option nodes: the slurm launcher has"),
         (["--launcher", "slurm", "--launcher-option", "partition"], "expected KEY=VALUE"),
         (["--launcher", "slurm", "--partition", "a", "--launcher-option", "partition=b"], "give it once"),
@@ -55,8 +55,9 @@ def test_slurm_refuses_what_it_cannot_submit_before_asking_the_cluster() -> None
     job = validate_job(
         minimal_job(distributed={"device": "gpu", "nodes": 2, "gpus_per_node": 8}, training={"global_batch_size": 16})
     )
-    assert SlurmLauncher().problems(job)[0].startswith("distributed.nodes: the slurm launcher runs one node")
-    (problem,) = SlurmLauncher({"partition": "gpu; rm -rf /"}).problems(validate_job(minimal_job()))
+    plan = get_backend("trl")().translate(job)
+    assert SlurmLauncher().problems(job, plan)[0].startswith("distributed.nodes: the slurm launcher runs one node")
+    (problem,) = SlurmLauncher({"partition": "gpu; rm -rf /"}).problems(validate_job(minimal_job()), plan)
     assert problem.startswith("--launcher-option partition: 'gpu; rm -rf /' is not a Slurm value")
 
 
@@ -72,7 +73,7 @@ def test_a_sites_launcher_arrives_through_the_entry_point_group(tmp_path) -> Non
             name = "kube"
             options = {"namespace": "the namespace"}
 
-            def problems(self, job):
+            def problems(self, job, plan):
                 return [f"kube: namespace {self.given.get('namespace')} has no quota for {job.method.name}"]
 
             def execute(self, launch):
