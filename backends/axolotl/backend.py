@@ -45,6 +45,8 @@ from ptsdk.spec.method import SFT
 HERE = Path(__file__).resolve().parent
 T, V = Verified.trained, Verified.validated
 TESTS = "tests/backends/test_axolotl.py::"
+#: The GRPO example run on TRL and Axolotl side by side: the evidence for GRPO and reward functions on both.
+GRPO_EXAMPLE = "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example"
 CONFIG = "axolotl_config.yaml"
 DEEPSPEED = "ds_config.json"
 PLUGIN = "ptsdk_axolotl_metrics"
@@ -118,19 +120,9 @@ class AxolotlBackend(TrainerBackend):
         *caps("method", "kto", T, TESTS + "test_kto"),
         *caps("method", "orpo", T, TESTS + "test_orpo"),
         *caps("method", "ipo simpo", T, TESTS + "test_ipo_simpo"),
-        *caps(
-            "method",
-            "grpo",
-            T,
-            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
-        ),
+        *caps("method", "grpo", T, GRPO_EXAMPLE),
         *caps("loss", "dpo:sigmoid", T, TESTS + "test_dpo"),
-        *caps(
-            "loss",
-            "grpo:grpo",
-            T,
-            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
-        ),
+        *caps("loss", "grpo:grpo", T, GRPO_EXAMPLE),
         *caps(
             "loss",
             "grpo:dr_grpo grpo:dapo grpo:bnpo",
@@ -156,12 +148,7 @@ class AxolotlBackend(TrainerBackend):
         ),
         *caps("topology", "multi_node", V, TESTS + "test_distributed_configs_pass_axolotl_validator"),
         *caps("device", "cpu", T, TESTS + "test_sft_full", note="single process only"),
-        *caps(
-            "reward",
-            "functions",
-            T,
-            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
-        ),
+        *caps("reward", "functions", T, GRPO_EXAMPLE),
         *caps(
             "feature",
             "loss_per_micro_batch",

@@ -46,6 +46,8 @@ from ptsdk.spec.method import DPO_LOSSES, GRPO_LOSSES, _OnlineRL
 HERE = Path(__file__).resolve().parent
 T, V = Verified.trained, Verified.validated
 TESTS = "tests/backends/test_trl.py::"
+#: The GRPO example run on TRL and Axolotl side by side: the evidence for GRPO and reward functions on both.
+GRPO_EXAMPLE = "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example"
 
 # ptsdk method -> (TRL method, fixed TRL keys)
 METHOD_MAP: dict[str, tuple[str, dict[str, Any]]] = {
@@ -111,24 +113,14 @@ class TRLBackend(TrainerBackend):
         *caps("method", "kto", T, TESTS + "test_kto_lora"),
         *caps("method", "orpo", T, TESTS + "test_orpo_full"),
         *caps("method", "cpo simpo", T, TESTS + "test_preference_variants"),
-        *caps(
-            "method",
-            "grpo",
-            T,
-            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
-        ),
+        *caps("method", "grpo", T, GRPO_EXAMPLE),
         *caps("method", "rloo", T, TESTS + "test_rloo_reward_function"),
         *caps("loss", "dpo:sigmoid", T, TESTS + "test_dpo_lora"),
         *caps("loss", "dpo:robust dpo:hinge", T, TESTS + "test_preference_variants"),  # with sigmoid: DPO_TRAINED
         *caps("loss", " ".join(f"dpo:{v}" for v in DPO_LOSSES if v not in DPO_TRAINED), V, TESTS + PARSER_TEST),
         *caps("loss", "cpo:sigmoid", T, TESTS + "test_preference_variants"),
         *caps("loss", "cpo:hinge cpo:ipo", V, TESTS + PARSER_TEST),
-        *caps(
-            "loss",
-            "grpo:grpo",
-            T,
-            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
-        ),
+        *caps("loss", "grpo:grpo", T, GRPO_EXAMPLE),
         *caps("loss", " ".join(f"grpo:{v}" for v in GRPO_LOSSES if v != "grpo"), V, TESTS + PARSER_TEST),
         *caps("adapter", "full", T, TESTS + "test_sft_full"),
         *caps("adapter", "lora", T, TESTS + "test_sft_lora"),
@@ -144,12 +136,7 @@ class TRLBackend(TrainerBackend):
         ),
         *caps("topology", "multi_node", V, TESTS + "test_multi_node_launcher_passes_torchrun_parser"),
         *caps("device", "cpu", T, TESTS + "test_sft_full"),
-        *caps(
-            "reward",
-            "functions",
-            T,
-            "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example",
-        ),
+        *caps("reward", "functions", T, GRPO_EXAMPLE),
         *caps("reward", "model", T, TESTS + "test_grpo_reward_model"),
         *caps(
             "feature",
