@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 SCRIPT = "slurm.sbatch"
 #: Seconds between two looks at the job's state.
 POLL_S = 1.0
+#: Seconds Slurm may not answer for a job before ptsdk stops following it (it forgets finished jobs after
+#: MinJobAge, 300 s by default; a controller restarting does not answer for a while).
+UNSEEN_S = 60.0
 #: Job states after which the job is over (squeue/scontrol's long names).
 FINAL = {
     "COMPLETED",
@@ -167,17 +170,19 @@ class SlurmLauncher(RunLauncher):
         log_path = launch.run_dir / "logs" / "backend.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
         fields: dict[str, str] = {}
+        unseen = 0  # looks in a row that Slurm did not answer for the job (a busy controller, or it forgot the job)
         while True:
             now = job_state(job_id)
             if now:
-                fields = now
+                fields, unseen = now, 0
+            else:
+                unseen += 1
             if launch.echo is not None and log_path.exists():
                 offset = _echo_new(log_path, offset, launch.echo.write)
-            state = fields.get("JobState", "")
-            if (now and state in FINAL) or (not now and fields):
+            if now and fields.get("JobState", "") in FINAL:
                 return fields
-            if not now and not fields:  # never seen: Slurm already forgot it (MinJobAge) or it was never queued
-                return {"JobState": "UNKNOWN"}
+            if unseen * POLL_S >= UNSEEN_S:
+                return {**fields, "JobState": "UNKNOWN", "Reason": f"Slurm did not know the job for {UNSEEN_S:.0f}s"}
             time.sleep(POLL_S)
 
     def _cancel(self, job_id: str) -> None:
