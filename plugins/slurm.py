@@ -127,9 +127,9 @@ class SlurmLauncher(RunLauncher):
         lines = [
             "#!/bin/bash",
             f"# Written by ptsdk: the run in {run}, submitted with `sbatch {SCRIPT}`.",
-            f"#SBATCH --job-name={shlex.quote('ptsdk-' + run.name)[:120]}",
-            f"#SBATCH --chdir={run}",
-            f"#SBATCH --output={run / 'logs' / 'backend.log'}",
+            f"#SBATCH --job-name={shlex.quote(('ptsdk-' + run.name)[:120])}",
+            f"#SBATCH --chdir={shlex.quote(str(run))}",  # sbatch reads #SBATCH lines with shell quoting
+            f"#SBATCH --output={shlex.quote(str(run / 'logs' / 'backend.log'))}",
             "#SBATCH --open-mode=append",
             "#SBATCH --nodes=1",
             "#SBATCH --ntasks=1",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -76,7 +77,7 @@ def test_the_tiny_sft_job_runs_to_completion_on_slurm(ptsdk, example_job, tmp_pa
     assert cluster["options"] == {"partition": "debug", "time": "10"}
     script = (run / "slurm.sbatch").read_text()
     assert "#SBATCH --partition=debug" in script and "#SBATCH --time=10" in script
-    assert f"#SBATCH --chdir={run.resolve()}" in script and "exec bash command.sh" in script
+    assert f"#SBATCH --chdir={shlex.quote(str(run.resolve()))}" in script and "exec bash command.sh" in script
     assert f"ptsdk: Slurm job {cluster['job_id']} on" in (run / "logs" / "backend.log").read_text()
     assert "step 4/4" in err  # the live view, as for a local run
     listed = ptsdk("runs", str(tmp_path), "--format", "json")
@@ -99,7 +100,7 @@ def test_a_failing_job_is_failed_with_the_end_of_its_log(example_job, tmp_path, 
 
 def test_a_job_cancelled_from_outside_is_recorded_cancelled(example_job, tmp_path, trl_env, slurm) -> None:
     job = example_job("sft_lora.yaml", training={"max_steps": 2000})
-    run = tmp_path / "run"
+    run = tmp_path / "a run; with spaces"  # quoted in the sbatch script
     proc = submit(job, run)
     job_id = wait_for_job(run, "RUNNING")
     subprocess.run(["scancel", job_id], check=True)
