@@ -47,6 +47,9 @@ T, V = Verified.trained, Verified.validated
 TESTS = "tests/backends/test_axolotl.py::"
 #: The GRPO example run on TRL and Axolotl side by side: the evidence for GRPO and reward functions on both.
 GRPO_EXAMPLE = "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_grpo_example"
+#: The SFT-LoRA and DPO examples, also run side by side with TRL: the evidence for SFT, LoRA and DPO.
+SFT_EXAMPLE = "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_ordinary_sft_lora_example"
+DPO_EXAMPLE = "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_dpo_example"
 CONFIG = "axolotl_config.yaml"
 DEEPSPEED = "ds_config.json"
 PLUGIN = "ptsdk_axolotl_metrics"
@@ -115,13 +118,13 @@ class AxolotlBackend(TrainerBackend):
     reported_packages = ("trl", "peft", "accelerate", "datasets")
     check_script = HERE / "check_axolotl.py"
     capabilities = (
-        *caps("method", "sft", T, TESTS + "test_sft_lora"),
-        *caps("method", "dpo", T, TESTS + "test_dpo"),
+        *caps("method", "sft", T, SFT_EXAMPLE),
+        *caps("method", "dpo", T, DPO_EXAMPLE),
         *caps("method", "kto", T, TESTS + "test_kto"),
         *caps("method", "orpo", T, TESTS + "test_orpo"),
         *caps("method", "ipo simpo", T, TESTS + "test_ipo_simpo"),
         *caps("method", "grpo", T, GRPO_EXAMPLE),
-        *caps("loss", "dpo:sigmoid", T, TESTS + "test_dpo"),
+        *caps("loss", "dpo:sigmoid", T, DPO_EXAMPLE),
         *caps("loss", "grpo:grpo", T, GRPO_EXAMPLE),
         *caps(
             "loss",
@@ -130,7 +133,7 @@ class AxolotlBackend(TrainerBackend):
             TESTS + "test_every_method_and_adapter_passes_axolotl_validator",
         ),
         *caps("adapter", "full", T, TESTS + "test_sft_full"),
-        *caps("adapter", "lora", T, TESTS + "test_sft_lora"),
+        *caps("adapter", "lora", T, SFT_EXAMPLE),
         *caps("adapter", "qlora", V, TESTS + "test_every_method_and_adapter_passes_axolotl_validator"),
         *caps(
             "strategy",

@@ -35,28 +35,6 @@ def test_sft_full(ptsdk, example_job, tmp_path, axolotl_env) -> None:
     assert_loads(axolotl_env, tmp_path / "run" / "model", adapter=False)
 
 
-def test_sft_lora(ptsdk, example_job, tmp_path, axolotl_env) -> None:
-    manifest, metrics = run(ptsdk, example_job("sft_lora.yaml", training={"max_steps": 3}), tmp_path / "run")
-    ok(manifest, metrics, 3)
-    config = yaml.safe_load((tmp_path / "run" / "axolotl_config.yaml").read_text())
-    # CPU specifics, generated because the job says device=cpu.
-    assert (config["bf16"], config["fp16"], config["tf32"]) == (False, False, False)
-    assert not any(config[k] for k in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"))
-    # The launch (after ptsdk's starting-adapter command, the run's first).
-    assert manifest["commands"][0]["argv"][1:3] == ["ptsdk_runtime.py", "start-adapter"]
-    assert (
-        manifest["commands"][-1]["env"]["AXOLOTL_DO_NOT_TRACK"] == "1"
-        and manifest["commands"][-1]["env"]["HF_HUB_OFFLINE"] == "1"
-    )
-    assert_loads(axolotl_env, tmp_path / "run" / "model", adapter=True)
-
-
-def test_dpo(ptsdk, example_job, tmp_path, axolotl_env) -> None:
-    manifest, metrics = run(ptsdk, example_job("dpo.yaml", training={"max_steps": 3}), tmp_path / "run")
-    ok(manifest, metrics, 3)
-    assert_loads(axolotl_env, tmp_path / "run" / "model", adapter=True)
-
-
 def test_kto(ptsdk, example_job, tmp_path, axolotl_env) -> None:
     manifest, metrics = run(ptsdk, example_job("kto.yaml", training={"max_steps": 3}), tmp_path / "run")
     ok(manifest, metrics, 3)

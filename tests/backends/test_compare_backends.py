@@ -58,6 +58,17 @@ def test_trl_and_axolotl_agree_on_the_ordinary_sft_lora_example(
     assert summary["final_loss"] < summary["first_loss"] - 0.3  # and it learns
     md = (out / "report.md").read_text()
     assert md.index("## Parity") < md.index("## Results")
+    # Axolotl's side as a run of its own (the matrix's SFT and LoRA evidence): CPU settings generated because
+    # the job says device=cpu, ptsdk's starting-adapter command first, the launch kept offline, the adapter loads.
+    axolotl = Path(next(r["run_dir"] for r in report["summary"] if r["backend"] == "axolotl"))
+    config = yaml.safe_load((axolotl / "axolotl_config.yaml").read_text())
+    assert (config["bf16"], config["fp16"], config["tf32"]) == (False, False, False)
+    assert not any(config[k] for k in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"))
+    manifest = json.loads((axolotl / "manifest.json").read_text())
+    assert manifest["commands"][0]["argv"][1:3] == ["ptsdk_runtime.py", "start-adapter"]
+    launch = manifest["commands"][-1]["env"]
+    assert launch["AXOLOTL_DO_NOT_TRACK"] == "1" and launch["HF_HUB_OFFLINE"] == "1"
+    assert_loads(axolotl_env, axolotl / "model", adapter=True)
     import matplotlib.image
 
     for name in ("loss_vs_tokens.png", "loss_vs_time.png", "throughput.png"):
@@ -103,11 +114,13 @@ def test_trl_and_axolotl_agree_on_the_dpo_example(ptsdk, example_job, tmp_path, 
     assert report["unexplained_differences"] == [] and [r["key"] for r in report["parity"] if r["differs"]] == []
     assert len(report["aligned_loss"]) == 12
     assert report["max_rel_loss_diff"] < PARITY_RTOL and report["first_divergence"] is None, report["aligned_loss"]
-    for backend in ("trl", "axolotl"):
+    for backend, env in (("trl", trl_env), ("axolotl", axolotl_env)):
         steps = train_log(report, backend)
         margins = [r["rewards/margins"] for r in steps]
         assert steps[-1]["loss"] < 0.45 < 0.69 < steps[0]["loss"]  # well below ln 2
         assert margins[-1] > 0.5 > margins[0]
+        run = Path(next(r["run_dir"] for r in report["summary"] if r["backend"] == backend))
+        assert_loads(env, run / "model", adapter=True)  # the matrix's DPO evidence on Axolotl
 
 
 def test_trl_and_axolotl_agree_on_the_grpo_example(ptsdk, example_job, tmp_path, trl_env, axolotl_env) -> None:

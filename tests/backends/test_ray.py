@@ -21,9 +21,9 @@ ray_jobs = pytest.importorskip("ray.job_submission", reason="Ray's job client: p
 PORT = 8265
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped after this file: its daemons would slow every later test
 def ray_head(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A Ray head on this machine for the session (its dashboard serves the job API)."""
+    """A Ray head on this machine for these tests (its dashboard serves the job API)."""
     ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     assert ray, "the ray CLI (ptsdk[ray]) is not installed"
     temp = tmp_path_factory.mktemp("ray")

@@ -24,9 +24,9 @@ pytestmark = pytest.mark.trl
 SLURM = ROOT / "tools" / "slurm_local.sh"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped after this file: its daemons would slow every later test
 def slurm(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """Slurm on this machine for the session (installed from the package registry if missing; needs root)."""
+    """Slurm on this machine for these tests (installed from the package registry if missing; needs root)."""
     if os.geteuid() != 0 and not shutil.which("slurmctld"):
         pytest.skip("Slurm is not installed and installing it needs root (tools/slurm_local.sh install)")
     state = tmp_path_factory.mktemp("slurm")
