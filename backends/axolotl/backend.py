@@ -50,6 +50,8 @@ GRPO_EXAMPLE = "tests/backends/test_compare_backends.py::test_trl_and_axolotl_ag
 #: The SFT-LoRA and DPO examples, also run side by side with TRL: the evidence for SFT, LoRA and DPO.
 SFT_EXAMPLE = "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_ordinary_sft_lora_example"
 DPO_EXAMPLE = "tests/backends/test_compare_backends.py::test_trl_and_axolotl_agree_on_the_dpo_example"
+#: The full-SFT example on CPU, its losses read back from every tracker: the evidence for full fine-tunes on CPU.
+FULL_SFT_RUN = "tests/backends/test_tracking.py::test_axolotl_run_in_every_tracker"
 CONFIG = "axolotl_config.yaml"
 DEEPSPEED = "ds_config.json"
 PLUGIN = "ptsdk_axolotl_metrics"
@@ -132,7 +134,7 @@ class AxolotlBackend(TrainerBackend):
             V,
             TESTS + "test_every_method_and_adapter_passes_axolotl_validator",
         ),
-        *caps("adapter", "full", T, TESTS + "test_sft_full"),
+        *caps("adapter", "full", T, FULL_SFT_RUN),
         *caps("adapter", "lora", T, SFT_EXAMPLE),
         *caps("adapter", "qlora", V, TESTS + "test_every_method_and_adapter_passes_axolotl_validator"),
         *caps(
@@ -150,7 +152,7 @@ class AxolotlBackend(TrainerBackend):
             note="DeepSpeed needs GPUs",
         ),
         *caps("topology", "multi_node", V, TESTS + "test_distributed_configs_pass_axolotl_validator"),
-        *caps("device", "cpu", T, TESTS + "test_sft_full", note="single process only"),
+        *caps("device", "cpu", T, FULL_SFT_RUN, note="single process only"),
         *caps("reward", "functions", T, GRPO_EXAMPLE),
         *caps(
             "feature",

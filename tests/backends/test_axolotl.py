@@ -28,13 +28,6 @@ def ok(manifest: dict, metrics: list[dict], steps: int) -> list[dict]:
     return trained(manifest, metrics, steps, framework=("axolotl", "0.19.0"))
 
 
-def test_sft_full(ptsdk, example_job, tmp_path, axolotl_env) -> None:
-    manifest, metrics = run(ptsdk, example_job("sft_full.yaml", training={"max_steps": 3}), tmp_path / "run")
-    train = ok(manifest, metrics, 3)
-    assert train[-1]["tokens_seen"] > train[0]["tokens_seen"] > 0
-    assert_loads(axolotl_env, tmp_path / "run" / "model", adapter=False)
-
-
 def test_kto(ptsdk, example_job, tmp_path, axolotl_env) -> None:
     manifest, metrics = run(ptsdk, example_job("kto.yaml", training={"max_steps": 3}), tmp_path / "run")
     ok(manifest, metrics, 3)

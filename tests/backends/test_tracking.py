@@ -19,7 +19,7 @@ import yaml
 from ptsdk.plugins.kit import tracking_record
 from ptsdk.spec import Job
 
-from .conftest import EXAMPLES, run_on, trained
+from .conftest import EXAMPLES, assert_loads, run_on, trained
 
 #: Runs in the backend's interpreter: every tracker folder under RUN/tracking read back with the tracker's own
 #: code, as JSON on stdout. argv: RUN.
@@ -243,12 +243,15 @@ def test_trl_run_in_every_tracker(ptsdk, example_job, tmp_path, trl_env, away_ho
 
 @pytest.mark.axolotl
 def test_axolotl_run_in_every_tracker(ptsdk, example_job, tmp_path, axolotl_env, away_home) -> None:
-    """One tiny Axolotl SFT run reporting to TensorBoard, MLflow (local file store), W&B (offline) and Trackio
+    """One tiny Axolotl full-SFT run reporting to TensorBoard, MLflow (local file store), W&B (offline) and Trackio
     (local database) through Axolotl's own use_* settings: each holds the run's losses, its name and the job."""
     job = example_job("sft_full.yaml", training={"max_steps": 3}, output={"report_to": EVERY_TRACKER})
     run = tmp_path / "run"
     manifest, metrics = run_on(ptsdk, "axolotl", job, run)
     train = trained(manifest, metrics, 3, framework=("axolotl", "0.19.0"))
+    # The matrix's evidence for a full fine-tune on CPU with Axolotl, too: it counts real tokens, and the model loads.
+    assert train[-1]["tokens_seen"] > train[0]["tokens_seen"] > 0
+    assert_loads(axolotl_env, run / "model", adapter=False)
     seen = read_trackers(axolotl_env, run)
     check_tensorboard(seen, train, "sft_full", "axolotl", run)
     check_mlflow(seen, train, "sft_full", "axolotl", run)
