@@ -23,9 +23,9 @@ import importlib
 import inspect
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from ptsdk.errors import PtsdkError
@@ -97,10 +97,12 @@ class PluginOrigin:
 
 @dataclass(frozen=True)
 class Registry:
-    """The installed backends (name -> class) and the plugin that supplied each one."""
+    """The installed backends (name -> class), the plugin that supplied each one, and the launchers."""
 
     backends: Mapping[str, type[Backend]]
     origins: Mapping[str, PluginOrigin]
+    #: Where runs execute (``ptsdk run --launcher``): ptsdk's ``local`` and the plugins' launchers.
+    launchers: Mapping[str, type[RunLauncher]] = field(default_factory=lambda: MappingProxyType({}))
 
     def get(self, name: str) -> type[Backend]:
         if name not in self.backends:
@@ -233,31 +235,43 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> PtsdkPluginManager:
 
 
 def build_registry(pm: pluggy.PluginManager) -> Registry:
-    """Ask every plugin for its backends; refuse bad classes and duplicate names in one place."""
+    """Ask every plugin for its backends and launchers; refuse bad classes and duplicate names in one place."""
     from ptsdk.plugins.backend import Backend
+    from ptsdk.plugins.launcher import LocalLauncher, RunLauncher
 
-    found: dict[str, type[Backend]] = {}
+    backends, origins = _collect(pm, "ptsdk_register_backends", Backend, "backend")
+    launchers, _ = _collect(pm, "ptsdk_register_launchers", RunLauncher, "launcher", {"local": LocalLauncher})
+    return Registry(
+        backends=MappingProxyType(backends), origins=MappingProxyType(origins), launchers=MappingProxyType(launchers)
+    )
+
+
+def _collect(
+    pm: pluggy.PluginManager, hook: str, base: type[Any], kind: str, preset: Mapping[str, type[Any]] | None = None
+) -> tuple[dict[str, type[Any]], dict[str, PluginOrigin]]:
+    """Call every plugin's `hook` (``ptsdk_register_<kind>s``) with a `register` callback: the classes it registers
+    (name -> class, after `preset`, ptsdk's own) and the plugin that supplied each. A class that is not a complete
+    `base` subclass with an identifier for a name, or whose name is taken, is the plugin's error."""
+    found: dict[str, type[Any]] = dict(preset or {})
     origins: dict[str, PluginOrigin] = {}
 
-    for impl in pm.hook.ptsdk_register_backends.get_hookimpls():
+    for impl in getattr(pm.hook, hook).get_hookimpls():
         origin = _origin(pm, impl.plugin_name)
         if impl.hookwrapper or impl.wrapper:
-            raise origin.error("ptsdk_register_backends cannot be a wrapper (wrapper=True / hookwrapper=True)")
+            raise origin.error(f"{hook} cannot be a wrapper (wrapper=True / hookwrapper=True)")
 
-        def register(cls: type[Backend], _origin: PluginOrigin = origin) -> None:
-            if not (isinstance(cls, type) and issubclass(cls, Backend)):
-                raise _origin.error(f"registered {cls!r}, which is not a ptsdk Backend subclass")
+        def register(cls: type[Any], _origin: PluginOrigin = origin) -> None:
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise _origin.error(f"registered {cls!r}, which is not a ptsdk {base.__name__} subclass")
             name = getattr(cls, "name", None)
             if not isinstance(name, str) or not name.isidentifier():
-                raise _origin.error(f"backend {cls.__name__} needs a `name` that is an identifier (it has {name!r})")
+                raise _origin.error(f"{kind} {cls.__name__} needs a `name` that is an identifier (it has {name!r})")
             if inspect.isabstract(cls):
                 missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
-                raise _origin.error(f"backend {name!r} ({cls.__name__}) does not implement {missing}")
+                raise _origin.error(f"{kind} {name!r} ({cls.__name__}) does not implement {missing}")
             if name in found:
-                first = origins[name]
-                raise _origin.error(
-                    f"backend name {name!r} is registered twice: by {first.describe()} and by {_origin.describe()}"
-                )
+                first = origins[name].describe() if name in origins else "ptsdk itself"
+                raise _origin.error(f"{kind} name {name!r} is registered twice: by {first} and by {_origin.describe()}")
             found[name] = cls
             origins[name] = _origin
 
@@ -266,8 +280,8 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
         except PluginError:
             raise
         except Exception as exc:
-            raise origin.error(f"ptsdk_register_backends raised {_raised_at(exc)}") from None
-    return Registry(backends=MappingProxyType(found), origins=MappingProxyType(origins))
+            raise origin.error(f"{hook} raised {_raised_at(exc)}") from None
+    return found, origins
 
 
 def collect_backends(pm: pluggy.PluginManager) -> dict[str, type[Backend]]:
@@ -290,7 +304,6 @@ def get_registry() -> Registry:
 def clear_registry_cache() -> None:
     """Forget the cached registries (for tests that install or change plugins in-process)."""
     _registries.clear()
-    _launchers.clear()
 
 
 def get_backends(pm: pluggy.PluginManager | None = None) -> dict[str, type[Backend]]:
@@ -303,40 +316,10 @@ def get_backend(name: str, pm: pluggy.PluginManager | None = None) -> type[Backe
     return registry.get(name)
 
 
-_launchers: dict[tuple[str | None, str | None], dict[str, type[RunLauncher]]] = {}
-
-
 def get_launchers() -> dict[str, type[RunLauncher]]:
-    """Launcher name -> class: ptsdk's ``local`` and every plugin's (``ptsdk_register_launchers``), refused as
-    backends are when a class is not a RunLauncher, has no name or takes a name already taken."""
-    from ptsdk.plugins.launcher import LocalLauncher, RunLauncher
-
-    key = (os.environ.get(DISABLE_VAR), os.environ.get(LOAD_VAR))
-    if key in _launchers:
-        return dict(_launchers[key])
-    pm = get_plugin_manager()
-    found: dict[str, type[RunLauncher]] = {"local": LocalLauncher}
-    for impl in pm.hook.ptsdk_register_launchers.get_hookimpls():
-        origin = _origin(pm, impl.plugin_name)
-
-        def register(cls: type[RunLauncher], _origin: PluginOrigin = origin) -> None:
-            if not (isinstance(cls, type) and issubclass(cls, RunLauncher)) or inspect.isabstract(cls):
-                raise _origin.error(f"registered {cls!r}, which is not a complete ptsdk RunLauncher subclass")
-            name = getattr(cls, "name", None)
-            if not isinstance(name, str) or not name.isidentifier():
-                raise _origin.error(f"launcher {cls.__name__} needs a `name` that is an identifier (it has {name!r})")
-            if name in found:
-                raise _origin.error(f"launcher name {name!r} is already taken")
-            found[name] = cls
-
-        try:
-            impl.function(*[{"register": register}[arg] for arg in impl.argnames])
-        except PluginError:
-            raise
-        except Exception as exc:
-            raise origin.error(f"ptsdk_register_launchers raised {_raised_at(exc)}") from None
-    _launchers[key] = found
-    return dict(found)
+    """Launcher name -> class: ptsdk's ``local`` and every plugin's (``ptsdk_register_launchers``), from the
+    cached registry (a copy)."""
+    return dict(get_registry().launchers)
 
 
 def get_launcher(name: str) -> type[RunLauncher]:

@@ -36,6 +36,11 @@ POLL_S = 1.0
 FINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
+def _status(status: Any) -> str:
+    """A Ray JobStatus (an enum) as its name, e.g. ``RUNNING``."""
+    return str(getattr(status, "value", status))
+
+
 def job_client(address: str) -> Any:
     """Ray's JobSubmissionClient for `address` (it checks the cluster answers); PtsdkError when it cannot."""
     try:
@@ -93,7 +98,7 @@ class RayLauncher(RunLauncher):
         except KeyboardInterrupt:
             self._stop(client, submission)
             raise
-        status = str(getattr(info.status, "value", info.status))
+        status = _status(info.status)
         code = getattr(info, "driver_exit_code", None)
         record = {"job_id": submission, "state": status, "driver_exit_code": code, "message": info.message}
         if status == "SUCCEEDED":
@@ -109,7 +114,7 @@ class RayLauncher(RunLauncher):
             info = client.get_job_info(submission)
             written = _append_logs(client, submission, written, launch.log.write, launch.echo)
             launch.log.flush()
-            if str(getattr(info.status, "value", info.status)) in FINAL:
+            if _status(info.status) in FINAL:
                 written = _append_logs(client, submission, written, launch.log.write, launch.echo)
                 return info
             time.sleep(POLL_S)
@@ -123,8 +128,7 @@ class RayLauncher(RunLauncher):
             return
         deadline = time.monotonic() + stop_grace()
         while time.monotonic() < deadline:
-            status = client.get_job_status(submission)
-            if str(getattr(status, "value", status)) in FINAL:
+            if _status(client.get_job_status(submission)) in FINAL:
                 return
             time.sleep(0.2)
 

@@ -328,11 +328,11 @@ def _run_claimed(
     *,
     previous: dict[str, Any] | None,
     echo: TextIO | None,
-    view: TextIO | None = None,
-    launcher: RunLauncher | None = None,
+    view: TextIO | None,
+    launcher: RunLauncher,
 ) -> RunResult:
     """The run itself (one attempt), in a run directory this process holds the lock of; `previous` is the
-    manifest of the run it resumes."""
+    manifest of the run it resumes; `launcher` runs the commands."""
     from contextlib import AbstractContextManager, nullcontext
 
     from ptsdk.launch import Terminated, signals_deferred
@@ -365,13 +365,16 @@ def _run_claimed(
         resumed=previous is not None,
         attempts=attempts,
     )
-    launcher = launcher or LocalLauncher()
     if launcher.name != "local":
         info["cluster"] = launcher.record()
     rd.write_manifest(info)
 
-    def note(record: dict[str, Any]) -> None:  # what the launcher learns (a scheduler's job id), kept at once
-        info["cluster"] = {**info.get("cluster", {}), **record}
+    def keep(record: dict[str, Any]) -> None:  # what the launcher learns (a scheduler's job id, its end state)
+        if record:
+            info["cluster"] = {**info.get("cluster", {}), **record}
+
+    def note(record: dict[str, Any]) -> None:  # ... kept in the manifest at once
+        keep(record)
         rd.write_manifest(info)
 
     started = time.monotonic()
@@ -384,8 +387,7 @@ def _run_claimed(
             with rd.log_path.open("a") as log, live:
                 outcome = launcher.execute(Launch(plan, backend.env, run_dir, rd.command_path, log, echo, note))
             code, peak = outcome.exit_code, outcome.peak_rss_mib
-            if outcome.record:
-                info["cluster"] = {**info.get("cluster", {}), **outcome.record}
+            keep(outcome.record)
             status = outcome.status or ("succeeded" if code == 0 else "failed")
             if code != 0 and view is not None:
                 excerpt = failure_excerpt(rd.log_path)
