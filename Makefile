@@ -26,11 +26,14 @@ example: setup  ## the main job, end to end: SFT-LoRA on the bundled arithmetic 
 	$$($(PTSDK) env python trl) examples/make_tiny_model.py
 	$(PTSDK) run examples/jobs/sft_lora.yaml --backend trl
 
+# Tests run in TEST_JOBS pytest-xdist workers, a file to a worker and every Ray user on one (tests/conftest.py):
+# most of a framework test's time is single-threaded start-up, so two workers use both cores of a small machine.
+TEST_JOBS ?= 2
 test: model  ## the parity tests translate the examples, which name the tiny model
-	PTSDK_REQUIRE_BACKENDS=trl,axolotl,verl,openrlhf $(PY) -m pytest
+	PTSDK_REQUIRE_BACKENDS=trl,axolotl,verl,openrlhf $(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
 
 test-core: setup  ## no framework needed
-	$(PY) -m pytest --ignore=tests/backends
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup --ignore=tests/backends
 
 lint: $(VENV)/.lint-installed  ## formatting, lint rules and types (tool versions pinned in the `lint` extra)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)

@@ -438,6 +438,27 @@ def trackio_takes_what_transformers_passes() -> None:
     trackio.init = compat_init
 
 
+def model_card_without_trackio(trainer: Any) -> None:
+    """Spare a run that reports to no Trackio the import of trackio (and gradio: about 6 s on a small CPU) that TRL's
+    model card makes to ask for the current Trackio run's Space.
+
+    TRL writes the card with every checkpoint, and Axolotl after training; its ``get_trackio_space_url`` imports
+    trackio whenever it is installed (TRL's and Axolotl's environments have it) and answers None when no Trackio run
+    is current. No Trackio run is ever started when ``report_to`` leaves Trackio out and nothing imported it: the
+    answer is None without the import."""
+    import sys
+
+    report = trainer.args.report_to or []
+    if "trackio" in (report if isinstance(report, list) else [report]) or "trackio" in sys.modules:
+        return
+    try:
+        import trl.trainer.base_trainer as base_trainer  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    if hasattr(base_trainer, "get_trackio_space_url"):
+        base_trainer.get_trackio_space_url = lambda: None
+
+
 def count_tokens_in_loss(trainer: Any, callback: Any) -> None:
     """Count real (non-padding) training tokens of every batch, all processes, as TRL's num_tokens does."""
     import torch

@@ -13,6 +13,21 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
+# Files whose tests start Ray: vERL's runs start a local Ray, and test_ray.py's head ends with `ray stop --force`,
+# which stops every Ray on the machine. Ray also joins the latest cluster started here rather than a new one.
+RAY_FILES = {"test_ray.py", "test_verl.py"}
+RAY_FIXTURES = {"verl_env", "verl_model"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's --dist loadgroup (`make test` runs two workers): each file stays on one worker,
+    so its module fixtures (a Ray head, Slurm's daemons, shared runs) start once, and every test that starts Ray
+    shares one worker, one after another."""
+    for item in items:
+        ray = item.path.name in RAY_FILES or bool(RAY_FIXTURES & set(getattr(item, "fixturenames", ())))
+        item.add_marker(pytest.mark.xdist_group("ray" if ray else item.nodeid.split("::")[0]))
+
+
 def minimal_job(**overrides: Any) -> dict[str, Any]:
     job: dict[str, Any] = {
         "method": {"name": "sft"},

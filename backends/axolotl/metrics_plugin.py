@@ -13,6 +13,7 @@ from axolotl.integrations.base import BasePlugin
 from ptsdk_runtime import (
     count_tokens_in_loss,
     jsonl_metrics_callback,
+    model_card_without_trackio,
     own_the_optimization,
     tracking_callback,
     trackio_takes_what_transformers_passes,
@@ -35,3 +36,4 @@ class JsonlMetricsPlugin(BasePlugin):
         own_the_optimization(trainer)  # ptsdk's data order and loss normalization, as the plan's environment says
         if "trackio" in (trainer.args.report_to or []):
             trackio_takes_what_transformers_passes()  # Axolotl's pinned transformers and trackio disagree
+        model_card_without_trackio(trainer)

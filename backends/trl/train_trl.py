@@ -256,6 +256,7 @@ def main() -> None:
     from ptsdk_runtime import (  # copied beside this script
         METRICS_LOG,
         jsonl_metrics_callback,
+        model_card_without_trackio,
         own_the_optimization,
         tracking_callback,
         write_data_fingerprint,
@@ -315,6 +316,7 @@ def main() -> None:
         kwargs["reward_funcs"] = [load_reward(ref) for ref in script.reward_funcs or []]
     trainer = trainer_cls(**kwargs)
     own_the_optimization(trainer)  # ptsdk's data order and loss normalization, as the plan's environment says
+    model_card_without_trackio(trainer)
     if hasattr(trainer, "_total_train_tokens"):
         # TRL's own token count (its logged num_tokens) is not in its checkpoints: ptsdk's are, and restore it.
         metrics.track(trainer, "_total_train_tokens")
