@@ -79,6 +79,12 @@ class RunLauncher(ABC):
             )
         self.given = given
 
+    def adapt_job(self, job: Job) -> Job:
+        """The job as this launcher runs it, before it is checked and translated: what the launcher decides
+        itself (a scheduler that picks the nodes sets a multi-node job's rendezvous host). The job unchanged by
+        default; it is the job the manifest records."""
+        return job
+
     def problems(self, job: Job, plan: Plan) -> list[str]:
         """`field: problem` lines for what this launcher cannot run (checked before the run directory is made)."""
         return []

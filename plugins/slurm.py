@@ -4,9 +4,14 @@
 
 - Before anything is written, ``sbatch --test-only`` asks the cluster whether it would take the job with these
   options (an unknown partition or account, a time limit over the partition's, is refused here, exit 2).
-- The run directory gets ``slurm.sbatch``: one task on one node, working directory the run directory, output
-  appended to ``logs/backend.log``, running the run's own ``command.sh`` (the backend's interpreter, the
-  framework's own launcher inside it). The run directory must be on a filesystem the node sees.
+- The run directory gets ``slurm.sbatch``, working directory the run directory, output appended to
+  ``logs/backend.log``. On one node it runs the run's own ``command.sh`` (the backend's interpreter, the
+  framework's own launcher inside it). The run directory must be on a filesystem the nodes see.
+- On several nodes (``distributed.nodes``; torchrun backends), one task per node: the plan's preparation
+  commands run once, on the allocation's first node; ``srun`` then starts ``slurm_node.sh`` (the launch,
+  torchrun with its c10d rendezvous) on every node, the rendezvous host being the first node of
+  ``$SLURM_JOB_NODELIST`` (its NodeAddr) unless the job names its own ``distributed.master_addr``; then the
+  finalize commands, once. DeepSpeed's launcher (ssh to a hostfile) and Ray-based backends are refused there.
 - ``sbatch --parsable`` submits it; the Slurm job id goes into the manifest (``cluster.job_id``) at once.
 - ptsdk follows the job (``scontrol show job``) and the log (live with ``-v``), and records how it ended:
   COMPLETED is the command's exit code, FAILED/TIMEOUT/OUT_OF_MEMORY/NODE_FAIL failed (with the state), CANCELLED
@@ -14,8 +19,7 @@
   ``interrupted``, so ``ptsdk run --resume`` continues it, on Slurm again.
 
 Options: ``partition``, ``time``, ``account``, ``qos``, ``cpus_per_task``, ``mem``, ``gres`` (each passed as
-``#SBATCH --<name>``). Jobs of several nodes are refused for now (distributed.nodes > 1): the framework launchers'
-rendezvous would have to come from the allocation's node list.
+``#SBATCH --<name>``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ if TYPE_CHECKING:
     from ptsdk.spec import Job
 
 SCRIPT = "slurm.sbatch"
+#: What every node runs of a multi-node job (srun starts it once per node).
+NODE_SCRIPT = "slurm_node.sh"
+#: distributed.master_addr of a multi-node job whose rendezvous host Slurm decides (the allocation's first node);
+#: the node script reads it from $PTSDK_RDZV_HOST, which the batch script sets.
+FIRST_NODE = "slurm-first-node"
 #: Seconds between two looks at the job's state.
 POLL_S = 1.0
 #: Seconds Slurm may not answer for a job before ptsdk stops following it (it forgets finished jobs after
@@ -97,22 +106,34 @@ class SlurmLauncher(RunLauncher):
     def sbatch_options(self) -> list[str]:
         return [f"--{k.replace('_', '-')}={v}" for k, v in sorted(self.given.items())]
 
+    def adapt_job(self, job: Job) -> Job:
+        """A multi-node job without a rendezvous host gets Slurm's: the allocation's first node."""
+        d = job.distributed
+        if d.nodes > 1 and not d.master_addr:
+            return job.model_copy(update={"distributed": d.model_copy(update={"master_addr": FIRST_NODE})})
+        return job
+
     def problems(self, job: Job, plan: Plan) -> list[str]:
         out = [
             f"--launcher-option {k}: {v!r} is not a Slurm value (letters, digits and .:,=/@+-_ only)"
             for k, v in sorted(self.given.items())
             if not _VALUE.match(v)
         ]
-        if job.distributed.nodes > 1:
-            out.append(
-                f"distributed.nodes: the slurm launcher runs one node for now (the job has {job.distributed.nodes}); "
-                "submit a multi-node job with your own sbatch script around `ptsdk translate --out`"
-            )
+        nodes = job.distributed.nodes
+        if nodes > 1 and plan.launcher.kind != "torchrun":
+            out.append(_multi_node_problem(plan.launcher.kind, plan.backend, nodes))
         if out:
             return out
         # Ask the cluster itself whether it would take the job as it will be submitted.
         proc = subprocess.run(
-            [_slurm_tool("sbatch"), "--test-only", "--nodes=1", "--ntasks=1", *self.sbatch_options(), "--wrap=true"],
+            [
+                _slurm_tool("sbatch"),
+                "--test-only",
+                f"--nodes={nodes}",
+                "--ntasks-per-node=1",
+                *self.sbatch_options(),
+                "--wrap=true",
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -124,6 +145,7 @@ class SlurmLauncher(RunLauncher):
 
     def script(self, launch: Launch) -> str:
         run = launch.run_dir.resolve()
+        nodes = launch.plan.launcher.nnodes
         lines = [
             "#!/bin/bash",
             f"# Written by ptsdk: the run in {run}, submitted with `sbatch {SCRIPT}`.",
@@ -131,17 +153,71 @@ class SlurmLauncher(RunLauncher):
             f"#SBATCH --chdir={shlex.quote(str(run))}",  # sbatch reads #SBATCH lines with shell quoting
             f"#SBATCH --output={shlex.quote(str(run / 'logs' / 'backend.log'))}",
             "#SBATCH --open-mode=append",
-            "#SBATCH --nodes=1",
-            "#SBATCH --ntasks=1",
+            f"#SBATCH --nodes={nodes}",
+            "#SBATCH --ntasks-per-node=1",
             *(f"#SBATCH {o}" for o in self.sbatch_options()),
             "set -euo pipefail",
-            'echo "ptsdk: Slurm job $SLURM_JOB_ID on $(hostname)"',
-            f"exec bash {shlex.quote(launch.command_script.name)}",
+        ]
+        if nodes == 1:
+            lines += [
+                'echo "ptsdk: Slurm job $SLURM_JOB_ID on $(hostname)"',
+                f"exec bash {shlex.quote(launch.command_script.name)}",
+            ]
+            return "\n".join(lines) + "\n"
+        from ptsdk.launch import render_shell
+
+        plan = launch.plan
+        lines += [
+            'echo "ptsdk: Slurm job $SLURM_JOB_ID on $SLURM_JOB_NODELIST ($SLURM_JOB_NUM_NODES nodes)"',
+            "# The preparation, once, on this node (the allocation's first).",
+            *(render_shell(c, launch.env, plan.inputs) for c in plan.prepare),
+        ]
+        if plan.launcher.master_addr == FIRST_NODE:
+            lines += [
+                "# torchrun's c10d rendezvous at the allocation's first node (its address as Slurm knows it).",
+                'first=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+                """PTSDK_RDZV_HOST=$(scontrol show node -o "$first" | sed -n 's/.* NodeAddr=\\([^ ]*\\).*/\\1/p')""",
+                'export PTSDK_RDZV_HOST="${PTSDK_RDZV_HOST:-$first}"',
+                'echo "ptsdk: rendezvous at $PTSDK_RDZV_HOST (node $first)"',
+            ]
+        lines += [
+            "# The launch: one task per node, each starting torchrun's processes of that node.",
+            f"srun --nodes={nodes} --ntasks-per-node=1 --kill-on-bad-exit=1 bash {NODE_SCRIPT}",
+            "# After the launch, once.",
+            *(render_shell(c, launch.env, plan.inputs) for c in plan.finalize),
         ]
         return "\n".join(lines) + "\n"
 
+    def node_script(self, launch: Launch) -> str:
+        """The launch as every node runs it, the rendezvous host read from $PTSDK_RDZV_HOST when Slurm picks it."""
+        from ptsdk.launch import render_shell
+
+        plan = launch.plan
+        line = render_shell(plan.launch, launch.env, plan.inputs)
+        if plan.launcher.master_addr == FIRST_NODE:
+            line = line.replace(f"--rdzv_endpoint={FIRST_NODE}:", '--rdzv_endpoint="$PTSDK_RDZV_HOST":')
+            if FIRST_NODE in line:
+                raise PtsdkError(
+                    f"--launcher slurm: the launch names the rendezvous host where ptsdk cannot set it: {line}"
+                )
+        return (
+            "\n".join(
+                [
+                    "#!/usr/bin/env bash",
+                    f"# Written by ptsdk: the launch, started by srun on each node of the Slurm job ({SCRIPT}).",
+                    "set -euo pipefail",
+                    'cd "$(dirname "$0")"',
+                    'echo "ptsdk: node $SLURMD_NODENAME (task $SLURM_PROCID of $SLURM_NTASKS)"',
+                    line,
+                ]
+            )
+            + "\n"
+        )
+
     def execute(self, launch: Launch) -> Outcome:
         script = launch.run_dir / SCRIPT
+        if launch.plan.launcher.nnodes > 1:
+            (launch.run_dir / NODE_SCRIPT).write_text(self.node_script(launch))
         script.write_text(self.script(launch))
         launch.log.flush()
         proc = subprocess.run(
@@ -203,6 +279,8 @@ class SlurmLauncher(RunLauncher):
         record = {"script": SCRIPT, "job_id": job_id, "state": state, "exit_code": fields.get("ExitCode")}
         if fields.get("Reason") not in (None, "None"):
             record["reason"] = fields["Reason"]
+        if fields.get("NodeList") not in (None, "", "(null)"):
+            record["nodes"] = fields["NodeList"]  # where it ran, in Slurm's notation (node[1-2])
         if state == "COMPLETED":
             return Outcome(code, record=record)
         if state == "CANCELLED":
@@ -210,6 +288,19 @@ class SlurmLauncher(RunLauncher):
         if signal_text.isdigit() and int(signal_text):
             code = code or 128 + int(signal_text)
         return Outcome(code or 1, record=record)
+
+
+def _multi_node_problem(kind: str, backend: str, nodes: int) -> str:
+    if kind == "deepspeed":
+        return (
+            f"distributed.nodes: {backend} starts its {nodes} nodes with DeepSpeed's launcher, which reaches them by "
+            "ssh from a hostfile, not through Slurm's tasks; run it on one node, or choose a torchrun backend (trl)"
+        )
+    return (
+        f"distributed.nodes: {backend} runs this job's {nodes} nodes as one Ray cluster, which its driver finds "
+        f"({kind} launcher), not as one task per node; start Ray on the Slurm allocation and run with --launcher "
+        "ray (or set distributed.ray_address), or run it on one node"
+    )
 
 
 def _echo_new(path: Path, offset: int, write: Callable[[str], Any]) -> int:
@@ -230,4 +321,4 @@ def ptsdk_register_launchers(register: Callable[[type[RunLauncher]], None]) -> N
     register(SlurmLauncher)
 
 
-__all__ = ["SCRIPT", "SlurmLauncher", "job_state"]
+__all__ = ["FIRST_NODE", "NODE_SCRIPT", "SCRIPT", "SlurmLauncher", "job_state"]

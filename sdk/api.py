@@ -106,13 +106,18 @@ def _job(job: JobLike) -> tuple[Job, str, Path]:
     raise TypeError(f"a job is a ptsdk.spec.Job or a job file's path, not {type(job).__name__}")
 
 
-def validate(job: JobLike, backend: str | None = None, *, launching: bool = False) -> Validation:
+def validate(
+    job: JobLike, backend: str | None = None, *, launching: bool = False, launcher: RunLauncher | None = None
+) -> Validation:
     """The job checked as `ptsdk validate` checks it: the spec, the data and model preflight and, with a
     backend, everything that backend needs (raises UnsupportedError naming who can). `launching` also
-    refuses a hub model or dataset that cannot be fetched from here (run and compare do)."""
+    refuses a hub model or dataset that cannot be fetched from here (run and compare do). With a `launcher`,
+    the job as that launcher runs it (RunLauncher.adapt_job: Slurm sets a multi-node job's rendezvous host)."""
     from ptsdk.pipeline import check_job
 
     loaded, source, base = _job(job)
+    if launcher is not None:
+        loaded = launcher.adapt_job(loaded)
     result, warnings = check_job(loaded, backend, source=source, base=base, launching=launching)
     accepted = result.accepted_by if result is not None else _accepted(loaded)
     return Validation(loaded, backend, list(accepted), warnings)
@@ -168,7 +173,7 @@ def run(
     from ptsdk.plugins.manager import get_backend
 
     where = make_launcher(launcher, launcher_options)
-    checked = validate(job, backend, launching=True)
+    checked = validate(job, backend, launching=True, launcher=where)
     for line in checked.warnings:
         print(line, file=view or echo or sys.stderr)
     b = get_backend(backend)()
@@ -211,14 +216,16 @@ def resume(
     if backend is not None and backend != previous.backend:
         raise PtsdkError(f"--resume {run_dir}: the run was made with backend {previous.backend}, not {backend}")
     b = get_backend(previous.backend)()
+    where = make_launcher(launcher, launcher_options)
     if job is None:
         loaded = previous.job()
-    else:
-        checked = validate(job, previous.backend)
+    else:  # compared with the run's recorded job, which is the job as its launcher ran it
+        checked = validate(
+            job, previous.backend, launcher=where or pipeline.recorded_launcher(previous.read_manifest())
+        )
         for line in checked.warnings:
             print(line, file=view or echo or sys.stderr)
         loaded = checked.job
-    where = make_launcher(launcher, launcher_options)
     result = pipeline.run(
         loaded, b, b.translate(loaded), Path(run_dir), resume=True, echo=echo, view=view, launcher=where
     )

@@ -5,9 +5,10 @@
 #   tools/slurm_local.sh start DIR   # munged, slurmctld and slurmd with their state, logs and pids under DIR
 #   tools/slurm_local.sh stop DIR    # stop the daemons started by `start DIR`
 #
-# One node (this host) in one partition `debug`, no accounting, no cgroups (22.05 fails with
-# CgroupPlugin=disabled; without a cgroup.conf it starts). Needs root: Slurm's own files live under /etc/slurm
-# and /etc/munge.
+# Two nodes, node1 and node2, both this host (two slurmd, each with its own port, spool, pid and log: Debian's
+# build takes `slurmd -N NAME`), in one partition `debug`, so a multi-node job really gets two nodes and srun
+# starts a task on each. No accounting, no cgroups (22.05 fails with CgroupPlugin=disabled; without a cgroup.conf
+# it starts). Needs root: Slurm's own files live under /etc/slurm and /etc/munge.
 set -euo pipefail
 
 cmd=${1:?install, start DIR or stop DIR}
@@ -58,18 +59,20 @@ MinJobAge=3600
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 StateSaveLocation=$dir/spool/ctld
-SlurmdSpoolDir=$dir/spool/d
+SlurmdSpoolDir=$dir/spool/d-%n
 SlurmctldPidFile=$dir/slurmctld.pid
-SlurmdPidFile=$dir/slurmd.pid
+SlurmdPidFile=$dir/slurmd-%n.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
-SlurmdLogFile=$dir/log/slurmd.log
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+SlurmdLogFile=$dir/log/slurmd-%n.log
+NodeName=node1 NodeHostname=$host NodeAddr=127.0.0.1 Port=17001 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=node2 NodeHostname=$host NodeAddr=127.0.0.1 Port=17002 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP
 CONF
   slurmctld
-  slurmd
+  slurmd -N node1
+  slurmd -N node2
   for _ in $(seq 60); do
-    if sinfo -h -o %t 2>/dev/null | grep -qx idle; then
+    if [[ $(sinfo -h -N -o %t 2>/dev/null | grep -cx idle) == 2 ]]; then
       exit 0
     fi
     sleep 0.5
@@ -79,7 +82,7 @@ CONF
   ;;
 stop)
   dir=${2:?stop needs the state folder given to start}
-  for pid in "$dir"/slurmd.pid "$dir"/slurmctld.pid; do
+  for pid in "$dir"/slurmd-*.pid "$dir"/slurmctld.pid; do
     [[ -s $pid ]] && kill "$(cat "$pid")" 2>/dev/null || true
   done
   ;;

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from ptsdk.plugins.slurm import job_state
+from ptsdk.plugins.slurm import FIRST_NODE, NODE_SCRIPT, job_state
 
 from .conftest import read_run, trained
 
@@ -82,6 +82,30 @@ def test_the_tiny_sft_job_runs_to_completion_on_slurm(ptsdk, example_job, tmp_pa
     assert "step 4/4" in err  # the live view, as for a local run
     listed = ptsdk("runs", str(tmp_path), "--format", "json")
     assert listed.code == 0 and [r["status"] for r in json.loads(listed.out)] == ["succeeded"]
+
+
+def test_a_two_node_job_runs_one_task_per_node_meeting_at_the_first_node(example_job, tmp_path, trl_env, slurm) -> None:
+    """distributed.nodes: 2 on Slurm's two nodes (node1, node2: two slurmd on this host): one srun task per node,
+    torchrun's c10d rendezvous at the allocation's first node, one DDP run of world size 2 (gloo on CPU)."""
+    idle = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], capture_output=True, text=True).stdout.split("\n")
+    if sum(line.endswith(" idle") for line in idle) < 2:
+        pytest.skip("the Slurm already running here has fewer than two idle nodes (tools/slurm_local.sh starts two)")
+    job = example_job("sft_lora.yaml", training={"max_steps": 4}, distributed={"nodes": 2, "gpus_per_node": 1})
+    run = tmp_path / "run"
+    proc = submit(job, run)
+    _, err = proc.communicate(timeout=600)
+    log = (run / "logs" / "backend.log").read_text()
+    assert proc.returncode == 0, err + log[-3000:]
+    manifest, metrics = read_run(run)
+    train = trained(manifest, metrics, 4, framework=("trl", "1.16.0"))
+    assert train[-1]["loss"] < train[0]["loss"]
+    assert manifest["cluster"]["state"] == "COMPLETED" and manifest["cluster"]["nodes"] == "node[1-2]"
+    assert manifest["job"]["distributed"]["master_addr"] == FIRST_NODE  # Slurm's choice, recorded
+    assert "ptsdk: rendezvous at 127.0.0.1 (node node1)" in log
+    assert "ptsdk: node node1 (task 0 of 2)" in log and "ptsdk: node node2 (task 1 of 2)" in log
+    assert "[ptsdk] rank 0: SFTTrainer, world size 2" in log and "[ptsdk] rank 1: SFTTrainer, world size 2" in log
+    assert '--rdzv_endpoint="$PTSDK_RDZV_HOST":29500' in (run / NODE_SCRIPT).read_text()
+    assert (run / "model" / "adapter_model.safetensors").is_file()
 
 
 def test_a_failing_job_is_failed_with_the_end_of_its_log(example_job, tmp_path, trl_env, slurm) -> None:
