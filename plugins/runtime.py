@@ -54,6 +54,18 @@ START_ADAPTER_ENV = "PTSDK_START_ADAPTER"
 ROLLOUT_LOG = os.path.join("logs", "rollouts.jsonl")
 ROLLOUT_LOG_CALLS = 100
 LOSS_NORMALIZATION_ENV = "PTSDK_LOSS_NORMALIZATION"
+#: One file per training process, ``<global rank>.json``: a multi-node run whose nodes each have their own run
+#: directory (a SkyPilot task) tells the node of global rank 0, which saves the model and logs the metrics.
+RANKS_DIR = os.path.join("logs", "ranks")
+
+
+def note_rank(args: Any) -> None:
+    """This process's global rank, the world size and the host, into RANKS_DIR (every process)."""
+    import socket
+
+    os.makedirs(RANKS_DIR, exist_ok=True)
+    with open(os.path.join(RANKS_DIR, f"{args.process_index}.json"), "w") as f:
+        json.dump({"rank": args.process_index, "world_size": args.world_size, "host": socket.gethostname()}, f)
 
 
 def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:

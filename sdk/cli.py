@@ -337,6 +337,8 @@ def _summary(info: RunInfo) -> None:
     if s.tokens_seen:
         parts.append(f"{s.tokens_seen} tokens")
     click.echo(f"run {' · '.join(parts)}\nrun directory: {s.run_dir}", err=True)
+    if info.manifest.get("rank_zero_elsewhere"):
+        click.echo(f"note: {info.manifest['rank_zero_elsewhere']}", err=True)
 
 
 @cli.command()

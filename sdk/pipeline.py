@@ -413,7 +413,10 @@ def _run_claimed(
                     info["nonfinite"] = problem
                     if status == "succeeded":
                         code, status = 1, "failed"
-                missing = backend.artifacts_problems(run_dir) if status == "succeeded" else []
+                elsewhere = rank_zero_elsewhere(job, run_dir)
+                if elsewhere:
+                    info["rank_zero_elsewhere"] = elsewhere
+                missing = backend.artifacts_problems(run_dir) if status == "succeeded" and not elsewhere else []
                 if missing:
                     code, status = 1, "failed"
                     info["artifact_problems"] = missing
@@ -433,6 +436,22 @@ def _run_claimed(
             f"in {run_dir}; continue it with `ptsdk run --resume {run_dir}`"
         ) from None
     return RunResult(run_dir, code, status, n, wall)
+
+
+def rank_zero_elsewhere(job: Job, run_dir: Path) -> str | None:
+    """On a multi-node run whose nodes each have their own run directory (a SkyPilot task runs `ptsdk run` on
+    every node), the nodes without global rank 0 save no model and log no metrics: what the manifest says of
+    it, from the ranks the processes noted (logs/ranks/<rank>.json); None on the node of rank 0, on one node, or
+    when the framework notes no ranks."""
+    if job.distributed.nodes == 1:
+        return None
+    ranks = sorted(int(p.stem) for p in (run_dir / "logs" / "ranks").glob("*.json") if p.stem.isdigit())
+    if not ranks or 0 in ranks:
+        return None
+    return (
+        f"this node ran global rank(s) {', '.join(map(str, ranks))}; rank 0, which saves the model and logs the "
+        "metrics, ran on another node: that node's run directory holds them"
+    )
 
 
 def resumable(rd: RunDir, job: Job, backend: Backend) -> dict[str, Any]:

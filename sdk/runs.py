@@ -119,7 +119,7 @@ def show_run(run: Run) -> dict[str, Any]:
         "model": str(model) if model is not None else None,
         "command": str(run.dir.command_path),
         "log": str(run.dir.log_path),
-        "notes": m.get("notes") or [],
+        "notes": [*(m.get("notes") or []), *([m["rank_zero_elsewhere"]] if m.get("rank_zero_elsewhere") else [])],
         "problems": [p for p in (m.get("nonfinite"), m.get("metrics_error"), *(m.get("artifact_problems") or [])) if p],
         "log_tail": failure_excerpt(run.dir.log_path) if row.status != "succeeded" else [],
     }

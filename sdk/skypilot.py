@@ -158,8 +158,8 @@ def export_skypilot(
             f"port {d.master_port}); torchrun, not SkyPilot's node rank, assigns the global ranks."
         )
         header.append(
-            "# Global rank 0 (it saves the model and logs the metrics) lands on the node whose hostname sorts first "
-            "(c10d); that node's run directory holds the result."
+            "# Global rank 0 (it saves the model and logs the metrics) lands on the node c10d gives it; that node's "
+            "run directory holds the result, the others' manifests say so (rank_zero_elsewhere)."
         )
     if d.device == "gpu" and not wanted:
         header.append(f"# accelerators: any of {', '.join(DEFAULT_GPUS)}; choose with --accelerators TYPE.")

@@ -14,6 +14,7 @@ from ptsdk_runtime import (
     count_tokens_in_loss,
     jsonl_metrics_callback,
     model_card_without_trackio,
+    note_rank,
     own_the_optimization,
     tracking_callback,
     trackio_takes_what_transformers_passes,
@@ -37,3 +38,4 @@ class JsonlMetricsPlugin(BasePlugin):
         if "trackio" in (trainer.args.report_to or []):
             trackio_takes_what_transformers_passes()  # Axolotl's pinned transformers and trackio disagree
         model_card_without_trackio(trainer)
+        note_rank(trainer.args)

@@ -257,6 +257,7 @@ def main() -> None:
         METRICS_LOG,
         jsonl_metrics_callback,
         model_card_without_trackio,
+        note_rank,
         own_the_optimization,
         tracking_callback,
         write_data_fingerprint,
@@ -317,6 +318,7 @@ def main() -> None:
     trainer = trainer_cls(**kwargs)
     own_the_optimization(trainer)  # ptsdk's data order and loss normalization, as the plan's environment says
     model_card_without_trackio(trainer)
+    note_rank(training)
     if hasattr(trainer, "_total_train_tokens"):
         # TRL's own token count (its logged num_tokens) is not in its checkpoints: ptsdk's are, and restore it.
         metrics.track(trainer, "_total_train_tokens")
