@@ -19,6 +19,7 @@ RAY_FILES = {"test_ray.py", "test_verl.py"}
 RAY_FIXTURES = {"verl_env", "verl_model"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups off the items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups for pytest-xdist's --dist loadgroup (`make test` runs two workers): each file stays on one worker,
     so its module fixtures (a Ray head, Slurm's daemons, shared runs) start once, and every test that starts Ray
