@@ -464,7 +464,7 @@ def model_card_without_trackio(trainer: Any) -> None:
     if "trackio" in (report if isinstance(report, list) else [report]) or "trackio" in sys.modules:
         return
     try:
-        import trl.trainer.base_trainer as base_trainer  # type: ignore[import-not-found]
+        import trl.trainer.base_trainer as base_trainer
     except ImportError:
         return
     if hasattr(base_trainer, "get_trackio_space_url"):
