@@ -68,6 +68,13 @@ class ScriptArgs:
     drop_prompts_over: int | None = field(
         default=None, metadata={"help": "drop rows whose prompt is longer than this many tokens (online RL)"}
     )
+    images: bool = field(
+        default=False,
+        metadata={"help": "rows hold image file paths in an `images` column: train with the model's processor"},
+    )
+    images_root: str | None = field(
+        default=None, metadata={"help": "folder relative image paths are under (default: the data file's folder)"}
+    )
     final_model_dir: str = field(default="model", metadata={"help": "where the trained model or adapter is saved"})
     adapter_init_path: str | None = field(default=None, metadata={"help": "start from this saved PEFT adapter"})
     start_adapter_seed: int | None = field(
@@ -185,15 +192,31 @@ def prepared(ds, script: ScriptArgs):
     return ds
 
 
+def absolute_images(ds, data_path: str, root: str | None):
+    """Each row's image paths made absolute (the run's working directory is the run directory), against root or
+    the local data file's folder; TRL's collators open them with the processor (sft_trainer.py:369-376)."""
+    folder = root or (os.path.dirname(os.path.abspath(data_path)) if data_path.endswith(LOCAL_DATA) else None)
+    if folder is None:
+        return ds
+    return ds.map(lambda row: {"images": [os.path.join(folder, p) for p in row["images"]]})
+
+
+LOCAL_DATA = (".jsonl", ".json", ".parquet")
+
+
 def datasets_of(script: ScriptArgs, seed: int):
     """Training and evaluation data as the job says: subsets, a seeded held-out share, Alpaca rendering,
     message key/role mappings and an implicit prompt."""
     train = load_data(
         script.train_path, script.train_split, script.rename_columns, script.max_train_samples, script.train_subset
     )
+    if script.images:
+        train = absolute_images(train, script.train_path, script.images_root)
     evals = None
     if script.eval_path:
         evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None, script.eval_subset)
+        if script.images:
+            evals = absolute_images(evals, script.eval_path, script.images_root)
     elif script.eval_holdout:
         train, evals = hold_out(train, script.eval_holdout, seed)
     return prepared(train, script), prepared(evals, script) if evals is not None else None
@@ -261,7 +284,7 @@ def main() -> None:
         tracking_callback,
         write_data_fingerprint,
     )
-    from transformers import AutoTokenizer
+    from transformers import AutoProcessor, AutoTokenizer
     from trl import get_peft_config
 
     training.model_init_kwargs = {
@@ -274,12 +297,23 @@ def main() -> None:
         from trl import get_quantization_config
 
         training.model_init_kwargs["quantization_config"] = get_quantization_config(model_args)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path, trust_remote_code=training.trust_remote_code
-    )
+    processor = None
+    if script.images:
+        # A vision-language model: TRL takes the processor as processing_class and then treats the model as one
+        # (sft_trainer.py:718-724); pad/eos and the chat template go to the processor's tokenizer as for text.
+        processor = AutoProcessor.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=training.trust_remote_code
+        )
+        tokenizer = processor.tokenizer
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=training.trust_remote_code
+        )
     if script.tokenizer_chat_template:
         with open(script.tokenizer_chat_template) as f:
             tokenizer.chat_template = f.read()
+        if processor is not None:
+            processor.chat_template = tokenizer.chat_template  # processor.apply_chat_template reads its own
     set_special_tokens(tokenizer, script.tokenizer_pad_token, script.tokenizer_eos_token)
     train, evals = datasets_of(script, training.seed)
     if script.drop_prompts_over is not None:
@@ -293,11 +327,10 @@ def main() -> None:
     if script.adapter_init_path:
         # Same starting adapter as another framework: load it trainable instead of creating a random one.
         from peft import PeftModel
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
-        base = AutoModelForCausalLM.from_pretrained(
-            model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None}
-        )
+        auto = AutoModelForImageTextToText if script.images else AutoModelForCausalLM
+        base = auto.from_pretrained(model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None})
         model, peft_config = PeftModel.from_pretrained(base, script.adapter_init_path, is_trainable=True), None
         if script.method in ("cpo", "orpo"):
             # The model is built: CPO and ORPO refuse model_init_kwargs beside an instantiated one (cpo_trainer.py).
@@ -308,7 +341,7 @@ def main() -> None:
         args=training,
         train_dataset=train,
         eval_dataset=evals,
-        processing_class=tokenizer,
+        processing_class=processor or tokenizer,
         peft_config=peft_config,
         callbacks=[metrics, tracking_callback()],  # the run's name and the job in report_to's trackers
     )
@@ -340,7 +373,7 @@ def main() -> None:
         trainer.evaluate()
     trainer.save_model(script.final_model_dir)
     if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(script.final_model_dir)
+        (processor or tokenizer).save_pretrained(script.final_model_dir)
         summary = {
             "world_size": world,
             "global_step": trainer.state.global_step,
