@@ -190,7 +190,7 @@ class TRLBackend(TrainerBackend):
             T,
             TESTS + "test_vlm_sft",
             note="SFTTrainer with the model's processor: an images column (sft_trainer.py:761-767), string contents "
-            "or {type: image} parts (trl/data_utils.py:32-122); tiny LLaVA trained",
+            "or {type: image} parts (trl/data_utils.py:32-122); tiny LLaVA trained, full and LoRA (test_vlm_sft_lora)",
         ),
         *caps(
             "feature",
@@ -239,11 +239,6 @@ class TRLBackend(TrainerBackend):
             key = "packing" if t.packing else "padding_free"
             out.append(
                 f"training.{key}: TRL {version} does not pack image records (sft_trainer.py:779-786); set {key}: false"
-            )
-        if job.adapter.type != "full":
-            out.append(
-                "adapter.type: ptsdk runs image jobs on TRL as full fine-tunes so far (its starting adapter is built "
-                "for text-only models); set adapter.type: full"
             )
         return out
 

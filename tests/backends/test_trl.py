@@ -830,3 +830,19 @@ def test_vlm_dpo(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
     train = assert_trained(manifest, metrics, 6)
     assert train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
     assert_vlm_learned(trl_env, tmp_path / "run" / "model", tiny_vlm, EXAMPLES_DATA / "images" / "01_green.png")
+
+
+def test_vlm_sft_lora(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
+    """LoRA on every linear layer of the VLM (vision tower included), from ptsdk's seeded starting adapter."""
+    job = example_job(
+        "vlm_sft.yaml",
+        model={"name_or_path": str(tiny_vlm)},
+        adapter={"type": "lora", "r": 8, "alpha": 16},
+        training={"max_steps": 4, "learning_rate": 0.01},
+    )
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    train = assert_trained(manifest, metrics, 4)
+    assert train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
+    assert "starting adapter (seed" in (tmp_path / "run" / "logs" / "backend.log").read_text()
+    image = EXAMPLES_DATA / "images" / "02_blue.png"
+    assert_vlm_learned(trl_env, tmp_path / "run" / "model", tiny_vlm, image, adapter=True)
