@@ -3,7 +3,7 @@
     python examples/make_image_data.py
 
 Sixteen small PNGs (a solid colour with a white rectangle, three sizes) under examples/data/images/, and records
-that ask for the colour: vlm_sft.jsonl (chat; string contents and {type: image} parts alternate) and
+that ask for the colour: vlm_sft.jsonl (chat; the three ways to give a record's image in turn, see chat()) and
 vlm_pref.jsonl (preference: the right colour chosen, another rejected). Paths are relative to the data files.
 """
 
@@ -38,22 +38,21 @@ def write(name: str, rows: list[dict]) -> None:
             f.write(json.dumps(row) + "\n")
 
 
+def chat(i: int, rel: str, color: str) -> dict:
+    """The three ways a record gives its image, in turn: a string content with the images column (the image goes
+    before the text), a {type: image} placeholder filled from the column, a {type: image, path} part."""
+    forms: list[tuple[object, dict]] = [
+        (QUESTION, {"images": [rel]}),
+        ([{"type": "image"}, {"type": "text", "text": QUESTION}], {"images": [rel]}),
+        ([{"type": "image", "path": rel}, {"type": "text", "text": QUESTION}], {}),
+    ]
+    content, column = forms[i % len(forms)]
+    return {"messages": [{"role": "user", "content": content}, {"role": "assistant", "content": color}], **column}
+
+
 def main() -> None:
     pictures = images()
-    question: list = [{"type": "image"}, {"type": "text", "text": QUESTION}]
-    write(
-        "vlm_sft.jsonl",
-        [
-            {
-                "messages": [
-                    {"role": "user", "content": question if i % 2 else QUESTION},
-                    {"role": "assistant", "content": color},
-                ],
-                "images": [rel],
-            }
-            for i, (rel, color) in enumerate(pictures)
-        ],
-    )
+    write("vlm_sft.jsonl", [chat(i, rel, color) for i, (rel, color) in enumerate(pictures)])
     names = list(COLORS)
     write(
         "vlm_pref.jsonl",

@@ -360,30 +360,41 @@ class _Checker:
                     "processor), or remove the column"
                 ]
             return []
-        if images.column not in view:
-            return [
-                f"records have no {images.column!r} column (data.images.column): list each record's image files there"
-            ]
-        value = view[images.column]
         where = f"{images.column} (data.images.column)"
-        if not isinstance(value, list):
+        parts = [p for name in MESSAGE_FIELDS for p in _image_parts(view.get(name), self.spec.content_key)]
+        named = [p for p in parts if p is not None]
+        value = view.get(images.column)
+        out = []
+        if named:
+            if value is not None or len(named) != len(parts):
+                return [
+                    "image parts name their files ({type: image, path: ...}) but "
+                    + (f"{where} lists files too" if value is not None else "other image parts are placeholders")
+                    + "; in one record give every image as a part with its path, or list them all in the column"
+                ]
+            value = named
+        elif images.column not in view:
+            return [
+                f"records have no {images.column!r} column (data.images.column) and no image parts with a path: "
+                "list each record's image files there"
+            ]
+        elif not isinstance(value, list):
             return [f"{where} must be a list of image file paths, got {_kind(value)}"]
-        if not all(isinstance(v, str) and v.strip() for v in value):
+        elif not all(isinstance(v, str) and v.strip() for v in value):
             return [f"{where} must be a list of image file paths (non-empty strings)"]
-        if not value:
+        elif not value:
             return [f"{where} is an empty list: a record of a job with data.images holds at least one image"]
+        elif parts and len(parts) != len(value):
+            out.append(
+                f"the messages hold {len(parts)} image part{'s' if len(parts) != 1 else ''} but {where} lists "
+                f"{len(value)} image" + ("s" if len(value) != 1 else "") + "; each image part is filled by the next "
+                "listed image"
+            )
         if len(value) > images.max_per_record:
             return [
-                f"{where} lists {len(value)} images, more than data.images.max_per_record={images.max_per_record}; "
-                "split the record or raise the limit"
+                f"the record holds {len(value)} images, more than data.images.max_per_record="
+                f"{images.max_per_record}; split the record or raise the limit"
             ]
-        out = []
-        parts = sum(_image_parts(view.get(name), self.spec.content_key) for name in MESSAGE_FIELDS)
-        if parts and parts != len(value):
-            out.append(
-                f"the messages hold {parts} image part{'s' if parts != 1 else ''} but {where} lists {len(value)} "
-                "image" + ("s" if len(value) != 1 else "") + "; each image part is filled by the next listed image"
-            )
         if self.spec.family == "rl" and not isinstance(view.get("prompt"), list):
             out.append(
                 "prompt must be a list of {role, content} messages in a job with images (the trainers place the "
@@ -458,14 +469,15 @@ _SHAPE_WORDS = {"string": "a string", "messages": "a list of messages"}
 MESSAGE_FIELDS = ("messages", "prompt", "completion", "chosen", "rejected")
 
 
-def _image_parts(value: Any, content_key: str = "content") -> int:
-    """How many {type: image} parts a message list holds (0 for anything else)."""
-    count = 0
+def _image_parts(value: Any, content_key: str = "content") -> list[Any]:
+    """The {type: image} parts of a message list, in order: each its path, or None for a placeholder."""
+    found: list[Any] = []
     for message in value if isinstance(value, list) else []:
         content = message.get(content_key) if isinstance(message, dict) else None
-        if isinstance(content, list):
-            count += sum(isinstance(part, dict) and part.get("type") == "image" for part in content)
-    return count
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "image":
+                found.append(part.get("path"))
+    return found
 
 
 class _Images:
@@ -547,7 +559,7 @@ def _messages_problem(name: str, value: list[Any], spec: _Format) -> str | None:
                 return problem
         elif not isinstance(content, str):
             parts = _image_parts([message], content_key)
-            hint = "; a job with image parts sets data.images" if isinstance(content, list) and parts else ""
+            hint = "; a job with image parts sets data.images" if parts else ""
             return f"{name}[{i}].{content_key} must be a string, got {_kind(content)}{hint}"
     return None
 
@@ -562,11 +574,13 @@ def _parts_problem(where: str, parts: list[Any]) -> str | None:
             continue
         if kind == "image" and set(part) == {"type"}:
             continue
+        if kind == "image" and set(part) == {"type", "path"} and isinstance(part["path"], str) and part["path"].strip():
+            continue
         if kind == "image":
             return (
-                f"{where}[{j}] is an image part with {', '.join(sorted(set(part) - {'type'}))}; image parts are "
-                "bare {type: image} placeholders, filled in order from the images column (data.images.column): "
-                "list the file there"
+                f"{where}[{j}] is an image part with {', '.join(sorted(map(str, set(part) - {'type'})))}; an image "
+                "part is {type: image, path: FILE} (a local file) or {type: image} (filled in order from "
+                "data.images.column)"
             )
         got = _kind(part) if kind is None else f"type {kind!r}"
         return f"{where}[{j}] must be {{type: text, text: ...}} or {{type: image}}, got {got}"

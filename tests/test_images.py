@@ -134,11 +134,14 @@ def test_bundled_image_examples_pass(name: str, tmp_path: Path) -> None:
 
 
 def test_string_contents_and_image_parts_pass(tmp_path: Path, pictures: Path) -> None:
+    """The images column with string contents or {type: image} placeholders, or parts that name their files."""
     records = [
         chat(),
         chat(content=PARTS),
         chat(content=[*PARTS, {"type": "image"}], images=["images/00_red.png", "images/01_green.png"]),
     ]
+    path_parts = [{"type": "image", "path": "images/02_blue.png"}, {"type": "text", "text": QUESTION}]
+    records.append({"messages": [{"role": "user", "content": path_parts}, {"role": "assistant", "content": "blue"}]})
     assert problems(job_file(tmp_path, records, images={})) == []
 
 
@@ -168,19 +171,39 @@ def test_image_parts_in_a_text_only_job(tmp_path: Path, pictures: Path) -> None:
             "images (data.images.column) must be a list of image file paths, got a string",
         ),
         (chat(images=[1]), "must be a list of image file paths (non-empty strings)"),
-        (chat(images=["images/00_red.png"] * 9), "lists 9 images, more than data.images.max_per_record=8"),
+        (chat(images=["images/00_red.png"] * 9), "the record holds 9 images, more than data.images.max_per_record=8"),
         (
             chat(content=[*PARTS, {"type": "image"}]),
             "the messages hold 2 image parts but images (data.images.column) lists 1 image",
         ),
         (
             chat(content=[{"type": "image", "path": "images/00_red.png"}]),
-            "messages[0].content[0] is an image part with path; image parts are bare {type: image} placeholders",
+            "image parts name their files ({type: image, path: ...}) but images (data.images.column) lists files too",
+        ),
+        (
+            chat(content=[{"type": "image", "url": "http://x/a.png"}]),
+            "messages[0].content[0] is an image part with url; an image part is {type: image, path: FILE}",
+        ),
+        (
+            chat(content=[{"type": "image", "path": "images/nope.png"}], images=None),
+            "image images/nope.png (",
         ),
         (chat(content=[{"type": "video"}]), "messages[0].content[0] must be {type: text, text: ...} or {type: image}"),
         (chat(content=[]), "messages[0].content is an empty list of parts"),
     ],
-    ids=["missing", "empty", "string", "number", "too-many", "count", "path-part", "video", "no-parts"],
+    ids=[
+        "missing",
+        "empty",
+        "string",
+        "number",
+        "too-many",
+        "count",
+        "path-and-column",
+        "url",
+        "path-missing",
+        "video",
+        "no-parts",
+    ],
 )
 def test_bad_image_records_are_named(tmp_path: Path, pictures: Path, record: dict, expect: str) -> None:
     line = one(job_file(tmp_path, [record], images={}))
@@ -189,7 +212,7 @@ def test_bad_image_records_are_named(tmp_path: Path, pictures: Path, record: dic
 
 def test_missing_images_column(tmp_path: Path) -> None:
     line = one(job_file(tmp_path, [{"messages": chat()["messages"], "pics": ["a.png"]}], images={}))
-    assert "records have no 'images' column (data.images.column)" in line
+    assert "records have no 'images' column (data.images.column) and no image parts with a path" in line
 
 
 def test_unreadable_images_are_named_before_launch(tmp_path: Path, pictures: Path) -> None:

@@ -192,6 +192,37 @@ def prepared(ds, script: ScriptArgs):
     return ds
 
 
+def images_from_parts(ds, content_key: str = "content"):
+    """Image parts that name their file ({type: image, path: ...}) become TRL's placeholders ({type: image}) and
+    the files the row's images column, in order: TRL fills placeholders from that column only
+    (trl/data_utils.py:97-121) and takes a dataset without one for text (sft_trainer.py:762)."""
+    from datasets import Sequence, Value
+
+    columns = [c for c in MESSAGE_COLUMNS if c in ds.column_names]
+    if "images" not in ds.column_names:
+        ds = ds.add_column("images", [None] * len(ds))
+    features = ds.features.copy()
+    features["images"] = Sequence(Value("string"))
+
+    def move(row: dict) -> dict:
+        found: list[str] = []
+        out = {}
+        for column in columns:
+            if not isinstance(row[column], list):
+                continue
+            messages = []
+            for message in row[column]:
+                content = message.get(content_key)
+                if isinstance(content, list):
+                    found += [p["path"] for p in content if p.get("type") == "image" and p.get("path")]
+                    content = [{"type": "image"} if p.get("type") == "image" else p for p in content]
+                messages.append({**message, content_key: content})
+            out[column] = messages
+        return {**out, "images": found or row["images"]}
+
+    return ds.map(move, features=features)
+
+
 def absolute_images(ds, data_path: str, root: str | None):
     """Each row's image paths made absolute (the run's working directory is the run directory), against root or
     the local data file's folder; TRL's collators open them with the processor (sft_trainer.py:369-376)."""
@@ -210,13 +241,14 @@ def datasets_of(script: ScriptArgs, seed: int):
     train = load_data(
         script.train_path, script.train_split, script.rename_columns, script.max_train_samples, script.train_subset
     )
+    content_key = dict(item.split("=", 1) for item in script.message_keys or []).get("content", "content")
     if script.images:
-        train = absolute_images(train, script.train_path, script.images_root)
+        train = absolute_images(images_from_parts(train, content_key), script.train_path, script.images_root)
     evals = None
     if script.eval_path:
         evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None, script.eval_subset)
         if script.images:
-            evals = absolute_images(evals, script.eval_path, script.images_root)
+            evals = absolute_images(images_from_parts(evals, content_key), script.eval_path, script.images_root)
     elif script.eval_holdout:
         train, evals = hold_out(train, script.eval_holdout, seed)
     return prepared(train, script), prepared(evals, script) if evals is not None else None

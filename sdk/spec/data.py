@@ -61,7 +61,8 @@ class ImageSpec(SpecModel):
         min_length=1,
         description="Column holding each record's images: a list of local image file paths (relative to root). "
         "Message contents may then be strings (the images go before the first user turn's text) or lists of "
-        "parts, {type: text, text: ...} and {type: image}, one image part per listed image, filled in order.",
+        "parts, {type: text, text: ...} and {type: image}, one image part per listed image, filled in order. "
+        "A record without the column may instead name each file in its part: {type: image, path: FILE}.",
     )
     root: str | None = Field(
         None,
