@@ -33,7 +33,7 @@ CHAT_TEMPLATE = (
 
 #: Data files added after the tokenizer was fixed: left out so that the vocabulary (and every test's tiny model)
 #: stays the same; byte-level BPE encodes their text all the same.
-LATER_DATA = frozenset({"pref_answer.jsonl"})
+LATER_DATA = frozenset({"pref_answer.jsonl", "vlm_sft.jsonl", "vlm_pref.jsonl"})
 
 
 def corpus() -> list[str]:
@@ -47,10 +47,10 @@ def corpus() -> list[str]:
     return lines + ["<|user|>\nWhat is 1 + 2?<|end|>\n<|assistant|>\n3<|end|>\n"]
 
 
-def build(out: Path, vocab_size: int = 320, seed: int = 0) -> Path:
-    import torch
+def build_tokenizer(vocab_size: int = 320):  # type: ignore[no-untyped-def]
+    """The byte-level BPE tokenizer trained on the bundled data, with the tiny chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -74,7 +74,14 @@ def build(out: Path, vocab_size: int = 320, seed: int = 0) -> Path:
         padding_side="right",
     )
     tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
 
+
+def build(out: Path, vocab_size: int = 320, seed: int = 0) -> Path:
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tokenizer(vocab_size)
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ptsdk.spec.method import _OnlineRL, loss_variant
+from ptsdk.spec.method import METHOD_NAMES, _OnlineRL, loss_variant
 
 if TYPE_CHECKING:
     from ptsdk.plugins.backend import Backend
@@ -74,6 +74,7 @@ KNOWN_KEYS: frozenset[tuple[str, str]] = frozenset(
     | {("feature", f"kl_in_{where}:{k}") for where in ("loss", "reward") for k in ("k1", "k2", "k3")}
     | {("strategy", "megatron")}
     | {("feature", f"tracking_{tracker}") for tracker in TRACKERS}
+    | {("feature", f"images:{method}") for method in METHOD_NAMES}
 )
 
 
@@ -124,6 +125,8 @@ def features_of(job: Job) -> list[tuple[str, str, str]]:
         "renamed message keys or roles (e.g. ShareGPT from/value)",
     )
     want(d.prompt_in_answers, "implicit_prompt", "data.prompt_in_answers", "a prompt embedded in chosen/rejected")
+    # Per method: a framework's vision support is trainer by trainer (TRL's ORPO has none, OpenRLHF only online RL).
+    want(d.images is not None, f"images:{m.name}", "data.images", f"images in {m.name} records")
     want(
         o.saves_per_epoch is not None or o.evals_per_epoch is not None,
         "per_epoch_cadence",

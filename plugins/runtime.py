@@ -685,10 +685,13 @@ def make_start_adapter(model_path: str, out: str, seed: int, r: int, alpha: int,
     from accelerate import init_empty_weights
     from peft import LoraConfig, get_peft_model
     from safetensors.torch import save_file
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
+    model_config = AutoConfig.from_pretrained(model_path)
+    # A vision-language model (LLaVA: a vision tower beside its language model) has no causal-LM class.
+    vision = getattr(model_config, "vision_config", None) is not None
     with init_empty_weights():
-        base = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_path))
+        base = (AutoModelForImageTextToText if vision else AutoModelForCausalLM).from_config(model_config)
     modules: Any = targets if targets == "all-linear" else targets.split(",")
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=modules, task_type="CAUSAL_LM")
     model = get_peft_model(base, config)

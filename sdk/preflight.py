@@ -13,12 +13,16 @@ and names each as a ``field.path: problem and fix`` line.
   after ``budget_s`` seconds; a note then says how far it got.
 - A path that is neither such a file nor a hub dataset id (``train.csv``, ``data/train.txt``, a
   folder) is named, with the conversion to make.
+- Images (``data.images``): every record's image files are resolved (``data.images.root``, else the data
+  file's folder) and decoded with PIL, each file once, within the same time budget; image parts in messages
+  must match the listed images one to one. Without ``data.images`` an images column is refused, never ignored.
 - Model (``model.name_or_path``, ``method.reward_model``): a local folder must hold a config.json
   with a ``model_type``, weights and a tokenizer; a hub id must be in the Hugging Face cache or the
   hub reachable (:func:`hub_reachable`, one cheap probe per process). :func:`hub_problems` gives
   these hub lines alone, without reading data, for a caller that only warns about them.
 
-No torch, transformers or datasets import; pyarrow is imported only to read a .parquet file.
+No torch, transformers or datasets import; pyarrow is imported only to read a .parquet file, PIL only to
+open the images of a job with data.images.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from ptsdk.spec.data import FAMILY_FORMATS, LOCAL_SUFFIXES, RECORD_FIELDS, DataSource
+from ptsdk.spec.data import FAMILY_FORMATS, LOCAL_SUFFIXES, RECORD_FIELDS, DataSource, ImageSpec
 from ptsdk.spec.job import Job
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -49,6 +53,10 @@ PARQUET_BATCH_ROWS = 1024
 SHOWN_GROUPS = 5  # distinct problems shown per file
 SHOWN_PLACES = 3  # line numbers shown per problem
 HUB_PROBE_TIMEOUT_S = 2.0
+#: Columns a text-only job would silently drop: the names TRL, Axolotl and vERL read images from.
+IMAGE_COLUMNS = ("images", "image")
+#: Files beside a model's config.json that make AutoProcessor build an image processor.
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 FORMAT_WORDS = {
     "messages": "chat (messages)",
@@ -142,7 +150,8 @@ def preflight(
     for key, _ in sources:
         report.extend(results[key])
     for where, ref, reported in _models(job):
-        report.extend(_guarded(where, _model_check, where, ref, base, reported))
+        vision = job.data.images is not None and where == "model.name_or_path"
+        report.extend(_guarded(where, _model_check, where, ref, base, reported, vision))
     if check_hub:
         report.problems += hub_problems(job, base=base)
     return report
@@ -218,6 +227,7 @@ class _Format:
     message_keys: dict[str, str] = field(default_factory=dict)
     role_names: dict[str, str] = field(default_factory=dict)
     implicit_prompt: bool = False
+    images: ImageSpec | None = None
 
     @classmethod
     def of(cls, job: Job) -> _Format:
@@ -233,6 +243,7 @@ class _Format:
             {str(k): v for k, v in d.message_keys.items()},
             dict(d.role_names),
             d.prompt_in_answers,
+            d.images,
         )
 
     @property
@@ -277,8 +288,9 @@ def _kind(value: Any) -> str:
 class _Checker:
     """Checks records one by one against the job's format; returns problem texts (no place)."""
 
-    def __init__(self, spec: _Format) -> None:
+    def __init__(self, spec: _Format, images: _Images | None = None) -> None:
         self.spec = spec
+        self.images = images
         self.renames = {source: canonical for canonical, source in spec.columns.items()}
         # With the prompt inside chosen/rejected a stray prompt column is never read (UltraFeedback has one).
         self.text_fields = tuple(
@@ -334,6 +346,62 @@ class _Checker:
                     out.append("messages has no assistant turn: nothing to train on")
         if self.spec.fmt == "unpaired_preference" and not isinstance(view.get("label"), bool):
             out.append(f"label must be true or false, got {_kind(view.get('label'))}")
+        return out + self._images(view)
+
+    def _images(self, view: dict[str, Any]) -> list[str]:
+        """The record's images: listed as data.images says, each file one PIL opens, one per image part."""
+        images = self.spec.images
+        if images is None:
+            found = [c for c in IMAGE_COLUMNS if c in view]
+            if found:
+                return [
+                    f"records have an {found[0]!r} column, which a text-only job would silently ignore: set "
+                    f"data.images: {{column: {found[0]}}} to train on the images (with a model that has a "
+                    "processor), or remove the column"
+                ]
+            return []
+        where = f"{images.column} (data.images.column)"
+        parts = [p for name in MESSAGE_FIELDS for p in _image_parts(view.get(name), self.spec.content_key)]
+        named = [p for p in parts if p is not None]
+        value = view.get(images.column)
+        out = []
+        if named:
+            if value is not None or len(named) != len(parts):
+                return [
+                    "image parts name their files ({type: image, path: ...}) but "
+                    + (f"{where} lists files too" if value is not None else "other image parts are placeholders")
+                    + "; in one record give every image as a part with its path, or list them all in the column"
+                ]
+            value = named
+        elif images.column not in view:
+            return [
+                f"records have no {images.column!r} column (data.images.column) and no image parts with a path: "
+                "list each record's image files there"
+            ]
+        elif not isinstance(value, list):
+            return [f"{where} must be a list of image file paths, got {_kind(value)}"]
+        elif not all(isinstance(v, str) and v.strip() for v in value):
+            return [f"{where} must be a list of image file paths (non-empty strings)"]
+        elif not value:
+            return [f"{where} is an empty list: a record of a job with data.images holds at least one image"]
+        elif parts and len(parts) != len(value):
+            out.append(
+                f"the messages hold {len(parts)} image part{'s' if len(parts) != 1 else ''} but {where} lists "
+                f"{len(value)} image" + ("s" if len(value) != 1 else "") + "; each image part is filled by the next "
+                "listed image"
+            )
+        if len(value) > images.max_per_record:
+            return [
+                f"the record holds {len(value)} images, more than data.images.max_per_record="
+                f"{images.max_per_record}; split the record or raise the limit"
+            ]
+        if self.spec.family == "rl" and not isinstance(view.get("prompt"), list):
+            out.append(
+                "prompt must be a list of {role, content} messages in a job with images (the trainers place the "
+                "images in a chat turn)"
+            )
+        if self.images is not None:
+            out += [p for p in map(self.images.problem, value) if p]
         return out
 
     def _text(self, name: str, value: Any) -> tuple[str | None, str | None]:
@@ -397,6 +465,65 @@ class _Checker:
 
 
 _SHAPE_WORDS = {"string": "a string", "messages": "a list of messages"}
+#: The record fields that may hold messages, hence image parts.
+MESSAGE_FIELDS = ("messages", "prompt", "completion", "chosen", "rejected")
+
+
+def _image_parts(value: Any, content_key: str = "content") -> list[Any]:
+    """The {type: image} parts of a message list, in order: each its path, or None for a placeholder."""
+    found: list[Any] = []
+    for message in value if isinstance(value, list) else []:
+        content = message.get(content_key) if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "image":
+                found.append(part.get("path"))
+    return found
+
+
+class _Images:
+    """Image files of one data file, each opened once: resolved against a folder, decoded by PIL, within a deadline."""
+
+    def __init__(self, root: Path, deadline: float) -> None:
+        self.root, self.deadline = root, deadline
+        self.seen: dict[str, str | None] = {}
+        self.skipped = 0  # files not opened because the time was up
+
+    def problem(self, ref: str) -> str | None:
+        if ref in self.seen:
+            return self.seen[ref]
+        if time.monotonic() > self.deadline:
+            self.skipped += 1
+            return None
+        p = _expand(ref)
+        path = p if p.is_absolute() else self.root / p
+        self.seen[ref] = problem = _image_problem(ref, path)
+        return problem
+
+
+def _image_problem(ref: str, path: Path) -> str | None:
+    """Why PIL cannot read the image at path (ref is how the record names it), or None."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    shown = ref if str(path) == ref else f"{ref} ({path})"
+    try:
+        if not path.is_file():
+            return f"image {shown}: no such file" + (
+                "" if path.exists() else "; paths are relative to data.images.root, else the data file's folder"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()  # decodes every pixel: a cut-short file fails here, not in the middle of training
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return f"image {shown}: more than {Image.MAX_IMAGE_PIXELS:,} pixels; resize it"
+    except UnidentifiedImageError:
+        return f"image {shown}: not an image file PIL can read (PNG, JPEG, WebP, ...)"
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL reports damaged data as OSError or SyntaxError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        return f"image {shown}: cannot be read ({reason})"
+    return None
 
 
 def _role(message: dict[str, Any], spec: _Format) -> Any:
@@ -425,8 +552,38 @@ def _messages_problem(name: str, value: list[Any], spec: _Format) -> str | None:
                 else ""
             )
             return f"{name}[{i}].{role_key} must be one of {', '.join(ROLES)}; got {got}{hint}"
-        if not isinstance(message.get(content_key), str):
-            return f"{name}[{i}].{content_key} must be a string, got {_kind(message.get(content_key))}"
+        content = message.get(content_key)
+        if isinstance(content, list) and spec.images is not None:
+            problem = _parts_problem(f"{name}[{i}].{content_key}", content)
+            if problem:
+                return problem
+        elif not isinstance(content, str):
+            parts = _image_parts([message], content_key)
+            hint = "; a job with image parts sets data.images" if parts else ""
+            return f"{name}[{i}].{content_key} must be a string, got {_kind(content)}{hint}"
+    return None
+
+
+def _parts_problem(where: str, parts: list[Any]) -> str | None:
+    """A message content given as parts: {type: text, text: ...} and {type: image} placeholders."""
+    if not parts:
+        return f"{where} is an empty list of parts"
+    for j, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str) and set(part) == {"type", "text"}:
+            continue
+        if kind == "image" and set(part) == {"type"}:
+            continue
+        if kind == "image" and set(part) == {"type", "path"} and isinstance(part["path"], str) and part["path"].strip():
+            continue
+        if kind == "image":
+            return (
+                f"{where}[{j}] is an image part with {', '.join(sorted(map(str, set(part) - {'type'})))}; an image "
+                "part is {type: image, path: FILE} (a local file) or {type: image} (filled in order from "
+                "data.images.column)"
+            )
+        got = _kind(part) if kind is None else f"type {kind!r}"
+        return f"{where}[{j}] must be {{type: text, text: ...}} or {{type: image}}, got {got}"
     return None
 
 
@@ -498,7 +655,10 @@ def _check_source(
     with f:
         if os.fstat(f.fileno()).st_size == 0:
             return _fail(f"{where}: {path} is empty (0 bytes): there are no records to train on")
-        scan = _Scan(where, path, _Checker(spec), deadline, max_records)
+        images = None
+        if spec.images is not None:
+            images = _Images(Path(spec.images.root) if spec.images.root else path.parent, deadline)
+        scan = _Scan(where, path, _Checker(spec, images), deadline, max_records)
         try:
             if path.suffix == ".parquet":
                 scan.read_parquet(f)
@@ -532,6 +692,12 @@ class _Scan:
         if not problems and self.records == 0 and self.stopped is None:
             problems.append(f"{self.where}: {self.path} holds no records")
         notes = list(self.notes)
+        images = self.checker.images
+        if images is not None and images.skipped:
+            notes.append(
+                f"{self.where}: opened {len(images.seen):,} image files and stopped there (time limit); "
+                f"{images.skipped:,} image references not checked"
+            )
         if self.stopped:
             read = ""
             if self.findings.unit != "row":  # a Parquet file is read by row groups: no byte position
@@ -745,7 +911,8 @@ class _Scan:
             if problems:
                 self.problems += [f"{self.where}: {p}" for p in problems]
                 return
-            fields = set(RECORD_FIELDS[self.checker.spec.fmt])
+            images = self.checker.spec.images
+            fields = set(RECORD_FIELDS[self.checker.spec.fmt]) | ({images.column} if images else set(IMAGE_COLUMNS))
             needed = [name for name in columns if self.checker.renames.get(name, name) in fields]
             try:
                 batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=needed)
@@ -976,8 +1143,8 @@ def _path_like(ref: str) -> bool:
 # --- models ----------------------------------------------------------------------------------------
 
 
-def _model_check(where: str, ref: str, base: Path | None, missing_reported: bool) -> Preflight:
-    return Preflight(_model_problems(where, ref, base=base, missing_reported=missing_reported))
+def _model_check(where: str, ref: str, base: Path | None, missing_reported: bool, vision: bool = False) -> Preflight:
+    return Preflight(_model_problems(where, ref, base=base, missing_reported=missing_reported, vision=vision))
 
 
 def _is_hub_model(ref: str, base: Path | None) -> bool:
@@ -985,7 +1152,9 @@ def _is_hub_model(ref: str, base: Path | None) -> bool:
     return not p.is_absolute() and not (base is not None and (base / p).exists()) and not _path_like(ref)
 
 
-def _model_problems(where: str, ref: str, *, base: Path | None, missing_reported: bool) -> list[str]:
+def _model_problems(
+    where: str, ref: str, *, base: Path | None, missing_reported: bool, vision: bool = False
+) -> list[str]:
     if _is_hub_model(ref, base):
         return _repo_id_problems(where, ref, "model")
     p = _expand(ref)
@@ -1023,6 +1192,16 @@ def _model_problems(where: str, ref: str, *, base: Path | None, missing_reported
                 f"{where}: {p}/config.json has no model_type, so transformers cannot tell which architecture to "
                 "build; save the model with save_pretrained (or add the model_type of its architecture)"
             )
+        elif vision and not any("vision" in str(key) for key in config):
+            out.append(
+                f"{where}: {p}/config.json describes a text model ({config['model_type']}, no vision_config), "
+                "but data.images gives the records images; train a vision-language model"
+            )
+    if vision and not any(n in names for n in PROCESSOR_FILES):
+        out.append(
+            f"{where}: {p} holds no image processor ({' or '.join(PROCESSOR_FILES)}), which data.images needs; "
+            "save the model's processor beside it (processor.save_pretrained)"
+        )
     if not any(WEIGHT_FILE.search(n) for n in names):
         out.append(
             f"{where}: {p} holds no weights (model.safetensors, pytorch_model.bin or a sharded index); save the "

@@ -33,6 +33,9 @@ def _examples_copy() -> Path:
     model = fake_model(root / "tiny-model")
     (model / "tokenizer_config.json").write_text("{}")
     (model / "generation_config.json").write_text("{}")
+    vlm = fake_model(root / "tiny-vlm")  # the image examples' model: a vision config and a processor
+    (vlm / "config.json").write_text(json.dumps({"model_type": "llava", "vision_config": {}}))
+    (vlm / "processor_config.json").write_text("{}")
     adapter = root / "tiny-model-lora-init"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "../tiny-model"}))

@@ -184,6 +184,21 @@ class TRLBackend(TrainerBackend):
             note="TRL's own extract_prompt: DPO and CPO trained (IPO runs DPOTrainer, SimPO CPOTrainer; ORPOTrainer "
             "calls the same maybe_extract_prompt, orpo_trainer.py:362)",
         ),
+        *caps(
+            "feature",
+            "images:sft",
+            T,
+            TESTS + "test_vlm_sft",
+            note="SFTTrainer with the model's processor: an images column (sft_trainer.py:761-767), string contents "
+            "or {type: image} parts (trl/data_utils.py:32-122); tiny LLaVA trained, full and LoRA (test_vlm_sft_lora)",
+        ),
+        *caps(
+            "feature",
+            "images:dpo",
+            T,
+            TESTS + "test_vlm_dpo",
+            note="DPOTrainer's DataCollatorForVisionPreference (dpo_trainer.py:740-745, 786-790); tiny LLaVA trained",
+        ),
         *caps("rollout", "vllm", V, TESTS + ROLLOUT_TEST, note="vLLM needs GPUs"),
         *caps("feature", "rollout_server", V, TESTS + ROLLOUT_TEST, note="trl vllm-serve"),
         *caps(
@@ -210,8 +225,22 @@ class TRLBackend(TrainerBackend):
                 f"{trl_method} trainer has no packing (DPO's padding_free is switched off by "
                 "DPOTrainer itself). Set packing: false"
             )
-        out += self._new_field_problems(job)
+        out += self._new_field_problems(job) + self._image_problems(job)
         return out + rendezvous_problems(job, "torchrun") + passthrough_problems(self, job)
+
+    def _image_problems(self, job: Job) -> list[str]:
+        """What TRL's trainers refuse with images, and what ptsdk does not yet run with them."""
+        if job.data.images is None:
+            return []
+        version, t = self.verified_with["trl"], job.training
+        out = []
+        if t.packing or t.padding_free:
+            # sft_trainer.py:779-786: "Packing is not supported for vision datasets" (and padding-free).
+            key = "packing" if t.packing else "padding_free"
+            out.append(
+                f"training.{key}: TRL {version} does not pack image records (sft_trainer.py:779-786); set {key}: false"
+            )
+        return out
 
     def _new_field_problems(self, job: Job) -> list[str]:
         """Settings of the spec that one TRL trainer honours and another does not."""
@@ -330,9 +359,26 @@ class TRLBackend(TrainerBackend):
                     "text (instruct style) and trains on output as the completion",
                 )
             )
-        if data.columns:
-            # TRL reads the canonical names (prompt/completion/messages/chosen/rejected/label).
-            out["rename_columns"] = [f"{src}={canon}" for canon, src in sorted(data.columns.items())]
+        renames = dict(data.columns)
+        if data.images is not None:
+            # TRL finds images in a column named images (sft_trainer.py:762, dpo_trainer.py:741).
+            renames["images"] = data.images.column
+            out["images"] = True
+            if data.images.root:
+                out["images_root"] = data.images.root
+            notes.append(
+                Note(
+                    "data.images",
+                    "set",
+                    "images: train_trl.py loads the model's processor (AutoProcessor) as TRL's processing_class and "
+                    "makes each image path absolute; TRL's vision collators open the files and place one image per "
+                    "{type: image} part (before the first user turn's text for string contents)",
+                )
+            )
+        renames = {canon: src for canon, src in renames.items() if canon != src}
+        if renames:
+            # TRL reads the canonical names (prompt/completion/messages/chosen/rejected/label, images).
+            out["rename_columns"] = [f"{src}={canon}" for canon, src in sorted(renames.items())]
         out.update(self._messages(job, notes))
         if job.method.family != "rl":
             out["max_length"] = data.max_length

@@ -68,6 +68,13 @@ class ScriptArgs:
     drop_prompts_over: int | None = field(
         default=None, metadata={"help": "drop rows whose prompt is longer than this many tokens (online RL)"}
     )
+    images: bool = field(
+        default=False,
+        metadata={"help": "rows hold image file paths in an `images` column: train with the model's processor"},
+    )
+    images_root: str | None = field(
+        default=None, metadata={"help": "folder relative image paths are under (default: the data file's folder)"}
+    )
     final_model_dir: str = field(default="model", metadata={"help": "where the trained model or adapter is saved"})
     adapter_init_path: str | None = field(default=None, metadata={"help": "start from this saved PEFT adapter"})
     start_adapter_seed: int | None = field(
@@ -185,15 +192,63 @@ def prepared(ds, script: ScriptArgs):
     return ds
 
 
+def images_from_parts(ds, content_key: str = "content"):
+    """Image parts that name their file ({type: image, path: ...}) become TRL's placeholders ({type: image}) and
+    the files the row's images column, in order: TRL fills placeholders from that column only
+    (trl/data_utils.py:97-121) and takes a dataset without one for text (sft_trainer.py:762)."""
+    from datasets import Sequence, Value
+
+    columns = [c for c in MESSAGE_COLUMNS if c in ds.column_names]
+    if "images" not in ds.column_names:
+        ds = ds.add_column("images", [None] * len(ds))
+    features = ds.features.copy()
+    features["images"] = Sequence(Value("string"))
+
+    def move(row: dict) -> dict:
+        found: list[str] = []
+        out = {}
+        for column in columns:
+            if not isinstance(row[column], list):
+                continue
+            messages = []
+            for message in row[column]:
+                content = message.get(content_key)
+                if isinstance(content, list):
+                    found += [p["path"] for p in content if p.get("type") == "image" and p.get("path")]
+                    content = [{"type": "image"} if p.get("type") == "image" else p for p in content]
+                messages.append({**message, content_key: content})
+            out[column] = messages
+        return {**out, "images": found or row["images"]}
+
+    return ds.map(move, features=features)
+
+
+def absolute_images(ds, data_path: str, root: str | None):
+    """Each row's image paths made absolute (the run's working directory is the run directory), against root or
+    the local data file's folder; TRL's collators open them with the processor (sft_trainer.py:369-376)."""
+    folder = root or (os.path.dirname(os.path.abspath(data_path)) if data_path.endswith(LOCAL_DATA) else None)
+    if folder is None:
+        return ds
+    return ds.map(lambda row: {"images": [os.path.join(folder, p) for p in row["images"]]})
+
+
+LOCAL_DATA = (".jsonl", ".json", ".parquet")
+
+
 def datasets_of(script: ScriptArgs, seed: int):
     """Training and evaluation data as the job says: subsets, a seeded held-out share, Alpaca rendering,
     message key/role mappings and an implicit prompt."""
     train = load_data(
         script.train_path, script.train_split, script.rename_columns, script.max_train_samples, script.train_subset
     )
+    content_key = dict(item.split("=", 1) for item in script.message_keys or []).get("content", "content")
+    if script.images:
+        train = absolute_images(images_from_parts(train, content_key), script.train_path, script.images_root)
     evals = None
     if script.eval_path:
         evals = load_data(script.eval_path, script.eval_split, script.rename_columns, None, script.eval_subset)
+        if script.images:
+            evals = absolute_images(images_from_parts(evals, content_key), script.eval_path, script.images_root)
     elif script.eval_holdout:
         train, evals = hold_out(train, script.eval_holdout, seed)
     return prepared(train, script), prepared(evals, script) if evals is not None else None
@@ -262,7 +317,7 @@ def main() -> None:
         tracking_callback,
         write_data_fingerprint,
     )
-    from transformers import AutoTokenizer
+    from transformers import AutoProcessor, AutoTokenizer
     from trl import get_peft_config
 
     training.model_init_kwargs = {
@@ -275,12 +330,23 @@ def main() -> None:
         from trl import get_quantization_config
 
         training.model_init_kwargs["quantization_config"] = get_quantization_config(model_args)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path, trust_remote_code=training.trust_remote_code
-    )
+    processor = None
+    if script.images:
+        # A vision-language model: TRL takes the processor as processing_class and then treats the model as one
+        # (sft_trainer.py:718-724); pad/eos and the chat template go to the processor's tokenizer as for text.
+        processor = AutoProcessor.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=training.trust_remote_code
+        )
+        tokenizer = processor.tokenizer
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=training.trust_remote_code
+        )
     if script.tokenizer_chat_template:
         with open(script.tokenizer_chat_template) as f:
             tokenizer.chat_template = f.read()
+        if processor is not None:
+            processor.chat_template = tokenizer.chat_template  # processor.apply_chat_template reads its own
     set_special_tokens(tokenizer, script.tokenizer_pad_token, script.tokenizer_eos_token)
     train, evals = datasets_of(script, training.seed)
     if script.drop_prompts_over is not None:
@@ -294,11 +360,10 @@ def main() -> None:
     if script.adapter_init_path:
         # Same starting adapter as another framework: load it trainable instead of creating a random one.
         from peft import PeftModel
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
-        base = AutoModelForCausalLM.from_pretrained(
-            model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None}
-        )
+        auto = AutoModelForImageTextToText if script.images else AutoModelForCausalLM
+        base = auto.from_pretrained(model, **{k: v for k, v in training.model_init_kwargs.items() if v is not None})
         model, peft_config = PeftModel.from_pretrained(base, script.adapter_init_path, is_trainable=True), None
         if script.method in ("cpo", "orpo"):
             # The model is built: CPO and ORPO refuse model_init_kwargs beside an instantiated one (cpo_trainer.py).
@@ -309,7 +374,7 @@ def main() -> None:
         args=training,
         train_dataset=train,
         eval_dataset=evals,
-        processing_class=tokenizer,
+        processing_class=processor or tokenizer,
         peft_config=peft_config,
         callbacks=[metrics, tracking_callback()],  # the run's name and the job in report_to's trackers
     )
@@ -342,7 +407,7 @@ def main() -> None:
         trainer.evaluate()
     trainer.save_model(script.final_model_dir)
     if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(script.final_model_dir)
+        (processor or tokenizer).save_pretrained(script.final_model_dir)
         summary = {
             "world_size": world,
             "global_step": trainer.state.global_step,

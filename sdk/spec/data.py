@@ -30,6 +30,10 @@ FAMILY_FORMATS: dict[str, tuple[RecordFormat, ...]] = {
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
 
+#: The most images one record may name (data.images.max_per_record's ceiling): every one becomes hundreds of
+#: tokens in a vision-language model, and preflight opens each.
+MAX_IMAGES_PER_RECORD = 64
+
 
 class DataSource(SpecModel):
     path: str = Field(
@@ -47,6 +51,31 @@ class DataSource(SpecModel):
     @property
     def is_local(self) -> bool:
         return self.path.endswith(LOCAL_SUFFIXES)
+
+
+class ImageSpec(SpecModel):
+    """Images in the records: a column of local image files, one list per record."""
+
+    column: str = Field(
+        "images",
+        min_length=1,
+        description="Column holding each record's images: a list of local image file paths (relative to root). "
+        "Message contents may then be strings (the images go before the first user turn's text) or lists of "
+        "parts, {type: text, text: ...} and {type: image}, one image part per listed image, filled in order. "
+        "A record without the column may instead name each file in its part: {type: image, path: FILE}.",
+    )
+    root: str | None = Field(
+        None,
+        min_length=1,
+        description="Folder relative image paths are under (relative to the job file); unset: the folder of the "
+        "data file that names them.",
+    )
+    max_per_record: int = Field(
+        8,
+        ge=1,
+        le=MAX_IMAGES_PER_RECORD,
+        description="Most images one record may hold; preflight refuses records with more.",
+    )
 
 
 class DataSpec(SpecModel):
@@ -84,6 +113,12 @@ class DataSpec(SpecModel):
         False,
         description="Preference records without a prompt column whose chosen and rejected are whole "
         "conversations starting with the same prompt turns: the shared leading turns are the prompt.",
+    )
+    images: ImageSpec | None = Field(
+        None,
+        description="The records hold images (a vision-language job): where their files are listed. The model "
+        "must come with a processor (processor_config.json or preprocessor_config.json beside its config). "
+        "Unset: a text-only job, and an images column in the data is refused rather than silently ignored.",
     )
     max_length: int = Field(
         1024,

@@ -201,6 +201,28 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
                 )
             )
 
+    images = job.data.images
+    if images is not None:
+        canonical = {f for names in RECORD_FIELDS.values() for f in names}
+        taken = canonical | set(job.data.columns.values())
+        if images.column in taken:
+            out.append(
+                (
+                    ("data", "images", "column"),
+                    f"{brief(images.column)} is a record field ptsdk reads as text; name the images column apart",
+                    images.column,
+                )
+            )
+        if fmt == "instruction":
+            out.append(
+                (
+                    ("data", "images"),
+                    "Alpaca instruction records are rendered as plain text with no place for an image; give "
+                    "messages or prompt/completion records",
+                    fmt,
+                )
+            )
+
     if d.device == "cpu":
         if t.precision == "fp16":
             out.append((("training", "precision"), "fp16 needs a GPU; use fp32 (or bf16) with device=cpu", t.precision))

@@ -207,6 +207,8 @@ def _path_fields(job: Job) -> list[tuple[str, str]]:
             out.append((f"data.{key}.path", source.path))
     if job.model.chat_template and job.model.chat_template.endswith(".jinja"):
         out.append(("model.chat_template", job.model.chat_template))
+    if job.data.images is not None and job.data.images.root:
+        out.append(("data.images.root", job.data.images.root))
     init = getattr(job.adapter, "init_path", None)
     if init:
         out.append(("adapter.init_path", init))
@@ -239,6 +241,13 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _looks_local(text: str) -> bool:
     return text.startswith((".", "/", "~")) or text.endswith((".py", ".jsonl", ".json", ".parquet", ".jinja"))
 
@@ -258,6 +267,8 @@ def resolve_paths(job: Job, base: Path) -> None:
         job.model.name_or_path = absolute(job.model.name_or_path)
     if job.model.chat_template and job.model.chat_template.endswith(".jinja"):
         job.model.chat_template = absolute(job.model.chat_template)
+    if job.data.images is not None and job.data.images.root:
+        job.data.images.root = absolute(job.data.images.root)
     if isinstance(job.adapter, (Lora, QLora)) and job.adapter.init_path:
         job.adapter.init_path = absolute(job.adapter.init_path)
     reward_model = getattr(job.method, "reward_model", None)
@@ -296,6 +307,13 @@ def local_reference_problems(job: Job) -> list[str]:
             out.append(f"model.chat_template: {problem}")
         elif not _is_file(Path(template)):
             out.append(f"model.chat_template: no such file {shown_path(template)}")
+    root = job.data.images.root if job.data.images is not None else None
+    if root:
+        problem = path_problem(root)
+        if problem:
+            out.append(f"data.images.root: {problem}")
+        elif not _is_dir(Path(root)):
+            out.append(f"data.images.root: no such folder {shown_path(root)}")
     init = getattr(job.adapter, "init_path", None)
     if init:
         problem = path_problem(os.path.join(init, "adapter_config.json"))

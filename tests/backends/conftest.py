@@ -68,6 +68,16 @@ def tiny_model(trl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-de
     return build_tiny_model(trl_env.python, tmp_path_factory.mktemp("model"))
 
 
+@pytest.fixture(scope="session")
+def tiny_vlm(trl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """The image examples' tiny LLaVA and its processor (examples/make_tiny_vlm.py), built in the TRL env."""
+    out = tmp_path_factory.mktemp("vlm") / "tiny-vlm"
+    subprocess.run(
+        [trl_env.python, str(EXAMPLES / "make_tiny_vlm.py"), str(out)], check=True, capture_output=True, timeout=300
+    )
+    return out
+
+
 @pytest.fixture
 def example_job(tmp_path: Path, tiny_model: Path):  # type: ignore[no-untyped-def]
     """An example job pointed at the test's tiny model, with overrides merged in."""
@@ -142,6 +152,38 @@ def assert_loads(env, model_dir: Path, *, adapter: bool) -> None:  # type: ignor
     )
     proc = subprocess.run([env.python, "-c", code, str(model_dir)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "LOADED" in proc.stdout, proc.stderr[-2000:]
+    assert (model_dir / ("adapter_model.safetensors" if adapter else "model.safetensors")).exists()
+
+
+def assert_vlm_learned(env, model_dir: Path, base_dir: Path, image: Path, *, adapter: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """The saved vision-language model (or LoRA adapter on base_dir) loads again with its processor and reads an
+    image; its vision tower moved from the starting weights, so the images reached the loss (a text-only run
+    leaves it untouched)."""
+    code = (
+        "import sys, torch\n"
+        "from PIL import Image\n"
+        "from transformers import AutoModelForImageTextToText as M, AutoProcessor\n"
+        "p = AutoProcessor.from_pretrained(sys.argv[1]); base = M.from_pretrained(sys.argv[2])\n"
+        "start = {n: w.clone() for n, w in base.model.vision_tower.named_parameters()}\n"
+        + (
+            "from peft import PeftModel\nm = PeftModel.from_pretrained(base, sys.argv[1]).merge_and_unload()\n"
+            if adapter
+            else "m = M.from_pretrained(sys.argv[1])\n"
+        )
+        + "turn = {'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': 'Hi'}]}\n"
+        "text = p.apply_chat_template([turn], add_generation_prompt=True)\n"
+        "out = m(**p(images=[Image.open(sys.argv[3])], text=text, return_tensors='pt'))\n"
+        "assert torch.isfinite(out.logits).all()\n"
+        "moved = [n for n, w in m.model.vision_tower.named_parameters() if not torch.equal(w, start[n])]\n"
+        "assert moved, 'the vision tower did not change'\n"
+        "print('LOADED', type(m).__name__, type(p).__name__, len(moved))\n"
+    )
+    proc = subprocess.run(
+        [env.python, "-c", code, str(model_dir), str(base_dir), str(image)], capture_output=True, text=True, timeout=300
+    )
+    loaded = "LOADED LlavaForConditionalGeneration LlavaProcessor"
+    assert proc.returncode == 0 and loaded in proc.stdout, proc.stderr[-2000:]
+    assert (model_dir / "processor_config.json").exists()
     assert (model_dir / ("adapter_model.safetensors" if adapter else "model.safetensors")).exists()
 
 

@@ -15,7 +15,7 @@ import pytest
 from ptsdk.backends.trl.backend import TRLBackend
 from ptsdk.pipeline import load_checked, native_check
 
-from .conftest import assert_loads, dataset_with_configs, run_on, trained
+from .conftest import assert_loads, assert_vlm_learned, dataset_with_configs, run_on, trained
 
 pytestmark = pytest.mark.trl
 EXAMPLES_DATA = Path(__file__).parents[2] / "examples" / "data"
@@ -807,3 +807,42 @@ def test_sft_sharegpt_messages_with_thinking(ptsdk, example_job, tmp_path, trl_e
     assert "add: 6 + 6" in expected["texts"][0]  # the template renders the reasoning
     seen = json.loads((run_dir / "logs" / "tokenized_data.json").read_text())
     assert (seen["rows"], seen["sha256"]) == (16, expected["sha256"]), seen
+
+
+# --- images (issue #18): a tiny LLaVA built from its config, with its processor and the bundled pictures -------
+
+
+def test_vlm_sft(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
+    """Chat records with images (string contents and {type: image} parts) through SFTTrainer with the processor."""
+    job = example_job("vlm_sft.yaml", model={"name_or_path": str(tiny_vlm)})
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    train = assert_trained(manifest, metrics, 6)
+    assert train[-1]["loss"] < train[0]["loss"] - 0.5, [m["loss"] for m in train]
+    cfg = (tmp_path / "run" / "trl_config.yaml").read_text()
+    assert "images: true" in cfg and "assistant_only_loss: true" in cfg
+    assert_vlm_learned(trl_env, tmp_path / "run" / "model", tiny_vlm, EXAMPLES_DATA / "images" / "00_red.png")
+
+
+def test_vlm_dpo(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
+    """Preference records with images through DPOTrainer's vision collator."""
+    job = example_job("vlm_dpo.yaml", model={"name_or_path": str(tiny_vlm)})
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    train = assert_trained(manifest, metrics, 6)
+    assert train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
+    assert_vlm_learned(trl_env, tmp_path / "run" / "model", tiny_vlm, EXAMPLES_DATA / "images" / "01_green.png")
+
+
+def test_vlm_sft_lora(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
+    """LoRA on every linear layer of the VLM (vision tower included), from ptsdk's seeded starting adapter."""
+    job = example_job(
+        "vlm_sft.yaml",
+        model={"name_or_path": str(tiny_vlm)},
+        adapter={"type": "lora", "r": 8, "alpha": 16},
+        training={"max_steps": 4, "learning_rate": 0.01},
+    )
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    train = assert_trained(manifest, metrics, 4)
+    assert train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
+    assert "starting adapter (seed" in (tmp_path / "run" / "logs" / "backend.log").read_text()
+    image = EXAMPLES_DATA / "images" / "02_blue.png"
+    assert_vlm_learned(trl_env, tmp_path / "run" / "model", tiny_vlm, image, adapter=True)
