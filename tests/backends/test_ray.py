@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,26 +23,26 @@ PORT = 8265
 
 
 @pytest.fixture(scope="module")  # stopped after this file: its daemons would slow every later test
-def ray_head(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def ray_head():  # type: ignore[no-untyped-def]
     """A Ray head on this machine for these tests (its dashboard serves the job API)."""
     ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     assert ray, "the ray CLI (ptsdk[ray]) is not installed"
-    temp = tmp_path_factory.mktemp("ray")
+    # A short folder of its own: Ray's sockets live under it, and an AF_UNIX path holds at most 107 bytes (pytest's
+    # temporary folders, a worker's under pytest-xdist, are too deep for the dashboard's).
+    temp = Path(tempfile.mkdtemp(prefix="ptsdk-ray-"))
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     start = [ray, "start", "--head", "--num-cpus=2", "--include-dashboard=true", f"--dashboard-port={PORT}"]
     stop = [ray, "stop", "--force"]
-    for _ in range(2):  # a head that did not come up whole (its raylet is slow to start on a busy machine)
-        proc = subprocess.run(
-            [*start, "--port=6390", f"--temp-dir={temp}", "--disable-usage-stats"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-        if proc.returncode == 0:
-            break
-        subprocess.run(stop, capture_output=True, env=env, timeout=120)  # nothing of it is left for later tests
-    assert proc.returncode == 0, f"ray start, twice: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+    proc = subprocess.run(
+        [*start, "--port=6390", f"--temp-dir={temp}", "--disable-usage-stats"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        subprocess.run(stop, capture_output=True, env=env, timeout=120)  # nothing of a half-started head is left
+        raise AssertionError(proc.stdout[-2000:] + proc.stderr[-2000:])
     address = f"http://127.0.0.1:{PORT}"
     client = None
     for _ in range(120):  # the dashboard's job API comes up a little after the head
@@ -55,6 +56,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
         raise AssertionError(f"no Ray job API at {address}")
     yield address
     subprocess.run(stop, capture_output=True, env=env, timeout=120)
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def submit(job: Path, run_dir: Path, address: str) -> subprocess.Popen[str]:
