@@ -396,7 +396,7 @@ def tracking_callback(path: str = TRACKING_JOB) -> Any:
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if self.record is None or not state.is_world_process_zero:
                 return
-            report = args.report_to if isinstance(args.report_to, list) else [args.report_to]
+            report = reports_to(args)
             record = {**self.record, "run": args.run_name or self.run}
             text = json.dumps(record, indent=1)
             if "tensorboard" in report and os.environ.get("TENSORBOARD_LOGGING_DIR"):
@@ -424,6 +424,12 @@ def tracking_callback(path: str = TRACKING_JOB) -> Any:
                 trackio.config.update({"ptsdk": record})
 
     return TrackerRecord()
+
+
+def reports_to(args: Any) -> list[str]:
+    """The trackers a Trainer's arguments report to (``report_to``: a list, one name, or unset) as a list."""
+    report = args.report_to or []
+    return report if isinstance(report, list) else [report]
 
 
 def trackio_takes_what_transformers_passes() -> None:
@@ -460,8 +466,7 @@ def model_card_without_trackio(trainer: Any) -> None:
     answer is None without the import."""
     import sys
 
-    report = trainer.args.report_to or []
-    if "trackio" in (report if isinstance(report, list) else [report]) or "trackio" in sys.modules:
+    if "trackio" in reports_to(trainer.args) or "trackio" in sys.modules:
         return
     try:
         import trl.trainer.base_trainer as base_trainer

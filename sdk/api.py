@@ -216,13 +216,12 @@ def resume(
     if backend is not None and backend != previous.backend:
         raise PtsdkError(f"--resume {run_dir}: the run was made with backend {previous.backend}, not {backend}")
     b = get_backend(previous.backend)()
-    where = make_launcher(launcher, launcher_options)
+    # The launcher named, else the one the run was started with: the recorded job is the job as it ran it.
+    where = make_launcher(launcher, launcher_options) or pipeline.recorded_launcher(previous.read_manifest())
     if job is None:
         loaded = previous.job()
-    else:  # compared with the run's recorded job, which is the job as its launcher ran it
-        checked = validate(
-            job, previous.backend, launcher=where or pipeline.recorded_launcher(previous.read_manifest())
-        )
+    else:
+        checked = validate(job, previous.backend, launcher=where)
         for line in checked.warnings:
             print(line, file=view or echo or sys.stderr)
         loaded = checked.job

@@ -140,7 +140,7 @@ class BackendEnv:
         missing = [d for d in wanted if d not in self._versions]
         site = venv_site_packages(self.python) if missing and self.container is None else None
         if site is not None:  # read the venv's metadata here: no interpreter start before each launch
-            self._versions.update({d: _dist_version(d, site) for d in missing})
+            self._versions.update(_dist_versions(missing, site))
             missing = []
         if missing:
             code = (
@@ -219,22 +219,26 @@ def venv_site_packages(python: str) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def _dist_version(name: str, site: Path) -> str | None:
-    """The version of `name` installed in `site`: from its ``NAME-VERSION.dist-info`` folder's name (a wheel's
-    install names it so), else from its metadata (an egg-info; parsing METADATA costs about 10 ms a package)."""
-    wanted = _normal_name(name)
+def _dist_versions(names: Sequence[str], site: Path) -> dict[str, str | None]:
+    """The versions of `names` installed in `site`: from their ``NAME-VERSION.dist-info`` folders' names (a wheel's
+    install names them so; one listing of the folder), else from their metadata (an egg-info; parsing METADATA costs
+    about 10 ms a package)."""
     try:
         entries = os.listdir(site)
     except OSError:
         entries = []
+    listed: dict[str, str] = {}
     for entry in entries:
         if entry.endswith(".dist-info"):
             dist, sep, version = entry[: -len(".dist-info")].partition("-")
-            if sep and version and _normal_name(dist) == wanted:
-                return version
-    for found in importlib.metadata.distributions(name=name, path=[str(site)]):
-        return found.version
-    return None
+            if sep and version:
+                listed.setdefault(_normal_name(dist), version)
+    out: dict[str, str | None] = {}
+    for name in names:
+        out[name] = listed.get(_normal_name(name))
+        if out[name] is None:
+            out[name] = next((d.version for d in importlib.metadata.distributions(name=name, path=[str(site)])), None)
+    return out
 
 
 def _normal_name(name: str) -> str:

@@ -445,7 +445,7 @@ def rank_zero_elsewhere(job: Job, run_dir: Path) -> str | None:
     when the framework notes no ranks."""
     if job.distributed.nodes == 1:
         return None
-    ranks = sorted(int(p.stem) for p in (run_dir / "logs" / "ranks").glob("*.json") if p.stem.isdigit())
+    ranks = sorted(int(p.stem) for p in (run_dir / RunDir.RANKS).glob("*.json") if p.stem.isdigit())
     if not ranks or 0 in ranks:
         return None
     return (

@@ -38,6 +38,7 @@ class RunDir:
     CHECKPOINTS = "checkpoints"
     COMMAND = "command.sh"
     TOKENIZED_DATA = runtime.FINGERPRINT  # written inside the framework's process
+    RANKS = runtime.RANKS_DIR  # one <global rank>.json per training process, written inside it
 
     def __init__(self, path: str | Path, *, option: str = "", purpose: str = "read") -> None:
         self.path = Path(path)

@@ -16,6 +16,7 @@ from ptsdk_runtime import (
     model_card_without_trackio,
     note_rank,
     own_the_optimization,
+    reports_to,
     tracking_callback,
     trackio_takes_what_transformers_passes,
     write_data_fingerprint,
@@ -35,7 +36,7 @@ class JsonlMetricsPlugin(BasePlugin):
             write_data_fingerprint(trainer.train_dataset)
         count_tokens_in_loss(trainer, self.callback)
         own_the_optimization(trainer)  # ptsdk's data order and loss normalization, as the plan's environment says
-        if "trackio" in (trainer.args.report_to or []):
+        if "trackio" in reports_to(trainer.args):
             trackio_takes_what_transformers_passes()  # Axolotl's pinned transformers and trackio disagree
         model_card_without_trackio(trainer)
         note_rank(trainer.args)
