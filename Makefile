@@ -2,14 +2,17 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PTSDK := $(VENV)/bin/ptsdk
-LINT_PATHS := sdk plugins backends matrix tests bench examples tools
+LINT_PATHS := sdk plugins backends matrix tests bench examples tools distributions
+# Backends that are distributions of their own (distributions/NAME/pyproject.toml), registered through the
+# `ptsdk` entry-point group like any third-party plugin: installed beside ptsdk, editable.
+DISTRIBUTIONS := $(foreach d,$(sort $(wildcard distributions/*/pyproject.toml)),-e $(dir $(d)))
 
 .PHONY: setup envs model example test test-core lint bench clean
 
 setup: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(wildcard distributions/*/pyproject.toml)
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,compare]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,compare]' $(DISTRIBUTIONS)
 	touch $@
 
 envs: setup  ## every backend's environment, built once under $PTSDK_HOME (default ~/.cache/ptsdk)
@@ -41,7 +44,7 @@ lint: $(VENV)/.lint-installed  ## formatting, lint rules and types (tool version
 	$(PY) tools/typecheck.py
 
 $(VENV)/.lint-installed: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,compare,lint]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,compare,lint]' $(DISTRIBUTIONS)
 	touch $@
 
 bench: model

@@ -236,6 +236,11 @@ class Backend(ABC):
     #: A script defining ``check(request) -> dict`` run by ptsdk's check harness in the framework's
     #: environment (see ptsdk/plugins/harness.py); None: no native check.
     check_script: ClassVar[Path | None] = None
+    #: For a framework that cannot be installed from the package registry (git-only): the repository and the
+    #: pinned commit its config schema was read from, ``github.com/OWNER/REPO@COMMIT``. Such a backend checks
+    #: its translations against that schema in its own code; its capabilities stay ``declared`` and the
+    #: matrix names this source as their evidence.
+    schema_source: ClassVar[str | None] = None
 
     def __init__(self, env: BackendEnv | None = None) -> None:
         self._env = env

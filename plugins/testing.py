@@ -18,6 +18,7 @@ backend's own tests' job (and what earns ``trained``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar, get_args
@@ -26,6 +27,9 @@ from ptsdk.errors import PtsdkError
 from ptsdk.matrix.capability import KINDS, Capability, Verified
 from ptsdk.matrix.check import feasibility
 from ptsdk.plugins.backend import Backend, LauncherKind, Plan
+
+#: Backend.schema_source: a repository and the commit its schema was read from.
+SCHEMA_SOURCE = re.compile(r"github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[0-9a-f]{7,40}")
 
 
 def declaration_problems(backend: type[Backend]) -> list[str]:
@@ -49,12 +53,21 @@ def declaration_problems(backend: type[Backend]) -> list[str]:
     for k, n in seen:
         if k == "loss" and n.split(":")[0] not in methods:
             out.append(f"loss {n} is declared for a method the backend does not declare")
+    source = getattr(backend, "schema_source", None)
+    if source is not None and not (isinstance(source, str) and SCHEMA_SOURCE.fullmatch(source)):
+        out.append(f"schema_source {source!r} must be github.com/OWNER/REPO@COMMIT (a 7-40 digit hex commit)")
     if (
         backend.translates
         and backend.capabilities
         and all(c.verified is Verified.declared for c in backend.capabilities)
+        and source is None
     ):
-        out.append("a backend that translates should verify some capability (trained or validated)")
+        out.append(
+            "a backend that translates should verify some capability (trained or validated), or, when its "
+            "framework cannot be installed, name the pinned source its schema was read from (schema_source)"
+        )
+    if source is not None and any(c.verified is not Verified.declared for c in backend.capabilities):
+        out.append("a backend checked against a schema read from source (schema_source) can only declare capabilities")
     if backend.check_script is not None and not Path(backend.check_script).is_file():
         out.append(f"check_script {backend.check_script} does not exist")
     return out

@@ -115,6 +115,38 @@ def test_contract_kit_catches_a_broken_backend() -> None:
     assert any("does not declare" in p for p in problems)
 
 
+def test_a_translating_backend_verifies_something_or_names_the_source_of_its_schema() -> None:
+    """A backend for a git-only framework translates with every capability declared: it must name the pinned
+    source its schema was read from, and cannot claim more than declared."""
+    from ptsdk.plugins.backend import Backend
+    from ptsdk.plugins.testing import declaration_problems
+
+    def backend(source, verified=Verified.declared):  # type: ignore[no-untyped-def]
+        class GitOnly(Backend):
+            name = "gitonly"
+            framework = "gitonly"
+            capabilities = (
+                Capability(
+                    "method", "sft", verified, "tests/test_x.py::test_x" if verified is not Verified.declared else ""
+                ),
+            )
+            schema_source = source
+
+            def translate(self, job):  # type: ignore[no-untyped-def]
+                return None
+
+        return GitOnly
+
+    assert any("schema_source" in p for p in declaration_problems(backend(None)))
+    assert declaration_problems(backend("github.com/PrimeIntellect-ai/prime-rl@0123abcd")) == []
+    assert any("OWNER/REPO@COMMIT" in p for p in declaration_problems(backend("prime-rl main")))
+    assert any("OWNER/REPO@COMMIT" in p for p in declaration_problems(backend("github.com/a/b@main")))
+    assert any(
+        "only declare" in p for p in declaration_problems(backend("github.com/a/b@0123abcd", Verified.validated))
+    )
+    assert declaration_problems(backend(None, Verified.validated)) == []
+
+
 class TestDeclaredBackendContract(BackendContract):
     from ptsdk.backends.verl import VerlBackend
 

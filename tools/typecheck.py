@@ -32,10 +32,14 @@ SKIP = {"__pycache__"}
 
 
 def package_dirs() -> dict[str, Path]:
-    """Package name -> source folder, from pyproject.toml (a package not listed lives in its parent's folder)."""
+    """Package name -> source folder, from pyproject.toml (a package not listed lives in its parent's folder),
+    and the top-level package of every backend distribution under distributions/ (distributions/X/ptsdk_X/)."""
     with PYPROJECT.open("rb") as f:
         mapping = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
-    return {package: ROOT / folder for package, folder in mapping.items() if package}
+    out = {package: ROOT / folder for package, folder in mapping.items() if package}
+    for init in sorted(ROOT.glob("distributions/*/ptsdk_*/__init__.py")):
+        out[init.parent.name] = init.parent
+    return out
 
 
 def build_tree(mapping: dict[str, Path]) -> list[tuple[str, str]]:
