@@ -4,7 +4,8 @@
 
 Sixteen small PNGs (a solid colour with a white rectangle, three sizes) under examples/data/images/, and records
 that ask for the colour: vlm_sft.jsonl (chat; the three ways to give a record's image in turn, see chat()) and
-vlm_pref.jsonl (preference: the right colour chosen, another rejected). Paths are relative to the data files.
+vlm_pref.jsonl (preference: the right colour chosen, another rejected) and vlm_rl.jsonl (prompts for online RL, the
+colour as ground_truth for examples/rewards.py:colour). Paths are relative to the data files.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ def main() -> None:
                 "rejected": [{"role": "assistant", "content": names[(names.index(color) + 1) % len(names)]}],
                 "images": [rel],
             }
+            for rel, color in pictures
+        ],
+    )
+    write(
+        "vlm_rl.jsonl",
+        [
+            {"prompt": [{"role": "user", "content": QUESTION}], "images": [rel], "ground_truth": color}
             for rel, color in pictures
         ],
     )

@@ -1,4 +1,5 @@
-"""Reward functions for the arithmetic examples. Referenced from jobs as `../rewards.py:correct`."""
+"""Reward functions for the examples (arithmetic, and the colour of a picture). Referenced from jobs as
+`../rewards.py:correct`."""
 
 from __future__ import annotations
 
@@ -34,4 +35,20 @@ def digits(prompts: list, completions: list, **kwargs: object) -> list[float]:
     for c in completions:
         chars = [ch for ch in _text(c) if not ch.isspace()]
         out.append(sum(ch.isdigit() for ch in chars) / len(chars) if chars else 0.0)
+    return out
+
+
+def colour(prompts: list, completions: list, ground_truth: list[str] | None = None, **kwargs: object) -> list[float]:
+    """For the picture examples: 1.0 when the completion names the picture's colour; otherwise half the share of
+    its non-space characters that are letters of that colour's name (a dense signal that depends on the picture,
+    which the tiny random model can climb in a few GRPO steps; naming the colour is out of its reach)."""
+    truths = ground_truth or [""] * len(completions)
+    out = []
+    for completion, truth in zip(completions, truths, strict=False):
+        text = _text(completion).lower()
+        chars = [ch for ch in text if not ch.isspace()]
+        if truth and truth in text:
+            out.append(1.0)
+        else:
+            out.append(0.5 * sum(ch in truth for ch in chars) / len(chars) if chars and truth else 0.0)
     return out

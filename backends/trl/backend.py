@@ -199,6 +199,14 @@ class TRLBackend(TrainerBackend):
             TESTS + "test_vlm_dpo",
             note="DPOTrainer's DataCollatorForVisionPreference (dpo_trainer.py:740-745, 786-790); tiny LLaVA trained",
         ),
+        *caps(
+            "feature",
+            "images:grpo",
+            T,
+            TESTS + "test_vlm_grpo",
+            note="GRPOTrainer puts each row's images into its conversational prompt (grpo_trainer.py:2400-2423) and "
+            "generates with the processor; tiny LLaVA trained",
+        ),
         *caps("rollout", "vllm", V, TESTS + ROLLOUT_TEST, note="vLLM needs GPUs"),
         *caps("feature", "rollout_server", V, TESTS + ROLLOUT_TEST, note="trl vllm-serve"),
         *caps(

@@ -832,6 +832,20 @@ def test_vlm_dpo(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
     assert_vlm_learned(trl_env, tmp_path / "run" / "model", tiny_vlm, EXAMPLES_DATA / "images" / "01_green.png")
 
 
+def test_vlm_grpo(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
+    """Prompts with pictures through GRPOTrainer: each rollout's prompts carry their image, and the reward that
+    depends on the picture's colour rises."""
+    job = example_job("vlm_grpo.yaml", model={"name_or_path": str(tiny_vlm)}, training={"max_steps": 12})
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    rewards = [m["reward"] for m in assert_trained(manifest, metrics, 12)]
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.1, rewards
+    first = json.loads((tmp_path / "run" / "logs" / "rollouts.jsonl").read_text().splitlines()[0])
+    parts = [part for prompt in first["prompts"] for turn in prompt for part in turn["content"]]
+    images = [Path(part["image"]) for part in parts if part["type"] == "image"]
+    assert len(images) == len(first["prompts"]) and all(i.is_file() for i in images), parts[:4]
+    assert_vlm_learned(trl_env, tmp_path / "run" / "model", tiny_vlm, EXAMPLES_DATA / "images" / "03_yellow.png")
+
+
 def test_vlm_sft_lora(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
     """LoRA on every linear layer of the VLM (vision tower included), from ptsdk's seeded starting adapter."""
     job = example_job(
