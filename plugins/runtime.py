@@ -8,6 +8,8 @@ every Hugging Face Trainer-based runner or plugin can import it from the run dir
 - :func:`iter_records`: a job's data file read record by record, bad records kept with where they are;
 - :func:`canonical_messages`: a message list with the job's ``data.message_keys`` and ``data.role_names``
   applied (ShareGPT's from/value, human/gpt become role/content, user/assistant);
+- :func:`image_parts`: a record's images (its column, placeholders and path parts) as one form, a
+  ``{type: image, path}`` part for each, where the spec places it;
 - :func:`alpaca_prompt`: the Alpaca prompt text (Axolotl's) for ``data.format: instruction``;
 - :func:`load_reward`: a job's ``file.py:fn`` / ``module:fn`` reward function, the same on every backend;
 - :func:`jsonl_metrics_callback`: a transformers ``TrainerCallback`` writing every logged metrics
@@ -153,6 +155,44 @@ def canonical_messages(
         if thinking_key and message.get(thinking_key) is not None:
             item["reasoning_content"] = message[thinking_key]
         out.append(item)
+    return out
+
+
+def image_parts(messages: list[dict[str, Any]], images: list[str] | None, folder: str | None) -> list[dict[str, Any]]:
+    """Canonical messages with every image of the record as a ``{type: image, path}`` part, the path joined to
+    ``folder`` (data.images.root, else the data file's folder). Where the spec puts them: ``{type: image}``
+    placeholders take the record's images column in order; a string content of the first user turn gets the
+    images not yet placed before its text (TRL's prepare_multimodal_messages does the same). Raises ValueError
+    when the images column and the placeholders do not match."""
+    queue = list(images or [])
+
+    def path(name: str) -> str:
+        return os.path.join(folder, name) if folder and not os.path.isabs(name) else name
+
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "image":
+                    if part.get("path"):
+                        parts.append({"type": "image", "path": path(part["path"])})
+                    elif queue:
+                        parts.append({"type": "image", "path": path(queue.pop(0))})
+                    else:
+                        raise ValueError("more {type: image} parts than files in the images column")
+                else:
+                    parts.append(part)
+            content = parts
+        out.append({**message, "content": content})
+    if queue:
+        for i, message in enumerate(out):
+            if message["role"] == "user" and isinstance(message["content"], str):
+                text = [{"type": "text", "text": message["content"]}]
+                out[i] = {**message, "content": [{"type": "image", "path": path(n)} for n in queue] + text}
+                return out
+        raise ValueError(f"{len(queue)} image(s) in the images column with no place in the messages")
     return out
 
 

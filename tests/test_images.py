@@ -297,11 +297,23 @@ def test_images_are_a_capability_per_method(tmp_path: Path, pictures: Path) -> N
     assert {("feature", f"images:{m}") for m in ("sft", "dpo", "grpo", "ppo")} <= KNOWN_KEYS
 
 
+def preference_job(tmp_path: Path) -> Path:
+    turn = [{"role": "user", "content": QUESTION}]
+    record = {"prompt": turn, "chosen": [{"role": "assistant", "content": "red"}], "images": ["images/00_red.png"]}
+    record["rejected"] = [{"role": "assistant", "content": "blue"}]
+    path = job_file(tmp_path, [record], images={}, format="preference")
+    spec = yaml.safe_load(path.read_text())
+    spec["method"] = {"name": "dpo"}
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 def test_validate_refuses_an_image_job_where_the_backend_cannot_run_it(ptsdk, tmp_path: Path, pictures: Path) -> None:
-    path = job_file(tmp_path, [chat()], images={})
+    """Axolotl trains images with SFT only: its RL builder takes no processor."""
+    path = preference_job(tmp_path)
     r = ptsdk("validate", str(path), "--backend", "axolotl")
     assert r.code == 2 and "Traceback" not in r.err
-    assert "data.images: axolotl cannot run images in sft records; backends that can: trl" in r.err
+    assert "data.images: axolotl cannot run images in dpo records; backends that can: trl" in r.err
     assert ptsdk("validate", str(path), "--backend", "trl").code == 0
 
 
@@ -327,3 +339,101 @@ def test_trl_translation_and_refusals(tmp_path: Path, pictures: Path) -> None:
     assert any(
         "training.packing: TRL 1.16.0 does not pack image records" in p for p in TRLBackend().static_problems(job)
     )
+
+
+def test_axolotl_translation_and_refusals(tmp_path: Path, pictures: Path) -> None:
+    """An image SFT job on Axolotl: the processor settings, the converted records as its datasets and the
+    conversion as a prepare command; chat records only, no packing."""
+    from ptsdk.backends.axolotl.backend import AxolotlBackend
+
+    shared = {"message_keys": {"role": "from", "content": "value"}, "role_names": {"human": "user", "gpt": "assistant"}}
+    record = {
+        "messages": [{"from": "human", "value": QUESTION}, {"from": "gpt", "value": "red"}],
+        "images": ["images/00_red.png"],
+    }
+    job = load_job(job_file(tmp_path, [record], images={}, **shared))
+    assert pf.preflight_problems(job) == [] and AxolotlBackend().static_problems(job) == []
+    plan = AxolotlBackend().translate(job)
+    cfg = yaml.safe_load(plan.file("axolotl_config.yaml").content or "")
+    assert cfg["processor_type"] == "AutoProcessor" and cfg["skip_prepare_dataset"] is True
+    assert cfg["remove_unused_columns"] is False and cfg["sample_packing"] is False
+    (entry,) = cfg["datasets"]
+    assert entry["path"] == "data/train.jsonl" and entry["field_messages"] == "messages"
+    assert "message_property_mappings" not in entry and "roles" not in entry  # the converted records are canonical
+    spec = json.loads(plan.file("axolotl_images.json").content or "")
+    assert spec["splits"]["train"] == {
+        "path": str(tmp_path / "train.jsonl"),
+        "max_samples": None,
+        "out": "data/train.jsonl",
+    }
+    assert spec["message_keys"] == shared["message_keys"] and spec["role_names"] == shared["role_names"]
+    assert [c.argv[1:] for c in plan.prepare] == [["axolotl_images.py", "axolotl_images.json"]]
+
+    job.training.packing = True
+    assert any(
+        p.startswith("training.packing: Axolotl 0.19 does not pack image records")
+        for p in AxolotlBackend().static_problems(job)
+    )
+    pairs = [{"prompt": QUESTION, "completion": "red", "images": ["images/00_red.png"]}]
+    job = load_job(job_file(tmp_path, pairs, images={}, format="prompt_completion"))
+    assert any(
+        p.startswith("data.format: Axolotl 0.19 reads images from chat records only")
+        for p in AxolotlBackend().static_problems(job)
+    )
+
+
+def test_axolotl_image_records_are_converted_where_the_spec_places_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """axolotl_images.py (run in the run directory, beside ptsdk_runtime.py): a string content gets the record's
+    images before its text, placeholders are filled in order, path parts are made absolute; a record whose
+    placeholders outnumber its files, a line that is not JSON and a record without messages are named by line and
+    nothing is written."""
+    import importlib.util
+    import sys
+
+    from ptsdk.plugins import runtime
+
+    monkeypatch.setitem(sys.modules, "ptsdk_runtime", runtime)
+    script = Path(__file__).parents[1] / "backends" / "axolotl" / "axolotl_images.py"
+    loader = importlib.util.spec_from_file_location("axolotl_images", script)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    monkeypatch.chdir(tmp_path)
+    user = lambda content: [{"role": "user", "content": content}, {"role": "assistant", "content": "red"}]  # noqa: E731
+    records = [
+        {"messages": user("two?"), "images": ["a.png", "b.png"]},
+        {
+            "messages": user([{"type": "text", "text": "x"}, {"type": "image"}, {"type": "image"}]),
+            "images": ["a.png", "/abs/b.png"],
+        },
+        {"messages": user([{"type": "image", "path": "sub/c.png"}, {"type": "text", "text": "y"}])},
+    ]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    spec = {
+        "messages": "messages",
+        "images": "images",
+        "folder": None,
+        "splits": {"train": {"path": str(tmp_path / "in.jsonl"), "out": "data/train.jsonl"}},
+    }
+    assert module.convert(spec) == []
+    rows = [
+        json.loads(line)["messages"][0]["content"]
+        for line in (tmp_path / "data" / "train.jsonl").read_text().splitlines()
+    ]
+    image = lambda name: {"type": "image", "path": name if name.startswith("/") else str(tmp_path / name)}  # noqa: E731
+    assert rows[0] == [image("a.png"), image("b.png"), {"type": "text", "text": "two?"}]
+    assert rows[1] == [{"type": "text", "text": "x"}, image("a.png"), image("/abs/b.png")]
+    assert rows[2] == [image("sub/c.png"), {"type": "text", "text": "y"}]
+
+    bad = [{"messages": user([{"type": "image"}, {"type": "image"}]), "images": ["a.png"]}, "not json", {"text": "x"}]
+    (tmp_path / "bad.jsonl").write_text("".join((b if isinstance(b, str) else json.dumps(b)) + "\n" for b in bad))
+    spec["splits"] = {"train": {"path": str(tmp_path / "bad.jsonl"), "out": "data/bad.jsonl"}}
+    found = module.convert(spec)
+    assert found[0] == "data.train.path: line 1: more {type: image} parts than files in the images column"
+    assert (
+        found[1].startswith("data.train.path: line 2: not JSON")
+        and found[2] == "data.train.path: line 3: no messages list"
+    )
+    assert not (tmp_path / "data" / "bad.jsonl").exists() and not (tmp_path / "data" / "bad.jsonl.partial").exists()

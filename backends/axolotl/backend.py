@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import yaml
 from ptsdk.matrix.capability import Verified, caps
-from ptsdk.plugins.backend import ImportResult, Note, Plan, PlanFile
+from ptsdk.plugins.backend import PYTHON, Command, ImportResult, Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
     HF_OPTIMIZERS,
     MLFLOW_URI,
@@ -55,6 +55,9 @@ FULL_SFT_RUN = "tests/backends/test_tracking.py::test_axolotl_run_in_every_track
 CONFIG = "axolotl_config.yaml"
 DEEPSPEED = "ds_config.json"
 PLUGIN = "ptsdk_axolotl_metrics"
+#: Image records, rewritten for Axolotl's multimodal collator by axolotl_images.py (a prepare command).
+IMAGES_SCRIPT, IMAGES_SPEC = "axolotl_images.py", "axolotl_images.json"
+IMAGE_DATA = {"train": "data/train.jsonl", "eval": "data/eval.jsonl"}
 #: Methods whose records Axolotl reads by their canonical names only (data.columns is refused for them).
 #: DPO, IPO and SimPO map columns with Axolotl's user-defined DPO type, KTO with its user-defined KTO type
 #: (see AxolotlBackend._data); these two have no such type.
@@ -224,6 +227,15 @@ class AxolotlBackend(TrainerBackend):
         ),
         *caps(
             "feature",
+            "images:sft",
+            T,
+            TESTS + "test_vlm_sft",
+            note="processor_type: AutoProcessor with skip_prepare_dataset: Axolotl's MultiModalChatDataCollator "
+            "(axolotl/processing_strategies.py); tiny LLaVA trained on CPU. Its RL builder takes no processor "
+            "(axolotl/core/builders/rl.py), so no images with DPO, KTO, ORPO or GRPO",
+        ),
+        *caps(
+            "feature",
             "tracking_tensorboard tracking_mlflow tracking_wandb tracking_trackio",
             T,
             "tests/backends/test_tracking.py::test_axolotl_run_in_every_tracker",
@@ -264,6 +276,7 @@ class AxolotlBackend(TrainerBackend):
             )
         return (
             out
+            + image_problems(job)
             + new_field_problems(job)
             + rendezvous_problems(job, "accelerate/torchrun")
             + passthrough_problems(self, job)
@@ -298,6 +311,19 @@ class AxolotlBackend(TrainerBackend):
         cfg.update(self._output(job, notes))
         files = [PlanFile(f"{PLUGIN}.py", copy_from=str(HERE / "metrics_plugin.py")), runtime_file()]
         files += tracking_files(job, self.name)
+        prepare = [start_adapter_command(job)] if cfg.get("lora_model_dir") == START_ADAPTER else []
+        if job.data.images is not None:
+            cfg.update(self._images(job, cfg, notes))
+            files += [
+                PlanFile(IMAGES_SCRIPT, copy_from=str(HERE / IMAGES_SCRIPT)),
+                PlanFile(IMAGES_SPEC, content=json.dumps(images_spec(job), indent=2) + "\n"),
+            ]
+            prepare.append(
+                Command(
+                    [PYTHON, IMAGES_SCRIPT, IMAGES_SPEC],
+                    description="write the image records as Axolotl's multimodal collator reads them",
+                )
+            )
         if cfg.get("deepspeed") == DEEPSPEED:
             files.append(PlanFile(DEEPSPEED, content=json.dumps(deepspeed_config(job), indent=2) + "\n"))
         for ref in getattr(job.method, "rewards", []) or []:
@@ -335,12 +361,37 @@ class AxolotlBackend(TrainerBackend):
             launcher=launcher_for(job),
             env=env,
             native_config=CONFIG,
-            prepare=[start_adapter_command(job)] if cfg.get("lora_model_dir") == START_ADAPTER else [],
+            prepare=prepare,
             notes=notes,
             effective=self.effective(job, cfg),
             inputs=local_inputs(job),
             job=job,
         )
+
+    def _images(self, job: Job, cfg: dict[str, Any], notes: list[Note]) -> dict[str, Any]:
+        """A vision-language SFT job: the model's processor, the converted records, no dataset preparation.
+
+        Axolotl 0.19 loads the processor when processor_type is set (axolotl/loaders/processor.py) and then, with
+        skip_prepare_dataset, keeps the raw records for its multimodal collator, which renders each with the
+        processor's chat template and loads the images (axolotl/core/builders/causal.py, MultiModalChatDataCollator;
+        axolotl/processing_strategies.py:263-335); remove_unused_columns: false keeps the messages column for it."""
+        for section, split in (("datasets", "train"), ("test_datasets", "eval")):
+            for entry in cfg.get(section) or []:
+                entry.update(path=IMAGE_DATA[split], split="train", ds_type="json")
+                # The converted records are canonical: Axolotl's mappings would rename them again.
+                for key in ("message_property_mappings", "roles", "field_messages"):
+                    entry.pop(key, None)
+                entry["field_messages"] = "messages"
+        notes.append(
+            Note(
+                "data.images",
+                "set",
+                f"processor_type: AutoProcessor, skip_prepare_dataset: true, remove_unused_columns: false; "
+                f"{IMAGES_SCRIPT} rewrites the records with each image as a {{type: image, path}} part where the "
+                "spec places it (Axolotl alone would keep only the images column's first file, after the text)",
+            )
+        )
+        return {"processor_type": "AutoProcessor", "skip_prepare_dataset": True, "remove_unused_columns": False}
 
     def _method(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         m = job.method
@@ -777,6 +828,43 @@ class AxolotlBackend(TrainerBackend):
 
 
 # --- module helpers ------------------------------------------------------------------------------------
+
+
+def image_problems(job: Job) -> list[str]:
+    """What Axolotl's multimodal path cannot take (images:sft is the only images feature it declares)."""
+    d = job.data
+    if d.images is None:
+        return []
+    out = []
+    if d.format != "messages":
+        out.append(
+            f"data.format: Axolotl 0.19 reads images from chat records only (its multimodal collator renders a "
+            f"messages column: axolotl/processing_strategies.py:209-240), not {d.format}; use format: messages "
+            "or --backend trl"
+        )
+    if job.training.packing:
+        out.append(
+            "training.packing: Axolotl 0.19 does not pack image records (skip_prepare_dataset keeps one record a "
+            "row for its multimodal collator); set packing: false"
+        )
+    return out
+
+
+def images_spec(job: Job) -> dict[str, Any]:
+    """What axolotl_images.py converts: the columns, the images' folder and each split's source and target."""
+    d = job.data
+    assert d.images is not None
+    splits = {"train": {"path": d.train.path, "max_samples": d.train.max_samples, "out": IMAGE_DATA["train"]}}
+    if d.eval is not None:
+        splits["eval"] = {"path": d.eval.path, "max_samples": d.eval.max_samples, "out": IMAGE_DATA["eval"]}
+    return {
+        "messages": d.columns.get("messages", "messages"),
+        "images": d.images.column,
+        "folder": d.images.root,
+        "message_keys": {str(k): v for k, v in d.message_keys.items()},
+        "role_names": dict(d.role_names),
+        "splits": splits,
+    }
 
 
 def new_field_problems(job: Job) -> list[str]:

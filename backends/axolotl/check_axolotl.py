@@ -111,6 +111,8 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
         out["errors"] = problems_of(exc) + out["errors"]
     if not out["errors"] and raw.get("deepspeed"):
         out["errors"] += deepspeed_problems(raw, out["notes"])
+    if not out["errors"] and raw.get("processor_type"):
+        out["errors"] += multimodal_problems(raw, request["workdir"], out["notes"])
     if not out["errors"] and request.get("preprocess"):
         out["errors"] += preprocess(request["config"])
     return out
@@ -171,6 +173,78 @@ def deepspeed_problems(raw: dict[str, Any], notes: list[str]) -> list[str]:
 
         AcceleratorState._reset_state(reset_partial_state=True)
         PartialState._reset_state()
+    return []
+
+
+def multimodal_problems(raw: dict[str, Any], workdir: str, notes: list[str]) -> list[str]:
+    """An image job through Axolotl's own multimodal path, as its trainer builds it (axolotl/core/builders/
+    causal.py:535-594): the records converted by the run's axolotl_images.py, the model's processor, Axolotl's
+    processing strategy for it and its MultiModalChatDataCollator on the first records. A job whose loss is on
+    the assistant turns is refused when the strategy has no role markers for the model: the collator would then
+    train on every token (axolotl/processing_strategies.py:344-356)."""
+    import json
+    import sys
+
+    from axolotl.processing_strategies import get_processing_strategy
+    from axolotl.utils.collators.mm_chat import MultiModalChatDataCollator
+    from axolotl.utils.dict import DictDefault
+    from transformers import AutoConfig, AutoProcessor
+
+    sys.path.insert(0, workdir)  # axolotl_images.py and ptsdk_runtime.py, written beside the config
+    try:
+        import axolotl_images  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(workdir)
+    with open(os.path.join(workdir, axolotl_images.__name__ + ".json")) as f:
+        spec = json.load(f)
+    rows, problems = axolotl_images.convert_split(spec, spec["splits"]["train"])
+    if problems:
+        return [f"data.train.path: {p}" for p in problems]
+    trust = bool(raw.get("trust_remote_code"))
+    try:
+        processor = AutoProcessor.from_pretrained(raw["base_model"], trust_remote_code=trust)
+        model_type = AutoConfig.from_pretrained(raw["base_model"], trust_remote_code=trust).model_type
+    except Exception as exc:  # a hub model on an offline machine
+        notes.append(f"multimodal path not checked: the model's processor did not load here ({exc.__class__.__name__})")
+        return []
+    entry = (raw.get("datasets") or [{}])[0]
+    train_on_inputs = bool(raw.get("train_on_inputs"))
+    # As the trainer reads them: cfg is a DictDefault, and so is each role_boundaries entry (causal.py:558-561).
+    cfg = DictDefault(copy.deepcopy(raw))
+    try:
+        strategy = get_processing_strategy(
+            processor,
+            raw.get("chat_template_jinja"),
+            raw.get("chat_template"),
+            image_size=raw.get("image_size"),
+            train_on_inputs=train_on_inputs,
+            roles_to_train=entry.get("roles_to_train"),
+            train_on_eos=entry.get("train_on_eos"),
+            role_boundaries_override=list(cfg.role_boundaries) if cfg.role_boundaries else None,
+            field_messages=[entry.get("field_messages") or "messages"],
+            model_type=model_type,
+        )
+    except Exception as exc:  # Axolotl's verdict, as its trainer would meet it
+        where = "backend_options.axolotl.role_boundaries" if raw.get("role_boundaries") else "processor_type"
+        return [f"{where}: Axolotl's multimodal processing strategy failed: {p}" for p in problems_of(exc)]
+    if not train_on_inputs and not strategy.role_boundaries:
+        return [
+            f"method.loss_on: completion: Axolotl's multimodal collator has no role markers for this model "
+            f"(model_type {model_type}, {type(strategy).__name__}) and would train on every token "
+            "(axolotl/processing_strategies.py:344-356); set method.loss_on: all, or use --backend trl (TRL masks "
+            "by the chat template's generation markers). Axolotl 0.19's own override, role_boundaries, fails in "
+            "its trainer when read from a config file"
+        ]
+    try:
+        collator = MultiModalChatDataCollator(tokenizer=processor.tokenizer, processing_strategy=strategy)
+        batch = collator.torch_call(rows[:2])
+    except Exception as exc:  # Axolotl's or the processor's verdict on the records
+        return [
+            f"data.images: Axolotl's multimodal collator failed on the first records: {p}" for p in problems_of(exc)
+        ]
+    if "pixel_values" not in batch or not bool((batch["labels"] != -100).any()):
+        return ["data.images: Axolotl's multimodal collator made no image input or no trained token from the records"]
+    notes.append(f"{len(rows)} image records passed Axolotl's multimodal collator ({type(strategy).__name__})")
     return []
 
 
