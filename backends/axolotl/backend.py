@@ -391,6 +391,15 @@ class AxolotlBackend(TrainerBackend):
                 "spec places it (Axolotl alone would keep only the images column's first file, after the text)",
             )
         )
+        if isinstance(job.method, SFT) and job.method.loss_on == "all":
+            notes.append(
+                Note(
+                    "method.loss_on",
+                    "approximated",
+                    "Axolotl's multimodal collator keeps the image tokens out of the loss "
+                    "(axolotl/processing_strategies.py:386-387); TRL's loss on every token includes them",
+                )
+            )
         return {"processor_type": "AutoProcessor", "skip_prepare_dataset": True, "remove_unused_columns": False}
 
     def _method(self, job: Job, notes: list[Note]) -> dict[str, Any]:
