@@ -47,6 +47,14 @@ def validate(job: Path, backend: str | None) -> None:
     if backend is not None:
         others = ", ".join(b for b in checked.accepted_by if b != backend) or "none"
         click.echo(f"backend {backend}: supported (also accepted by: {others})")
+    else:
+        from ptsdk.plugins.manager import get_backends
+
+        total = len(get_backends())
+        accepted = ", ".join(checked.accepted_by) or "none"
+        click.echo(f"accepted by {len(checked.accepted_by)} of {total} backends: {accepted}")
+        if len(checked.accepted_by) < total:
+            click.echo(f"why not the others: ptsdk matrix --job {job}")
 
 
 def _warn(lines: list[str]) -> None:
