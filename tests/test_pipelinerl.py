@@ -12,7 +12,7 @@ import yaml
 from conftest import EXAMPLES
 from ptsdk.errors import PtsdkError
 from ptsdk.matrix.check import feasibility
-from ptsdk.plugins.testing import BackendContract
+from ptsdk.plugins.testing import BackendContract, contract_problems
 from ptsdk.spec import Job
 from ptsdk.spec.load import load_job, validate_job
 from ptsdk_pipelinerl import PipelineRLBackend, rollout
@@ -185,3 +185,14 @@ def test_env_create_says_how_to_install_it_by_hand(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"git -C PipelineRL checkout {COMMIT}" in proc.stderr and "PTSDK_PIPELINERL_PYTHON" in proc.stderr
+
+
+def test_contract_holds_for_jobs_it_translates(tmp_path: Path) -> None:
+    """The contract kit on jobs the backend accepts (every example job is a CPU job, which it refuses)."""
+    paths = []
+    for n, job in enumerate([grpo(), grpo(distributed={**TWO_GPUS, "strategy": "fsdp"})]):
+        assert refusals(job) == []
+        path = tmp_path / f"job{n}.yaml"
+        path.write_text(yaml.safe_dump(job.model_dump(mode="json", exclude_none=True)))
+        paths.append(path)
+    assert contract_problems(PipelineRLBackend, paths) == []

@@ -13,10 +13,11 @@ else:
     import tomli as tomllib
 
 import pytest
+import yaml
 from conftest import EXAMPLES
 from ptsdk.errors import PtsdkError
 from ptsdk.matrix.check import feasibility
-from ptsdk.plugins.testing import BackendContract
+from ptsdk.plugins.testing import BackendContract, contract_problems
 from ptsdk.spec import Job
 from ptsdk.spec.load import load_job, validate_job
 from ptsdk_primerl import PrimeRLBackend
@@ -168,3 +169,14 @@ def test_env_create_and_run_say_how_to_install_it_by_hand(tmp_path: Path, monkey
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"git -C prime-rl checkout {COMMIT}" in proc.stderr and "PTSDK_PRIMERL_PYTHON" in proc.stderr
+
+
+def test_contract_holds_for_jobs_it_translates(tmp_path: Path) -> None:
+    """The contract kit on jobs the backend accepts (every example job is a CPU job, which it refuses)."""
+    paths = []
+    for n, job in enumerate([gpu_job("sft_lora.yaml"), gpu_job("sft_chat.yaml")]):
+        assert refusals(job) == []
+        path = tmp_path / f"job{n}.yaml"
+        path.write_text(yaml.safe_dump(job.model_dump(mode="json", exclude_none=True)))
+        paths.append(path)
+    assert contract_problems(PrimeRLBackend, paths) == []
