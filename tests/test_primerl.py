@@ -180,3 +180,28 @@ def test_contract_holds_for_jobs_it_translates(tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump(job.model_dump(mode="json", exclude_none=True)))
         paths.append(path)
     assert contract_problems(PrimeRLBackend, paths) == []
+
+
+def test_run_says_how_to_install_it_by_hand(tmp_path: Path) -> None:
+    """`ptsdk run` on a machine without primerl: exit 2, the git URL, the commit and $PTSDK_PRIMERL_PYTHON."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text('{"model_type": "llama"}')
+    for name in ("model.safetensors", "tokenizer.json"):  # what the preflight looks for, by name
+        (tmp_path / "model" / name).write_text("")
+    data = gpu_job("sft_lora.yaml").model_dump(mode="json", exclude_none=True)
+    data["model"]["name_or_path"] = str(tmp_path / "model")
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(data))
+    env = {"PTSDK_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ptsdk", "run", "job.yaml", "-b", "primerl"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert (
+        "https://github.com/PrimeIntellect-ai/prime-rl" in proc.stderr
+        and COMMIT in proc.stderr
+        and "PTSDK_PRIMERL_PYTHON=" in proc.stderr
+    )
