@@ -64,6 +64,7 @@ def test_alpaca_sft_on_qwen3() -> None:
         "max_norm": 1.0,
         "steps": 100,
         "dtype": "bfloat16",
+        "mixed_precision_param": "bfloat16",
         "seed": 42,
     }
     assert cfg["optimizer"] == {
@@ -100,7 +101,10 @@ def test_llama_fsdp_fp32_constant_lr_with_warmup_and_checkpointing() -> None:
     )
     assert (cfg["model"]["name"], cfg["model"]["flavor"]) == ("llama3", "8B")
     assert cfg["parallelism"] == {"data_parallel_replicate_degree": 1, "data_parallel_shard_degree": -1}
-    assert cfg["training"]["dtype"] == "float32" and cfg["processes"]["procs"] == 4
+    assert (
+        cfg["training"]["dtype"] == cfg["training"]["mixed_precision_param"] == "float32"
+        and cfg["processes"]["procs"] == 4
+    )
     assert cfg["lr_scheduler"] == {"warmup_steps": 5, "min_lr_factor": 0.0, "decay_ratio": 0.0}
     assert cfg["activation_checkpoint"] == {"mode": "selective", "selective_ac_option": "op"}
     assert cfg["checkpoint"]["interval"] == 10

@@ -75,6 +75,8 @@ class PipelineRLBackend(Backend):
     framework = "pipelinerl"
     description = "PipelineRL (git only): in-flight-weight-update GRPO through its Hydra config"
     schema_source = f"{REPO}@{COMMIT}"
+    #: The source version the capabilities were read from (nothing here ran it).
+    verified_with: ClassVar[dict[str, str]] = {"pipelinerl": f"0.1.0@{COMMIT[:8]}"}
     install_hint = INSTALL
     capabilities: ClassVar[tuple[Capability, ...]] = (
         *_declared("method", "grpo", "conf/finetune/base.yaml (rl), pipelinerl/finetune/rl/__init__.py:43-105"),

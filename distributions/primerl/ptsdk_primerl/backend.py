@@ -53,6 +53,8 @@ class PrimeRLBackend(Backend):
     framework = "prime-rl"
     description = "Prime RL (git only): SFT through its TOML config; RL needs verifiers environments"
     schema_source = f"{REPO}@{COMMIT}"
+    #: The source version the capabilities were read from (nothing here ran it).
+    verified_with: ClassVar[dict[str, str]] = {"prime-rl": f"0.8.0@{COMMIT[:8]}"}
     install_hint = INSTALL
     capabilities: ClassVar[tuple[Capability, ...]] = (
         *_declared("method", "sft", f"{CONFIGS}sft.py:191-289 SFTConfig; src/prime_rl/entrypoints/sft.py"),
@@ -172,6 +174,13 @@ class PrimeRLBackend(Backend):
             config["val"] = val
         notes.append(
             Note("training.packing", "set", "Prime RL packs samples into data.seq_len-token rows (data.py:442-555)")
+        )
+        notes.append(
+            Note(
+                "training.global_batch_size",
+                "approximated",
+                "data.batch_size counts packed rows of data.seq_len tokens, not sequences",
+            )
         )
         apply_passthrough(job, self.name, config, notes)
         return config

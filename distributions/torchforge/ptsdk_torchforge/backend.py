@@ -64,6 +64,8 @@ class TorchForgeBackend(Backend):
     framework = "forge"
     description = "TorchForge (git only): its SFT app's YAML (Alpaca data and torchtitan models only)"
     schema_source = f"{REPO}@{COMMIT}"
+    #: The source version the capabilities were read from (nothing here ran it).
+    verified_with: ClassVar[dict[str, str]] = {"forge": f"0.1.0@{COMMIT[:8]}", "torchtitan": TORCHTITAN}
     install_hint = INSTALL
     capabilities: ClassVar[tuple[Capability, ...]] = (
         *_declared("method", "sft", "apps/sft/main.py (ForgeSFTRecipe over torchtitan's ForgeEngine)"),
@@ -192,6 +194,7 @@ class TorchForgeBackend(Backend):
                 "max_norm": t.max_grad_norm,
                 "steps": t.max_steps or 0,
                 "dtype": DTYPES.get(t.precision, "float32"),
+                "mixed_precision_param": DTYPES.get(t.precision, "float32"),
                 "seed": t.seed,
             },
             "parallelism": self._parallelism(job),
