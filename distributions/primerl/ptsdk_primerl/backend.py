@@ -268,7 +268,9 @@ class PrimeRLBackend(Backend):
 
     def _sources(self, job: Job) -> dict[str, str]:
         return {
-            "global_batch_sequences": "data.batch_size: samples (packed rows of data.seq_len tokens) per step",
+            "global_batch_sequences": "data.batch_size packed rows of data.seq_len tokens per step; accumulation = "
+            "batch_size / (world size x data.micro_batch_size) (src/prime_rl/trainer/sft/train.py:113-119)",
+            "loss_normalization": "tokens across the optimizer step (train.py:480, 533: the global token count)",
             "precision": "model.optimization_dtype and model.reduce_dtype",
             "data_order": f"Prime RL's seeded shuffle (data.seed {job.training.seed})"
             if job.training.shuffle
