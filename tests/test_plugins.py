@@ -86,7 +86,8 @@ def test_misspelled_hook_fails_loudly() -> None:
 
 def test_disable_builtin_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTSDK_DISABLE_PLUGINS", "ptsdk.backends.verl,openrlhf")
-    assert set(get_backends()) == {"trl", "axolotl"}
+    # Backend distributions (distributions/*, installed by make setup) may be registered too.
+    assert {"trl", "axolotl"} <= set(get_backends()) and not {"verl", "openrlhf"} & set(get_backends())
 
 
 def install_distribution(
@@ -170,8 +171,9 @@ def test_entry_point_duplicate_name_is_a_clear_error(tmp_path: Path) -> None:
 def test_unknown_backend_name() -> None:
     from ptsdk.plugins.manager import get_backend
 
-    with pytest.raises(PtsdkError, match="no such backend; installed backends: axolotl, openrlhf, trl, verl"):
+    with pytest.raises(PtsdkError, match="no such backend; installed backends: axolotl, openrlhf, ") as err:
         get_backend("nemo")
+    assert {"trl", "verl"} <= set(err.value.message.rsplit(": ", 1)[1].split(", "))
 
 
 def test_registry_is_cached_per_plugin_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,16 @@
+"""Prime RL backend plugin (see backend.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ptsdk.plugins import Backend, hookimpl
+
+from ptsdk_primerl.backend import PrimeRLBackend
+
+__all__ = ["PrimeRLBackend"]
+
+
+@hookimpl
+def ptsdk_register_backends(register: Callable[[type[Backend]], None]) -> None:
+    register(PrimeRLBackend)
