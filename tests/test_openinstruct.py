@@ -212,3 +212,22 @@ def test_prepare_writes_openinstruct_columns(tmp_path: Path) -> None:
     assert out["rejected"][-1] == {"role": "assistant", "content": "3"}
     sft = json.loads((tmp_path / "instruction.out.jsonl").read_text())["messages"]
     assert "### Input:\n1+1" in sft[0]["content"] and sft[1] == {"role": "assistant", "content": "2"}
+
+
+def test_deepspeed_for_dpo_only(tmp_path: Path) -> None:
+    """dpo_tune_cache.py builds its DeepSpeed plugin from --zero_stage (dpo_tune_cache.py:129-137); finetune.py reads
+    DeepSpeed from an accelerate launch config, which ptsdk does not write."""
+    plan = OpenInstructBackend().translate(
+        load_job(
+            gpu_copy(
+                "openrlhf_dpo.yaml",
+                tmp_path,
+                distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "deepspeed", "zero_stage": 3},
+            ),
+            check_files=False,
+        )
+    )
+    assert flags(plan)["zero_stage"] == "3" and plan.launcher.kind == "torchrun"
+    sft = gpu_job(tmp_path, distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "deepspeed", "zero_stage": 2})
+    sft["training"] = {"global_batch_size": 8, "micro_batch_size": 2}
+    assert any(r.startswith("distributed.strategy:") and "--zero_stage" in r for r in refusals(sft))

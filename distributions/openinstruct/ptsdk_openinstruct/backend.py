@@ -116,6 +116,13 @@ class OpenInstructBackend(Backend):
             note=source("open_instruct/finetune.py", "142-152") + " (use_lora, use_qlora) and dpo_tune_cache.py only",
         ),
         *caps("strategy", "ddp", D, note="Accelerate under torchrun (finetune.py Accelerator)"),
+        *caps(
+            "strategy",
+            "deepspeed_zero1 deepspeed_zero2 deepspeed_zero3",
+            D,
+            note=source("open_instruct/dpo_tune_cache.py", "76-137")
+            + " (--zero_stage builds a DeepSpeedPlugin); DPO only",
+        ),
         *caps("topology", "multi_node", D, note="torchrun's c10d rendezvous; Accelerate reads its environment"),
         *caps("feature", "packing", D, note=source("open_instruct/finetune.py", "404-407") + " (packing)"),
     )
@@ -150,11 +157,14 @@ class OpenInstructBackend(Backend):
             )
         if job.data.columns:
             out.append("data.columns: rename the columns to ptsdk's canonical fields for OpenInstruct")
-        if job.distributed.strategy not in ("none", "ddp"):
+        strategy = job.distributed.strategy
+        if strategy == "deepspeed" and family == "sft":
             out.append(
-                f"distributed.strategy: {job.distributed.strategy} is set through an Accelerate config OpenInstruct's "
-                "scripts read from the launcher; ptsdk runs them with ddp only"
+                "distributed.strategy: finetune.py takes DeepSpeed from an `accelerate launch` config, which ptsdk "
+                "does not write; dpo_tune_cache.py builds its own (--zero_stage): use ddp for SFT"
             )
+        elif strategy not in ("none", "ddp", "deepspeed"):
+            out.append(f"distributed.strategy: OpenInstruct's scripts run {strategy} only through Accelerate configs")
         if job.adapter.type != "full" and job.adapter.target_modules != "all-linear":
             out.append(
                 "adapter.target_modules: OpenInstruct's LoRA targets every linear layer (finetune.py LoraConfig "
@@ -247,6 +257,13 @@ class OpenInstructBackend(Backend):
                 args.append("--use_qlora")
         if job.output.save_steps:
             args += ["--checkpointing_steps", str(job.output.save_steps)]
+        d = job.distributed
+        if d.strategy == "deepspeed":  # static_problems leaves it to dpo_tune_cache.py
+            args += ["--zero_stage", str(d.zero_stage)]
+            if d.offload != "none":
+                args.append("--offload_optimizer")
+            if d.offload == "optimizer_and_params":
+                args.append("--offload_param")
         if isinstance(m, DPO):
             args += [
                 "--loss_type",
