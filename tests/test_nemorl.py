@@ -72,6 +72,7 @@ def test_sft_example_inherits_the_sft_example_config(tmp_path: Path) -> None:
         "output_key": "completion",
     }
     assert cfg["data"]["validation"] is None and cfg["cluster"] == {"gpus_per_node": 1, "num_nodes": 1}
+    assert p["tokenizer"]["chat_template"] == "default"  # the tokenizer's own (null is NeMo RL's passthrough)
 
 
 def test_composed_config_is_the_base_with_ptsdk_settings(tmp_path: Path) -> None:
@@ -88,14 +89,16 @@ def test_composed_config_is_the_base_with_ptsdk_settings(tmp_path: Path) -> None
     assert "input_key" not in composed["data"]["train"]  # messages records: ResponseDataset reads them as they are
 
 
-def test_lora_and_two_nodes(tmp_path: Path) -> None:
+def test_lora_two_nodes_and_a_chat_template(tmp_path: Path) -> None:
     job = gpu_job(
         tmp_path,
         adapter={"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
         distributed={"device": "gpu", "nodes": 2, "gpus_per_node": 4},
         training={"global_batch_size": 16, "micro_batch_size": 2, "epochs": 2, "precision": "bf16"},
     )
+    job["model"]["chat_template"] = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
     cfg = native(NeMoRLBackend().translate(validate_job(job)))
+    assert cfg["policy"]["tokenizer"]["chat_template"] == job["model"]["chat_template"]
     assert cfg["policy"]["dtensor_cfg"]["lora_cfg"] == {
         "enabled": True,
         "dim": 8,

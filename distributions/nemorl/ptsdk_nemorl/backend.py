@@ -112,10 +112,6 @@ class NeMoRLBackend(Backend):
             )
         if job.data.columns:
             out.append("data.columns: rename the columns to ptsdk's canonical fields for NeMo RL")
-        if job.model.chat_template:
-            out.append(
-                "model.chat_template: put the template in the tokenizer (policy.tokenizer.chat_template is not set)"
-            )
         return out
 
     def translate(self, job: Job) -> Plan:
@@ -172,7 +168,9 @@ class NeMoRLBackend(Backend):
         t, a, d = job.training, job.adapter, job.distributed
         policy: dict[str, Any] = {
             "model_name": job.model.name_or_path,
-            "tokenizer": {"name": job.model.name_or_path, "chat_template": None},
+            # get_tokenizer (nemo_rl/algorithms/utils.py:376-390): "default" keeps the tokenizer's template, a .jinja
+            # path or a template string replaces it (null would be NeMo RL's passthrough template)
+            "tokenizer": {"name": job.model.name_or_path, "chat_template": job.model.chat_template or "default"},
             "train_global_batch_size": t.global_batch_size,
             "train_micro_batch_size": t.micro_batch_size,
             "max_total_sequence_length": job.data.max_length,
@@ -188,9 +186,6 @@ class NeMoRLBackend(Backend):
             },
             "dtensor_cfg": {"activation_checkpointing": t.gradient_checkpointing},
         }
-        notes.append(
-            Note("model.chat_template", "defaulted", "policy.tokenizer.chat_template: null, the tokenizer's own")
-        )
         if a.type != "full":
             targets = [] if a.target_modules == "all-linear" else list(a.target_modules)
             policy["dtensor_cfg"]["lora_cfg"] = {
