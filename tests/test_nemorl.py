@@ -4,6 +4,9 @@ composed as NeMo RL composes it and checked against its MasterConfig classes as 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +176,30 @@ def test_env_create_and_run_say_how_to_install_by_hand(ptsdk, tmp_path: Path, wr
 def test_every_capability_is_declared_and_names_its_source() -> None:
     assert NeMoRLBackend.schema_source == f"github.com/NVIDIA-NeMo/RL@{COMMIT}"
     assert all(c.verified is Verified.declared and c.note for c in NeMoRLBackend.capabilities)
+
+
+@pytest.mark.skipif(not os.environ.get("PTSDK_NEMORL_SOURCE"), reason="PTSDK_NEMORL_SOURCE: a git clone of NeMo RL")
+def test_schema_is_the_transcription_of_its_commit() -> None:
+    """transcribe.py on a clone at schema.COMMIT writes schema.py exactly (after ruff format)."""
+    repo = os.environ["PTSDK_NEMORL_SOURCE"]
+    head = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    if head.stdout.strip() != COMMIT:
+        pytest.skip(f"{repo} is not at {COMMIT}")
+    here = Path(__file__).resolve().parents[1] / "distributions" / "nemorl"
+    text = subprocess.run(
+        [sys.executable, str(here / "transcribe.py"), repo], capture_output=True, text=True, check=True
+    ).stdout
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", "schema.py", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert formatted == (here / "ptsdk_nemorl" / "schema.py").read_text()
+    for name in ("sft", "dpo"):  # the shipped bases are the commit's examples/configs, under a two-line header
+        shipped = (here / "ptsdk_nemorl" / "base_configs" / f"{name}.yaml").read_text().split("\n", 2)[2]
+        upstream = subprocess.run(
+            ["git", "-C", repo, "show", f"HEAD:examples/configs/{name}.yaml"], capture_output=True, text=True
+        ).stdout
+        assert shipped == upstream, name

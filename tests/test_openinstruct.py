@@ -5,6 +5,9 @@ dpo_tune_cache.py, checked against their argument dataclasses as transcribed at 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -194,9 +197,6 @@ def test_every_capability_is_declared_and_names_its_source() -> None:
 def test_prepare_writes_openinstruct_columns(tmp_path: Path) -> None:
     """prepare_openinstruct.py (run before launch, standard library only) gives the SFT transform a messages list and
     the preference transform whole conversations, the prompt turns first."""
-    import subprocess
-    import sys
-
     from ptsdk_openinstruct.backend import HERE, PREPARE
 
     pref = tmp_path / "pref.jsonl"
@@ -231,3 +231,26 @@ def test_deepspeed_for_dpo_only(tmp_path: Path) -> None:
     sft = gpu_job(tmp_path, distributed={"device": "gpu", "gpus_per_node": 2, "strategy": "deepspeed", "zero_stage": 2})
     sft["training"] = {"global_batch_size": 8, "micro_batch_size": 2}
     assert any(r.startswith("distributed.strategy:") and "--zero_stage" in r for r in refusals(sft))
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PTSDK_OPENINSTRUCT_SOURCE"), reason="PTSDK_OPENINSTRUCT_SOURCE: a git clone of open-instruct"
+)
+def test_schema_is_the_transcription_of_its_commit() -> None:
+    """transcribe.py on a clone at schema.COMMIT writes schema.py exactly (after ruff format)."""
+    repo = os.environ["PTSDK_OPENINSTRUCT_SOURCE"]
+    head = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    if head.stdout.strip() != COMMIT:
+        pytest.skip(f"{repo} is not at {COMMIT}")
+    here = Path(__file__).resolve().parents[1] / "distributions" / "openinstruct"
+    text = subprocess.run(
+        [sys.executable, str(here / "transcribe.py"), repo], capture_output=True, text=True, check=True
+    ).stdout
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", "schema.py", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert formatted == (here / "ptsdk_openinstruct" / "schema.py").read_text()
