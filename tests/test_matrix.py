@@ -9,7 +9,7 @@ from conftest import minimal_job
 from ptsdk.matrix import Capability, Verified, check, requirements_of
 from ptsdk.matrix.check import KNOWN_KEYS
 from ptsdk.matrix.render import build_rows, to_json, to_markdown
-from ptsdk.plugins.manager import get_backends
+from ptsdk.plugins.manager import get_backends, get_registry
 from ptsdk.plugins.testing import BackendContract, contract_problems
 from ptsdk.spec import validate_job
 
@@ -49,7 +49,8 @@ def test_single_process_needs_no_strategy_and_many_default_to_ddp() -> None:
 
 def test_ppo_on_trl_is_rejected_with_alternatives() -> None:
     job = validate_job(minimal_job(method={"name": "ppo", "rewards": ["m:f"]}))
-    result = check(job, "trl", get_backends())
+    registry = get_registry()  # the built-ins: distributions/* installed beside ptsdk may declare ppo too
+    result = check(job, "trl", {n: b for n, b in registry.backends.items() if registry.origins[n].built_in})
     assert not result.ok
     (unmet,) = [u for u in result.unmet if u.requirement.kind == "method"]
     assert unmet.able == ["openrlhf", "verl"]
@@ -80,7 +81,7 @@ def test_matrix_filters_and_formats() -> None:
     data = json.loads(to_json(backends, rows))
     assert set(data["backends"]) == set(backends)
     md = to_markdown(backends, rows)
-    # the built-in backends first, then any backend distribution installed beside them
+    # built-in backends first, then the installed distributions (distributions/*), in registration order
     assert md.splitlines()[0].startswith("| capability | trl | axolotl | verl | openrlhf |")
 
 

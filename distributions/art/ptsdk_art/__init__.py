@@ -1,0 +1,14 @@
+"""ART (OpenPipe) backend plugin (a distribution of its own, registered through the `ptsdk` entry-point group)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ptsdk.plugins import Backend, hookimpl
+
+from ptsdk_art.backend import ARTBackend
+
+
+@hookimpl
+def ptsdk_register_backends(register: Callable[[type[Backend]], None]) -> None:
+    register(ARTBackend)
