@@ -259,10 +259,10 @@ def convert(spec: dict[str, Any], record: Any, root: str = ".") -> dict[str, Any
         }
     if family == "rl" and spec.get("images"):
         images = spec["images"]
-        prompt, files = _image_prompt(record, images, root, mapping)
+        turns, files = _image_prompt(record, images, root, mapping)
         # The reward functions get the record's other columns, its images as TRL's do: absolute paths under `images`.
         others = {k: v for k, v in record.items() if k not in ("prompt", images["column"])}
-        return {"prompt": prompt, images["key"]: files, LABEL_KEY: json.dumps({**others, "images": files})}
+        return {"prompt": turns, images["key"]: files, LABEL_KEY: json.dumps({**others, "images": files})}
     if family == "rl":
         prompt = _turns(record, "prompt", "user", chat, mapping) if chat else _text(record, "prompt")
         others = {k: v for k, v in record.items() if k != "prompt"}

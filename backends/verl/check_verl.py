@@ -205,7 +205,8 @@ def image_processor(model: str) -> tuple[Any, list[str], dict[str, Any]]:
 def image_rows(cfg: Any, dataset: Any, spec: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     """(errors, the first row's raw_prompt): every converted row through RLHFDataset.__getitem__, which expands
     its <image> placeholders into {type: image, image: PATH} parts and asserts they match the row's files."""
-    key, errors, first = spec["images"]["key"], [], []
+    key, errors = spec["images"]["key"], []
+    first: list[dict[str, Any]] = []
     for i in range(len(dataset)):
         files = list(dataset.dataframe[i][key] or [])
         try:
