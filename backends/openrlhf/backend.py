@@ -137,6 +137,8 @@ class OpenRLHFBackend(Backend):
         "data.dataset": "data.train.path",
         "data.prompt_dataset": "data.train.path",
         "eval.dataset": "data.eval.path",
+        "data.image_key": "data.images",
+        "data.max_images_per_prompt": "data.images.max_per_record",
         "ckpt.output_dir": "output.dir",
         "ckpt.path": "output.dir",
         "logger.tensorboard_dir": "output.dir",

@@ -230,6 +230,7 @@ class VerlBackend(Backend):
         "critic.model.path": "model.name_or_path",
         "data.train_files": "data.train.path",
         "data.val_files": "data.eval.path",
+        "data.image_key": "data.images",
         "actor_rollout_ref.rollout.name": "rollout.engine",
         "trainer.default_local_dir": "output.dir",
         "trainer.n_gpus_per_node": "distributed.gpus_per_node",
