@@ -99,7 +99,9 @@ VERL_PROCESSORS = (
 #: What vERL's image path imports that ptsdk's vERL environment lacks: qwen_vl_utils (rl_dataset.py:442, 491;
 #: vision_utils.py:23), whose vision_process.py imports torchvision at module level (qwen-vl-utils 0.0.14).
 VERL_IMAGE_PACKAGES = "qwen-vl-utils (which imports torchvision)"
-IMAGES_TEST = "tests/backends/test_images_rl_native.py::test_verl_builds_image_rows_and_names_what_it_lacks"
+IMAGES_TEST = (
+    "tests/backends/test_images_rl_native.py::test_verl_takes_a_processor_it_loads_but_not_without_its_image_reader"
+)
 
 #: Files the plan writes into the run directory (the modules keep their names: vERL imports them by path).
 DATA_MODULE, DATA_SPEC = "verl_data.py", "verl_data.json"
@@ -362,8 +364,9 @@ class VerlBackend(Backend):
             "images:grpo images:ppo images:rloo images:reinforce_pp",
             D,
             IMAGES_TEST,
-            note="declared, not validated: vERL's RLHFDataset reads data.image_key and <image> placeholders "
-            "(verl/utils/dataset/rl_dataset.py:299-384) and builds ptsdk's converted rows in the test, but a run needs "
+            note="declared, not validated: vERL's hf_processor loads a tiny Mllama's processor, its RLHFDataset "
+            "reads data.image_key and the <image> placeholders (verl/utils/dataset/rl_dataset.py:299-384) of ptsdk's "
+            "converted rows and build_multimodal_processor_inputs tokenizes them with their pictures, but a run needs "
             f"{VERL_IMAGE_PACKAGES}, which ptsdk's vERL environment lacks (the native check fails naming them), and a "
             "processor vERL's hf_processor loads (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, GLM-4V, GLM-4.6V, Mllama, Gemma4: "
             "verl/utils/tokenizer/tokenizer.py:182-236); SFT with images (multiturn_sft_dataset.py:243-288) is "

@@ -199,7 +199,23 @@ def image_processor(model: str) -> tuple[Any, list[str], dict[str, Any]]:
             "install qwen-vl-utils and the torchvision built for its torch there"
         )
     found["missing_packages"] = missing
+    found["loaded_by_verl"] = found["verl_processor"] is not None
     return processor, errors, found
+
+
+def image_prompt_inputs(processor: Any, raw_prompt: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first row's prompt rendered by the processor's chat template and tokenized with its pictures by vERL's
+    build_multimodal_processor_inputs, as its agent loop does before generating (agent_loop.py:284-330); the pictures
+    are opened with PIL here, where vERL's loop reads them with qwen_vl_utils (which may resize them)."""
+    from PIL import Image
+    from verl.utils.tokenizer import build_multimodal_processor_inputs
+
+    parts = [p for m in raw_prompt if isinstance(m["content"], list) for p in m["content"]]
+    pictures = [Image.open(p["image"]).convert("RGB") for p in parts if p.get("type") == "image"]
+    text = processor.apply_chat_template(raw_prompt, add_generation_prompt=True, tokenize=False)
+    inputs = build_multimodal_processor_inputs(processor, text=[text], images=pictures)
+    shapes = {k: list(v.shape) for k, v in inputs.items() if hasattr(v, "shape") and k != "input_ids"}
+    return {"text": text, "tokens": int(inputs["input_ids"].shape[-1]), "mm_inputs": shapes}
 
 
 def image_rows(cfg: Any, dataset: Any, spec: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -318,6 +334,8 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
     if spec.get("images") and loaded["rows"]:
         row_errors, out["first_raw_prompt"] = image_rows(cfg, loaded["dataset"], spec)
         out["errors"] += row_errors
+        if out["images"]["loaded_by_verl"] and not row_errors:
+            out["first_prompt_inputs"] = image_prompt_inputs(processor, out["first_raw_prompt"])
     if loaded["rows"] != counts["train"] and not cfg.data.train_max_samples > 0:
         out["errors"].append(
             f"data.train.path: vERL's dataset holds {loaded['rows']} rows, {counts['train']} were written"

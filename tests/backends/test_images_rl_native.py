@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,48 @@ REWARD = f"{EXAMPLES / 'rewards.py'}:colour"
 #: The tiny LLaVA's prompt for one picture and the question, as its chat template renders it.
 RENDERED = "<|user|>\n<image>What color is it?<|end|>\n<|assistant|>\n"
 IMAGE_TOKENS = 4  # (28 / 14)^2 patches per picture
+
+
+#: A tiny Mllama's processor and config (no weights: nothing here loads them), built in vERL's environment: Mllama's
+#: is a processor vERL's hf_processor loads whose image processor needs no torchvision (Qwen2-VL's video processor,
+#: which AutoProcessor builds with it, does).
+TINY_MLLAMA = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from make_tiny_model import SPECIAL, build_tokenizer
+from transformers import MllamaConfig, MllamaProcessor
+from transformers.models.mllama.image_processing_pil_mllama import MllamaImageProcessorPil
+out = Path(sys.argv[1])
+tok = build_tokenizer()
+tok.add_special_tokens({"additional_special_tokens": [*SPECIAL[4:], "<|image|>"]})
+tok.chat_template = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for part in message['content'] %}{% if part['type'] == 'image' %}<|image|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+image_processor = MllamaImageProcessorPil(size={"height": 28, "width": 28}, max_image_tiles=4)
+MllamaProcessor(image_processor=image_processor, tokenizer=tok, chat_template=tok.chat_template).save_pretrained(out)
+MllamaConfig(
+    text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                 "num_attention_heads": 2, "num_key_value_heads": 1, "cross_attention_layers": [1]},
+    vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_global_layers": 1,
+                   "attention_heads": 2, "image_size": 28, "patch_size": 14, "vision_output_dim": 64,
+                   "intermediate_layers_indices": [0]},
+    image_token_index=tok.convert_tokens_to_ids("<|image|>"),
+).save_pretrained(out)
+(out / "model.safetensors").write_bytes(b"")  # for ptsdk's preflight; the check loads no weights
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_mllama(verl_env, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("mllama") / "tiny-mllama"
+    subprocess.run(
+        [verl_env.python, "-c", TINY_MLLAMA, str(out), str(EXAMPLES)], check=True, capture_output=True, timeout=300
+    )
+    return out
 
 
 def pictures(folder: Path) -> Path:
@@ -199,3 +242,28 @@ def test_verl_builds_image_rows_and_names_what_it_lacks(verl_env, tiny_vlm, tmp_
     # PPO's rows (vERL has a critic with images): the first row is the string-content record; every row was built.
     ppo = verdicts["ppo_mixed"]
     assert ppo["dataset_rows"] == 3 and ppo["first_raw_prompt"][0]["content"][0]["image"] == str(images / "00_red.png")
+
+
+@pytest.mark.verl
+def test_verl_takes_a_processor_it_loads_but_not_without_its_image_reader(verl_env, tiny_mllama, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A model whose processor vERL loads (a tiny Mllama): ptsdk's checks pass, vERL's hf_processor returns it, its
+    RLHFDataset builds every row with it and build_multimodal_processor_inputs tokenizes the first prompt with its
+    picture; what is left is the image reader vERL's rollouts need (qwen_vl_utils, torchvision), which ptsdk's vERL
+    environment lacks: the check fails naming it, so the capability stays declared."""
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    path = job_file(folder, "grpo_mllama", tiny_mllama, MIXED)
+    v = check(VerlBackend(), {"grpo_mllama": path})["grpo_mllama"]  # past ptsdk's matrix and static checks
+    assert v["images"]["verl_processor"] == "MllamaProcessor" and v["images"]["loaded_by_verl"]
+    assert v["dataset_rows"] == 3 and v["sample_scores"]["ground_truth"] == 1.0
+    first = v["first_prompt_inputs"]
+    assert first["text"] == "<|user|>\n<|image|>What color is it?<|end|>\n<|assistant|>\n"
+    assert first["tokens"] > 0 and first["mm_inputs"]["pixel_values"][:3] == [1, 1, 4]
+    missing = v["images"]["missing_packages"]
+    if missing:
+        assert len(v["errors"]) == 1 and v["errors"][0].startswith(
+            "data.images: vERL reads every image with qwen_vl_utils"
+        )
+        assert not v["ok"]
+    else:
+        assert v["ok"], v["errors"]
