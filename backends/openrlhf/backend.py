@@ -64,6 +64,16 @@ SETTINGS_CPU = TESTS + "test_sft_upstream_settings_trains_in_cpu_smoke_mode"
 CONVERSATIONS_CPU = TESTS + "test_dpo_sharegpt_implicit_prompt_trains_in_cpu_smoke_mode"
 #: OpenRLHF's own SFT, reward and prompt datasets tokenize mapped records as they tokenize canonical ones.
 DATASETS = "test_mapped_records_tokenize_as_canonical_in_openrlhf_datasets"
+#: Images in RL prompts: the command line through train_ppo_ray's parser and checks, the prepared prompts through
+#: OpenRLHF's own PromptDataset and processor path (tiny LLaVA).
+IMAGES = "tests/backends/test_images_rl_native.py::test_openrlhf_images_pass_its_parser_dataset_and_processor"
+#: Where OpenRLHF 0.11.2 reads images (openrlhf/cli/train_ppo_ray.py:607-617 flags, 661-671 its VLM checks;
+#: openrlhf/datasets/prompts_dataset.py:78-96 the image_key column; openrlhf/utils/utils.py:40-66 AutoProcessor for a
+#: config with vision_config; openrlhf/utils/agent.py:207-233 process_prompt_with_images, no VLM prompt truncation).
+IMAGES_SOURCE = (
+    "train_ppo_ray only (--data.image_key, --data.max_images_per_prompt: openrlhf/cli/train_ppo_ray.py:607-617); "
+    "train_sft and train_dpo read no images (their datasets have no image key)"
+)
 SMOKE = "trained in CPU smoke mode (cpu_smoke.py); GPU command lines validated by OpenRLHF's parsers"
 
 MODULES = {"sft": "openrlhf.cli.train_sft", "preference": "openrlhf.cli.train_dpo", "rl": "openrlhf.cli.train_ppo_ray"}
@@ -84,6 +94,7 @@ REWARD_SPEC = "ptsdk_reward.json"
 TRAIN_DATA = "data/train.jsonl"
 EVAL_DATA = "data/eval.jsonl"
 LABEL_KEY = "ptsdk_columns"  # the RL record's other columns as one JSON string (OpenRLHF passes one label)
+IMAGE_KEY = "images"  # the prepared RL record's image files (--data.image_key)
 TENSORBOARD = "logs/tensorboard"
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
@@ -126,6 +137,8 @@ class OpenRLHFBackend(Backend):
         "data.dataset": "data.train.path",
         "data.prompt_dataset": "data.train.path",
         "eval.dataset": "data.eval.path",
+        "data.image_key": "data.images",
+        "data.max_images_per_prompt": "data.images.max_per_record",
         "ckpt.output_dir": "output.dir",
         "ckpt.path": "output.dir",
         "logger.tensorboard_dir": "output.dir",
@@ -161,6 +174,15 @@ class OpenRLHFBackend(Backend):
         *caps("reward", "functions", V, TESTS + "test_reward_bridge_scores_in_openrlhf"),
         *caps("reward", "model", V, PARSERS, note="--reward.model_name_or_path"),
         *caps("rollout", "vllm", V, PARSERS),
+        *caps(
+            "feature",
+            "images:grpo images:rloo images:reinforce_pp",
+            V,
+            IMAGES,
+            note=f"{IMAGES_SOURCE}; the model's AutoProcessor renders and tokenizes each prompt with its images "
+            "(openrlhf/utils/vlm_utils.py:68-117); no critic, so no PPO (train_ppo_ray.py:662-666); no "
+            "--ds.packing_samples; vLLM generates on GPUs",
+        ),
         *caps(
             "feature",
             "padding_free",
@@ -511,6 +533,7 @@ def _static_problems(job: Job) -> list[str]:
         out.append("model.trust_remote_code: OpenRLHF always loads with trust_remote_code; this job forbids it")
     if m.family == "sft" and job.data.format == "messages" and getattr(m, "loss_on", "") == "all":
         out.append("method.loss_on: OpenRLHF trains chat records on the assistant turns only; set loss_on: completion")
+    out += _image_problems(job)
     if isinstance(m, _OnlineRL):
         if m.rewards and m.reward_model:
             out.append(
@@ -526,6 +549,26 @@ def _static_problems(job: Job) -> list[str]:
             out.append(f"rollout.engine: OpenRLHF generates with vLLM only, not {job.rollout.engine}; use vllm")
         if job.rollout is not None:
             out += _rollout_problems(job)
+    return out
+
+
+def _image_problems(job: Job) -> list[str]:
+    """What OpenRLHF 0.11.2 refuses with images (train_ppo_ray.py:661-671), beyond the methods it has none for."""
+    if job.data.images is None or job.method.family != "rl":
+        return []
+    t, out = job.training, []
+    if t.padding_free:
+        out.append(
+            "training.padding_free: OpenRLHF 0.11.2 refuses --ds.packing_samples with images (packing breaks the "
+            "alignment of image tokens and pixel values: openrlhf/cli/train_ppo_ray.py:667-671); "
+            "set padding_free: false"
+        )
+    if t.max_tokens_per_micro_batch is not None:
+        out.append(
+            "training.max_tokens_per_micro_batch: OpenRLHF's token batches (--train.dynamic_batch_enable) are "
+            "padding-free (--ds.packing_samples), which it refuses with images "
+            "(openrlhf/cli/train_ppo_ray.py:667-671); remove it"
+        )
     return out
 
 
@@ -636,7 +679,13 @@ def _chat(job: Job) -> bool:
     """Whether OpenRLHF applies the chat template: chat records, a job that names a template, or records that
     are conversations by the job's own word (a message mapping, a prompt inside chosen/rejected)."""
     d = job.data
-    return d.format == "messages" or job.model.chat_template is not None or d.prompt_in_answers or _mapped(job)
+    return (
+        d.format == "messages"
+        or job.model.chat_template is not None
+        or d.prompt_in_answers
+        or _mapped(job)
+        or d.images is not None  # image prompts are message lists (preflight); the processor's template renders them
+    )
 
 
 def _mapped(job: Job) -> bool:
@@ -711,6 +760,8 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
             )
         )
     _conversations(job, spec, notes)
+    if data.images is not None and m.family == "rl":
+        _images(job, spec, flags, notes)
     if data.format == "instruction":
         spec["alpaca"] = True  # prepare_openrlhf renders ptsdk_runtime.alpaca_prompt
         notes.append(
@@ -812,6 +863,46 @@ def _data(job: Job, flags: Flags, notes: list[Note]) -> dict[str, Any]:
             )
         )
     return spec
+
+
+def _images(job: Job, spec: dict[str, Any], flags: Flags, notes: list[Note]) -> None:
+    """Images in RL prompts: the preparation step writes each record's image files (absolute) to IMAGE_KEY and its
+    prompt as message parts; train_ppo_ray reads them with --data.image_key and turns its VLM path on with
+    --data.max_images_per_prompt (vLLM's limit_mm_per_prompt: openrlhf/trainer/ray/vllm_engine.py:290-291)."""
+    images = job.data.images
+    assert images is not None
+    spec["images"] = {"column": images.column, "root": images.root, "key": IMAGE_KEY}
+    flags.set("--data.image_key", IMAGE_KEY)
+    flags.set("--data.max_images_per_prompt", images.max_per_record)
+    where = f"under {images.root}" if images.root else "relative to the data file's folder"
+    notes.append(
+        Note(
+            "data.images",
+            "set",
+            f"{PREPARE} writes each record's image files ({images.column}, {where}) as absolute paths to "
+            f"'{IMAGE_KEY}' (--data.image_key {IMAGE_KEY}) and every prompt turn as parts, one {{type: image}} per "
+            "image (before the first user turn's text for string contents); OpenRLHF loads the model's AutoProcessor "
+            "as its tokenizer (a config with vision_config: openrlhf/utils/utils.py:40-66), renders the prompt with "
+            "its chat template and tokenizes it with the images (openrlhf/utils/vlm_utils.py:68-117)",
+        )
+    )
+    notes.append(
+        Note(
+            "data.images.max_per_record",
+            "set",
+            f"--data.max_images_per_prompt {images.max_per_record}: vLLM's limit_mm_per_prompt, and OpenRLHF's "
+            "vision-language path on (no critic, no --ds.packing_samples: train_ppo_ray.py:661-671)",
+        )
+    )
+    notes.append(
+        Note(
+            "method.max_prompt_length",
+            "set",
+            "with images OpenRLHF cuts no prompt: one longer than --data.max_len - --rollout.max_new_tokens tokens "
+            "(image tokens included) stops the run (openrlhf/utils/agent.py:227-233); the native check measures "
+            "every prompt with the processor",
+        )
+    )
 
 
 def _conversations(job: Job, spec: dict[str, Any], notes: list[Note]) -> None:

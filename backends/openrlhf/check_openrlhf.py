@@ -12,6 +12,11 @@ generated command line:
 2. the asserts of the module's ``train`` function that depend on the arguments only (GPU
    counts of colocated roles, say), lifted with the ``if`` statements around them;
 3. prepare_openrlhf.py (the run's preparation step) on the data, and the reward on a sample.
+4. With images (a local vision-language model): the prepared prompts through OpenRLHF's own loading
+   (``blending_datasets``, ``PromptDataset`` with the parsed arguments, the processor ``get_tokenizer`` loads) and
+   tokenized with their images by ``process_prompt_with_images``, as its agent does before vLLM generates: every
+   image must load (OpenRLHF only warns) and every prompt must fit ``--data.max_len - --rollout.max_new_tokens``
+   tokens with its image tokens, since OpenRLHF refuses to cut a VLM prompt (openrlhf/utils/agent.py:227-233).
 
 The harness checks the launcher's arguments with the launcher's own parser (DeepSpeed's, or Ray's
 ``ray job submit``).
@@ -152,6 +157,77 @@ def run_train_asserts(module: str, args: Any) -> int:
     return sum(isinstance(n, ast.Assert) for a in asserts for n in ast.walk(a))
 
 
+#: Prompts tokenized with their images by the native check (each is a processor call).
+IMAGE_PROMPTS_CHECKED = 256
+
+
+def check_images(args: Any, spec: dict[str, Any]) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(errors, notes, what came out) of the prepared image prompts through OpenRLHF's own dataset and processor."""
+    import os
+    from types import SimpleNamespace
+
+    model = args.actor.model_name_or_path
+    if not os.path.isdir(model):
+        return [], [f"data.images: {model} is not a local folder: the image prompts were prepared, not tokenized"], {}
+    from openrlhf.datasets.prompts_dataset import PromptDataset  # type: ignore[import-not-found]
+    from openrlhf.datasets.utils import blending_datasets  # type: ignore[import-not-found]
+    from openrlhf.utils.utils import get_tokenizer  # type: ignore[import-not-found]
+    from openrlhf.utils.vlm_utils import process_prompt_with_images  # type: ignore[import-not-found]
+
+    tokenizer = get_tokenizer(model, None, "left")  # AutoProcessor for a config with vision_config (utils.py:40-66)
+    if not hasattr(tokenizer, "image_processor"):
+        return (
+            [
+                f"model.name_or_path: OpenRLHF loads {model} as a text tokenizer (its config.json has no "
+                "vision_config: openrlhf/utils/utils.py:40-48), and its agent then ignores the images "
+                "(openrlhf/utils/agent.py:211); train a vision-language model"
+            ],
+            [],
+            {},
+        )
+    strategy = SimpleNamespace(args=args, is_rank_0=lambda: False, print=lambda *a, **k: None)
+    rows = blending_datasets(args.data.prompt_dataset, None, strategy, dataset_split=args.data.prompt_split)
+    dataset = PromptDataset(rows, tokenizer, strategy, input_template=args.data.input_template)
+    budget = args.data.max_len - args.rollout.max_new_tokens
+    image_token = getattr(tokenizer, "image_token_id", None)
+    errors: list[str] = []
+    first: dict[str, Any] = {}
+    longest = 0
+    checked = min(len(dataset), IMAGE_PROMPTS_CHECKED)
+    for i in range(checked):
+        _, prompt, _, images = dataset[i]
+        refs = list(images or [])
+        if not refs:
+            errors.append(f"data.train.path: prepared record {i + 1} reaches OpenRLHF without images")
+            continue
+        try:
+            ids, mm, pil = process_prompt_with_images(tokenizer, prompt, refs)
+        except (ValueError, OSError) as exc:
+            errors.append(f"data.train.path: prepared record {i + 1}: OpenRLHF's processor call failed: {exc}")
+            continue
+        if len(pil) != len(refs):  # OpenRLHF logs a warning and goes on with fewer pictures
+            errors.append(f"data.train.path: prepared record {i + 1}: {len(pil)} of {len(refs)} images loaded")
+        longest = max(longest, len(ids))
+        if len(ids) > budget:
+            errors.append(
+                f"method.max_prompt_length: prepared record {i + 1}'s prompt is {len(ids)} tokens with its images; "
+                f"OpenRLHF refuses to cut a VLM prompt (openrlhf/utils/agent.py:227-233): raise "
+                f"max_prompt_length by {len(ids) - budget}"
+            )
+        if not first:
+            first = {
+                "prompt": prompt,
+                "images": refs,
+                "tokens": len(ids),
+                "image_tokens": ids.count(image_token) if image_token is not None else None,
+                "mm_inputs": {k: list(v.shape) for k, v in (mm or {}).items()},
+            }
+        if len(errors) >= 20:
+            break
+    notes = [f"data.images: {checked} of {len(dataset)} prompts tokenized with their images by OpenRLHF's processor"]
+    return errors, notes, {"rows": len(dataset), "first_prompt": first, "longest_prompt": longest, "budget": budget}
+
+
 def _where(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
@@ -178,4 +254,8 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
         problems, summary = prepare_openrlhf.prepare(spec, reward_file=spec.get("reward_file"))
         errors += problems
         out["prepared"] = summary
+        if spec.get("images") and not problems:
+            image_errors, image_notes, out["images"] = check_images(args, spec)
+            errors += image_errors
+            notes += image_notes
     return {"errors": errors, "notes": notes, **out}

@@ -15,7 +15,14 @@ generated flags name:
   ``prompt + chosen`` as message lists, so strings are wrapped into user/assistant turns here
   (plain strings there would give garbage prompts and still exit 0);
 - RL: ``prompt`` and ``ptsdk_columns``, every other column as one JSON string, because
-  OpenRLHF hands the reward function a single label per prompt.
+  OpenRLHF hands the reward function a single label per prompt. With images (``images`` in the spec:
+  data.images) the prompt's turns are written as parts, ``{type: text, text}`` and one ``{type: image}`` per
+  image (a record's listed images go before the first user turn's text when its contents are strings; parts
+  that name their file, ``{type: image, path}``, become placeholders and their files the list), and the files,
+  made absolute against data.images.root or the data file's folder, go to ``images`` (--data.image_key).
+  OpenRLHF's PromptDataset leaves part lists as they are and renders them with the processor's chat template
+  (openrlhf/datasets/prompts_dataset.py:26-37); its agent tokenizes the prompt with the files
+  (openrlhf/utils/agent.py:211-214).
 
 Message lists are read through the job's ``data.message_keys`` / ``data.role_names`` (ShareGPT's
 from/value, human/gpt) and written as OpenRLHF reads them, ``{role, content}``; a ``thinking`` key becomes
@@ -159,8 +166,63 @@ def _kind(value: Any) -> str:
     return "nothing (missing)" if value is None else type(value).__name__
 
 
-def convert(spec: dict[str, Any], record: Any) -> dict[str, Any]:
-    """The record in OpenRLHF's keys, or BadRecord."""
+def _image_prompt(
+    record: dict[str, Any], images: dict[str, Any], root: str, mapping: Mapping
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """An RL record's prompt as message parts with one {type: image} per image, and its image files (absolute)."""
+    value = record.get("prompt")
+    if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
+        raise BadRecord(f"prompt: a job with images needs a non-empty list of messages, got {_kind(value)}")
+    messages = canonical_messages(value, mapping.keys, mapping.roles) if mapping else value
+    listed = record.get(images["column"])
+    if listed is not None and (not isinstance(listed, list) or not all(isinstance(f, str) and f for f in listed)):
+        raise BadRecord(f"{images['column']}: expected a list of image file paths, got {_kind(listed)}")
+    named: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for i, msg in enumerate(messages):
+        if msg.get("role") not in ROLES:
+            raise BadRecord(f"prompt.{i}: role {msg.get('role')!r} is none of {', '.join(ROLES)}")
+        content = msg.get("content")
+        if isinstance(content, str):
+            parts = [{"type": "text", "text": content}]
+        elif isinstance(content, list) and content:
+            parts = []
+            for j, part in enumerate(content):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text" and isinstance(part.get("text"), str):
+                    parts.append({"type": "text", "text": part["text"]})
+                elif kind == "image":
+                    parts.append({"type": "image"})
+                    if part.get("path"):
+                        named.append(str(part["path"]))
+                else:
+                    raise BadRecord(f"prompt.{i}.content.{j}: expected {{type: text, text}} or {{type: image}}")
+        else:
+            raise BadRecord(f"prompt.{i}.content: expected a string or a list of parts, got {_kind(content)}")
+        turns.append({**{k: v for k, v in msg.items() if k != "content"}, "content": parts})
+    if named and listed:
+        raise BadRecord(f"prompt: image parts name their files and {images['column']} lists files too; use one way")
+    files = named or list(listed or [])
+    placeholders = sum(p["type"] == "image" for t in turns for p in t["content"])
+    if placeholders == 0 and files:
+        first_user = next((t for t in turns if t["role"] == "user"), None)
+        if first_user is None:
+            raise BadRecord("prompt: has no user turn to put its images in")
+        first_user["content"] = [{"type": "image"} for _ in files] + first_user["content"]
+    elif placeholders != len(files):
+        raise BadRecord(f"prompt: {placeholders} image parts but {len(files)} image files")
+    if not files:
+        raise BadRecord(f"{images['column']}: the record has no images (data.images)")
+    return turns, [f if os.path.isabs(f) else os.path.abspath(os.path.join(root, f)) for f in files]
+
+
+def images_root(spec: dict[str, Any], which: str) -> str:
+    """The folder a split's relative image paths are under: data.images.root, else the data file's folder."""
+    return spec["images"].get("root") or os.path.dirname(os.path.abspath(spec[which]["path"]))
+
+
+def convert(spec: dict[str, Any], record: Any, root: str = ".") -> dict[str, Any]:
+    """The record in OpenRLHF's keys, or BadRecord (`root`: the folder relative image paths are under)."""
     if isinstance(record, BadRecord):
         raise record
     if not isinstance(record, dict):
@@ -195,6 +257,12 @@ def convert(spec: dict[str, Any], record: Any) -> dict[str, Any]:
             "chosen": _turns(record, "chosen", "assistant", chat, mapping),
             "rejected": _turns(record, "rejected", "assistant", chat, mapping),
         }
+    if family == "rl" and spec.get("images"):
+        images = spec["images"]
+        turns, files = _image_prompt(record, images, root, mapping)
+        # The reward functions get the record's other columns, its images as TRL's do: absolute paths under `images`.
+        others = {k: v for k, v in record.items() if k not in ("prompt", images["column"])}
+        return {"prompt": turns, images["key"]: files, LABEL_KEY: json.dumps({**others, "images": files})}
     if family == "rl":
         prompt = _turns(record, "prompt", "user", chat, mapping) if chat else _text(record, "prompt")
         others = {k: v for k, v in record.items() if k != "prompt"}
@@ -224,10 +292,11 @@ def convert_file(spec: dict[str, Any], which: str) -> tuple[list[dict[str, Any]]
     """(converted records, problems) of data.<which>."""
     out: list[dict[str, Any]] = []
     problems: list[str] = []
+    root = images_root(spec, which) if spec.get("images") else "."
     try:
         for where, record in read_records(spec[which]):
             try:
-                out.append(convert(spec, record))
+                out.append(convert(spec, record, root))
             except BadRecord as exc:
                 problems.append(f"data.{which} {where}: {exc}")
                 if len(problems) >= MAX_REPORTED:
@@ -315,6 +384,8 @@ def sample_reward(reward_file: str, record: dict[str, Any]) -> tuple[list[str], 
     if executor.reward_func is None:
         return [f"method.rewards: OpenRLHF did not load reward_func from {reward_file}"], {}
     prompt = record["prompt"] if isinstance(record["prompt"], str) else record["prompt"][-1]["content"]
+    if isinstance(prompt, list):  # image prompts: the last turn's text parts
+        prompt = "".join(p["text"] for p in prompt if p.get("type") == "text")
     columns = json.loads(record[LABEL_KEY])
     completion = " " + str(columns.get("ground_truth", ""))
     answer = asyncio.run(executor._fetch_rewards_via_func([prompt + completion], [prompt], [record[LABEL_KEY]]))

@@ -82,14 +82,34 @@ VERL_OPTIMIZER_REFUSALS = {
 }
 
 HERE = Path(__file__).resolve().parent
-T, V = Verified.trained, Verified.validated
+T, V, D = Verified.trained, Verified.validated, Verified.declared
 TESTS = "tests/backends/test_verl.py::"
+#: The processors vERL 0.9.1 loads (verl/utils/tokenizer/tokenizer.py:182-236, hf_processor): any other raises
+#: "Unsupported processor type" inside it, is swallowed with a warning and becomes None (tokenizer.py:242-246), and
+#: vERL's datasets then assert "processor is needed" on the first row with images (rl_dataset.py:323).
+VERL_PROCESSORS = (
+    "Qwen2VLProcessor",
+    "Qwen2_5_VLProcessor",
+    "Qwen3VLProcessor",
+    "Glm4vProcessor",
+    "Glm46VProcessor",
+    "MllamaProcessor",
+    "Gemma4Processor",
+)
+#: What vERL's image path imports that ptsdk's vERL environment lacks: qwen_vl_utils (rl_dataset.py:442, 491;
+#: vision_utils.py:23), whose vision_process.py imports torchvision at module level (qwen-vl-utils 0.0.14).
+VERL_IMAGE_PACKAGES = "qwen-vl-utils (which imports torchvision)"
+IMAGES_TEST = (
+    "tests/backends/test_images_rl_native.py::test_verl_takes_a_processor_it_loads_but_not_without_its_image_reader"
+)
 
 #: Files the plan writes into the run directory (the modules keep their names: vERL imports them by path).
 DATA_MODULE, DATA_SPEC = "verl_data.py", "verl_data.json"
 REWARD_MODULE, REWARD_SPEC = "verl_reward.py", "verl_reward.json"
 CPU_SMOKE, EXPORT = "cpu_smoke.py", "verl_export.py"
 TRAIN_PARQUET, EVAL_PARQUET = "data/train.parquet", "data/eval.parquet"
+#: The converted RL rows' image files (data.image_key), absolute paths, one per <image> placeholder.
+IMAGE_COLUMN = "images"
 #: verl_data.py's layout of the training rows (layout ``epochs``): epochs, steps per epoch, filler rows per step.
 LAYOUT_FILE = "data/train_layout.json"
 #: vERL's file logger writes one JSON line per step here (VERL_FILE_LOGGER_PATH, relative to the run directory).
@@ -212,6 +232,7 @@ class VerlBackend(Backend):
         "critic.model.path": "model.name_or_path",
         "data.train_files": "data.train.path",
         "data.val_files": "data.eval.path",
+        "data.image_key": "data.images",
         "actor_rollout_ref.rollout.name": "rollout.engine",
         "trainer.default_local_dir": "output.dir",
         "trainer.n_gpus_per_node": "distributed.gpus_per_node",
@@ -340,6 +361,19 @@ class VerlBackend(Backend):
         ),
         *caps(
             "feature",
+            "images:grpo images:ppo images:rloo images:reinforce_pp",
+            D,
+            IMAGES_TEST,
+            note="declared, not validated: vERL's hf_processor loads a tiny Mllama's processor, its RLHFDataset "
+            "reads data.image_key and the <image> placeholders (verl/utils/dataset/rl_dataset.py:299-384) of ptsdk's "
+            "converted rows and build_multimodal_processor_inputs tokenizes them with their pictures, but a run needs "
+            f"{VERL_IMAGE_PACKAGES}, which ptsdk's vERL environment lacks (the native check fails naming them), and a "
+            "processor vERL's hf_processor loads (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, GLM-4V, GLM-4.6V, Mllama, Gemma4: "
+            "verl/utils/tokenizer/tokenizer.py:182-236); SFT with images (multiturn_sft_dataset.py:243-288) is "
+            "not translated",
+        ),
+        *caps(
+            "feature",
             "tracking_tensorboard tracking_wandb tracking_trackio",
             T,
             "tests/backends/test_tracking.py::test_verl_sft_in_tensorboard_wandb_trackio",
@@ -457,6 +491,7 @@ class VerlBackend(Backend):
                     "method.reward_model: vERL scores with reward functions or a reward model, not their sum "
                     "(a custom reward function replaces the model's score); keep one, or use --backend trl"
                 )
+        out += image_problems(job)
         launched = [] if m.family == "rl" else rendezvous_problems(job, "torchrun")
         return out + launched + passthrough_problems(self, job)
 
@@ -693,6 +728,7 @@ class VerlBackend(Backend):
         o["data.shuffle"] = t.shuffle
         o["data.seed"] = t.seed
         self._mapping_notes(job, notes)
+        o.update(self._images(job, notes))
         if job.data.train.max_samples:
             o["data.train_max_samples"] = job.data.train.max_samples
         if m.rollout_batch_size is None:
@@ -785,6 +821,28 @@ class VerlBackend(Backend):
             o["+ray_kwargs.ray_init.address"] = d.ray_address
             notes.append(Note("distributed.ray_address", "set", "vERL joins this Ray cluster instead of starting one"))
         return o
+
+    def _images(self, job: Job, notes: list[Note]) -> dict[str, Any]:
+        """Images in RL prompts: verl_data.py writes each row's image files (absolute paths) to the images column
+        and one <image> placeholder per image into the prompt's string contents, the form vERL's RLHFDataset
+        expands into {type: image, image: PATH} parts for the processor (rl_dataset.py:299-384)."""
+        images = job.data.images
+        if images is None:
+            return {}
+        where = f"under {images.root}" if images.root else "relative to the data file's folder"
+        notes.append(
+            Note(
+                "data.images",
+                "set",
+                f"data.image_key={IMAGE_COLUMN}: {DATA_MODULE} writes each record's image files ({images.column}, "
+                f"{where}) as absolute paths to the parquet column {IMAGE_COLUMN} and one <image> per image into the "
+                "prompt's text (before the first user turn's text for string contents; parts joined in order); "
+                "vERL's RLHFDataset turns them into image parts for the model's processor, which vERL loads with "
+                "hf_processor (Qwen-VL, GLM-4V, Mllama and Gemma4 processors only) and reads with "
+                f"{VERL_IMAGE_PACKAGES}",
+            )
+        )
+        return {"data.image_key": IMAGE_COLUMN}
 
     def _kl(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         """The KL penalty to the reference policy, in the actor's loss or in the reward (a fixed controller)."""
@@ -1459,7 +1517,45 @@ def data_spec(job: Job, args: list[str]) -> dict[str, Any]:
     else:
         m = rl_method(job)
         spec["reward_style"] = "rule" if m.rewards else "model"
+        if job.data.images is not None:
+            spec["images"] = {"column": job.data.images.column, "root": job.data.images.root, "key": IMAGE_COLUMN}
     return {**spec, "splits": splits}
+
+
+def processor_class(model: str) -> str | None:
+    """The processor class a local model folder names (processor_config.json, preprocessor_config.json or
+    tokenizer_config.json: what AutoProcessor reads); None for a hub id or a folder that names none."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return None
+    for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+        try:
+            found = json.loads((folder / name).read_text(encoding="utf-8")).get("processor_class")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(found, str) and found:
+            return found
+    return None
+
+
+def image_problems(job: Job) -> list[str]:
+    """An images job whose model's processor vERL 0.9.1 does not load (hf_processor turns it into None and its
+    dataset then stops on the first image): named before anything starts, with the backends that take images."""
+    if job.data.images is None:
+        return []
+    found = processor_class(job.model.name_or_path)
+    if found is None or found in VERL_PROCESSORS:
+        return []
+    from ptsdk.plugins.manager import get_backends  # the installed backends, for the alternatives
+
+    key = ("feature", f"images:{job.method.name}")
+    others = sorted(n for n, cls in get_backends().items() if n != "verl" and key in {c.key for c in cls.capabilities})
+    return [
+        f"model.name_or_path: vERL 0.9.1 loads only {', '.join(VERL_PROCESSORS)} processors "
+        f"(verl/utils/tokenizer/tokenizer.py:182-236); {job.model.name_or_path} has a {found}, which vERL drops, so "
+        f"its dataset stops on the first image (rl_dataset.py:323); use a model of those families, or a backend that "
+        f"takes images in {job.method.name} records: {', '.join(others) or 'none installed'}"
+    ]
 
 
 def hydra_value(value: Any) -> str:

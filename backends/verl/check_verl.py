@@ -14,6 +14,11 @@ plus "kind" ("sft" | "rl") and "data_spec". In order:
    SFT row's tokens and loss mask, the first RL prompt, come back for the tests).
 5. The KL penalties the config turns on, computed by vERL's ``kl_penalty``; the optimizer and learning-rate
    schedule its FSDP engine builds from the optim section (betas, eps, the cosine floor).
+   With images (RL): the model's processor as vERL's own ``hf_processor`` loads it (None for a class vERL does not
+   support: an error naming it), vERL's image reader ``qwen_vl_utils`` (an error when the environment lacks it:
+   every image row would fail), and the converted rows through vERL's RLHFDataset with a processor
+   (``__getitem__``: its <image> placeholders expanded into image parts, counted against the row's files), the
+   first row's ``raw_prompt`` coming back for the tests.
 6. RL: the bridged reward loaded by vERL's reward loader (``get_custom_reward_fn``) and called on a sample;
    a reward model loaded as vERL's reward loop loads it (``HFModelConfig``: a sequence-classification
    model whose tokenizer renders prompt + completion), its serving engine checked.
@@ -160,7 +165,84 @@ def validate_sft(cfg: Any, local_model: bool) -> list[str]:
     return []
 
 
-def load_data(cfg: Any, kind: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+def image_processor(model: str) -> tuple[Any, list[str], dict[str, Any]]:
+    """(the processor vERL's RLHFDataset gets, errors, what was found) for an images job. vERL loads it with its own
+    hf_processor (verl/workers/config/model.py:162), which returns None, with a warning, for a class it does not
+    support (verl/utils/tokenizer/tokenizer.py:236-246). The rows are still built with the model's AutoProcessor
+    then, so the check shows what vERL's dataset makes of them; the run would stop on the first image."""
+    import importlib.util
+    import warnings
+
+    from verl.utils.tokenizer import hf_processor
+
+    errors: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        processor = hf_processor(model, trust_remote_code=False)
+    found: dict[str, Any] = {"verl_processor": type(processor).__name__ if processor is not None else None}
+    if processor is None:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(model)
+        why = next((str(w.message) for w in caught if "processor" in str(w.message).lower()), "no processor")
+        errors.append(
+            f"model.name_or_path: vERL's hf_processor does not load {type(processor).__name__} ({why}; "
+            "verl/utils/tokenizer/tokenizer.py:182-246), so its dataset stops on the first image "
+            "(rl_dataset.py:323); use a Qwen2-VL, Qwen2.5-VL, Qwen3-VL, GLM-4V, GLM-4.6V, Mllama or Gemma4 model"
+        )
+    found["processor"] = type(processor).__name__
+    missing = [name for name in ("qwen_vl_utils", "torchvision") if importlib.util.find_spec(name) is None]
+    if missing:
+        errors.append(
+            f"data.images: vERL reads every image with qwen_vl_utils (verl/utils/dataset/rl_dataset.py:442, 491; "
+            f"vision_utils.py:23), which needs torchvision; this vERL environment lacks {' and '.join(missing)}: "
+            "install qwen-vl-utils and the torchvision built for its torch there"
+        )
+    found["missing_packages"] = missing
+    found["loaded_by_verl"] = found["verl_processor"] is not None
+    return processor, errors, found
+
+
+def image_prompt_inputs(processor: Any, raw_prompt: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first row's prompt rendered by the processor's chat template and tokenized with its pictures by vERL's
+    build_multimodal_processor_inputs, as its agent loop does before generating (agent_loop.py:284-330); the pictures
+    are opened with PIL here, where vERL's loop reads them with qwen_vl_utils (which may resize them)."""
+    from PIL import Image
+    from verl.utils.tokenizer import build_multimodal_processor_inputs
+
+    parts = [p for m in raw_prompt if isinstance(m["content"], list) for p in m["content"]]
+    pictures = [Image.open(p["image"]).convert("RGB") for p in parts if p.get("type") == "image"]
+    text = processor.apply_chat_template(raw_prompt, add_generation_prompt=True, tokenize=False)
+    inputs = build_multimodal_processor_inputs(processor, text=[text], images=pictures)
+    shapes = {k: list(v.shape) for k, v in inputs.items() if hasattr(v, "shape") and k != "input_ids"}
+    return {"text": text, "tokens": int(inputs["input_ids"].shape[-1]), "mm_inputs": shapes}
+
+
+def image_rows(cfg: Any, dataset: Any, spec: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """(errors, the first row's raw_prompt): every converted row through RLHFDataset.__getitem__, which expands
+    its <image> placeholders into {type: image, image: PATH} parts and asserts they match the row's files."""
+    key, errors = spec["images"]["key"], []
+    first: list[dict[str, Any]] = []
+    for i in range(len(dataset)):
+        files = list(dataset.dataframe[i][key] or [])
+        try:
+            raw = dataset[i]["raw_prompt"]
+        except (AssertionError, TypeError, ValueError) as exc:
+            errors.append(f"data.train.path: converted row {i + 1}: vERL's RLHFDataset refused it: {exc}")
+            continue
+        parts = [p for m in raw if isinstance(m["content"], list) for p in m["content"] if p.get("type") == "image"]
+        if [p.get("image") for p in parts] != files:
+            errors.append(f"data.train.path: converted row {i + 1}: image parts {parts} do not match its {files}")
+        if not first:
+            first = [dict(m) for m in raw]
+        if len(errors) >= 20:
+            break
+    if cfg.data.image_key != key:
+        errors.append(f"data.image_key: {cfg.data.image_key!r}, but the converted rows hold their images in {key!r}")
+    return errors, first
+
+
+def load_data(cfg: Any, kind: str, spec: dict[str, Any] | None = None, processor: Any = None) -> dict[str, Any]:
     """The converted training data through vERL's own dataset class; returns a sample for the reward check. SFT's
     first row is the file's first record, wherever the layout for vERL's sampler put it (`spec`: verl_data.json)."""
     from verl.utils import hf_tokenizer
@@ -190,8 +272,12 @@ def load_data(cfg: Any, kind: str, spec: dict[str, Any] | None = None) -> dict[s
         }
     from verl.trainer.ppo.utils import create_rl_dataset
 
-    dataset = create_rl_dataset(cfg.data.train_files, cfg.data, tokenizer, None, max_samples=cfg.data.train_max_samples)
-    return {"rows": len(dataset), "sample": dataset.dataframe[0]}
+    dataset = create_rl_dataset(
+        cfg.data.train_files, cfg.data, tokenizer, processor, max_samples=cfg.data.train_max_samples
+    )
+    if not len(dataset):
+        return {"rows": 0, "sample": None, "dataset": dataset}
+    return {"rows": len(dataset), "sample": dataset.dataframe[0], "dataset": dataset}
 
 
 def score_sample(cfg: Any, sample: dict[str, Any]) -> dict[str, float]:
@@ -234,16 +320,28 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
             out["notes"].append("the model is not a local folder: the data was converted but not tokenized")
         return out
     with open(request["data_spec"]) as f:
-        loaded = load_data(cfg, kind, json.load(f))
+        spec = json.load(f)
+    processor = None
+    if spec.get("images"):
+        processor, image_errors, out["images"] = image_processor(cfg.actor_rollout_ref.model.path)
+        out["errors"] += image_errors
+    loaded = load_data(cfg, kind, spec, processor)
     out["dataset_rows"] = loaded["rows"]
     if kind == "sft":
         out["first_row"] = loaded["first_row"]
-    else:  # the first prompt as vERL's RLHFDataset holds it (messages, before its chat template)
+    elif loaded["sample"] is not None:  # the first prompt as vERL's RLHFDataset holds it (before its chat template)
         out["first_prompt"] = [dict(m) for m in loaded["sample"]["prompt"]]
+    if spec.get("images") and loaded["rows"]:
+        row_errors, out["first_raw_prompt"] = image_rows(cfg, loaded["dataset"], spec)
+        out["errors"] += row_errors
+        if out["images"]["loaded_by_verl"] and not row_errors:
+            out["first_prompt_inputs"] = image_prompt_inputs(processor, out["first_raw_prompt"])
     if loaded["rows"] != counts["train"] and not cfg.data.train_max_samples > 0:
         out["errors"].append(
             f"data.train.path: vERL's dataset holds {loaded['rows']} rows, {counts['train']} were written"
         )
+    if loaded.get("sample") is None and kind == "rl":
+        return out
     if kind == "rl" and cfg.reward.custom_reward_function.path:
         out["sample_scores"] = score_sample(cfg, loaded["sample"])
     if kind == "rl" and cfg.reward.reward_model.enable:

@@ -30,6 +30,11 @@ the native check sees exactly what a run trains on.
 - RL: ``data_source``, ``prompt`` (a chat list), ``ability``, ``reward_model {style, ground_truth}``,
   ``extra_info {index, ptsdk}``; ``ptsdk`` holds the prompt (messages read through the mapping) and every
   other column as JSON, so verl_reward.py can call the job's reward function with exactly what TRL would pass it.
+  With images (``images`` in the spec: data.images) each row also holds ``images``, the record's image files as
+  absolute paths (against data.images.root or the data file's folder), and the prompt's string contents carry one
+  ``<image>`` per image, where vERL's RLHFDataset puts {type: image, image: PATH} parts (rl_dataset.py:299-384):
+  before the first user turn's text when the record's contents are strings, in place of each {type: image} part
+  when they are lists of parts (text parts joined in order; a part that names its file adds it to the list).
 
 Nothing is dropped silently: a bad record is an error naming its line, and the written row count
 is checked against the records read. Exit 2 with ``data.<split>.path: line N: problem`` lines.
@@ -161,6 +166,86 @@ def rl_row(record: dict[str, Any], index: int, style: str = "rule", mapping: Map
     }
 
 
+#: The placeholders vERL's RLHFDataset splits every string content on (rl_dataset.py:330): text holding one would
+#: be read as a picture.
+PLACEHOLDERS = ("<image>", "<video>", "<audio>")
+
+
+def image_prompt(value: Any, files: Any, column: str, root: str, mapping: Mapping | None = None) -> tuple[list, list]:
+    """An RL prompt with images as vERL reads it: (messages whose string contents carry one <image> per image,
+    the image files as absolute paths)."""
+    if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
+        raise ValueError("prompt must be a non-empty list of {role, content} messages in a job with images")
+    messages = (mapping or Mapping()).messages(value)
+    if files is not None and (not isinstance(files, list) or not all(isinstance(f, str) and f for f in files)):
+        raise ValueError(f"{column} must be a list of image file paths, got {files!r}")
+    named: list[str] = []
+    out: list[dict[str, str]] = []
+    placeholders = 0
+    for i, m in enumerate(messages):
+        if m.get("role") not in ROLES:
+            raise ValueError(f"prompt[{i}] must be {{role: {'|'.join(ROLES)}, content}}, got {m!r}")
+        content = m.get("content")
+        if isinstance(content, str):
+            text = content
+        elif isinstance(content, list) and content:
+            pieces = []
+            for j, part in enumerate(content):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text" and isinstance(part.get("text"), str):
+                    pieces.append(part["text"])
+                elif kind == "image":
+                    pieces.append("<image>")
+                    placeholders += 1
+                    if part.get("path"):
+                        named.append(str(part["path"]))
+                else:
+                    raise ValueError(f"prompt[{i}].content[{j}] must be {{type: text, text}} or {{type: image}}")
+            text = "".join(pieces)
+        else:
+            raise ValueError(f"prompt[{i}].content must be a string or a list of parts, got {content!r}")
+        stripped = text.replace("<image>", "") if isinstance(content, list) else text
+        for tag in PLACEHOLDERS:
+            if tag in stripped:
+                raise ValueError(f"prompt[{i}] holds the text {tag}, which vERL reads as a placeholder")
+        out.append({"role": m["role"], "content": text})
+    if named and files:
+        raise ValueError(f"image parts name their files and {column} lists files too; use one way")
+    paths = named or list(files or [])
+    if not paths:
+        raise ValueError(f"{column}: the record has no images (data.images)")
+    if placeholders == 0:
+        first_user = next((m for m in out if m["role"] == "user"), None)
+        if first_user is None:
+            raise ValueError("prompt has no user turn to put its images in")
+        first_user["content"] = "<image>" * len(paths) + first_user["content"]
+    elif placeholders != len(paths):
+        raise ValueError(f"prompt has {placeholders} image parts but {len(paths)} image files")
+    return out, [f if os.path.isabs(f) else os.path.abspath(os.path.join(root, f)) for f in paths]
+
+
+def image_rl_row(
+    record: dict[str, Any], index: int, images: dict[str, Any], root: str, style: str, mapping: Mapping | None
+) -> dict[str, Any]:
+    """An RL row with images: rl_row's layout, the prompt with <image> placeholders and the files in
+    images["key"]; the reward functions get the record's other columns and its images as absolute paths."""
+    if "prompt" not in record:
+        raise ValueError("missing field 'prompt' (prompt records have prompt and, for most rewards, ground_truth)")
+    column = images["column"]
+    prompt, files = image_prompt(record["prompt"], record.get(column), column, root, mapping)
+    rest = {k: v for k, v in record.items() if k != column}
+    row = rl_row({**rest, "prompt": "."}, index, style, mapping)  # every other field as a text-only row has it
+    ptsdk = json.loads(row["extra_info"]["ptsdk"])
+    ptsdk["prompt"] = (mapping or Mapping()).messages(record["prompt"])
+    ptsdk["columns"] = {**ptsdk["columns"], "images": files}
+    return {
+        **row,
+        "prompt": prompt,
+        images["key"]: files,
+        "extra_info": {**row["extra_info"], "ptsdk": json.dumps(ptsdk)},
+    }
+
+
 def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: str) -> tuple[int, list[str]]:
     """Convert one split; returns (rows written, error lines)."""
     field = f"data.{name}.path"
@@ -170,6 +255,8 @@ def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: 
         return 0, [f"{field}: cannot read {split['path']}: {exc}"]
     rows, errors = [], []
     mapping = Mapping(spec.get("message_keys"), spec.get("role_names"))
+    images = spec.get("images")
+    folder = (images.get("root") or os.path.dirname(os.path.abspath(split["path"]))) if images else ""
     for i, (where, record) in enumerate(records):
         try:
             if isinstance(record, Exception):
@@ -178,6 +265,8 @@ def convert_split(spec: dict[str, Any], name: str, split: dict[str, Any], root: 
                 raise ValueError(f"a record is a JSON object, got {type(record).__name__}")
             if spec["kind"] == "sft":
                 rows.append(sft_row(record, spec["format"], mapping))
+            elif images:
+                rows.append(image_rl_row(record, i, images, folder, spec.get("reward_style", "rule"), mapping))
             else:
                 rows.append(rl_row(record, i, spec.get("reward_style", "rule"), mapping))
         except ValueError as exc:
