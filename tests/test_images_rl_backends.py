@@ -218,7 +218,7 @@ def test_verl_refuses_a_processor_it_does_not_load_and_images_in_sft(tmp_path: P
             data={"format": "messages"},
         )
     )
-    assert "data.images: verl cannot run images in sft records; backends that can: trl" in reasons(sft, "verl")
+    assert "data.images: verl cannot run images in sft records; backends that can: axolotl, trl" in reasons(sft, "verl")
 
 
 # --- the matrix ----------------------------------------------------------------------------------------------
