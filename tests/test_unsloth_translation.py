@@ -145,3 +145,16 @@ def test_passthrough_reaches_the_config_but_not_owned_keys() -> None:
     assert cfg["logging_first_step"] is True
     reasons = refusals(job(backend_options={"unsloth": {"load_in_4bit": True}}))
     assert any("model.quantization" in r for r in reasons), reasons
+
+
+def test_cli_refuses_before_launch_with_exit_2(ptsdk, write_job, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`ptsdk run` refuses a two-process CPU job and a DPO job for unsloth before anything starts: exit 2, the
+    field named, the backends that can run it listed, no traceback and no run directory."""
+    ddp = write_job(minimal_job(distributed={"device": "cpu", "gpus_per_node": 2}, training={"precision": "fp32"}))
+    r = ptsdk("run", str(ddp), "--backend", "unsloth", "--run-dir", str(tmp_path / "run"))
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert "distributed.strategy: unsloth cannot run strategy 'ddp'; backends that can:" in r.err
+    assert not (tmp_path / "run").exists()
+    dpo = write_job(minimal_job(method={"name": "dpo"}, distributed={"device": "cpu"}), "dpo.yaml")
+    r = ptsdk("validate", str(dpo), "--backend", "unsloth")
+    assert r.code == 2 and "method.name: unsloth cannot run method 'dpo'" in r.err, r.err

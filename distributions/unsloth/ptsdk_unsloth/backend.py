@@ -308,7 +308,9 @@ class UnslothBackend(TrainerBackend):
             loss_normalization=LOSS_NORMALIZATION[job.training.loss_normalization],
             sources={
                 "truncation": "TRL's SFTTrainer (under Unsloth) truncates long sequences at the end",
-                "loss_normalization": OWNED_NORMALIZATION_SOURCE,
+                "loss_normalization": OWNED_NORMALIZATION_SOURCE
+                + "; Unsloth's chunked CPU cross-entropy divides by transformers' num_items_in_batch "
+                "(unsloth_zoo/cpu/ops.py:400-414)",
                 "data_order": OWNED_ORDER_SOURCE if owns_order(job) else "training.shuffle: false: file order",
                 "adapter_init": "FastLanguageModel.get_peft_model(random_state=training.seed)",
                 **({"optimizer": "Unsloth's CPU backend fuses AdamW (unsloth_zoo/cpu/trainer.py)"} if cpu else {}),
