@@ -88,7 +88,7 @@ def test_qlora_loads_4bit_and_8bit_is_refused() -> None:
     _, cfg = translate(job(adapter=qlora, model={"name_or_path": "m", "quantization": "4bit"}))
     assert cfg["load_in_4bit"] is True and cfg["full_finetuning"] is False and cfg["lora_r"] == 8
     reasons = refusals(job(adapter={"type": "lora"}, model={"name_or_path": "m", "quantization": "8bit"}))
-    assert any(r.startswith("model.quantization: Unsloth has no 8-bit LoRA") for r in reasons), reasons
+    assert any(r.startswith("model.quantization: ptsdk translates Unsloth's 4-bit") for r in reasons), reasons
 
 
 def test_gpu_job_leaves_unsloths_gpu_path() -> None:

@@ -125,9 +125,13 @@ class UnslothBackend(TrainerBackend):
         out = list(super().static_problems(job))
         m, a, d = job.model, job.adapter, job.distributed
         if m.quantization == "8bit":
-            # FastCPUModel.from_pretrained: "8-bit loading is not supported on CPU, loading 16-bit weights
-            # instead" (unsloth_zoo/cpu/loader.py:198-199); on GPUs Unsloth's LoRA path takes 4-bit or 16-bit.
-            out.append("model.quantization: Unsloth has no 8-bit LoRA (it loads 16-bit weights instead); set none")
+            # FastLanguageModel.from_pretrained(load_in_8bit=True) is GPU-only (unsloth/models/loader.py:1246; the
+            # CPU loader prints "8-bit loading is not supported on CPU" and loads 16-bit, unsloth_zoo/cpu/loader.py:
+            # 198-199) and nothing here has run it.
+            out.append(
+                "model.quantization: ptsdk translates Unsloth's 4-bit (QLoRA) and 16-bit loading only, not its "
+                "GPU-only 8-bit LoRA; set none, or 4bit with adapter.type qlora"
+            )
         if getattr(a, "init_path", None):
             out.append(
                 "adapter.init_path: Unsloth makes its adapter with get_peft_model(random_state=training.seed); "
