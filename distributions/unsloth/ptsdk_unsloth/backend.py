@@ -138,9 +138,9 @@ class UnslothBackend(TrainerBackend):
                 "remove init_path"
             )
         if m.attn_implementation:
-            out.append("model.attn_implementation: Unsloth chooses the attention kernels itself; remove it")
+            out.append("model.attn_implementation: ptsdk leaves attention to Unsloth's loader (not passed); remove it")
         if m.trust_remote_code:
-            out.append("model.trust_remote_code: Unsloth loads only architectures it knows; set it to false")
+            out.append("model.trust_remote_code: ptsdk does not pass it to Unsloth's loader yet; set it to false")
         if d.device == "cpu":
             out += self._cpu_problems(job)
         return out + passthrough_problems(self, job)
