@@ -20,6 +20,8 @@ envs: setup  ## every backend's environment, built once under $PTSDK_HOME (defau
 	$(PTSDK) env create axolotl
 	$(PTSDK) env create verl
 	$(PTSDK) env create openrlhf
+	$(PTSDK) env create unsloth
+	$(PTSDK) env create art
 
 model: envs  ## the tiny local model the examples train
 	$$($(PTSDK) env python trl) examples/make_tiny_model.py
@@ -33,7 +35,7 @@ example: setup  ## the main job, end to end: SFT-LoRA on the bundled arithmetic 
 # most of a framework test's time is single-threaded start-up, so two workers use both cores of a small machine.
 TEST_JOBS ?= 2
 test: model  ## the parity tests translate the examples, which name the tiny model
-	PTSDK_REQUIRE_BACKENDS=trl,axolotl,verl,openrlhf $(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
+	PTSDK_REQUIRE_BACKENDS=trl,axolotl,verl,openrlhf,unsloth,art $(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
 
 test-core: setup  ## no framework needed
 	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup --ignore=tests/backends
