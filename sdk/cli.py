@@ -626,7 +626,7 @@ def env_python(backend: str) -> None:
     from ptsdk.plugins.manager import get_backend
 
     cls = get_backend(backend)
-    click.echo(cls().env.require(cls.install_hint))
+    click.echo(cls().env.require(cls.install_hint, managed=cls.schema_source is None))
 
 
 @env.command("remove")

@@ -120,13 +120,16 @@ class BackendEnv:
     def available(self) -> bool:
         return self.container is not None or self.python is not None
 
-    def require(self, hint: str) -> str:
+    def require(self, hint: str, *, managed: bool = True) -> str:
+        """The interpreter, or BackendUnavailable saying how to get one (`managed`: ptsdk env create can build it;
+        a framework installed only from git cannot be)."""
         if self.python is None:
             raise BackendUnavailable(
                 f"backend {self.backend}: {self.framework} is not installed where ptsdk looks",
                 lines=[
-                    f"create a managed environment: ptsdk env create {self.backend}",
-                    f"or point ptsdk at one: export PTSDK_{self.backend.upper()}_PYTHON=/path/to/bin/python",
+                    *([f"create a managed environment: ptsdk env create {self.backend}"] if managed else []),
+                    f"{'or ' if managed else ''}point ptsdk at one: "
+                    f"export PTSDK_{self.backend.upper()}_PYTHON=/path/to/bin/python",
                     *([f"or install it here: {hint}"] if hint else []),
                 ],
             )

@@ -275,7 +275,7 @@ def run(
     this machine by default; a resumed run keeps the one it was started with unless another is given)."""
     from ptsdk.launch import Terminated, sigterm_raises
 
-    backend.env.require(backend.install_hint)
+    backend.env.require(backend.install_hint, managed=backend.schema_source is None)
     if launcher is None and resume and run_dir is not None:
         launcher = recorded_launcher(RunDir(run_dir, option="--resume", purpose="resumed").read_manifest())
     launcher = launcher or LocalLauncher()

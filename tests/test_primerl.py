@@ -205,3 +205,4 @@ def test_run_says_how_to_install_it_by_hand(tmp_path: Path) -> None:
         and COMMIT in proc.stderr
         and "PTSDK_PRIMERL_PYTHON=" in proc.stderr
     )
+    assert "ptsdk env create" not in proc.stderr  # which cannot build a git-only framework
