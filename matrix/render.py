@@ -54,7 +54,12 @@ def to_json(backends: Mapping[str, type[Backend]], rows: list[Row]) -> str:
     return json.dumps(
         {
             "backends": {
-                name: {"framework": cls.framework, "verified_with": cls.verified_with, "translates": cls.translates}
+                name: {
+                    "framework": cls.framework,
+                    "verified_with": cls.verified_with,
+                    "translates": cls.translates,
+                    "schema_source": cls.schema_source,
+                }
                 for name, cls in backends.items()
             },
             "capabilities": [
@@ -84,7 +89,17 @@ def to_markdown(backends: Mapping[str, type[Backend]], rows: list[Row]) -> str:
         "trained: a test trains with the framework on CPU; validated: the framework's own "
         "validator accepts ptsdk's output; declared: documented, not run here; -: not supported."
     )
+    lines += [f"{line}." for line in schema_notes(backends)]
     return "\n".join(lines)
+
+
+def schema_notes(backends: Mapping[str, type[Backend]]) -> list[str]:
+    """One line per backend whose framework installs only from git: where its schema was read."""
+    return [
+        f"{name}: git only; translations checked against the schema read from {cls.schema_source}"
+        for name, cls in backends.items()
+        if cls.schema_source
+    ]
 
 
 def print_table(backends: Mapping[str, type[Backend]], rows: list[Row]) -> None:
@@ -96,8 +111,12 @@ def print_table(backends: Mapping[str, type[Backend]], rows: list[Row]) -> None:
     table.add_column("kind", style="dim")
     table.add_column("capability")
     for name, cls in backends.items():
-        version = cls.verified_with.get(cls.framework, "")
-        table.add_column(f"{name}\n{version}".strip(), justify="center")
+        version, _, commit = cls.verified_with.get(cls.framework, "").partition("@")
+        if commit:  # the whole commit is in the notes below the table
+            version = f"{version}@{commit[:7]}"
+        elif len(version) == 40 and all(c in "0123456789abcdef" for c in version):
+            version = version[:7]
+        table.add_column(f"{name}\n{version}".strip(), justify="center", min_width=len(name))
     last_kind = None
     for r in rows:
         cells = [f"[{style[c.verified.value]}]{c.verified.value}[/]" if c else "[dim]-[/]" for c in r.cells.values()]
@@ -110,3 +129,5 @@ def print_table(backends: Mapping[str, type[Backend]], rows: list[Row]) -> None:
         "[cyan]validated[/]: the framework's own validator accepts ptsdk's output  "
         "[yellow]declared[/]: documented, not run here"
     )
+    for line in schema_notes(backends):
+        console.print(line, highlight=False)

@@ -46,13 +46,16 @@ def job_copy(name: str, tmp: Path) -> Path:
 def test_the_matrix_shows_every_backend_side_by_side(ptsdk) -> None:
     r = ptsdk("matrix", "--format", "json")
     backends = json.loads(r.out)["backends"]
-    names = {b["name"] if isinstance(b, dict) else b for b in backends}
+    names = set(backends)
     assert BUILT_IN | DISTRIBUTED <= names, (
         f"missing: {sorted(BUILT_IN | DISTRIBUTED - names)} (make setup installs distributions/)"
     )
     table = ptsdk("matrix", "--kind", "method").out
     header = next(line for line in table.splitlines() if "trl" in line)
     assert all(name in header for name in BUILT_IN | DISTRIBUTED), header
+    # a git-only framework's entries are declared, and the matrix names the commit its schema was read from
+    sources = {name: b["schema_source"] for name, b in backends.items() if b["schema_source"]}
+    assert all(source.split("@")[1] in table.replace("\n", "") for source in sources.values()), sources
 
 
 @pytest.mark.parametrize("name", JOBS)
