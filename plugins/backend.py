@@ -256,9 +256,18 @@ class Backend(ABC):
     @classmethod
     def environment(cls) -> EnvironmentSpec:
         """How `ptsdk env create` builds this backend's environment: by default torch first, then the
-        pins in the requirements.txt beside the backend's module."""
+        pins in the requirements.txt beside the backend's module. A framework that installs from git only
+        (schema_source set) cannot be built: the error says how to install it by hand and point ptsdk at it."""
         from ptsdk.plugins.environment import default_environment
 
+        if cls.schema_source is not None:
+            from ptsdk.errors import PtsdkError
+
+            raise PtsdkError(
+                f"backend {cls.name}: {cls.framework} installs from git only ({cls.schema_source}), not from the "
+                "package registry, so ptsdk cannot build its environment",
+                lines=[f"install it by hand: {cls.install_hint}"] if cls.install_hint else [],
+            )
         return default_environment(cls)
 
     def total_steps(self, run_dir: Path) -> int | None:

@@ -531,3 +531,16 @@ class TrainerBackend(Backend):
 
     def artifacts_problems(self, run_dir: Path) -> list[str]:
         return model_dir_problems(run_dir)
+
+
+def schema_problems(model: Any, config: Any) -> list[str]:
+    """`key.path: problem` for every way `config` breaks a pydantic model (empty: it passes). For a backend that
+    checks what it generates against a schema of its framework's written as pydantic models with extra="forbid"
+    (a git-only framework's, read from its source at ``Backend.schema_source``)."""
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(config)
+    except ValidationError as exc:
+        return [f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}" for e in exc.errors()]
+    return []

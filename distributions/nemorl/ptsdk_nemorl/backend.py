@@ -28,7 +28,6 @@ from ptsdk_nemorl.config import new_problems
 from ptsdk_nemorl.schema import COMMIT
 
 if TYPE_CHECKING:
-    from ptsdk.plugins.environment import EnvironmentSpec
     from ptsdk.spec import Job
 
 HERE = Path(__file__).resolve().parent
@@ -88,13 +87,6 @@ class NeMoRLBackend(Backend):
         *caps("strategy", "ddp fsdp", D, note="the DTensor (FSDP2) policy: " + source("nemo_rl/models/policy")),
         *caps("topology", "multi_node", D, note="a Ray cluster of cluster.num_nodes nodes (ray.sub)"),
     )
-
-    @classmethod
-    def environment(cls) -> EnvironmentSpec:
-        raise PtsdkError(
-            f"backend {cls.name}: NeMo RL is not on the package registry, so ptsdk cannot build its environment; "
-            f"install it by hand: {cls.install_hint}"
-        )
 
     def static_problems(self, job: Job) -> list[str]:
         out = passthrough_problems(self, job)

@@ -37,7 +37,6 @@ from ptsdk_openinstruct.cli import command_line_problems
 from ptsdk_openinstruct.schema import COMMIT, DpoTuneCacheArgs, FinetuneArgs
 
 if TYPE_CHECKING:
-    from ptsdk.plugins.environment import EnvironmentSpec
     from ptsdk.spec import Job
 
 HERE = Path(__file__).resolve().parent
@@ -126,13 +125,6 @@ class OpenInstructBackend(Backend):
         *caps("topology", "multi_node", D, note="torchrun's c10d rendezvous; Accelerate reads its environment"),
         *caps("feature", "packing", D, note=source("open_instruct/finetune.py", "404-407") + " (packing)"),
     )
-
-    @classmethod
-    def environment(cls) -> EnvironmentSpec:
-        raise PtsdkError(
-            f"backend {cls.name}: OpenInstruct is not on the package registry, so ptsdk cannot build its environment; "
-            f"install it by hand: {cls.install_hint}"
-        )
 
     def static_problems(self, job: Job) -> list[str]:
         out = passthrough_problems(self, job)

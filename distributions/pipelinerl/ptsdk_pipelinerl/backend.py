@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 from ptsdk.errors import PtsdkError
 from ptsdk.matrix.capability import Capability, Verified, caps
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
-from ptsdk.plugins.environment import EnvironmentSpec
 from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems
 from ptsdk.spec import Job
 from ptsdk.spec.method import GRPO
@@ -100,13 +99,6 @@ class PipelineRLBackend(Backend):
         *_declared("rollout", "vllm", "pipelinerl/launch.py:191-248 run_actor_llm (vLLM actor servers)"),
         *_declared("feature", "packing", "finetune.seq_packing (needs flash attention, finetune_loop.py:315-323)"),
     )
-
-    @classmethod
-    def environment(cls) -> EnvironmentSpec:
-        raise PtsdkError(
-            f"backend {cls.name}: PipelineRL is not on the package registry, so ptsdk cannot build its environment",
-            lines=[f"install it by hand: {INSTALL}"],
-        )
 
     def static_problems(self, job: Job) -> list[str]:
         return self._refusals(job) or passthrough_problems(self, job) or self._schema_problems(job)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ptsdk.plugins.kit import schema_problems as kit_schema_problems
 from pydantic import BaseModel, ConfigDict
 
 #: The commit the keys were read from.
@@ -233,10 +234,4 @@ class PipelineRLConfig(_Section):  # base.yaml top level
 
 def schema_problems(config: dict[str, Any]) -> list[str]:
     """`key.path: problem` for every key of `config` PipelineRL's config does not have, or a value of the wrong type."""
-    from pydantic import ValidationError
-
-    try:
-        PipelineRLConfig.model_validate(config)
-    except ValidationError as exc:
-        return [f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}" for e in exc.errors()]
-    return []
+    return kit_schema_problems(PipelineRLConfig, config)

@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 from ptsdk.errors import PtsdkError
 from ptsdk.matrix.capability import Capability, Verified, caps
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
-from ptsdk.plugins.environment import EnvironmentSpec
 from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems
 from ptsdk.spec import Job
 from ptsdk.spec.data import LOCAL_SUFFIXES
@@ -75,13 +74,6 @@ class PrimeRLBackend(Backend):
         *_declared("feature", "adam_betas", f"{CONFIGS}trainer.py:436-443 AdamWConfig.betas1/betas2"),
         *_declared("feature", "min_lr", f"{CONFIGS}trainer.py:378-385 CosineSchedulerConfig.min_lr"),
     )
-
-    @classmethod
-    def environment(cls) -> EnvironmentSpec:
-        raise PtsdkError(
-            f"backend {cls.name}: Prime RL is not on the package registry, so ptsdk cannot build its environment",
-            lines=[f"install it by hand: {INSTALL}"],
-        )
 
     def static_problems(self, job: Job) -> list[str]:
         out = self._refusals(job)

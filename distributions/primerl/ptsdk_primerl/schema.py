@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from ptsdk.plugins.kit import schema_problems as kit_schema_problems
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: The commit the schema was read from.
@@ -196,10 +197,4 @@ class SFTConfig(_Config):  # sft.py:191-289
 
 def schema_problems(config: dict[str, Any]) -> list[str]:
     """`key.path: problem` for every way `config` breaks the transcribed schema (empty: it passes)."""
-    from pydantic import ValidationError
-
-    try:
-        SFTConfig.model_validate(config)
-    except ValidationError as exc:
-        return [f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}" for e in exc.errors()]
-    return []
+    return kit_schema_problems(SFTConfig, config)

@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 from ptsdk.errors import PtsdkError
 from ptsdk.matrix.capability import Capability, Verified, caps
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
-from ptsdk.plugins.environment import EnvironmentSpec
 from ptsdk.plugins.kit import apply_passthrough, common_env, passthrough_problems
 from ptsdk.spec import Job
 
@@ -78,14 +77,6 @@ class TorchForgeBackend(Backend):
         *_declared("feature", "packing", "PackedDataset + TextPacker, always on (apps/sft/main.py:148-153)"),
         *_declared("feature", "min_lr", "lr_scheduler.min_lr_factor (torchtitan job_config.py:183-188)"),
     )
-
-    @classmethod
-    def environment(cls) -> EnvironmentSpec:
-        raise PtsdkError(
-            f"backend {cls.name}: TorchForge is not on the package registry (torchforge there is a placeholder), so "
-            "ptsdk cannot build its environment",
-            lines=[f"install it by hand: {INSTALL}"],
-        )
 
     def static_problems(self, job: Job) -> list[str]:
         return self._refusals(job) or passthrough_problems(self, job) or self._schema_problems(job)

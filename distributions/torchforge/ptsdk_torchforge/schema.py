@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ptsdk.plugins.kit import schema_problems as kit_schema_problems
 from pydantic import BaseModel, ConfigDict
 
 #: The TorchForge commit, and the torchtitan release whose dataclasses are transcribed.
@@ -173,10 +174,4 @@ class SFTConfig(_Section):
 
 def schema_problems(config: dict[str, Any]) -> list[str]:
     """`key.path: problem` for every way `config` breaks the transcribed schema (empty: it passes)."""
-    from pydantic import ValidationError
-
-    try:
-        SFTConfig.model_validate(config)
-    except ValidationError as exc:
-        return [f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}" for e in exc.errors()]
-    return []
+    return kit_schema_problems(SFTConfig, config)
