@@ -6,6 +6,7 @@ import json
 
 import pytest
 from conftest import minimal_job
+from ptsdk.errors import PtsdkError
 from ptsdk.matrix import Capability, Verified, check, requirements_of
 from ptsdk.matrix.check import KNOWN_KEYS
 from ptsdk.matrix.render import build_rows, to_json, to_markdown
@@ -147,6 +148,9 @@ def test_a_translating_backend_verifies_something_or_names_the_source_of_its_sch
         "only declare" in p for p in declaration_problems(backend("github.com/a/b@0123abcd", Verified.validated))
     )
     assert declaration_problems(backend(None, Verified.validated)) == []
+    # and ptsdk env create cannot build its environment: it says so instead of installing a requirements file
+    with pytest.raises(PtsdkError, match=r"gitonly installs from git only \(github.com/a/b@0123abcd\)"):
+        backend("github.com/a/b@0123abcd").environment()
 
 
 class TestDeclaredBackendContract(BackendContract):
