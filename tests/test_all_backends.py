@@ -80,3 +80,24 @@ def test_one_verdict_per_backend_whichever_command_asks(ptsdk, tmp_path: Path, n
             assert f"backends that accept the whole job: {', '.join(accepted) or 'none'}" in r.err.replace(
                 "none of the installed backends", "none"
             )
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTED))
+def test_registering_a_distribution_builds_no_schema(name: str) -> None:
+    """Every ptsdk command loads every installed backend: registering one must not build its transcribed schema's
+    models or import its config library (omegaconf). Its pinned commit is the schema's."""
+    import importlib
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys, ptsdk_{name}\n"
+        f"print(sorted(m for m in sys.modules if m == 'omegaconf' or m.startswith('ptsdk_{name}.schema')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    try:
+        pinned = importlib.import_module(f"ptsdk_{name}.pinned")
+    except ModuleNotFoundError:  # a framework installed from the registry pins its version in requirements.txt
+        return
+    assert pinned.COMMIT == importlib.import_module(f"ptsdk_{name}.schema").COMMIT

@@ -24,8 +24,7 @@ from ptsdk.plugins.backend import Backend, Note, Plan, PlanFile
 from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems
 from ptsdk.spec.method import DPO
 
-from ptsdk_nemorl.config import new_problems
-from ptsdk_nemorl.schema import COMMIT
+from ptsdk_nemorl.pinned import COMMIT
 
 if TYPE_CHECKING:
     from ptsdk.spec import Job
@@ -140,6 +139,8 @@ class NeMoRLBackend(Backend):
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / CONFIG).write_text(text)
             (Path(tmp) / base_file(algorithm)).write_text(base)
+            from ptsdk_nemorl.config import new_problems  # omegaconf and the schema: only when checking
+
             new, inherited = new_problems(Path(tmp) / CONFIG, algorithm)
         if new:
             raise PtsdkError(

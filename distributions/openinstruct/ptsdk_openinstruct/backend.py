@@ -34,7 +34,7 @@ from ptsdk.spec.method import DPO, SimPO
 from pydantic import BaseModel
 
 from ptsdk_openinstruct.cli import command_line_problems
-from ptsdk_openinstruct.schema import COMMIT, DpoTuneCacheArgs, FinetuneArgs
+from ptsdk_openinstruct.pinned import COMMIT
 
 if TYPE_CHECKING:
     from ptsdk.spec import Job
@@ -43,10 +43,11 @@ HERE = Path(__file__).resolve().parent
 REPO = "https://github.com/allenai/open-instruct"
 D = Verified.declared
 
-#: The script each translated method family runs, and the transcribed dataclasses its parser reads.
-SCRIPTS: dict[str, tuple[str, type[BaseModel]]] = {
-    "sft": ("open_instruct/finetune.py", FinetuneArgs),
-    "preference": ("open_instruct/dpo_tune_cache.py", DpoTuneCacheArgs),
+#: The script each translated method family runs, and the transcribed dataclasses its parser reads (by name in
+#: ptsdk_openinstruct.schema, imported when a command line is checked).
+SCRIPTS: dict[str, tuple[str, str]] = {
+    "sft": ("open_instruct/finetune.py", "FinetuneArgs"),
+    "preference": ("open_instruct/dpo_tune_cache.py", "DpoTuneCacheArgs"),
 }
 #: ptsdk's DPO loss_type -> dpo_utils.DPOLossType: sigmoid is the DPO loss (dpo_utils.py dpo_loss), sigmoid_norm
 #: the same on length-normalized log-probabilities (dpo_norm, DPOLossType.is_average_loss).
@@ -170,7 +171,10 @@ class OpenInstructBackend(Backend):
             problems.append(f"method.name: {job.method.name} is declared for OpenInstruct but not translated")
         if problems:
             raise PtsdkError(f"backend {self.name}: this job cannot run", lines=problems)
-        script, model = SCRIPTS[job.method.family]
+        from ptsdk_openinstruct import schema
+
+        script, model_name = SCRIPTS[job.method.family]
+        model: type[BaseModel] = getattr(schema, model_name)
         notes: list[Note] = []
         flags = parse_flags(self.arguments(job, notes))
         apply_flag_passthrough(job, self.name, flags, notes, owned=OWNED)

@@ -35,7 +35,7 @@ from ptsdk.spec import Job
 from ptsdk.spec.method import GRPO
 
 from ptsdk_pipelinerl import rollout
-from ptsdk_pipelinerl.schema import COMMIT, schema_problems
+from ptsdk_pipelinerl.pinned import COMMIT
 
 REPO = "github.com/ServiceNow/PipelineRL"
 CONFIG_NAME = "ptsdk"
@@ -63,6 +63,14 @@ SCHEDULERS = {
     "constant": "constant",
     "constant_with_warmup": "constant_with_warmup",
 }
+
+
+def schema_problems(config: dict[str, Any]) -> list[str]:
+    """The transcribed schema's verdict on a generated config (imported here: building its models costs time
+    that every other ptsdk command would pay)."""
+    from ptsdk_pipelinerl.schema import schema_problems as problems
+
+    return problems(config)
 
 
 def _declared(kind: Any, names: str, note: str) -> list[Capability]:

@@ -17,8 +17,7 @@ from typing import Any, Literal
 from ptsdk.plugins.kit import schema_problems as kit_schema_problems
 from pydantic import BaseModel, ConfigDict
 
-#: The commit the keys were read from.
-COMMIT = "58d393458625ad63ed539f2dcd072c85700c557f"
+from ptsdk_pipelinerl.pinned import COMMIT as COMMIT  # the commit the schema was read from
 
 
 class _Section(BaseModel):

@@ -28,7 +28,7 @@ from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passt
 from ptsdk.spec import Job
 from ptsdk.spec.data import LOCAL_SUFFIXES
 
-from ptsdk_primerl.schema import COMMIT, schema_problems
+from ptsdk_primerl.pinned import COMMIT
 
 REPO = "github.com/PrimeIntellect-ai/prime-rl"
 CONFIGS = "packages/prime-rl-configs/src/prime_rl/configs/"
@@ -41,6 +41,14 @@ INSTALL = (
 PRECISION = {"fp32": "float32", "bf16": "bfloat16"}
 OPTIMIZERS = {"adamw": "adamw", "sgd": "sgd"}
 ALL_ROLES = {"system": True, "user": True, "assistant": True, "tool": True}
+
+
+def schema_problems(config: dict[str, Any]) -> list[str]:
+    """The transcribed schema's verdict on a generated config (imported here: building its models costs time
+    that every other ptsdk command would pay)."""
+    from ptsdk_primerl.schema import schema_problems as problems
+
+    return problems(config)
 
 
 def _declared(kind: Any, names: str, note: str) -> list[Capability]:

@@ -15,8 +15,7 @@ from typing import Annotated, Any, Literal
 from ptsdk.plugins.kit import schema_problems as kit_schema_problems
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-#: The commit the schema was read from.
-COMMIT = "559b44772e471d1538537b8805cc77f3824a5e64"
+from ptsdk_primerl.pinned import COMMIT as COMMIT  # the commit the schema was read from
 
 
 class _Config(BaseModel):

@@ -30,7 +30,7 @@ from ptsdk.plugins.kit import apply_passthrough, common_env, passthrough_problem
 from ptsdk.spec import Job
 
 from ptsdk_torchforge import run_app
-from ptsdk_torchforge.schema import COMMIT, TORCHTITAN, schema_problems
+from ptsdk_torchforge.pinned import COMMIT, TORCHTITAN
 
 REPO = "github.com/meta-pytorch/torchforge"
 CONFIG_FILE = "sft.yaml"
@@ -52,6 +52,14 @@ MODELS = {
 }
 DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 DECAY = {"linear": "linear", "cosine": "cosine"}
+
+
+def schema_problems(config: dict[str, Any]) -> list[str]:
+    """The transcribed schema's verdict on a generated config (imported here: building its models costs time
+    that every other ptsdk command would pay)."""
+    from ptsdk_torchforge.schema import schema_problems as problems
+
+    return problems(config)
 
 
 def _declared(kind: Any, names: str, note: str) -> list[Capability]:

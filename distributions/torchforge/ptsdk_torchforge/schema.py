@@ -18,9 +18,7 @@ from typing import Any, Literal
 from ptsdk.plugins.kit import schema_problems as kit_schema_problems
 from pydantic import BaseModel, ConfigDict
 
-#: The TorchForge commit, and the torchtitan release whose dataclasses are transcribed.
-COMMIT = "6e77f0b37596ef4d4f31924fbc46eb77d0c8043d"
-TORCHTITAN = "0.2.0"
+from ptsdk_torchforge.pinned import COMMIT as COMMIT, TORCHTITAN as TORCHTITAN  # the commit the schema was read from
 
 
 class _Section(BaseModel):
