@@ -31,17 +31,24 @@ CHAT_TEMPLATE = (
 )
 
 
-#: Data files added after the tokenizer was fixed: left out so that the vocabulary (and every test's tiny model)
-#: stays the same; byte-level BPE encodes their text all the same.
-LATER_DATA = frozenset({"pref_answer.jsonl", "vlm_sft.jsonl", "vlm_pref.jsonl"})
+#: The data files the tokenizer learns from, named: a data file added later must not change the vocabulary (and
+#: with it every test's tiny model and the numbers that compare frameworks on it); byte-level BPE encodes any
+#: text all the same.
+TOKENIZER_DATA = (
+    "chat_train.jsonl",
+    "kto_train.jsonl",
+    "pref_train.jsonl",
+    "qa_train.jsonl",
+    "rl_train.jsonl",
+    "sft_eval.jsonl",
+    "sft_train.jsonl",
+)
 
 
 def corpus() -> list[str]:
     """The tokenizer learns from the bundled data, so its merges fit the task."""
     lines = []
-    for path in sorted((HERE / "data").glob("*.jsonl")):
-        if path.name in LATER_DATA:
-            continue
+    for path in (HERE / "data" / name for name in TOKENIZER_DATA):
         for row in map(json.loads, path.read_text().splitlines()):
             lines.extend(str(v) for v in row.values() if isinstance(v, str))
     return lines + ["<|user|>\nWhat is 1 + 2?<|end|>\n<|assistant|>\n3<|end|>\n"]
