@@ -368,6 +368,10 @@ def test_axolotl_translation_and_refusals(tmp_path: Path, pictures: Path) -> Non
     }
     assert spec["message_keys"] == shared["message_keys"] and spec["role_names"] == shared["role_names"]
     assert [c.argv[1:] for c in plan.prepare] == [["axolotl_images.py", "axolotl_images.json"]]
+    job.data.train.max_samples = 1  # the conversion keeps that many records: nothing is dropped
+    plan = AxolotlBackend().translate(job)
+    assert json.loads(plan.file("axolotl_images.json").content or "")["splits"]["train"]["max_samples"] == 1
+    assert not [n for n in plan.notes if n.field == "data.train.max_samples"]
 
     job.training.packing = True
     assert any(

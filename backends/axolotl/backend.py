@@ -554,7 +554,7 @@ class AxolotlBackend(TrainerBackend):
             )
         else:
             out["val_set_size"] = 0.0
-        if d.train.max_samples:
+        if d.train.max_samples and d.images is None:  # image records are converted by ptsdk, which applies it
             notes.append(Note("data.train.max_samples", "dropped", "Axolotl has no row limit; all rows are used"))
         if fmt in USER_DEFINED_FIELDS and d.columns and not d.prompt_in_answers:
             kind = "KTO" if fmt == "unpaired_preference" else "DPO"
