@@ -536,9 +536,16 @@ class TrainerBackend(Backend):
 def schema_problems(model: Any, config: Any) -> list[str]:
     """`key.path: problem` for every way `config` breaks a pydantic model (empty: it passes). For a backend that
     checks what it generates against a schema of its framework's written as pydantic models with extra="forbid"
-    (a git-only framework's, read from its source at ``Backend.schema_source``)."""
+    (a git-only framework's, read from its source at ``Backend.schema_source``). `model` may be the model's
+    "module:Name": imported only here, so that registering the backend (which every ptsdk command does) does not
+    build the schema's models."""
+    import importlib
+
     from pydantic import ValidationError
 
+    if isinstance(model, str):
+        module, _, name = model.partition(":")
+        model = getattr(importlib.import_module(module), name)
     try:
         model.model_validate(config)
     except ValidationError as exc:

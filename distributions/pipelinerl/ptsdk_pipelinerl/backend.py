@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from ptsdk.errors import PtsdkError
 from ptsdk.matrix.capability import Capability, Verified, caps
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
-from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems
+from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems, schema_problems
 from ptsdk.spec import Job
 from ptsdk.spec.method import GRPO
 
@@ -65,12 +65,8 @@ SCHEDULERS = {
 }
 
 
-def schema_problems(config: dict[str, Any]) -> list[str]:
-    """The transcribed schema's verdict on a generated config (imported here: building its models costs time
-    that every other ptsdk command would pay)."""
-    from ptsdk_pipelinerl.schema import schema_problems as problems
-
-    return problems(config)
+#: The transcribed schema (ptsdk.plugins.kit.schema_problems imports it when a translation is checked).
+SCHEMA = "ptsdk_pipelinerl.schema:PipelineRLConfig"
 
 
 def _declared(kind: Any, names: str, note: str) -> list[Capability]:
@@ -144,7 +140,7 @@ class PipelineRLBackend(Backend):
             config = self._config(job, [])
         except PtsdkError:
             return []  # passthrough refusals are reported by passthrough_problems
-        return [f"{CONFIG_FILE} {p} (PipelineRL keys at {COMMIT[:12]})" for p in schema_problems(config)]
+        return [f"{CONFIG_FILE} {p} (PipelineRL keys at {COMMIT[:12]})" for p in schema_problems(SCHEMA, config)]
 
     def translate(self, job: Job) -> Plan:
         import yaml
@@ -154,7 +150,7 @@ class PipelineRLBackend(Backend):
             raise PtsdkError(f"backend {self.name}: the job cannot run on PipelineRL", lines=problems)
         notes: list[Note] = []
         config = self._config(job, notes)
-        bad = schema_problems(config)
+        bad = schema_problems(SCHEMA, config)
         if bad:
             raise PtsdkError(f"backend {self.name}: {CONFIG_FILE} has keys PipelineRL does not", lines=bad)
         files = [

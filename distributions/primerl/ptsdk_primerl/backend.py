@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from ptsdk.errors import PtsdkError
 from ptsdk.matrix.capability import Capability, Verified, caps
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
-from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems
+from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems, schema_problems
 from ptsdk.spec import Job
 from ptsdk.spec.data import LOCAL_SUFFIXES
 
@@ -43,12 +43,8 @@ OPTIMIZERS = {"adamw": "adamw", "sgd": "sgd"}
 ALL_ROLES = {"system": True, "user": True, "assistant": True, "tool": True}
 
 
-def schema_problems(config: dict[str, Any]) -> list[str]:
-    """The transcribed schema's verdict on a generated config (imported here: building its models costs time
-    that every other ptsdk command would pay)."""
-    from ptsdk_primerl.schema import schema_problems as problems
-
-    return problems(config)
+#: The transcribed schema (ptsdk.plugins.kit.schema_problems imports it when a translation is checked).
+SCHEMA = "ptsdk_primerl.schema:SFTConfig"
 
 
 def _declared(kind: Any, names: str, note: str) -> list[Capability]:
@@ -125,7 +121,7 @@ class PrimeRLBackend(Backend):
             config = self._config(job, [])
         except PtsdkError:
             return []  # passthrough refusals are reported by passthrough_problems
-        return [f"{CONFIG_FILE} {p} (Prime RL schema at {COMMIT[:12]})" for p in schema_problems(config)]
+        return [f"{CONFIG_FILE} {p} (Prime RL schema at {COMMIT[:12]})" for p in schema_problems(SCHEMA, config)]
 
     def translate(self, job: Job) -> Plan:
         problems = self._refusals(job)
@@ -133,7 +129,7 @@ class PrimeRLBackend(Backend):
             raise PtsdkError(f"backend {self.name}: the job cannot run on Prime RL", lines=problems)
         notes: list[Note] = []
         config = self._config(job, notes)
-        bad = schema_problems(config)
+        bad = schema_problems(SCHEMA, config)
         if bad:
             raise PtsdkError(f"backend {self.name}: {CONFIG_FILE} breaks Prime RL's schema", lines=bad)
         import tomli_w

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from ptsdk.errors import PtsdkError
 from ptsdk.matrix.capability import Capability, Verified, caps
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
-from ptsdk.plugins.kit import apply_passthrough, common_env, passthrough_problems
+from ptsdk.plugins.kit import apply_passthrough, common_env, passthrough_problems, schema_problems
 from ptsdk.spec import Job
 
 from ptsdk_torchforge import run_app
@@ -54,12 +54,8 @@ DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 DECAY = {"linear": "linear", "cosine": "cosine"}
 
 
-def schema_problems(config: dict[str, Any]) -> list[str]:
-    """The transcribed schema's verdict on a generated config (imported here: building its models costs time
-    that every other ptsdk command would pay)."""
-    from ptsdk_torchforge.schema import schema_problems as problems
-
-    return problems(config)
+#: The transcribed schema (ptsdk.plugins.kit.schema_problems imports it when a translation is checked).
+SCHEMA = "ptsdk_torchforge.schema:SFTConfig"
 
 
 def _declared(kind: Any, names: str, note: str) -> list[Capability]:
@@ -135,7 +131,7 @@ class TorchForgeBackend(Backend):
             config = self._config(job, [])
         except PtsdkError:
             return []  # passthrough refusals are reported by passthrough_problems
-        return [f"{CONFIG_FILE} {p} (torchtitan {TORCHTITAN} dataclasses)" for p in schema_problems(config)]
+        return [f"{CONFIG_FILE} {p} (torchtitan {TORCHTITAN} dataclasses)" for p in schema_problems(SCHEMA, config)]
 
     def translate(self, job: Job) -> Plan:
         import yaml
@@ -147,7 +143,7 @@ class TorchForgeBackend(Backend):
             raise PtsdkError(f"backend {self.name}: the job cannot run on TorchForge", lines=problems)
         notes: list[Note] = []
         config = self._config(job, notes)
-        bad = schema_problems(config)
+        bad = schema_problems(SCHEMA, config)
         if bad:
             raise PtsdkError(f"backend {self.name}: {CONFIG_FILE} breaks torchtitan's job config", lines=bad)
         return Plan(
