@@ -379,7 +379,7 @@ class AxolotlBackend(TrainerBackend):
             for entry in cfg.get(section) or []:
                 entry.update(path=IMAGE_DATA[split], split="train", ds_type="json")
                 # The converted records are canonical: Axolotl's mappings would rename them again.
-                for key in ("message_property_mappings", "roles", "field_messages"):
+                for key in ("message_property_mappings", "roles"):
                     entry.pop(key, None)
                 entry["field_messages"] = "messages"
         notes.append(
