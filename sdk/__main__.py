@@ -1,3 +1,3 @@
-from ptsdk.cli import main
+from ptsdk.cli import entry
 
-main()
+entry()

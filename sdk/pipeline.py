@@ -221,6 +221,14 @@ class RunTerminated(PtsdkError):
     exit_code = 128 + signal.SIGTERM
 
 
+def platform_name() -> str:
+    """platform.platform()'s system-release-machine-with-libc, without the processor field it also asks for,
+    which costs a `uname -p` process on Linux."""
+    name = f"{platform.system()}-{platform.release()}-{platform.machine()}"
+    lib, version = platform.libc_ver()
+    return f"{name}-with-{lib}{version}" if lib else name
+
+
 def manifest(job: Job, backend: Backend, plan: Plan, run_dir: Path, **extra: object) -> dict:
     from ptsdk.launch import render_shell, this_process
 
@@ -243,7 +251,7 @@ def manifest(job: Job, backend: Backend, plan: Plan, run_dir: Path, **extra: obj
         "host": {
             "hostname": platform.node(),
             "user": getpass.getuser(),
-            "platform": platform.platform(),
+            "platform": platform_name(),
             "ptsdk_python": sys.version.split()[0],
         },
         # The ptsdk process running it: a reader shows a `running` run whose process is gone as `lost`.

@@ -146,9 +146,9 @@ def test_fast_start_imports_no_framework(args: list[str], write_job) -> None:
     """The light commands import no framework (and not even rich). Their speed is measured in bench/bench_cli.py."""
     args = [str(write_job(minimal_job())) if a == "JOB" else a for a in args]
     code = (
-        "import sys, runpy\n"
-        f"sys.argv = ['ptsdk', *{args!r}]\n"
-        "try:\n    runpy.run_module('ptsdk', run_name='__main__')\n"
+        "import sys\n"
+        "from ptsdk.cli import main\n"  # what the ptsdk command runs, before its quick exit (test_cli_exit.py)
+        f"try:\n    main({args!r})\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "print('\\nLOADED', ' '.join(m for m in " + repr(HEAVY) + " if m in sys.modules))\n"
     )

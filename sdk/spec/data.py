@@ -96,17 +96,17 @@ class DataSpec(SpecModel):
         "a separate data.eval.",
     )
     columns: dict[str, str] = Field(
-        default_factory=dict,
+        default={},
         description="Canonical field -> column name in the source, for data whose columns are named differently.",
     )
     message_keys: dict[Literal["role", "content", "thinking"], str] = Field(
-        default_factory=dict,
+        default={},
         description="Key names inside each message, where the data's differ from role/content: e.g. ShareGPT's "
         "{role: from, content: value}. thinking: the key holding an assistant turn's reasoning, passed to the chat "
         "template as reasoning_content.",
     )
     role_names: dict[str, Literal["system", "user", "assistant", "tool"]] = Field(
-        default_factory=dict,
+        default={},
         description="Role values in the data -> canonical roles, e.g. {human: user, gpt: assistant}.",
     )
     prompt_in_answers: bool = Field(

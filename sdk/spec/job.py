@@ -49,7 +49,7 @@ class Job(SpecModel):
         "Unset: each framework's own generation (TRL and Axolotl generate with the training model).",
     )
     backend_options: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
+        default={},
         description="Per-backend passthrough: backend name -> native keys merged into ptsdk's native config. "
         "Mappings merge key by key (TRL, Axolotl; vERL Hydra overrides and OpenRLHF flags take dotted keys, "
         "nested mappings flatten to them; vERL: '+key' for a key new to vERL; OpenRLHF: flag names without '--', "

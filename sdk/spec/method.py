@@ -140,7 +140,7 @@ class _OnlineRL(_Method):
     )
     clip_epsilon: float = Field(0.2, gt=0, lt=1, description="PPO-style ratio clipping range.")
     rewards: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="Reward functions as 'file.py:function' (relative to the job file) or 'module:function'. "
         "Each is called as fn(prompts, completions, **columns) and returns one float per completion.",
     )

@@ -23,5 +23,5 @@ class OutputSpec(SpecModel):
         None, ge=1, description="Evaluate N times per pass over the training data, instead of eval_steps."
     )
     report_to: list[Literal["tensorboard", "wandb", "mlflow", "trackio"]] = Field(
-        default_factory=list, description="Experiment trackers besides ptsdk's own metrics.jsonl."
+        default=[], description="Experiment trackers besides ptsdk's own metrics.jsonl."
     )
