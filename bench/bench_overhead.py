@@ -9,6 +9,11 @@ first (ABBA), so drift in the machine's speed falls on both sides. The report gi
 median of each side and the ratio (target: at most 2% slower), and splits ptsdk's side into the framework's
 command as ptsdk ran it (the manifest's wall_time_s) and ptsdk's own time around it.
 
+Single pairs vary by several per cent on a small machine, more than the effect measured, so the verdict takes
+the larger of the ratio of medians and 1 + ptsdk's own time / the native median (own time is measured within
+one process and varies by a few 10 ms). For scale, it also times a bare interpreter importing the libraries
+ptsdk's start stands on (pydantic, click, PyYAML, importlib.metadata): what no Python CLI built on them can beat.
+
 The first `ptsdk run` also pays the framework's own config check; it is reported apart (`first run`), and the
 pairs start after it, as a rerun of a job does. Both sides run with Python's bytecode cache on (an installed
 ptsdk has its .pyc files; PYTHONDONTWRITEBYTECODE, set on some machines, would make ptsdk recompile its sources
@@ -32,6 +37,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 1.02
+LIBRARIES = "import importlib.metadata, click, yaml; from pydantic import BaseModel, Field"
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -96,11 +102,25 @@ def main() -> int:
     command_median = statistics.median(inside)
     own_median = statistics.median(p[1] - c for p, c in zip(pairs, inside, strict=True))
     ratio = ptsdk_median / native_median
+    # The ratio of medians carries the machine's noise (single pairs vary by +-5% here). ptsdk's own time (its
+    # wall time less the framework command's, both in one process) varies by a few 10 ms only: the fixed cost.
+    in_run = command_median / native_median
+    fixed = 1 + own_median / native_median
+    verdict = max(ratio, fixed)
+    libraries = min(timed([sys.executable, "-c", LIBRARIES], ROOT, env) for _ in range(7))
     print(f"first ptsdk run (with the framework's config check): {first:.2f}s")
     print(
         f"median: native {native_median:.2f}s, ptsdk run {ptsdk_median:.2f}s "
-        f"(the command {command_median:.2f}s, ptsdk's own {own_median:.2f}s), ratio {ratio:.3f} "
-        f"({'within' if ratio <= TARGET else 'ABOVE'} the {TARGET:.2f} target)"
+        f"(the command {command_median:.2f}s, ptsdk's own {own_median:.2f}s), ratio {ratio:.3f}"
+    )
+    print(
+        f"the command under ptsdk vs native: {in_run:.3f} (live view, log capture, watchdog); ptsdk's own time: "
+        f"{own_median:.2f}s, {own_median / native_median:.1%} of this job, 2% of a {own_median / 0.02:.0f}s one"
+    )
+    print(f"python importing ptsdk's libraries alone (pydantic, click, PyYAML, importlib.metadata): {libraries:.2f}s")
+    print(
+        f"verdict (the larger of the ratio and 1 + own/native): {verdict:.3f}, "
+        f"{'within' if verdict <= TARGET else 'ABOVE'} the {TARGET:.2f} target"
     )
     if args.json:
         args.json.write_text(
@@ -113,13 +133,17 @@ def main() -> int:
                     "command_under_ptsdk_median_s": command_median,
                     "ptsdk_own_median_s": own_median,
                     "ratio": ratio,
+                    "command_vs_native": in_run,
+                    "fixed_cost_ratio": fixed,
+                    "verdict": verdict,
+                    "libraries_start_s": libraries,
                     "steps": args.steps,
                     "backend": args.backend,
                 },
                 indent=2,
             )
         )
-    return 0 if ratio <= TARGET else 1
+    return 0 if verdict <= TARGET else 1
 
 
 if __name__ == "__main__":
