@@ -226,14 +226,6 @@ def cross_field_problems(job: Job) -> list[tuple[Loc, str, Any]]:
     if d.device == "cpu":
         if t.precision == "fp16":
             out.append((("training", "precision"), "fp16 needs a GPU; use fp32 (or bf16) with device=cpu", t.precision))
-        if job.model.quantization != "none":
-            out.append(
-                (
-                    ("model", "quantization"),
-                    "bitsandbytes quantization needs a GPU; use device=gpu or quantization none",
-                    job.model.quantization,
-                )
-            )
         if d.strategy in ("fsdp", "deepspeed", "megatron"):
             out.append(
                 (("distributed", "strategy"), f"{d.strategy} needs GPUs; use ddp (gloo) with device=cpu", d.strategy)

@@ -8,7 +8,6 @@ One run per adapter type, shared by the assertions on it: each trains a few seco
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ptsdk.rundir import RunDir, write_plan
-from ptsdk.spec.load import validate_job
+from ptsdk.rundir import RunDir
 from ptsdk_unsloth.backend import CONFIG, UnslothBackend
 
 from .conftest import EXAMPLES, assert_loads, backend_env, build_tiny_model, natively_rejected, read_run, trained
@@ -106,26 +104,17 @@ def test_sft_full_trains_and_saves(full_run, unsloth_env) -> None:  # type: igno
 
 
 def test_sft_qlora_trains_4bit_on_cpu(unsloth_env, unsloth_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """ptsdk's spec keeps bitsandbytes to device=gpu, so the GPU QLoRA plan ptsdk generates is run as it is, with
-    Unsloth's CPU backend forced: bitsandbytes 0.50 has CPU NF4 kernels and Unsloth loads the base in 4 bits
-    (unsloth_zoo/cpu/loader.py); the runner fails if it fell back to 16-bit weights."""
+    """`ptsdk run` of a CPU QLoRA job: bitsandbytes 0.50 has CPU NF4 kernels and Unsloth's CPU loader keeps the base
+    in 4 bits (unsloth_zoo/cpu/loader.py); the runner fails if it fell back to 16-bit weights."""
     data = job_data(unsloth_model, precision="bf16")
     data["adapter"]["type"] = "qlora"
     data["model"]["quantization"] = "4bit"
-    data["distributed"] = {"device": "gpu"}
-    plan = UnslothBackend().translate(validate_job(data))
-    assert yaml.safe_load(plan.file(CONFIG).content or "")["load_in_4bit"] is True
-    write_plan(plan, tmp_path)
-    env = {**os.environ, **plan.env, "UNSLOTH_FORCE_CPU": "1", "CUDA_VISIBLE_DEVICES": ""}
-    argv = plan.launch.resolved(unsloth_env.python)
-    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads((tmp_path / SUMMARY).read_text())
-    assert summary["linear4bit_layers"] > 0 and summary["global_step"] == 6
-    log = (tmp_path / "logs" / "trainer_log.jsonl").read_text().splitlines()
-    losses = [r["loss"] for r in map(json.loads, log) if "loss" in r]
-    assert len(losses) == 6 and losses[-1] < losses[0], losses
-    assert (tmp_path / "model" / "adapter_model.safetensors").exists()
+    run_dir, manifest, metrics = ptsdk_run(data, tmp_path)
+    assert manifest["job"]["distributed"]["device"] == "cpu"
+    summary = learned(run_dir, manifest, metrics, 6)
+    assert summary["linear4bit_layers"] > 0
+    assert yaml.safe_load((run_dir / CONFIG).read_text())["load_in_4bit"] is True
+    assert (run_dir / "model" / "adapter_model.safetensors").exists()
 
 
 def test_unsloths_parser_checks_what_ptsdk_generates(unsloth_model, tmp_path, unsloth_env) -> None:  # type: ignore[no-untyped-def]

@@ -90,7 +90,14 @@ class UnslothBackend(TrainerBackend):
             "qlora",
             T,
             TESTS + "test_sft_qlora_trains_4bit_on_cpu",
-            note="the GPU plan run on a CPU (bitsandbytes 0.50 CPU NF4); ptsdk's spec keeps quantization to device=gpu",
+            note="trained on CPU: bitsandbytes 0.50's CPU NF4 kernels, Unsloth's CPU loader keeps the base in 4 bits",
+        ),
+        *caps(
+            "feature",
+            "quantized_cpu",
+            T,
+            TESTS + "test_sft_qlora_trains_4bit_on_cpu",
+            note="4-bit only (8-bit loading is GPU-only in Unsloth and refused)",
         ),
         *caps("device", "cpu", T, TESTS + "test_sft_lora_trains_and_saves", note=CPU_BACKEND),
     )
