@@ -68,7 +68,8 @@ KNOWN_KEYS: frozenset[tuple[str, str]] = frozenset(
         for name in (
             "packing padding_free token_batching adam_betas min_lr special_tokens dataset_subset eval_split "
             "instruction_records per_epoch_cadence unlimited_prompt several_steps_per_rollout epochs_per_rollout "
-            "rollout_server message_mapping implicit_prompt loss_per_micro_batch quantized_cpu"
+            "rollout_server message_mapping implicit_prompt loss_per_micro_batch quantized_cpu:4bit "
+            "quantized_cpu:8bit"
         ).split()
     }
     | {("feature", f"kl_in_{where}:{k}") for where in ("loss", "reward") for k in ("k1", "k2", "k3")}
@@ -105,9 +106,9 @@ def features_of(job: Job) -> list[tuple[str, str, str]]:
     want(t.min_lr_ratio > 0, "min_lr", "training.min_lr_ratio", "a cosine floor (min_lr_ratio)")
     want(
         job.distributed.device == "cpu" and job.model.quantization != "none",
-        "quantized_cpu",
+        f"quantized_cpu:{job.model.quantization}",
         "model.quantization",
-        "a bitsandbytes-quantized base on CPU",
+        f"a {job.model.quantization} bitsandbytes base on CPU",
     )
     want(
         t.loss_normalization == "micro_batch",

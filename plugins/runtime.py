@@ -70,6 +70,28 @@ def note_rank(args: Any) -> None:
         json.dump({"rank": args.process_index, "world_size": args.world_size, "host": socket.gethostname()}, f)
 
 
+MODEL_SUMMARY = os.path.join("logs", "model.json")
+
+
+def note_model(model: Any, path: str = MODEL_SUMMARY) -> None:
+    """What the trainer trains: its parameters, how many of them train, and its bitsandbytes layers by class
+    (Linear4bit, Linear8bitLt), so that a quantized base that loaded unquantized shows. peft's LoRA wrappers are
+    not counted, only the bitsandbytes layers they wrap."""
+    quantized: dict[str, int] = {}
+    for module in model.modules():
+        cls = type(module)
+        if cls.__module__.startswith("bitsandbytes"):
+            quantized[cls.__name__] = quantized.get(cls.__name__, 0) + 1
+    summary = {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "bitsandbytes_layers": quantized,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(summary, f)
+
+
 def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:
     """Hash every *input_ids column of the dataset, row by row in order."""
     digest, rows, tokens = hashlib.sha256(), 0, 0

@@ -178,16 +178,17 @@ def test_one_feasibility_verdict_for_every_command(ptsdk, write_job) -> None:
 
 
 def test_a_quantized_base_on_cpu_is_the_backends_question(ptsdk, write_job) -> None:  # type: ignore[no-untyped-def]
-    """Not a spec rule: bitsandbytes 0.50 has CPU kernels and Unsloth trains QLoRA on a CPU
-    (tests/backends/test_unsloth.py); the others are refused before launch, naming it."""
+    """Not a spec rule: bitsandbytes 0.50 has CPU kernels, and Axolotl and Unsloth train on a 4-bit base on a CPU
+    (tests/backends/test_axolotl.py, test_unsloth.py); the others are refused before launch, naming them."""
     job = minimal_job(
         adapter={"type": "qlora"}, model={"name_or_path": "o/m", "quantization": "4bit"}, distributed={"device": "cpu"}
     )
     reasons = check(validate_job(job), "trl", get_backends()).reasons()
-    assert "model.quantization: trl cannot run a bitsandbytes-quantized base on CPU; backends that can: unsloth" in (
-        reasons
+    assert (
+        "model.quantization: trl cannot run a 4bit bitsandbytes base on CPU; backends that can: axolotl, unsloth"
+        in (reasons)
     )
     r = ptsdk("validate", str(write_job(job)))
-    assert r.code == 0 and "accepted by 1 of" in r.out and "backends: unsloth" in r.out, r.out
+    assert r.code == 0 and "accepted by 2 of" in r.out and "backends: axolotl, unsloth" in r.out, r.out
     on_gpu = validate_job({**job, "distributed": {"device": "gpu"}})
     assert not any("quantized" in line for line in check(on_gpu, "trl", get_backends()).reasons())

@@ -139,7 +139,20 @@ class AxolotlBackend(TrainerBackend):
         ),
         *caps("adapter", "full", T, FULL_SFT_RUN),
         *caps("adapter", "lora", T, SFT_EXAMPLE),
-        *caps("adapter", "qlora", V, TESTS + "test_every_method_and_adapter_passes_axolotl_validator"),
+        *caps(
+            "adapter",
+            "qlora",
+            T,
+            TESTS + "test_quantized_base_trains_on_cpu",
+            note="trained on CPU (bitsandbytes 0.50's CPU kernels); every method's QLoRA config passes its validator",
+        ),
+        *caps(
+            "feature",
+            "quantized_cpu:4bit quantized_cpu:8bit",
+            T,
+            TESTS + "test_quantized_base_trains_on_cpu",
+            note="bitsandbytes 0.50's CPU kernels: Linear4bit / Linear8bitLt layers in the trained model",
+        ),
         *caps(
             "strategy",
             "ddp fsdp",

@@ -94,10 +94,10 @@ class UnslothBackend(TrainerBackend):
         ),
         *caps(
             "feature",
-            "quantized_cpu",
+            "quantized_cpu:4bit",
             T,
             TESTS + "test_sft_qlora_trains_4bit_on_cpu",
-            note="4-bit only (8-bit loading is GPU-only in Unsloth and refused)",
+            note="Unsloth's 8-bit loading is GPU-only (refused)",
         ),
         *caps("device", "cpu", T, TESTS + "test_sft_lora_trains_and_saves", note=CPU_BACKEND),
     )
