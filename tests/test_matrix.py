@@ -178,17 +178,21 @@ def test_one_feasibility_verdict_for_every_command(ptsdk, write_job) -> None:
 
 
 def test_a_quantized_base_on_cpu_is_the_backends_question(ptsdk, write_job) -> None:  # type: ignore[no-untyped-def]
-    """Not a spec rule: bitsandbytes 0.50 has CPU kernels, and Axolotl and Unsloth train on a 4-bit base on a CPU
-    (tests/backends/test_axolotl.py, test_unsloth.py); the others are refused before launch, naming them."""
+    """Not a spec rule: bitsandbytes 0.50 has CPU kernels, and TRL, Axolotl and Unsloth train on a 4-bit base on a
+    CPU (tests/backends); the others are refused before launch, naming them."""
     job = minimal_job(
         adapter={"type": "qlora"}, model={"name_or_path": "o/m", "quantization": "4bit"}, distributed={"device": "cpu"}
     )
-    reasons = check(validate_job(job), "trl", get_backends()).reasons()
-    assert (
-        "model.quantization: trl cannot run a 4bit bitsandbytes base on CPU; backends that can: axolotl, unsloth"
-        in (reasons)
+    reasons = check(validate_job(job), "verl", get_backends()).reasons()
+    assert "model.quantization: verl cannot run a 4bit bitsandbytes base on CPU; backends that can: " in "\n".join(
+        reasons
     )
     r = ptsdk("validate", str(write_job(job)))
-    assert r.code == 0 and "accepted by 2 of" in r.out and "backends: axolotl, unsloth" in r.out, r.out
+    assert r.code == 0 and "accepted by 3 of" in r.out and "backends: axolotl, trl, unsloth" in r.out, r.out
+    eight = {**job, "adapter": {"type": "lora"}, "model": {"name_or_path": "o/m", "quantization": "8bit"}}
+    r = ptsdk("validate", str(write_job(eight, "eight.yaml")))
+    assert r.code == 0 and "backends: axolotl, trl" in r.out, r.out  # Unsloth loads 8 bits on GPUs only
     on_gpu = validate_job({**job, "distributed": {"device": "gpu"}})
-    assert not any("quantized" in line for line in check(on_gpu, "trl", get_backends()).reasons())
+    assert not any(
+        "quantized" in line or "bitsandbytes" in line for line in check(on_gpu, "verl", get_backends()).reasons()
+    )

@@ -124,7 +124,20 @@ class TRLBackend(TrainerBackend):
         *caps("loss", " ".join(f"grpo:{v}" for v in GRPO_LOSSES if v != "grpo"), V, TESTS + PARSER_TEST),
         *caps("adapter", "full", T, TESTS + "test_sft_full"),
         *caps("adapter", "lora", T, TESTS + "test_sft_lora"),
-        *caps("adapter", "qlora", V, TESTS + "test_qlora_and_fsdp_pass_trl_parser", note="bitsandbytes needs a GPU"),
+        *caps(
+            "adapter",
+            "qlora",
+            T,
+            TESTS + "test_quantized_base_trains_on_cpu",
+            note="trained on CPU (bitsandbytes 0.50's CPU kernels)",
+        ),
+        *caps(
+            "feature",
+            "quantized_cpu:4bit quantized_cpu:8bit",
+            T,
+            TESTS + "test_quantized_base_trains_on_cpu",
+            note="bitsandbytes 0.50's CPU kernels: Linear4bit / Linear8bitLt layers in the trained model",
+        ),
         *caps("strategy", "ddp", T, TESTS + "test_sft_ddp_two_processes"),
         *caps("strategy", "fsdp", V, TESTS + "test_qlora_and_fsdp_pass_trl_parser", note="FSDP needs GPUs"),
         *caps(
@@ -865,7 +878,7 @@ def _optimizer_note(name: str, device: str) -> str:
         # (bitsandbytes/optim/optimizer.py:374-381).
         note += "; on a CPU bitsandbytes does not page, it runs the non-paged optimizer"
     if optim in ("adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit"):
-        note += "; needs bitsandbytes in TRL's environment"
+        note += "; bitsandbytes' (in ptsdk's TRL environment; a TRL environment of your own needs it too)"
     return note
 
 

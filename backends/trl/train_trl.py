@@ -312,6 +312,7 @@ def main() -> None:
         METRICS_LOG,
         jsonl_metrics_callback,
         model_card_without_trackio,
+        note_model,
         note_rank,
         own_the_optimization,
         tracking_callback,
@@ -389,6 +390,7 @@ def main() -> None:
         metrics.track(trainer, "_total_train_tokens")
     if training.process_index == 0:
         write_data_fingerprint(trainer.train_dataset)
+        note_model(trainer.model)  # logs/model.json: a quantized base shows its bitsandbytes layers
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     print(
         f"[ptsdk] rank {training.process_index}: {trainer_cls.__name__}, world size {world}, device {training.device}",

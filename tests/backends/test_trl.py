@@ -215,7 +215,7 @@ def test_native_check_rejects_what_trl_rejects(example_job) -> None:
 
 
 def test_qlora_and_fsdp_pass_trl_parser(example_job) -> None:
-    """No GPU here: QLoRA and FSDP are checked by TRL's parser, not trained (the matrix says 'validated')."""
+    """No GPU here: FSDP and the GPU QLoRA plan are checked by TRL's parser (QLoRA trains on a CPU: below)."""
     gpu = {"device": "gpu", "gpus_per_node": 2, "strategy": "fsdp"}
     _native(example_job("sft_full.yaml", distributed=gpu, training={"precision": "bf16", "micro_batch_size": 4}))
     _native(
@@ -227,6 +227,27 @@ def test_qlora_and_fsdp_pass_trl_parser(example_job) -> None:
             training={"precision": "bf16"},
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("quantization", "adapter", "layer"), [("4bit", "qlora", "Linear4bit"), ("8bit", "lora", "Linear8bitLt")]
+)
+def test_quantized_base_trains_on_cpu(ptsdk, example_job, tmp_path, quantization, adapter, layer) -> None:  # type: ignore[no-untyped-def]
+    """bitsandbytes 0.50 has CPU kernels: TRL trains an adapter on a 4-bit or 8-bit base on a CPU, and the model it
+    trains holds the quantized layers (logs/model.json, ptsdk's runner), not a base loaded in 16 bits."""
+    job = example_job(
+        "sft_lora.yaml",
+        adapter={"type": adapter, "r": 8, "alpha": 16, "dropout": 0.0},
+        model={"quantization": quantization},
+        training={"max_steps": 4, "warmup_ratio": 0.0},
+    )
+    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
+    train = assert_trained(manifest, metrics, 4)
+    assert train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
+    model = json.loads((tmp_path / "run" / "logs" / "model.json").read_text())
+    assert model["bitsandbytes_layers"] == {layer: 14} and 0 < model["trainable_parameters"] < 20_000, model
+    assert f"load_in_{quantization}: true" in (tmp_path / "run" / "trl_config.yaml").read_text()
+    assert (tmp_path / "run" / "model" / "adapter_model.safetensors").exists()
 
 
 def test_multi_node_launcher_passes_torchrun_parser(example_job) -> None:
