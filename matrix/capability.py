@@ -47,3 +47,9 @@ class Capability:
 def caps(kind: Kind, names: str, verified: Verified, evidence: str = "", note: str = "") -> list[Capability]:
     """Several capabilities of one kind that share their evidence: caps("loss", "dpo:ipo dpo:hinge", ...)."""
     return [Capability(kind, name, verified, evidence, note) for name in names.split()]
+
+
+def declared(kind: Kind, names: str, note: str = "") -> list[Capability]:
+    """Capabilities a backend declares and no test here runs (a git-only framework's): the note says where the
+    framework's source shows them."""
+    return caps(kind, names, Verified.declared, note=note)

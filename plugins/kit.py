@@ -8,7 +8,8 @@
   :func:`apply_flag_passthrough` (command-line flags, :func:`parse_flags`): ``backend_options.<backend>``
   merged into a native config without replacing what ptsdk sets (unless ``ptsdk_override`` names it),
   with notes; :func:`passthrough_problems` reports the refusals for ``static_problems``.
-- :data:`HF_OPTIMIZERS`: ptsdk optimizer names in transformers' ``optim`` vocabulary.
+- :data:`HF_OPTIMIZERS`: ptsdk optimizer names in transformers' ``optim`` vocabulary; :func:`hf_training_args`:
+  the optimization keys every transformers-Trainer runner writes alike.
 - :class:`Effective`: the settings a framework will really use, in ptsdk's units, for parity tables;
   the part every backend shares is computed from the job once.
 - :func:`runtime_file`: ptsdk_runtime.py for the run directory (data fingerprint, JSONL metrics callback).
@@ -60,6 +61,32 @@ HF_OPTIMIZERS = {
     "adafactor": "adafactor",
     "rmsprop": "rmsprop",
 }
+
+
+def hf_training_args(job: Job) -> dict[str, Any]:
+    """The job's batch, schedule, optimizer, precision, seeds and run length in transformers' TrainingArguments
+    names, as every runner built on its Trainer writes them (TRL, Unsloth); each adds its own keys."""
+    t = job.training
+    out: dict[str, Any] = {
+        "per_device_train_batch_size": t.micro_batch_size,
+        "gradient_accumulation_steps": job.gradient_accumulation_steps,
+        "learning_rate": t.learning_rate,
+        "lr_scheduler_type": t.lr_scheduler,
+        # Whole steps when the run length is known; else a ratio (a float below 1), which the Trainer rounds up.
+        "warmup_steps": job.warmup_steps if job.warmup_steps is not None else t.warmup_ratio,
+        "weight_decay": t.weight_decay,
+        "max_grad_norm": t.max_grad_norm,
+        "optim": HF_OPTIMIZERS[t.optimizer],
+        "bf16": t.precision == "bf16",
+        "fp16": t.precision == "fp16",
+        "seed": t.seed,
+        "data_seed": t.seed,
+    }
+    if t.max_steps is not None:
+        out["max_steps"] = t.max_steps
+    else:
+        out["num_train_epochs"] = t.epochs
+    return out
 
 
 def launcher_for(job: Job, kind: LauncherKind = "torchrun") -> Launcher:

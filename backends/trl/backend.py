@@ -23,6 +23,7 @@ from ptsdk.plugins.kit import (
     common_env,
     data_order,
     hf_loss_normalization,
+    hf_training_args,
     launcher_for,
     local_inputs,
     no_checkpoint_error,
@@ -505,20 +506,8 @@ class TRLBackend(TrainerBackend):
     def _training(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         t, d = job.training, job.distributed
         out: dict[str, Any] = {
-            "per_device_train_batch_size": t.micro_batch_size,
-            "gradient_accumulation_steps": job.gradient_accumulation_steps,
-            "learning_rate": t.learning_rate,
-            "lr_scheduler_type": t.lr_scheduler,
-            # Whole steps when the run length is known; else a ratio (a float below 1), which TRL rounds up.
-            "warmup_steps": job.warmup_steps if job.warmup_steps is not None else t.warmup_ratio,
-            "weight_decay": t.weight_decay,
-            "max_grad_norm": t.max_grad_norm,
-            "optim": HF_OPTIMIZERS[t.optimizer],
-            "bf16": t.precision == "bf16",
-            "fp16": t.precision == "fp16",
+            **hf_training_args(job),
             "activation_checkpointing": t.gradient_checkpointing,
-            "seed": t.seed,
-            "data_seed": t.seed,
             "train_sampling_strategy": "random" if t.shuffle else "sequential",
         }
         if job.method.family == "rl" and not t.shuffle:
@@ -537,10 +526,6 @@ class TRLBackend(TrainerBackend):
                     "pairs neighbouring rows); shuffle the file beforehand",
                 )
             )
-        if t.max_steps is not None:
-            out["max_steps"] = t.max_steps
-        else:
-            out["num_train_epochs"] = t.epochs
         if (t.adam_beta1, t.adam_beta2, t.adam_epsilon) != (0.9, 0.999, 1e-8):
             out.update(adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=t.adam_epsilon)
         if t.min_lr_ratio > 0:

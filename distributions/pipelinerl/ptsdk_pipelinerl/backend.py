@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ptsdk.errors import PtsdkError
-from ptsdk.matrix.capability import Capability, Verified, caps
+from ptsdk.matrix.capability import Capability, declared
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems, schema_problems
 from ptsdk.spec import Job
@@ -69,10 +69,6 @@ SCHEDULERS = {
 SCHEMA = "ptsdk_pipelinerl.schema:PipelineRLConfig"
 
 
-def _declared(kind: Any, names: str, note: str) -> list[Capability]:
-    return caps(kind, names, Verified.declared, note=note)
-
-
 class PipelineRLBackend(Backend):
     name = "pipelinerl"
     framework = "pipelinerl"
@@ -82,26 +78,26 @@ class PipelineRLBackend(Backend):
     verified_with: ClassVar[dict[str, str]] = {"pipelinerl": f"0.1.0@{COMMIT[:8]}"}
     install_hint = INSTALL
     capabilities: ClassVar[tuple[Capability, ...]] = (
-        *_declared("method", "grpo", "conf/finetune/base.yaml (rl), pipelinerl/finetune/rl/__init__.py:43-105"),
-        *_declared(
+        *declared("method", "grpo", "conf/finetune/base.yaml (rl), pipelinerl/finetune/rl/__init__.py:43-105"),
+        *declared(
             "loss",
             "grpo:grpo",
             "rl.policy_loss ppo with group-mean advantages divided by the group std "
             "(pipelinerl/finetune/rl/__init__.py:297-303, 505-525); token losses are summed (sum_sum, line 365)",
         ),
-        *_declared("adapter", "full", "conf/finetune/base.yaml: the whole model trains"),
-        *_declared("reward", "functions", "ptsdk's rollout policy (actor.rollout_policy, pipelinerl/actor.py:141)"),
-        *_declared(
+        *declared("adapter", "full", "conf/finetune/base.yaml: the whole model trains"),
+        *declared("reward", "functions", "ptsdk's rollout policy (actor.rollout_policy, pipelinerl/actor.py:141)"),
+        *declared(
             "strategy", "ddp", "use_deepspeed and use_fsdp false: accelerate's base_mp/base_nomp (launch.py:353-360)"
         ),
-        *_declared("strategy", "fsdp", "use_fsdp: accelerate's fsdp_mp/fsdp_nomp (launch.py:353-360)"),
-        *_declared(
+        *declared("strategy", "fsdp", "use_fsdp: accelerate's fsdp_mp/fsdp_nomp (launch.py:353-360)"),
+        *declared(
             "strategy",
             "deepspeed_zero1 deepspeed_zero2 deepspeed_zero3",
             "use_deepspeed with deepspeed_config, one of conf/deepspeed/*.json (launch.py:346-352)",
         ),
-        *_declared("rollout", "vllm", "pipelinerl/launch.py:191-248 run_actor_llm (vLLM actor servers)"),
-        *_declared("feature", "packing", "finetune.seq_packing (needs flash attention, finetune_loop.py:315-323)"),
+        *declared("rollout", "vllm", "pipelinerl/launch.py:191-248 run_actor_llm (vLLM actor servers)"),
+        *declared("feature", "packing", "finetune.seq_packing (needs flash attention, finetune_loop.py:315-323)"),
     )
 
     def static_problems(self, job: Job) -> list[str]:

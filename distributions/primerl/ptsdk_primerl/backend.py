@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ptsdk.errors import PtsdkError
-from ptsdk.matrix.capability import Capability, Verified, caps
+from ptsdk.matrix.capability import Capability, declared
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.kit import apply_passthrough, common_env, local_inputs, passthrough_problems, schema_problems
 from ptsdk.spec import Job
@@ -47,10 +47,6 @@ ALL_ROLES = {"system": True, "user": True, "assistant": True, "tool": True}
 SCHEMA = "ptsdk_primerl.schema:SFTConfig"
 
 
-def _declared(kind: Any, names: str, note: str) -> list[Capability]:
-    return caps(kind, names, Verified.declared, note=note)
-
-
 class PrimeRLBackend(Backend):
     name = "primerl"
     framework = "prime-rl"
@@ -60,23 +56,23 @@ class PrimeRLBackend(Backend):
     verified_with: ClassVar[dict[str, str]] = {"prime-rl": f"0.8.0@{COMMIT[:8]}"}
     install_hint = INSTALL
     capabilities: ClassVar[tuple[Capability, ...]] = (
-        *_declared("method", "sft", f"{CONFIGS}sft.py:191-289 SFTConfig; src/prime_rl/entrypoints/sft.py"),
-        *_declared(
+        *declared("method", "sft", f"{CONFIGS}sft.py:191-289 SFTConfig; src/prime_rl/entrypoints/sft.py"),
+        *declared(
             "method",
             "grpo",
             f"{CONFIGS}algorithm.py:200 GRPOAlgoConfig; prompts and rewards come from verifiers environments "
             f"({CONFIGS}orchestrator.py:119-132), so ptsdk's RL jobs (reward functions) are refused",
         ),
-        *_declared(
+        *declared(
             "loss",
             "grpo:grpo",
             f"{CONFIGS}algorithm.py:160-209 GRPOAlgoConfig; no reward functions: the matrix refuses RL jobs",
         ),
-        *_declared("adapter", "full", f"{CONFIGS}trainer.py:178-262 ModelConfig"),
-        *_declared("adapter", "lora", f"{CONFIGS}trainer.py:103-128 LoRAConfig (model.lora)"),
-        *_declared("strategy", "fsdp", f"{CONFIGS}trainer.py:197-209 (FSDP2: fsdp_cpu_offload, dp_replicate)"),
-        *_declared("feature", "adam_betas", f"{CONFIGS}trainer.py:436-443 AdamWConfig.betas1/betas2"),
-        *_declared("feature", "min_lr", f"{CONFIGS}trainer.py:378-385 CosineSchedulerConfig.min_lr"),
+        *declared("adapter", "full", f"{CONFIGS}trainer.py:178-262 ModelConfig"),
+        *declared("adapter", "lora", f"{CONFIGS}trainer.py:103-128 LoRAConfig (model.lora)"),
+        *declared("strategy", "fsdp", f"{CONFIGS}trainer.py:197-209 (FSDP2: fsdp_cpu_offload, dp_replicate)"),
+        *declared("feature", "adam_betas", f"{CONFIGS}trainer.py:436-443 AdamWConfig.betas1/betas2"),
+        *declared("feature", "min_lr", f"{CONFIGS}trainer.py:378-385 CosineSchedulerConfig.min_lr"),
     )
 
     def static_problems(self, job: Job) -> list[str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ptsdk.errors import PtsdkError
-from ptsdk.matrix.capability import Capability, Verified, caps
+from ptsdk.matrix.capability import Capability, declared
 from ptsdk.plugins.backend import Backend, Launcher, Note, Plan, PlanFile
 from ptsdk.plugins.kit import apply_passthrough, common_env, passthrough_problems, schema_problems
 from ptsdk.spec import Job
@@ -58,10 +58,6 @@ DECAY = {"linear": "linear", "cosine": "cosine"}
 SCHEMA = "ptsdk_torchforge.schema:SFTConfig"
 
 
-def _declared(kind: Any, names: str, note: str) -> list[Capability]:
-    return caps(kind, names, Verified.declared, note=note)
-
-
 class TorchForgeBackend(Backend):
     name = "torchforge"
     framework = "forge"
@@ -71,15 +67,15 @@ class TorchForgeBackend(Backend):
     verified_with: ClassVar[dict[str, str]] = {"forge": f"0.1.0@{COMMIT[:8]}", "torchtitan": TORCHTITAN}
     install_hint = INSTALL
     capabilities: ClassVar[tuple[Capability, ...]] = (
-        *_declared("method", "sft", "apps/sft/main.py (ForgeSFTRecipe over torchtitan's ForgeEngine)"),
-        *_declared("method", "grpo", "apps/grpo/main.py; its dataset and rewards are fixed (main.py:216-233, 333-335)"),
-        *_declared("loss", "grpo:grpo", "apps/grpo/main.py:122-139 simple_grpo_loss (sequence mean, batch mean)"),
-        *_declared("adapter", "full", "torchtitan trains the whole model; no LoRA anywhere in src/forge"),
-        *_declared("strategy", "fsdp", f"parallelism.data_parallel_shard_degree (torchtitan {TORCHTITAN} FSDP2)"),
-        *_declared("strategy", "ddp", "parallelism.data_parallel_replicate_degree (torchtitan's replicate)"),
-        *_declared("feature", "instruction_records", "AlpacaToMessages (src/forge/data/datasets/sft_dataset.py:18)"),
-        *_declared("feature", "packing", "PackedDataset + TextPacker, always on (apps/sft/main.py:148-153)"),
-        *_declared("feature", "min_lr", "lr_scheduler.min_lr_factor (torchtitan job_config.py:183-188)"),
+        *declared("method", "sft", "apps/sft/main.py (ForgeSFTRecipe over torchtitan's ForgeEngine)"),
+        *declared("method", "grpo", "apps/grpo/main.py; its dataset and rewards are fixed (main.py:216-233, 333-335)"),
+        *declared("loss", "grpo:grpo", "apps/grpo/main.py:122-139 simple_grpo_loss (sequence mean, batch mean)"),
+        *declared("adapter", "full", "torchtitan trains the whole model; no LoRA anywhere in src/forge"),
+        *declared("strategy", "fsdp", f"parallelism.data_parallel_shard_degree (torchtitan {TORCHTITAN} FSDP2)"),
+        *declared("strategy", "ddp", "parallelism.data_parallel_replicate_degree (torchtitan's replicate)"),
+        *declared("feature", "instruction_records", "AlpacaToMessages (src/forge/data/datasets/sft_dataset.py:18)"),
+        *declared("feature", "packing", "PackedDataset + TextPacker, always on (apps/sft/main.py:148-153)"),
+        *declared("feature", "min_lr", "lr_scheduler.min_lr_factor (torchtitan job_config.py:183-188)"),
     )
 
     def static_problems(self, job: Job) -> list[str]:

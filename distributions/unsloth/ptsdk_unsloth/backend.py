@@ -21,7 +21,6 @@ import yaml
 from ptsdk.matrix.capability import Verified, caps
 from ptsdk.plugins.backend import Note, Plan, PlanFile
 from ptsdk.plugins.kit import (
-    HF_OPTIMIZERS,
     LOSS_NORMALIZATION,
     OWNED_NORMALIZATION_SOURCE,
     OWNED_ORDER_SOURCE,
@@ -30,6 +29,7 @@ from ptsdk.plugins.kit import (
     apply_passthrough,
     common_env,
     data_order,
+    hf_training_args,
     launcher_for,
     local_inputs,
     owned_env,
@@ -247,24 +247,7 @@ class UnslothBackend(TrainerBackend):
 
     def _training(self, job: Job, notes: list[Note]) -> dict[str, Any]:
         t, d = job.training, job.distributed
-        out: dict[str, Any] = {
-            "per_device_train_batch_size": t.micro_batch_size,
-            "gradient_accumulation_steps": job.gradient_accumulation_steps,
-            "learning_rate": t.learning_rate,
-            "lr_scheduler_type": t.lr_scheduler,
-            "warmup_steps": job.warmup_steps if job.warmup_steps is not None else t.warmup_ratio,
-            "weight_decay": t.weight_decay,
-            "max_grad_norm": t.max_grad_norm,
-            "optim": HF_OPTIMIZERS[t.optimizer],
-            "bf16": t.precision == "bf16",
-            "fp16": t.precision == "fp16",
-            "seed": t.seed,
-            "data_seed": t.seed,
-        }
-        if t.max_steps is not None:
-            out["max_steps"] = t.max_steps
-        else:
-            out["num_train_epochs"] = t.epochs
+        out = hf_training_args(job)
         if d.device == "cpu":
             out["use_cpu"] = True
             if t.optimizer == "adamw":
