@@ -136,6 +136,31 @@ def trained(
     return train
 
 
+#: A quantized base on a CPU (bitsandbytes 0.50's CPU kernels): (model.quantization, adapter.type, the layer class).
+QUANTIZED_ON_CPU = pytest.mark.parametrize(
+    ("quantization", "adapter", "layer"), [("4bit", "qlora", "Linear4bit"), ("8bit", "lora", "Linear8bitLt")]
+)
+
+
+def quantized_sft_job(example_job, quantization: str, adapter: str) -> Path:  # type: ignore[no-untyped-def]
+    """The SFT example on a `quantization` base with an `adapter`, 4 steps."""
+    return example_job(
+        "sft_lora.yaml",
+        adapter={"type": adapter, "r": 8, "alpha": 16, "dropout": 0.0},
+        model={"quantization": quantization},
+        training={"max_steps": 4, "warmup_ratio": 0.0},
+    )
+
+
+def assert_trained_quantized(run_dir: Path, train: list[dict], layer: str) -> None:
+    """The loss fell, and the model trained held the tiny model's 14 linear layers as bitsandbytes `layer`s
+    (logs/model.json, ptsdk_runtime.note_model) under a small adapter, which was saved."""
+    assert train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
+    model = json.loads((run_dir / "logs" / "model.json").read_text())
+    assert model["bitsandbytes_layers"] == {layer: 14} and 0 < model["trainable_parameters"] < 20_000, model
+    assert (run_dir / "model" / "adapter_model.safetensors").exists()
+
+
 def assert_loads(env, model_dir: Path, *, adapter: bool) -> None:  # type: ignore[no-untyped-def]
     """The saved model or adapter loads again in the framework's environment and runs a forward pass."""
     code = (

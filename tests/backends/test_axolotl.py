@@ -14,7 +14,16 @@ from ptsdk.backends.axolotl.backend import AxolotlBackend
 from ptsdk.pipeline import load_checked
 from ptsdk.rundir import write_plan
 
-from .conftest import assert_loads, assert_vlm_learned, dataset_with_configs, run_on, trained
+from .conftest import (
+    QUANTIZED_ON_CPU,
+    assert_loads,
+    assert_trained_quantized,
+    assert_vlm_learned,
+    dataset_with_configs,
+    quantized_sft_job,
+    run_on,
+    trained,
+)
 
 pytestmark = pytest.mark.axolotl
 EXAMPLE_REWARD = str(Path(__file__).parents[2] / "examples" / "rewards.py") + ":correct"
@@ -48,26 +57,14 @@ def test_ipo_simpo(ptsdk, example_job, tmp_path, method: dict) -> None:
     ok(manifest, metrics, 2)
 
 
-@pytest.mark.parametrize(
-    ("quantization", "adapter", "layer"), [("4bit", "qlora", "Linear4bit"), ("8bit", "lora", "Linear8bitLt")]
-)
+@QUANTIZED_ON_CPU
 def test_quantized_base_trains_on_cpu(ptsdk, example_job, tmp_path, quantization, adapter, layer) -> None:  # type: ignore[no-untyped-def]
     """bitsandbytes 0.50 has CPU kernels: Axolotl trains an adapter on a 4-bit or 8-bit base on a CPU, and the
     model it trains holds the quantized layers (logs/model.json, ptsdk's plugin), not a base loaded in 16 bits."""
-    job = example_job(
-        "sft_lora.yaml",
-        adapter={"type": adapter, "r": 8, "alpha": 16, "dropout": 0.0},
-        model={"quantization": quantization},
-        training={"max_steps": 4, "warmup_ratio": 0.0},
-    )
-    manifest, metrics = run(ptsdk, job, tmp_path / "run")
-    train = ok(manifest, metrics, 4)
-    assert train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
-    model = json.loads((tmp_path / "run" / "logs" / "model.json").read_text())
-    assert model["bitsandbytes_layers"] == {layer: 14} and 0 < model["trainable_parameters"] < 20_000, model
+    manifest, metrics = run(ptsdk, quantized_sft_job(example_job, quantization, adapter), tmp_path / "run")
+    assert_trained_quantized(tmp_path / "run", ok(manifest, metrics, 4), layer)
     config = yaml.safe_load((tmp_path / "run" / "axolotl_config.yaml").read_text())
     assert config[f"load_in_{quantization}"] is True and config["adapter"] == adapter
-    assert (tmp_path / "run" / "model" / "adapter_model.safetensors").exists()
 
 
 def validate_many(env, jobs: dict[str, Path]) -> dict[str, dict]:  # type: ignore[no-untyped-def]

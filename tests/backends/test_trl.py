@@ -15,7 +15,16 @@ import pytest
 from ptsdk.backends.trl.backend import TRLBackend
 from ptsdk.pipeline import load_checked, native_check
 
-from .conftest import assert_loads, assert_vlm_learned, dataset_with_configs, run_on, trained
+from .conftest import (
+    QUANTIZED_ON_CPU,
+    assert_loads,
+    assert_trained_quantized,
+    assert_vlm_learned,
+    dataset_with_configs,
+    quantized_sft_job,
+    run_on,
+    trained,
+)
 
 pytestmark = pytest.mark.trl
 EXAMPLES_DATA = Path(__file__).parents[2] / "examples" / "data"
@@ -229,25 +238,13 @@ def test_qlora_and_fsdp_pass_trl_parser(example_job) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("quantization", "adapter", "layer"), [("4bit", "qlora", "Linear4bit"), ("8bit", "lora", "Linear8bitLt")]
-)
+@QUANTIZED_ON_CPU
 def test_quantized_base_trains_on_cpu(ptsdk, example_job, tmp_path, quantization, adapter, layer) -> None:  # type: ignore[no-untyped-def]
-    """bitsandbytes 0.50 has CPU kernels: TRL trains an adapter on a 4-bit or 8-bit base on a CPU, and the model it
-    trains holds the quantized layers (logs/model.json, ptsdk's runner), not a base loaded in 16 bits."""
-    job = example_job(
-        "sft_lora.yaml",
-        adapter={"type": adapter, "r": 8, "alpha": 16, "dropout": 0.0},
-        model={"quantization": quantization},
-        training={"max_steps": 4, "warmup_ratio": 0.0},
-    )
-    manifest, metrics = run_job(ptsdk, job, tmp_path / "run")
-    train = assert_trained(manifest, metrics, 4)
-    assert train[-1]["loss"] < train[0]["loss"], [m["loss"] for m in train]
-    model = json.loads((tmp_path / "run" / "logs" / "model.json").read_text())
-    assert model["bitsandbytes_layers"] == {layer: 14} and 0 < model["trainable_parameters"] < 20_000, model
+    """bitsandbytes 0.50 has CPU kernels: TRL trains an adapter on a 4-bit or 8-bit base on a CPU, and the
+    model it trains holds the quantized layers (logs/model.json, ptsdk's runner), not a base loaded in 16 bits."""
+    manifest, metrics = run_job(ptsdk, quantized_sft_job(example_job, quantization, adapter), tmp_path / "run")
+    assert_trained_quantized(tmp_path / "run", assert_trained(manifest, metrics, 4), layer)
     assert f"load_in_{quantization}: true" in (tmp_path / "run" / "trl_config.yaml").read_text()
-    assert (tmp_path / "run" / "model" / "adapter_model.safetensors").exists()
 
 
 def test_multi_node_launcher_passes_torchrun_parser(example_job) -> None:
