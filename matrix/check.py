@@ -69,7 +69,7 @@ KNOWN_KEYS: frozenset[tuple[str, str]] = frozenset(
             "packing padding_free token_batching adam_betas min_lr special_tokens dataset_subset eval_split "
             "instruction_records per_epoch_cadence unlimited_prompt several_steps_per_rollout epochs_per_rollout "
             "rollout_server message_mapping implicit_prompt loss_per_micro_batch quantized_cpu:4bit "
-            "quantized_cpu:8bit"
+            "quantized_cpu:8bit quantized_cpu:multi_process"
         ).split()
     }
     | {("feature", f"kl_in_{where}:{k}") for where in ("loss", "reward") for k in ("k1", "k2", "k3")}
@@ -104,11 +104,19 @@ def features_of(job: Job) -> list[tuple[str, str, str]]:
         "Adam betas/epsilon other than (0.9, 0.999, 1e-8)",
     )
     want(t.min_lr_ratio > 0, "min_lr", "training.min_lr_ratio", "a cosine floor (min_lr_ratio)")
+    quantized_cpu = job.distributed.device == "cpu" and job.model.quantization != "none"
+    bits = {"4bit": "a 4-bit", "8bit": "an 8-bit"}.get(job.model.quantization, "")
     want(
-        job.distributed.device == "cpu" and job.model.quantization != "none",
+        quantized_cpu,
         f"quantized_cpu:{job.model.quantization}",
         "model.quantization",
-        f"a {job.model.quantization} bitsandbytes base on CPU",
+        f"{bits} bitsandbytes base on CPU",
+    )
+    want(
+        quantized_cpu and job.distributed.world_size > 1,
+        "quantized_cpu:multi_process",
+        "model.quantization",
+        "a bitsandbytes base in several CPU processes",
     )
     want(
         t.loss_normalization == "micro_batch",

@@ -76,7 +76,8 @@ MODEL_SUMMARY = os.path.join("logs", "model.json")
 def note_model(model: Any, path: str = MODEL_SUMMARY) -> None:
     """What the trainer trains: its parameters, how many of them train, and its bitsandbytes layers by class
     (Linear4bit, Linear8bitLt), so that a quantized base that loaded unquantized shows. peft's LoRA wrappers are
-    not counted, only the bitsandbytes layers they wrap."""
+    not counted, only the bitsandbytes layers they wrap. `parameters` counts stored elements: a 4-bit layer packs two
+    weights a byte, so a 4-bit base shows about half its weights."""
     quantized: dict[str, int] = {}
     for module in model.modules():
         cls = type(module)

@@ -713,8 +713,9 @@ def _exit_now(code: object) -> None:
         sys.exit(status)
     run_exitfuncs()
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: the process started with that descriptor closed
+                stream.flush()
     except (OSError, ValueError):  # a closed pipe: Python's own exit reports it
         sys.exit(status)
     os._exit(status)

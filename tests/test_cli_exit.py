@@ -76,3 +76,16 @@ def test_a_reader_that_stops_early_gets_no_traceback() -> None:
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.stdout.strip() in {"0", "1", "120", "141"}, proc.stdout
+
+
+def test_a_closed_stdout_is_no_error() -> None:
+    """Started with its standard output closed (`ptsdk --version >&-`), Python has no sys.stdout to flush."""
+    proc = subprocess.run(
+        f"{sys.executable} -m ptsdk --version >&-",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr

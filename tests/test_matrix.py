@@ -184,7 +184,7 @@ def test_a_quantized_base_on_cpu_is_the_backends_question(ptsdk, write_job) -> N
         adapter={"type": "qlora"}, model={"name_or_path": "o/m", "quantization": "4bit"}, distributed={"device": "cpu"}
     )
     reasons = check(validate_job(job), "verl", get_backends()).reasons()
-    assert "model.quantization: verl cannot run a 4bit bitsandbytes base on CPU; backends that can: " in "\n".join(
+    assert "model.quantization: verl cannot run a 4-bit bitsandbytes base on CPU; backends that can: " in "\n".join(
         reasons
     )
     r = ptsdk("validate", str(write_job(job)))
@@ -192,6 +192,11 @@ def test_a_quantized_base_on_cpu_is_the_backends_question(ptsdk, write_job) -> N
     eight = {**job, "adapter": {"type": "lora"}, "model": {"name_or_path": "o/m", "quantization": "8bit"}}
     r = ptsdk("validate", str(write_job(eight, "eight.yaml")))
     assert r.code == 0 and "backends: axolotl, trl" in r.out, r.out  # Unsloth loads 8 bits on GPUs only
+    two = {**job, "distributed": {"device": "cpu", "gpus_per_node": 2}}
+    r = ptsdk("validate", str(write_job(two, "two.yaml")), "-b", "trl")
+    assert (
+        r.code == 2 and "a bitsandbytes base in several CPU processes; backends that can: no installed backend" in r.err
+    ), r.err
     on_gpu = validate_job({**job, "distributed": {"device": "gpu"}})
     assert not any(
         "quantized" in line or "bitsandbytes" in line for line in check(on_gpu, "verl", get_backends()).reasons()

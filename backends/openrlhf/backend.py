@@ -154,7 +154,9 @@ class OpenRLHFBackend(Backend):
         *caps("loss", "dpo:sigmoid grpo:grpo grpo:dr_grpo", V, PARSERS),
         *caps("adapter", "lora", T, SFT_CPU, note="SFT-LoRA " + SMOKE),
         *caps("adapter", "full", T, DPO_CPU, note="full DPO " + SMOKE),
-        *caps("adapter", "qlora", V, PARSERS, note="--ds.load_in_4bit; OpenRLHF trains on GPUs only"),
+        *caps(
+            "adapter", "qlora", V, PARSERS, note="--ds.load_in_4bit; not run in its CPU smoke mode (no quantized_cpu)"
+        ),
         *caps(
             "strategy",
             "ddp deepspeed_zero0 deepspeed_zero1 deepspeed_zero2 deepspeed_zero3",

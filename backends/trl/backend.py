@@ -863,7 +863,7 @@ def _optimizer_note(name: str, device: str) -> str:
         # (bitsandbytes/optim/optimizer.py:374-381).
         note += "; on a CPU bitsandbytes does not page, it runs the non-paged optimizer"
     if optim in ("adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit"):
-        note += "; bitsandbytes' (in ptsdk's TRL environment; a TRL environment of your own needs it too)"
+        note += "; a bitsandbytes optimizer (installed in ptsdk's TRL environment; one of your own needs it too)"
     return note
 
 

@@ -12,6 +12,7 @@ The YAML holds `method:` plus the fields of ScriptArgs below, of the method's TR
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -192,6 +193,15 @@ def prepared(ds, script: ScriptArgs):
     return ds
 
 
+def checkpoint_dtype(model_args, training) -> str:
+    """The dtype the checkpoint's config names (what dtype "auto" loads), float32 when it names none."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, trust_remote_code=training.trust_remote_code)
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else "float32"
+
+
 def images_from_parts(ds, content_key: str = "content"):
     """Image parts that name their file ({type: image, path: ...}) become TRL's placeholders ({type: image}) and
     the files the row's images column, in order: TRL fills placeholders from that column only
@@ -330,7 +340,12 @@ def main() -> None:
     if model_args.load_in_4bit or model_args.load_in_8bit:
         from trl import get_quantization_config
 
-        training.model_init_kwargs["quantization_config"] = get_quantization_config(model_args)
+        quantized = model_args
+        if model_args.load_in_4bit and model_args.dtype in (None, "auto"):
+            # TRL passes dtype on as the 4-bit compute dtype (trl/trainer/utils.py:265), which transformers looks up
+            # as torch.<dtype>: "auto" fails there. Compute in the dtype "auto" loads, the checkpoint's own.
+            quantized = dataclasses.replace(model_args, dtype=checkpoint_dtype(model_args, training))
+        training.model_init_kwargs["quantization_config"] = get_quantization_config(quantized)
     processor = None
     if script.images:
         # A vision-language model: TRL takes the processor as processing_class and then treats the model as one

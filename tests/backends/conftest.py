@@ -143,11 +143,11 @@ QUANTIZED_ON_CPU = pytest.mark.parametrize(
 
 
 def quantized_sft_job(example_job, quantization: str, adapter: str) -> Path:  # type: ignore[no-untyped-def]
-    """The SFT example on a `quantization` base with an `adapter`, 4 steps."""
+    """The SFT example on a `quantization` base with an `adapter`, 4 steps, the dtype left to the checkpoint (auto)."""
     return example_job(
         "sft_lora.yaml",
         adapter={"type": adapter, "r": 8, "alpha": 16, "dropout": 0.0},
-        model={"quantization": quantization},
+        model={"quantization": quantization, "dtype": "auto"},
         training={"max_steps": 4, "warmup_ratio": 0.0},
     )
 

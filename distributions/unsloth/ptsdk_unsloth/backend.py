@@ -158,7 +158,7 @@ class UnslothBackend(TrainerBackend):
         out = []
         if t.optimizer in CPU_REPLACED_OPTIMIZERS:
             out.append(
-                f"training.optimizer: Unsloth's CPU backend replaces {t.optimizer} (bitsandbytes, GPU only) with "
+                f"training.optimizer: Unsloth's CPU backend replaces {t.optimizer} (a bitsandbytes optimizer) with "
                 "adamw_torch_fused; set optimizer: adamw_fused"
             )
         if job.model.dtype == "float16":
