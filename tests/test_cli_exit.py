@@ -17,6 +17,10 @@ def ptsdk(*args: str, cwd: Path | None = None, **kwargs: object) -> subprocess.C
     )
 
 
+def shell(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120)
+
+
 def test_a_large_output_arrives_whole_through_a_pipe() -> None:
     proc = ptsdk("matrix", "--format", "json")
     assert proc.returncode == 0, proc.stderr
@@ -66,26 +70,12 @@ def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
 
 def test_a_reader_that_stops_early_gets_no_traceback() -> None:
     """`ptsdk matrix --format json | head -c 100`: the pipe closes under a large write."""
-    proc = subprocess.run(
-        f"{sys.executable} -m ptsdk matrix --format json | head -c 100 >/dev/null; echo ${{PIPESTATUS[0]}}",
-        shell=True,
-        executable="/bin/bash",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = shell(f"{sys.executable} -m ptsdk matrix --format json | head -c 100 >/dev/null; echo ${{PIPESTATUS[0]}}")
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.stdout.strip() in {"0", "1", "120", "141"}, proc.stdout
 
 
 def test_a_closed_stdout_is_no_error() -> None:
     """Started with its standard output closed (`ptsdk --version >&-`), Python has no sys.stdout to flush."""
-    proc = subprocess.run(
-        f"{sys.executable} -m ptsdk --version >&-",
-        shell=True,
-        executable="/bin/bash",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = shell(f"{sys.executable} -m ptsdk --version >&-")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
