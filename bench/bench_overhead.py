@@ -40,6 +40,16 @@ TARGET = 1.02
 LIBRARIES = "import importlib.metadata, click, yaml; from pydantic import BaseModel, Field"
 
 
+def framework_time(run_dir: Path) -> tuple[float, str]:
+    """The framework's command as ptsdk ran it: the attempt's wall time, plus, after a warm start, what its
+    interpreter did before the hand-over (started lead_s earlier, of which it waited waited_s, imports done)."""
+    attempt = json.loads((run_dir / "manifest.json").read_text())["attempts"][-1]
+    warm = attempt.get("warm_start")
+    if warm is None:
+        return attempt["wall_time_s"], "cold start"
+    return attempt["wall_time_s"] + warm["lead_s"] - warm["waited_s"], f"warm, {warm['lead_s']:.2f}s ahead"
+
+
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -56,6 +66,12 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30, help="training.max_steps of the job")
     parser.add_argument("--json", type=Path, help="Also write the numbers here.")
+    parser.add_argument(
+        "--cold",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Also run ptsdk without its warm start (PTSDK_WARM_START=0) in each round, for comparison.",
+    )
     args = parser.parse_args()
     ptsdk = [sys.executable, "-m", "ptsdk"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PTSDK_PROGRESS_EVERY": "5"}
@@ -76,24 +92,36 @@ def main() -> int:
                 env=env,
             )
             first = timed([*ptsdk, "run", str(job), "-b", args.backend, "--run-dir", str(work / "first")], work, env)
-            pairs, inside = [], []
+            pairs, inside, colds = [], [], []
             for i in range(args.pairs):
                 copy = work / f"native-{i}"
                 shutil.copytree(native, copy)
-                run_dir = work / f"run-{i}"
+                run_dir, cold_dir = work / f"run-{i}", work / f"cold-{i}"
                 sides = {
-                    "native": (["bash", "command.sh"], copy),
-                    "ptsdk": ([*ptsdk, "run", str(job), "-b", args.backend, "--run-dir", str(run_dir)], work),
+                    "native": (["bash", "command.sh"], copy, env),
+                    "ptsdk": ([*ptsdk, "run", str(job), "-b", args.backend, "--run-dir", str(run_dir)], work, env),
+                    "cold": (
+                        [*ptsdk, "run", str(job), "-b", args.backend, "--run-dir", str(cold_dir)],
+                        work,
+                        env | {"PTSDK_WARM_START": "0"},
+                    ),
                 }
-                order = ["native", "ptsdk"] if i % 2 == 0 else ["ptsdk", "native"]
-                took = {side: timed(*sides[side], env) for side in order}
+                order = ["native", "ptsdk", "cold"] if args.cold else ["native", "ptsdk"]
+                order = order[i % len(order) :] + order[: i % len(order)]  # each side first in turn
+                took = {side: timed(*sides[side]) for side in order}
                 t_native, t_ptsdk = took["native"], took["ptsdk"]
-                command = json.loads((run_dir / "manifest.json").read_text())["wall_time_s"]
+                command, warm = framework_time(run_dir)
                 pairs.append((t_native, t_ptsdk))
                 inside.append(command)
+                extra = ""
+                if args.cold:
+                    cold_command, _ = framework_time(cold_dir)
+                    colds.append((took["cold"], cold_command))
+                    extra = f"  [cold start {took['cold']:.2f}s, ptsdk {took['cold'] - cold_command:.2f}s]"
                 print(
                     f"pair {i + 1} ({' then '.join(order)}): native {t_native:.2f}s  ptsdk run {t_ptsdk:.2f}s "
-                    f"(command {command:.2f}s + ptsdk {t_ptsdk - command:.2f}s)  ratio {t_ptsdk / t_native:.3f}"
+                    f"(command {command:.2f}s + ptsdk {t_ptsdk - command:.2f}s; {warm})  "
+                    f"ratio {t_ptsdk / t_native:.3f}{extra}"
                 )
         finally:
             job.unlink(missing_ok=True)
@@ -115,8 +143,17 @@ def main() -> int:
     )
     print(
         f"the command under ptsdk vs native: {in_run:.3f} (live view, log capture, watchdog); ptsdk's own time: "
-        f"{own_median:.2f}s, {own_median / native_median:.1%} of this job, 2% of a {own_median / 0.02:.0f}s one"
+        f"{own_median:.2f}s, {own_median / native_median:.1%} of this job"
     )
+    cold_own = None
+    if colds:
+        cold_median = statistics.median(c[0] for c in colds)
+        cold_own = statistics.median(c[0] - c[1] for c in colds)
+        print(
+            f"without the warm start (PTSDK_WARM_START=0): {cold_median:.2f}s, "
+            f"ratio {cold_median / native_median:.3f}, "
+            f"ptsdk's own {cold_own:.2f}s ({cold_own / native_median:.1%} of this job)"
+        )
     print(f"python importing ptsdk's libraries alone (pydantic, click, PyYAML, importlib.metadata): {libraries:.2f}s")
     print(
         f"verdict (the larger of the ratio and 1 + own/native): {verdict:.3f}, "
@@ -137,6 +174,8 @@ def main() -> int:
                     "fixed_cost_ratio": fixed,
                     "verdict": verdict,
                     "libraries_start_s": libraries,
+                    "cold": colds,
+                    "cold_own_median_s": cold_own,
                     "steps": args.steps,
                     "backend": args.backend,
                 },

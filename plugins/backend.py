@@ -241,6 +241,10 @@ class Backend(ABC):
     #: its translations against that schema in its own code; its capabilities stay ``declared`` and the
     #: matrix names this source as their evidence.
     schema_source: ClassVar[str | None] = None
+    #: Modules the ``ptsdk`` command may import in the framework's interpreter while it checks the job, when
+    #: the run's first command is a script (``{python} SCRIPT.py ...``) and the environment is the last run's
+    #: (ptsdk.warm): modules whose import reads no file of the run. () turns the warm start off.
+    warm_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, env: BackendEnv | None = None) -> None:
         self._env = env

@@ -298,10 +298,33 @@ def run(
     output goes to RUN/logs/backend.log (live with -v); a failed run shows the log's last relevant lines.
 
     With --launcher slurm the run is submitted with sbatch, followed until it ends and cancelled with Ctrl-C."""
+    from ptsdk import warm
+
+    echo, view = _streams(quiet, verbose)
+    if job is not None and backend is not None and resume_dir is None and launcher in (None, "local"):
+        warm.start(backend, unbuffered=verbose)  # the framework's interpreter starts while ptsdk checks the job
+    try:
+        _run(job, backend, run_dir, resume_dir, echo, view, launcher, launcher_options, partition, time_limit, account)
+    finally:
+        warm.discard()
+
+
+def _run(
+    job: Path | None,
+    backend: str | None,
+    run_dir: Path | None,
+    resume_dir: Path | None,
+    echo: Any,
+    view: Any,
+    launcher: str | None,
+    launcher_options: tuple[str, ...],
+    partition: str | None,
+    time_limit: str | None,
+    account: str | None,
+) -> None:
     from ptsdk import api
     from ptsdk.plugins.launcher import parse_options
 
-    echo, view = _streams(quiet, verbose)
     options = parse_options(launcher_options)
     for key, value in (("partition", partition), ("time", time_limit), ("account", account)):
         if value is not None:
@@ -691,6 +714,9 @@ def entry() -> None:
     flushed, then the process ends without tearing down every module and object one by one (about 40 ms of a
     `ptsdk run`'s own time, bench/bench_overhead.py). While other threads still run, or when a stream cannot
     be flushed, it exits the ordinary way."""
+    from ptsdk import warm
+
+    warm.enable()
     try:
         main()
     except SystemExit as exc:

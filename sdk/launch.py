@@ -31,14 +31,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Literal, TextIO
 
+from ptsdk import warm
 from ptsdk.envs import BackendEnv
 from ptsdk.plugins.backend import Command
+from ptsdk.warm import parent_death_signal, process_env
 
 #: Seconds a stopped command's processes get to exit before SIGKILL.
 STOP_GRACE_S = 15.0
@@ -88,24 +90,25 @@ def run_command(
     argv = render_argv(cmd, env, str(workdir), inputs)
     # Unbuffered output only when someone watches it live (-v): flushing every write costs the framework time,
     # and the live view reads the metrics log, which the framework flushes itself.
-    proc_env = {**os.environ, **({"PYTHONUNBUFFERED": "1"} if echo is not None else {}), **cmd.env}
-    if env.python and env.container is None:
-        # The environment's own console scripts (torchrun, accelerate) come first, as in an activated venv.
-        proc_env["PATH"] = os.pathsep.join([str(Path(env.python).parent), proc_env.get("PATH", "")])
+    local = env.python if env.container is None else None
+    proc_env = process_env(cmd.env, local, unbuffered=echo is not None)
     log.write(f"$ {render_shell(cmd, env, inputs)}\n")
     log.flush()
-    proc = subprocess.Popen(
-        argv,
-        cwd=workdir,
-        env=proc_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        errors="replace",
-        start_new_session=True,  # its own process group: the group is signalled, never ptsdk's
-        preexec_fn=_parent_death_signal(),
-    )
+    # The interpreter `ptsdk run` started warm (ptsdk.warm), when it was started for exactly this command.
+    proc = warm.take(argv, proc_env, workdir) if local else None
+    if proc is None:
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            env=proc_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            errors="replace",
+            start_new_session=True,  # its own process group: the group is signalled, never ptsdk's
+            preexec_fn=parent_death_signal(),
+        )
     assert proc.stdout is not None
     group = ProcessGroup(proc)
     watchdog = Watchdog(proc.pid, stop_grace())
@@ -241,30 +244,6 @@ def signals_deferred() -> Iterator[list[int]]:
 
 
 # --- the framework's processes end with ptsdk --------------------------------------------------
-
-PR_SET_PDEATHSIG = 1
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """Linux: a preexec_fn making the kernel send SIGTERM to the child when ptsdk's thread that started it
-    dies (ptsdk starts commands from the thread that runs the whole run). None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, called after it
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # ptsdk died before the prctl: nobody is left to tell us
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return preexec
-
 
 WATCHDOG = r"""# ptsdk watchdog: stops a command's process group when ptsdk dies
 import os, signal, sys, time

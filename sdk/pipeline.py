@@ -343,6 +343,7 @@ def _run_claimed(
     manifest of the run it resumes; `launcher` runs the commands."""
     from contextlib import AbstractContextManager, nullcontext
 
+    from ptsdk import warm
     from ptsdk.launch import Terminated, signals_deferred
     from ptsdk.live import LiveView, failure_excerpt
     from ptsdk.metrics import MetricRecord, nonfinite_problem, write_metrics
@@ -385,6 +386,9 @@ def _run_claimed(
         keep(record)
         rd.write_manifest(info)
 
+    python = backend.env.python if launcher.name == "local" and backend.env.container is None else None
+    if python and backend.warm_modules and plan.commands:  # what the next `ptsdk run` starts warm (ptsdk.warm)
+        warm.remember(backend.name, python, plan.commands[0].env, backend.warm_modules)
     started = time.monotonic()
     code, status, peak = 1, "failed", 0.0
     try:
@@ -429,6 +433,9 @@ def _run_claimed(
                     code, status = 1, "failed"
                     info["artifact_problems"] = missing
                 attempt.update(ended_at=now(), status=status, exit_code=code, wall_time_s=round(wall, 2))
+                handed = warm.handed_over()
+                if handed is not None:  # the first command's interpreter started before `started`
+                    attempt["warm_start"] = handed
                 info.update(
                     ended_at=attempt["ended_at"],
                     exit_code=code,

@@ -121,6 +121,7 @@ class AxolotlBackend(TrainerBackend):
         "output_dir": "output.dir",
     }
     reported_packages = ("trl", "peft", "accelerate", "datasets")
+    warm_modules = ("torch",)  # its first command is a script: `ptsdk run` imports torch while checking the job
     check_script = HERE / "check_axolotl.py"
     capabilities = (
         *caps("method", "sft", T, SFT_EXAMPLE),

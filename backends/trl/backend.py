@@ -106,6 +106,7 @@ class TRLBackend(TrainerBackend):
         "output_dir": "output.dir",
     }
     reported_packages = ("peft", "accelerate", "datasets")
+    warm_modules = ("torch",)  # its first command is a script: `ptsdk run` imports torch while checking the job
     check_script = HERE / "check_trl.py"
     capabilities = (
         *caps("method", "sft", T, TESTS + "test_sft_full"),

@@ -1,0 +1,288 @@
+"""Warm start: the framework's interpreter starts while ptsdk checks the job.
+
+Before a framework command starts, `ptsdk run` spends about 0.3 s of its own: importing its libraries, reading
+and checking the job, translating it, claiming the run directory. Most of a small job's time is the framework
+starting (importing torch alone takes about 2 s), so that 0.3 s shows. The ``ptsdk`` command hides it: when the
+backend declares :attr:`~ptsdk.plugins.backend.Backend.warm_modules` and ran here before, ptsdk starts the
+backend's interpreter first thing, with the environment the backend's first command had last time, and that
+interpreter imports those modules (nothing job-specific: no file of the run is read or written) while ptsdk does
+its work. When the run's first command is then ``{python} SCRIPT.py ARGS...`` with exactly that interpreter and
+exactly that environment (the whole of it: ptsdk's own, the command's variables, PATH), ptsdk hands it over:
+the warm interpreter changes to the run directory and runs the script as ``__main__``, as ``python SCRIPT.py``
+would (the same ``sys.argv``, ``sys.path[0]``, ``__file__``; its traceback without ptsdk's frames). Anything
+else (another environment, a module command, a job ptsdk rejects, an error in the warm imports) stops the warm
+interpreter unused and the command starts as it always does.
+
+Only the ``ptsdk`` command does this (:func:`enable`); ``ptsdk.run()`` and in-process callers never start a
+process before their job is checked. ``PTSDK_WARM_START=0`` turns it off. The manifest's attempt records a
+hand-over as ``warm_start``: how long before it the interpreter started (``lead_s``) and how long of that it
+waited, imports done (``waited_s``).
+
+This module is imported before ptsdk's libraries, so it imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+SWITCH = "PTSDK_WARM_START"
+#: What the last run of a backend started first, per backend: PTSDK_HOME/warm/NAME.json.
+FOLDER = "warm"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_FAILED_IMPORT = 97
+
+# Runs in the backend's interpreter as `python -c BOOTSTRAP ptsdk-warm-start GO_FD READY_FD MODULES`.
+# Python 3.8+ syntax: it runs in every backend's environment.
+BOOTSTRAP = r"""
+def _ptsdk_warm_start(go_fd, ready_fd, modules):
+    import os, sys, time
+    go_fd, ready_fd = int(go_fd), int(ready_fd)
+    del sys.path[0]  # '' (the directory it started in): the script's own directory takes its place below
+    for name in filter(None, modules.split(",")):
+        try:
+            __import__(name)
+        except BaseException:
+            os._exit(97)  # ptsdk starts the command cold; its own import shows the problem there
+    try:
+        os.write(ready_fd, ("%r\n" % time.monotonic()).encode())
+    except OSError:  # ptsdk handed the command over before the imports were done: nobody reads this
+        pass
+    os.close(ready_fd)
+    chunks = []
+    while True:
+        chunk = os.read(go_fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(go_fd)
+    if not chunks:
+        os._exit(0)  # not handed a command
+    import builtins, importlib.machinery, json, traceback
+    go = json.loads(b"".join(chunks).decode())
+    os.chdir(go["cwd"])
+    path = os.path.abspath(go["argv"][0])
+    sys.argv = list(go["argv"])
+    sys.path.insert(0, os.path.dirname(path))
+    with open(path, "rb") as f:
+        code = compile(f.read(), path, "exec", dont_inherit=True)
+    hook = sys.excepthook
+
+    def excepthook(kind, value, tb):  # the script's traceback, as `python SCRIPT.py` prints it
+        while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
+            tb = tb.tb_next
+        if isinstance(value, BaseException):
+            value.__traceback__ = tb  # what the default hook prints
+        hook(kind, value, tb)
+
+    sys.excepthook = excepthook
+    main = sys.modules["__main__"].__dict__
+    main.clear()
+    main.update(
+        __name__="__main__", __doc__=None, __package__=None, __spec__=None, __annotations__={},
+        __builtins__=builtins, __file__=path, __cached__=None,
+        __loader__=importlib.machinery.SourceFileLoader("__main__", path),
+    )
+    exec(code, main)
+_ptsdk_warm_start(*__import__("sys").argv[2:5])  # argv: -c ptsdk-warm-start GO_FD READY_FD MODULES
+"""
+
+_enabled = False
+_warm: _Warm | None = None
+_handed: dict[str, float] | None = None
+
+
+class _Warm:
+    def __init__(self, proc: subprocess.Popen[str], env: dict[str, str], go: int, ready: int, python: str) -> None:
+        self.proc, self.env, self.go, self.ready, self.python = proc, env, go, ready, python
+        self.started = time.monotonic()
+
+    def stop(self) -> None:
+        for fd in (self.go, self.ready):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def enable() -> None:
+    """Let :func:`start` start warm interpreters in this process (the ``ptsdk`` command's entry point)."""
+    global _enabled
+    _enabled = True
+
+
+def home() -> Path:
+    return Path(os.environ.get("PTSDK_HOME", Path.home() / ".cache" / "ptsdk")).expanduser()
+
+
+def process_env(command_env: Mapping[str, str], python: str | None, *, unbuffered: bool) -> dict[str, str]:
+    """The whole environment a command of a local environment runs with: ptsdk's own, PYTHONUNBUFFERED when its
+    output is watched live (-v), the command's variables, and the environment's bin folder first on PATH."""
+    env = {**os.environ, **({"PYTHONUNBUFFERED": "1"} if unbuffered else {}), **command_env}
+    if python:
+        # The environment's own console scripts (torchrun, accelerate) come first, as in an activated venv.
+        env["PATH"] = os.pathsep.join([str(Path(python).parent), env.get("PATH", "")])
+    return env
+
+
+def remember(backend: str, python: str, command_env: Mapping[str, str], modules: Sequence[str]) -> None:
+    """Note what `backend`'s first command started with, for the next run's warm start (best effort: a home
+    that cannot be written just means no warm start)."""
+    if not _NAME.match(backend) or not modules:
+        return
+    folder = home() / FOLDER
+    record = {"python": python, "env": dict(command_env), "modules": list(modules)}
+    try:
+        path = folder / f"{backend}.json"
+        if path.is_file() and json.loads(path.read_text()) == record:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{backend}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        pass
+
+
+def _relative_pythonpath(env: Mapping[str, str]) -> bool:
+    """A relative PYTHONPATH entry is resolved against the directory the interpreter starts in."""
+    return any(p and not os.path.isabs(p) for p in env.get("PYTHONPATH", "").split(os.pathsep))
+
+
+def start(backend: str, *, unbuffered: bool) -> None:
+    """Start `backend`'s interpreter warming up, as its last run's first command did; nothing when disabled,
+    unknown, or anything is off."""
+    global _warm
+    if not _enabled or _warm is not None or os.environ.get(SWITCH, "1") == "0" or not _NAME.match(backend):
+        return
+    try:
+        record = json.loads((home() / FOLDER / f"{backend}.json").read_text())
+        python, modules = record["python"], ",".join(record["modules"])
+        env = process_env(record["env"], python, unbuffered=unbuffered)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return
+    if not isinstance(python, str) or not os.path.isabs(python) or _relative_pythonpath(env):
+        return
+    go_read, go_write = os.pipe()
+    ready_read, ready_write = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [python, "-c", BOOTSTRAP, "ptsdk-warm-start", str(go_read), str(ready_write), modules],
+            cwd="/",
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            errors="replace",
+            pass_fds=(go_read, ready_write),
+            start_new_session=True,
+            preexec_fn=parent_death_signal(),
+        )
+    except (OSError, ValueError, TypeError):
+        os.close(go_write)
+        os.close(ready_read)
+        return
+    finally:
+        os.close(go_read)
+        os.close(ready_write)
+    _warm = _Warm(proc, env, go_write, ready_read, python)
+
+
+def take(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str] | None:
+    """The warm interpreter, now running `argv` in `cwd`, when it matches exactly; else None (it is stopped)."""
+    global _warm, _handed
+    warm, _warm = _warm, None
+    if warm is None:
+        return None
+    script = argv[1] if len(argv) >= 2 else ""
+    if (
+        argv[0] != warm.python
+        or not script.endswith(".py")
+        or script.startswith("-")
+        or not (cwd / script).is_file()
+        or dict(env) != warm.env
+        or warm.proc.poll() is not None
+    ):
+        warm.stop()
+        return None
+    now = time.monotonic()
+    ready = _read_ready(warm.ready)
+    go = json.dumps({"argv": list(argv[1:]), "cwd": str(Path(cwd).resolve())}).encode()
+    try:
+        with os.fdopen(warm.go, "wb") as pipe:
+            pipe.write(go)
+    except OSError:  # it died meanwhile
+        warm.go = -1
+        warm.stop()
+        return None
+    try:
+        os.close(warm.ready)
+    except OSError:
+        pass
+    _handed = {"lead_s": round(now - warm.started, 3), "waited_s": round(max(0.0, now - ready), 3) if ready else 0.0}
+    return warm.proc
+
+
+def _read_ready(fd: int) -> float | None:
+    """When the warm imports finished (monotonic clock), None while they go on."""
+    try:
+        if select.select([fd], [], [], 0)[0]:
+            return float(os.read(fd, 64).decode().strip() or "nan") or None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def handed_over() -> dict[str, float] | None:
+    """The last hand-over's timings (read once: the manifest's attempt records it)."""
+    global _handed
+    handed, _handed = _handed, None
+    return handed
+
+
+def discard() -> None:
+    """Stop a warm interpreter nobody took (the job was rejected, the run ended another way)."""
+    global _warm
+    warm, _warm = _warm, None
+    if warm is not None:
+        warm.stop()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """Linux: a preexec_fn making the kernel send SIGTERM to the child when ptsdk's thread that started it
+    dies (ptsdk starts commands from the thread that runs the whole run). None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, called after it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # ptsdk died before the prctl: nobody is left to tell us
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec

@@ -1,0 +1,224 @@
+"""The warm start (ptsdk.warm): a script handed to the warm interpreter runs as `python SCRIPT.py` would, anything
+that does not match exactly starts cold, and a warm interpreter nobody takes never outlives ptsdk.
+
+The "framework's interpreter" here is this test's own Python; its warm module is a probe that records its pid.
+TRL's test (tests/backends/test_trl.py::test_warm_start_trains_as_a_cold_start) trains with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from ptsdk import warm
+
+PYTHON = sys.executable
+PROBE = """\
+import json, os, sys
+print(json.dumps({
+    "argv": sys.argv, "file": __file__, "name": __name__, "path0": sys.path[0], "cwd": os.getcwd(),
+    "spec": repr(__spec__), "package": __package__, "doc": __doc__, "x": os.environ.get("X"),
+    "main_keys": sorted(k for k in globals() if k.startswith("__")),
+    "unbuffered": os.environ.get("PYTHONUNBUFFERED"),
+}))
+sys.exit(int(sys.argv[1]))
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """PTSDK_HOME in tmp_path, warm starts enabled as the `ptsdk` command enables them, a warm module that
+    writes its interpreter's pid to tmp_path/pids/PID, and nothing left warm afterwards."""
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "warmprobe.py").write_text(
+        f"import os\nopen(os.path.join({str(tmp_path / 'pids')!r}, str(os.getpid())), 'w').close()\n"
+    )
+    (tmp_path / "pids").mkdir()
+    monkeypatch.setenv("PTSDK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "mods"))
+    monkeypatch.delenv(warm.SWITCH, raising=False)
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    monkeypatch.setattr(warm, "_enabled", True)
+    yield tmp_path
+    warm.discard()
+    warm.handed_over()
+
+
+def warm_pids(tmp_path: Path, timeout: float = 30) -> list[int]:
+    """The pids of the warm interpreters started so far, once one has done its imports."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [int(p.name) for p in (tmp_path / "pids").iterdir()]
+        if pids:
+            return pids
+        time.sleep(0.02)
+    raise AssertionError("no warm interpreter imported its modules")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie of ours counts as gone
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def gone(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run_dir_with_probe(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "probe.py").write_text(PROBE)
+    return run
+
+
+def test_a_handed_over_script_runs_as_python_would(home: Path) -> None:
+    run = run_dir_with_probe(home)
+    warm.remember("fake", PYTHON, {"X": "1"}, ["warmprobe"])
+    warm.start("fake", unbuffered=False)
+    [pid] = warm_pids(home)
+    env = warm.process_env({"X": "1"}, PYTHON, unbuffered=False)
+    argv = [PYTHON, "probe.py", "3", "two words"]
+    proc = warm.take(argv, env, run)
+    assert proc is not None and proc.pid == pid
+    out, _ = proc.communicate(timeout=60)
+    native = subprocess.run(argv, cwd=run, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == native.returncode == 3
+    assert json.loads(out) == json.loads(native.stdout)
+    assert json.loads(out)["path0"] == str(run.resolve()) and json.loads(out)["x"] == "1"
+    handed = warm.handed_over()
+    assert handed is not None and handed["lead_s"] >= handed["waited_s"] >= 0
+    assert warm.handed_over() is None  # read once
+
+
+def test_a_failing_script_prints_its_own_traceback(home: Path) -> None:
+    run = home / "run"
+    run.mkdir()
+    (run / "fails.py").write_text("def f():\n    raise ValueError('the framework said no')\nf()\n")
+    warm.remember("fake", PYTHON, {}, ["warmprobe"])
+    warm.start("fake", unbuffered=False)
+    env = warm.process_env({}, PYTHON, unbuffered=False)
+    proc = warm.take([PYTHON, "fails.py"], env, run)
+    assert proc is not None
+    out, _ = proc.communicate(timeout=60)
+    native = subprocess.run([PYTHON, "fails.py"], cwd=run, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == native.returncode == 1
+    assert out == native.stderr  # no frame of ptsdk's bootstrap
+    assert "<string>" not in out and "ValueError: the framework said no" in out
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["environment", "interpreter", "module command", "not a script", "unbuffered (-v)"],
+)
+def test_anything_but_an_exact_match_starts_cold(home: Path, change: str) -> None:
+    run = run_dir_with_probe(home)
+    warm.remember("fake", PYTHON, {"X": "1"}, ["warmprobe"])
+    warm.start("fake", unbuffered=change == "unbuffered (-v)")
+    [pid] = warm_pids(home)
+    env = warm.process_env({"X": "2" if change == "environment" else "1"}, PYTHON, unbuffered=False)
+    argv = {
+        "interpreter": ["/usr/bin/python3", "probe.py", "0"],
+        "module command": [PYTHON, "-m", "probe"],
+        "not a script": [PYTHON, "probe.txt"],
+    }.get(change, [PYTHON, "probe.py", "0"])
+    assert warm.take(argv, env, run) is None
+    assert gone(pid)
+    assert warm.handed_over() is None
+
+
+def test_a_warm_import_that_fails_starts_cold(home: Path) -> None:
+    warm.remember("fake", PYTHON, {}, ["no_such_module_for_ptsdk"])
+    warm.start("fake", unbuffered=False)
+    proc = warm._warm.proc  # type: ignore[union-attr]
+    assert proc.wait(timeout=30) == 97
+    run = run_dir_with_probe(home)
+    assert warm.take([PYTHON, "probe.py", "0"], warm.process_env({}, PYTHON, unbuffered=False), run) is None
+
+
+def test_discard_stops_it(home: Path) -> None:
+    warm.remember("fake", PYTHON, {}, ["warmprobe"])
+    warm.start("fake", unbuffered=False)
+    [pid] = warm_pids(home)
+    warm.discard()
+    assert gone(pid)
+
+
+@pytest.mark.parametrize("why", ["disabled", "switched off", "never ran", "corrupt record", "odd name", "relative"])
+def test_nothing_starts_when(home: Path, monkeypatch: pytest.MonkeyPatch, why: str) -> None:
+    name = "fake" if why != "odd name" else "../fake"
+    warm.remember("fake", PYTHON, {}, ["warmprobe"])
+    if why == "disabled":
+        monkeypatch.setattr(warm, "_enabled", False)  # in-process callers: ptsdk.run(), tests, notebooks
+    elif why == "switched off":
+        monkeypatch.setenv(warm.SWITCH, "0")
+    elif why == "never ran":
+        name = "other"
+    elif why == "corrupt record":
+        (home / "home" / "warm" / "fake.json").write_text('{"python": ')
+    elif why == "relative":
+        monkeypatch.setenv("PYTHONPATH", "mods")  # resolved against where the interpreter starts
+    warm.start(name, unbuffered=False)
+    assert warm._warm is None
+
+
+def test_an_unwritable_home_only_means_no_warm_start(home: Path) -> None:
+    (home / "home").write_text("a file where the folder should be")
+    warm.remember("fake", PYTHON, {}, ["warmprobe"])
+    warm.start("fake", unbuffered=False)
+    assert warm._warm is None
+
+
+def test_a_rejected_job_stops_the_warm_interpreter(home: Path) -> None:
+    """The real `ptsdk` command: the job is refused (exit 2, no traceback) and the warm interpreter it started
+    for trl is gone by the time ptsdk has exited."""
+    warm.remember("trl", PYTHON, {}, ["warmprobe"])
+    job = home / "bad.yaml"
+    job.write_text("method: {name: sft}\nmodel: {name_or_path: m}\ndata: {train: {path: nowhere.jsonl}}\n")
+    proc = subprocess.run(
+        [PYTHON, "-m", "ptsdk", "run", str(job), "-b", "trl"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PTSDK_HOME": str(home / "home")},
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    [pid] = warm_pids(home)
+    assert gone(pid, timeout=2)
+
+
+def test_ptsdk_killed_takes_the_warm_interpreter_with_it(home: Path) -> None:
+    """ptsdk dies (SIGKILL) while its warm interpreter waits: the kernel's parent-death signal ends it."""
+    warm.remember("fake", PYTHON, {}, ["warmprobe"])
+    code = textwrap.dedent(
+        """
+        import os, signal, time
+        from ptsdk import warm
+        warm.enable()
+        warm.start("fake", unbuffered=False)
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([PYTHON, "-c", code], env={**os.environ})
+    try:
+        [pid] = warm_pids(home)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        assert gone(pid)
+    finally:
+        parent.kill()
