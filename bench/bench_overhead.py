@@ -1,23 +1,29 @@
 """Launch overhead: the same tiny job through `ptsdk run` and through the native command ptsdk generated.
 
     python bench/bench_overhead.py [--job examples/jobs/sft_lora.yaml] [--backend trl] [--pairs 5] [--steps 30]
+                                   [--no-cold]
 
 `ptsdk translate --out` writes the native files and command.sh once; then `bash command.sh` in a fresh copy of
 that folder and `ptsdk run` (spec load, matrix check, preflight, native check from its cache, live view in plain
-mode, metrics normalization, manifest) each run the job from scratch as fresh processes, alternating which goes
-first (ABBA), so drift in the machine's speed falls on both sides. The report gives each pair's wall times, the
-median of each side and the ratio (target: at most 2% slower), and splits ptsdk's side into the framework's
-command as ptsdk ran it (the manifest's wall_time_s) and ptsdk's own time around it.
+mode, metrics normalization, manifest) each run the job from scratch as fresh processes, each side first in
+turn, so drift in the machine's speed falls on all sides. A third side runs `ptsdk run` without its warm start
+(PTSDK_WARM_START=0, ptsdk.warm) for comparison (--no-cold leaves it out). The report gives each round's wall
+times, the median of each side and the ratio (target: at most 2% slower), and splits ptsdk's side into the
+framework's command as ptsdk ran it and ptsdk's own time around it. The command's time is the attempt's
+wall_time_s plus, after a warm start, what its interpreter did before the hand-over (lead_s less the waited_s it
+sat idle, imports done): ptsdk's own time is what remains of its wall time, nothing of it counted twice.
 
-Single pairs vary by several per cent on a small machine, more than the effect measured, so the verdict takes
+Single rounds vary by several per cent on a small machine, more than the effect measured, so the verdict takes
 the larger of the ratio of medians and 1 + ptsdk's own time / the native median (own time is measured within
 one process and varies by a few 10 ms). For scale, it also times a bare interpreter importing the libraries
-ptsdk's start stands on (pydantic, click, PyYAML, importlib.metadata): what no Python CLI built on them can beat.
+ptsdk's start stands on (pydantic, click, PyYAML, importlib.metadata): what no Python CLI built on them can beat
+without overlapping its start with the framework's, as the warm start does.
 
-The first `ptsdk run` also pays the framework's own config check; it is reported apart (`first run`), and the
-pairs start after it, as a rerun of a job does. Both sides run with Python's bytecode cache on (an installed
-ptsdk has its .pyc files; PYTHONDONTWRITEBYTECODE, set on some machines, would make ptsdk recompile its sources
-on every start, about 0.2 s here, while the framework's installed packages keep theirs).
+The first `ptsdk run` also pays the framework's own config check, and it is the run that leaves the record the
+warm start starts from; it is reported apart (`first run`), and the rounds start after it, as a rerun of a job
+does. All sides run with Python's bytecode cache on (an installed ptsdk has its .pyc files;
+PYTHONDONTWRITEBYTECODE, set on some machines, would make ptsdk recompile its sources on every start, about
+0.2 s here, while the framework's installed packages keep theirs).
 """
 
 from __future__ import annotations
