@@ -243,7 +243,8 @@ class Backend(ABC):
     schema_source: ClassVar[str | None] = None
     #: Modules the ``ptsdk`` command may import in the framework's interpreter while it checks the job, when
     #: the run's first command is a script (``{python} SCRIPT.py ...``) and the environment is the last run's
-    #: (ptsdk.warm): modules whose import reads no file of the run. () turns the warm start off.
+    #: (ptsdk.warm): modules the script imports anyway, whose import reads no file of the run and needs nothing
+    #: the script does before importing them. () turns the warm start off.
     warm_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, env: BackendEnv | None = None) -> None:

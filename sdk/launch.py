@@ -96,6 +96,7 @@ def run_command(
     log.flush()
     # The interpreter `ptsdk run` started warm (ptsdk.warm), when it was started for exactly this command.
     proc = warm.take(argv, proc_env, workdir) if local else None
+    warm.discard()  # not taken (a container's command, say): it must not idle through the run
     if proc is None:
         proc = subprocess.Popen(
             argv,

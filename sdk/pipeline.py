@@ -387,8 +387,9 @@ def _run_claimed(
         rd.write_manifest(info)
 
     python = backend.env.python if launcher.name == "local" and backend.env.container is None else None
-    if python and backend.warm_modules and plan.commands:  # what the next `ptsdk run` starts warm (ptsdk.warm)
-        warm.remember(backend.name, python, plan.commands[0].env, backend.warm_modules)
+    first = plan.commands[0] if plan.commands and previous is None else None  # a resumed run's env is its own
+    if python and backend.warm_modules and first is not None and warm.is_script(first.argv):
+        warm.remember(backend.name, python, first.env, backend.warm_modules)  # the next `ptsdk run` starts warm
     started = time.monotonic()
     code, status, peak = 1, "failed", 0.0
     try:

@@ -9,14 +9,19 @@ interpreter imports those modules (nothing job-specific: no file of the run is r
 its work. When the run's first command is then ``{python} SCRIPT.py ARGS...`` with exactly that interpreter and
 exactly that environment (the whole of it: ptsdk's own, the command's variables, PATH), ptsdk hands it over:
 the warm interpreter changes to the run directory and runs the script as ``__main__``, as ``python SCRIPT.py``
-would (the same ``sys.argv``, ``sys.path[0]``, ``__file__``; its traceback without ptsdk's frames). Anything
-else (another environment, a module command, a job ptsdk rejects, an error in the warm imports) stops the warm
-interpreter unused and the command starts as it always does.
+would (the same ``sys.argv``, ``sys.path[0]``, ``__file__``, exit codes; its traceback without ptsdk's frames).
+A warm import that failed is left to the script's own import, which fails the same way. Anything else (another
+interpreter or environment, a module command, a job ptsdk rejects, Ctrl-C) stops the warm interpreter unused,
+and the command starts as it always does.
+
+What differs from a cold start: the warm modules are imported before the script's first line runs, so a script
+must not need to do anything before importing them (set thread counts, say), and ``sys.orig_argv`` and the
+process's command line show ``python -c``.
 
 Only the ``ptsdk`` command does this (:func:`enable`); ``ptsdk.run()`` and in-process callers never start a
 process before their job is checked. ``PTSDK_WARM_START=0`` turns it off. The manifest's attempt records a
-hand-over as ``warm_start``: how long before it the interpreter started (``lead_s``) and how long of that it
-waited, imports done (``waited_s``).
+hand-over as ``warm_start``: how long before it the interpreter started (``lead_s``), whether its imports were
+done by then (``imports_done``) and how long it had waited since (``waited_s``).
 
 This module is imported before ptsdk's libraries, so it imports only the standard library.
 """
@@ -38,20 +43,21 @@ SWITCH = "PTSDK_WARM_START"
 #: What the last run of a backend started first, per backend: PTSDK_HOME/warm/NAME.json.
 FOLDER = "warm"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_FAILED_IMPORT = 97
 
-# Runs in the backend's interpreter as `python -c BOOTSTRAP ptsdk-warm-start GO_FD READY_FD MODULES`.
-# Python 3.8+ syntax: it runs in every backend's environment.
+# Runs in the backend's interpreter as `python -c BOOTSTRAP ptsdk-warm-start GO_FD READY_FD MODULES`; the command
+# arrives on GO_FD as NUL-separated fields: the run directory, then argv (the script first). Python 3.8+ syntax: it
+# runs in every backend's environment. It imports nothing the script would not (os, sys, time are loaded anyway).
 BOOTSTRAP = r"""
 def _ptsdk_warm_start(go_fd, ready_fd, modules):
     import os, sys, time
     go_fd, ready_fd = int(go_fd), int(ready_fd)
-    del sys.path[0]  # '' (the directory it started in): the script's own directory takes its place below
+    if sys.path and sys.path[0] == "":  # the start-up directory (absent with PYTHONSAFEPATH): not the script's
+        del sys.path[0]
     for name in filter(None, modules.split(",")):
         try:
             __import__(name)
-        except BaseException:
-            os._exit(97)  # ptsdk starts the command cold; its own import shows the problem there
+        except Exception:  # the script's own import of it fails the same way, with its own traceback
+            break
     try:
         os.write(ready_fd, ("%r\n" % time.monotonic()).encode())
     except OSError:  # ptsdk handed the command over before the imports were done: nobody reads this
@@ -66,14 +72,15 @@ def _ptsdk_warm_start(go_fd, ready_fd, modules):
     os.close(go_fd)
     if not chunks:
         os._exit(0)  # not handed a command
-    import builtins, importlib.machinery, json, traceback
-    go = json.loads(b"".join(chunks).decode())
-    os.chdir(go["cwd"])
-    path = os.path.abspath(go["argv"][0])
-    sys.argv = list(go["argv"])
-    sys.path.insert(0, os.path.dirname(path))
-    with open(path, "rb") as f:
-        code = compile(f.read(), path, "exec", dont_inherit=True)
+    cwd, *argv = os.fsdecode(b"".join(chunks)).split("\0")
+    os.chdir(cwd)
+    mp = sys.modules.get("multiprocessing.process")
+    if mp is not None:  # set when it was imported, as in the script's own directory
+        mp.ORIGINAL_DIR = os.path.abspath(cwd)
+    path = argv[0] if os.path.isabs(argv[0]) else os.path.join(cwd, argv[0])
+    sys.argv = argv
+    if not sys.flags.safe_path:
+        sys.path.insert(0, os.path.dirname(os.path.realpath(path)))
     hook = sys.excepthook
 
     def excepthook(kind, value, tb):  # the script's traceback, as `python SCRIPT.py` prints it
@@ -84,6 +91,15 @@ def _ptsdk_warm_start(go_fd, ready_fd, modules):
         hook(kind, value, tb)
 
     sys.excepthook = excepthook
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as exc:
+        sys.stderr.write("%s: can't open file %r: [Errno %d] %s\n" % (sys.executable, path, exc.errno, exc.strerror))
+        sys.stderr.flush()
+        os._exit(2)
+    code = compile(source, path, "exec", dont_inherit=True)
+    import builtins, importlib.machinery
     main = sys.modules["__main__"].__dict__
     main.clear()
     main.update(
@@ -94,6 +110,8 @@ def _ptsdk_warm_start(go_fd, ready_fd, modules):
     exec(code, main)
 _ptsdk_warm_start(*__import__("sys").argv[2:5])  # argv: -c ptsdk-warm-start GO_FD READY_FD MODULES
 """
+#: The largest command handed over (a pipe holds 64 KiB; the warm interpreter reads it after its imports).
+MAX_COMMAND = 32 * 1024
 
 _enabled = False
 _warm: _Warm | None = None
@@ -111,10 +129,11 @@ class _Warm:
                 os.close(fd)
             except OSError:
                 pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if self.proc.returncode is None:  # not reaped yet: its pid (its group's id) is still its own
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
@@ -140,6 +159,11 @@ def process_env(command_env: Mapping[str, str], python: str | None, *, unbuffere
     return env
 
 
+def is_script(argv: Sequence[str]) -> bool:
+    """Whether a command is `PYTHON SCRIPT.py ARGS...`, what a warm interpreter can be handed."""
+    return len(argv) >= 2 and argv[1].endswith(".py") and not argv[1].startswith("-")
+
+
 def remember(backend: str, python: str, command_env: Mapping[str, str], modules: Sequence[str]) -> None:
     """Note what `backend`'s first command started with, for the next run's warm start (best effort: a home
     that cannot be written just means no warm start)."""
@@ -161,7 +185,8 @@ def remember(backend: str, python: str, command_env: Mapping[str, str], modules:
 
 def _relative_pythonpath(env: Mapping[str, str]) -> bool:
     """A relative PYTHONPATH entry is resolved against the directory the interpreter starts in."""
-    return any(p and not os.path.isabs(p) for p in env.get("PYTHONPATH", "").split(os.pathsep))
+    value = env.get("PYTHONPATH", "")
+    return bool(value) and any(not os.path.isabs(p) for p in value.split(os.pathsep))  # '' is the directory too
 
 
 def start(backend: str, *, unbuffered: bool) -> None:
@@ -207,35 +232,43 @@ def start(backend: str, *, unbuffered: bool) -> None:
 def take(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str] | None:
     """The warm interpreter, now running `argv` in `cwd`, when it matches exactly; else None (it is stopped)."""
     global _warm, _handed
-    warm, _warm = _warm, None
+    warm = _warm
     if warm is None:
         return None
-    script = argv[1] if len(argv) >= 2 else ""
-    if (
-        argv[0] != warm.python
-        or not script.endswith(".py")
-        or script.startswith("-")
-        or not (cwd / script).is_file()
-        or dict(env) != warm.env
-        or warm.proc.poll() is not None
-    ):
-        warm.stop()
-        return None
-    now = time.monotonic()
-    ready = _read_ready(warm.ready)
-    go = json.dumps({"argv": list(argv[1:]), "cwd": str(Path(cwd).resolve())}).encode()
     try:
+        go = os.fsencode("\0".join([str(Path(cwd).resolve()), *argv[1:]]))
+        if (
+            argv[0] != warm.python
+            or not is_script(argv)
+            or not (cwd / argv[1]).is_file()
+            or dict(env) != warm.env
+            or len(go) > MAX_COMMAND
+            or any("\0" in a for a in argv)
+            or warm.proc.poll() is not None
+        ):
+            discard()
+            return None
+        now = time.monotonic()
+        ready = _read_ready(warm.ready)
         with os.fdopen(warm.go, "wb") as pipe:
+            warm.go = -1  # closed with the pipe, whatever happens
             pipe.write(go)
-    except OSError:  # it died meanwhile
-        warm.go = -1
-        warm.stop()
+    except OSError:  # it died meanwhile (BrokenPipeError)
+        discard()
         return None
+    except BaseException:  # ptsdk interrupted half-way: the warm interpreter is never left running untracked
+        discard()
+        raise
+    _warm = None
     try:
         os.close(warm.ready)
     except OSError:
         pass
-    _handed = {"lead_s": round(now - warm.started, 3), "waited_s": round(max(0.0, now - ready), 3) if ready else 0.0}
+    _handed = {
+        "lead_s": round(now - warm.started, 3),
+        "imports_done": ready is not None,
+        "waited_s": round(max(0.0, now - ready), 3) if ready is not None else 0.0,
+    }
     return warm.proc
 
 
@@ -243,7 +276,7 @@ def _read_ready(fd: int) -> float | None:
     """When the warm imports finished (monotonic clock), None while they go on."""
     try:
         if select.select([fd], [], [], 0)[0]:
-            return float(os.read(fd, 64).decode().strip() or "nan") or None
+            return float(os.read(fd, 64).decode().strip())
     except (OSError, ValueError):
         pass
     return None

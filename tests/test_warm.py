@@ -21,8 +21,10 @@ from ptsdk import warm
 PYTHON = sys.executable
 PROBE = """\
 import json, os, sys
+import multiprocessing.process
 print(json.dumps({
-    "argv": sys.argv, "file": __file__, "name": __name__, "path0": sys.path[0], "cwd": os.getcwd(),
+    "argv": sys.argv, "file": __file__, "name": __name__, "path": sys.path, "cwd": os.getcwd(),
+    "mp_dir": multiprocessing.process.ORIGINAL_DIR,
     "spec": repr(__spec__), "package": __package__, "doc": __doc__, "x": os.environ.get("X"),
     "main_keys": sorted(k for k in globals() if k.startswith("__")),
     "unbuffered": os.environ.get("PYTHONUNBUFFERED"),
@@ -37,7 +39,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     writes its interpreter's pid to tmp_path/pids/PID, and nothing left warm afterwards."""
     (tmp_path / "mods").mkdir()
     (tmp_path / "mods" / "warmprobe.py").write_text(
-        f"import os\nopen(os.path.join({str(tmp_path / 'pids')!r}, str(os.getpid())), 'w').close()\n"
+        "import multiprocessing.process, os\n"  # as torch does: it notes the directory it was imported in
+        f"open(os.path.join({str(tmp_path / 'pids')!r}, str(os.getpid())), 'w').close()\n"
     )
     (tmp_path / "pids").mkdir()
     monkeypatch.setenv("PTSDK_HOME", str(tmp_path / "home"))
@@ -87,20 +90,29 @@ def run_dir_with_probe(tmp_path: Path) -> Path:
     return run
 
 
-def test_a_handed_over_script_runs_as_python_would(home: Path) -> None:
+@pytest.mark.parametrize("case", ["plain", "safe path", "symlinked script"])
+def test_a_handed_over_script_runs_as_python_would(home: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
     run = run_dir_with_probe(home)
+    script = "probe.py"
+    if case == "safe path":
+        monkeypatch.setenv("PYTHONSAFEPATH", "1")  # no script directory on sys.path
+    elif case == "symlinked script":
+        (home / "real").mkdir()
+        (home / "real" / "probe.py").write_text(PROBE)
+        (run / "link.py").symlink_to(home / "real" / "probe.py")  # sys.path[0] is the target's directory
+        script = "link.py"
     warm.remember("fake", PYTHON, {"X": "1"}, ["warmprobe"])
     warm.start("fake", unbuffered=False)
     [pid] = warm_pids(home)
     env = warm.process_env({"X": "1"}, PYTHON, unbuffered=False)
-    argv = [PYTHON, "probe.py", "3", "two words"]
+    argv = [PYTHON, script, "3", "two words"]
     proc = warm.take(argv, env, run)
     assert proc is not None and proc.pid == pid
     out, _ = proc.communicate(timeout=60)
     native = subprocess.run(argv, cwd=run, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == native.returncode == 3
     assert json.loads(out) == json.loads(native.stdout)
-    assert json.loads(out)["path0"] == str(run.resolve()) and json.loads(out)["x"] == "1"
+    assert json.loads(out)["x"] == "1" and json.loads(out)["mp_dir"] == str(run.resolve())
     handed = warm.handed_over()
     assert handed is not None and handed["lead_s"] >= handed["waited_s"] >= 0
     assert warm.handed_over() is None  # read once
@@ -120,6 +132,39 @@ def test_a_failing_script_prints_its_own_traceback(home: Path) -> None:
     assert proc.returncode == native.returncode == 1
     assert out == native.stderr  # no frame of ptsdk's bootstrap
     assert "<string>" not in out and "ValueError: the framework said no" in out
+
+
+@pytest.mark.parametrize("script", ["broken.py", "gone.py"])
+def test_a_script_that_does_not_compile_or_vanished(home: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    run = home / "run"
+    run.mkdir()
+    (run / "broken.py").write_text("def f(:\n")
+    env = warm.process_env({}, PYTHON, unbuffered=False)
+    warm.remember("fake", PYTHON, {}, ["warmprobe"])
+    warm.start("fake", unbuffered=False)
+    with monkeypatch.context() as m:
+        m.setattr(Path, "is_file", lambda self: True)  # gone.py vanishes between ptsdk's check and the open
+        handed = warm.take([PYTHON, script], env, run)
+    assert handed is not None
+    out, _ = handed.communicate(timeout=60)
+    native = subprocess.run([PYTHON, script], cwd=run, env=env, capture_output=True, text=True, timeout=60)
+    assert handed.returncode == native.returncode == (1 if script == "broken.py" else 2)
+    assert out == native.stderr
+
+
+def test_an_interrupt_in_the_hand_over_stops_it(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = run_dir_with_probe(home)
+    warm.remember("fake", PYTHON, {}, ["warmprobe"])
+    warm.start("fake", unbuffered=False)
+    [pid] = warm_pids(home)
+
+    def interrupted(self: Path) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "is_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        warm.take([PYTHON, "probe.py", "0"], warm.process_env({}, PYTHON, unbuffered=False), run)
+    assert gone(pid) and warm._warm is None
 
 
 @pytest.mark.parametrize(
@@ -142,13 +187,20 @@ def test_anything_but_an_exact_match_starts_cold(home: Path, change: str) -> Non
     assert warm.handed_over() is None
 
 
-def test_a_warm_import_that_fails_starts_cold(home: Path) -> None:
-    warm.remember("fake", PYTHON, {}, ["no_such_module_for_ptsdk"])
+def test_a_warm_import_that_fails_is_left_to_the_script(home: Path) -> None:
+    """The script's own import fails as it would natively: its traceback, its exit code."""
+    warm.remember("fake", PYTHON, {}, ["no_such_module_for_ptsdk", "warmprobe"])
     warm.start("fake", unbuffered=False)
-    proc = warm._warm.proc  # type: ignore[union-attr]
-    assert proc.wait(timeout=30) == 97
-    run = run_dir_with_probe(home)
-    assert warm.take([PYTHON, "probe.py", "0"], warm.process_env({}, PYTHON, unbuffered=False), run) is None
+    run = home / "run"
+    run.mkdir()
+    (run / "imports.py").write_text("import no_such_module_for_ptsdk\n")
+    env = warm.process_env({}, PYTHON, unbuffered=False)
+    proc = warm.take([PYTHON, "imports.py"], env, run)
+    assert proc is not None
+    out, _ = proc.communicate(timeout=60)
+    native = subprocess.run([PYTHON, "imports.py"], cwd=run, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == native.returncode == 1 and out == native.stderr
+    assert "ModuleNotFoundError" in out and not list((home / "pids").iterdir())  # the rest is the script's
 
 
 def test_discard_stops_it(home: Path) -> None:
@@ -159,7 +211,9 @@ def test_discard_stops_it(home: Path) -> None:
     assert gone(pid)
 
 
-@pytest.mark.parametrize("why", ["disabled", "switched off", "never ran", "corrupt record", "odd name", "relative"])
+@pytest.mark.parametrize(
+    "why", ["disabled", "switched off", "never ran", "corrupt record", "odd name", "relative", "empty entry"]
+)
 def test_nothing_starts_when(home: Path, monkeypatch: pytest.MonkeyPatch, why: str) -> None:
     name = "fake" if why != "odd name" else "../fake"
     warm.remember("fake", PYTHON, {}, ["warmprobe"])
@@ -173,6 +227,8 @@ def test_nothing_starts_when(home: Path, monkeypatch: pytest.MonkeyPatch, why: s
         (home / "home" / "warm" / "fake.json").write_text('{"python": ')
     elif why == "relative":
         monkeypatch.setenv("PYTHONPATH", "mods")  # resolved against where the interpreter starts
+    elif why == "empty entry":
+        monkeypatch.setenv("PYTHONPATH", f"{home / 'mods'}:")  # `export PYTHONPATH=$PYTHONPATH:/x`, unset before
     warm.start(name, unbuffered=False)
     assert warm._warm is None
 

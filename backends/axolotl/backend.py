@@ -121,7 +121,9 @@ class AxolotlBackend(TrainerBackend):
         "output_dir": "output.dir",
     }
     reported_packages = ("trl", "peft", "accelerate", "datasets")
-    warm_modules = ("torch",)  # its first command is a script: `ptsdk run` imports torch while checking the job
+    # With ptsdk's starting adapter (a LoRA job's default) the first command is a script, which imports torch:
+    # `ptsdk run` imports it while checking the job (its training command is a module, `-m axolotl.cli.train`).
+    warm_modules = ("torch",)
     check_script = HERE / "check_axolotl.py"
     capabilities = (
         *caps("method", "sft", T, SFT_EXAMPLE),

@@ -246,3 +246,30 @@ def natively_rejected(backend: Any, jobs: dict[str, dict], folder: Path, **run_c
         requests.append(backend.check_request(plan, workdir))
     results = backend.run_check(requests, **run_check)
     return {name: r.get("errors") for name, r in zip(jobs, results, strict=True) if not r["ok"]}
+
+
+def assert_warm_start_matches_cold(backend: str, job: Path, tmp_path: Path) -> None:
+    """The `ptsdk` command (a process of its own, as users run it) with and without its warm start (ptsdk.warm):
+    the warm run's first command was handed to an interpreter started before the run, and it trained the same
+    weights with the same losses."""
+    import os
+    import sys
+
+    runs = {}
+    for name, switch in (("cold", "0"), ("warm", "1")):  # the cold run leaves the record the warm one starts from
+        proc = subprocess.run(
+            [sys.executable, "-m", "ptsdk", "run", str(job), "-b", backend, "--run-dir", str(tmp_path / name), "-q"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "PTSDK_WARM_START": switch},
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[name] = json.loads((tmp_path / name / "manifest.json").read_text())
+    assert "warm_start" not in runs["cold"]["attempts"][-1]
+    warm = runs["warm"]["attempts"][-1]["warm_start"]
+    assert warm["lead_s"] > 0 and warm["lead_s"] >= warm["waited_s"]
+    losses = {n: [m["loss"] for m in map(json.loads, (tmp_path / n / "metrics.jsonl").open())] for n in runs}
+    assert len(losses["warm"]) >= 2 and losses["warm"] == losses["cold"]
+    weights = [(tmp_path / n / "model" / "adapter_model.safetensors").read_bytes() for n in runs]
+    assert weights[0] == weights[1]

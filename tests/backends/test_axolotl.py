@@ -19,6 +19,7 @@ from .conftest import (
     assert_loads,
     assert_trained_quantized,
     assert_vlm_learned,
+    assert_warm_start_matches_cold,
     dataset_with_configs,
     quantized_sft_job,
     run_on,
@@ -815,3 +816,8 @@ def test_vlm_loss_on_completion_is_refused_by_axolotl_multimodal_path(example_jo
         for e in completion["errors"]
     ), completion
     assert any(e.startswith("backend_options.axolotl.role_boundaries: ") for e in boundaries["errors"]), boundaries
+
+
+def test_warm_start_trains_as_a_cold_start(example_job, tmp_path) -> None:
+    """Its first command, ptsdk's starting adapter, goes to the warm interpreter; training starts as always."""
+    assert_warm_start_matches_cold("axolotl", example_job("sft_lora.yaml", training={"max_steps": 2}), tmp_path)

@@ -20,6 +20,7 @@ from .conftest import (
     assert_loads,
     assert_trained_quantized,
     assert_vlm_learned,
+    assert_warm_start_matches_cold,
     dataset_with_configs,
     quantized_sft_job,
     run_on,
@@ -881,27 +882,4 @@ def test_vlm_sft_lora(ptsdk, example_job, tmp_path, trl_env, tiny_vlm) -> None:
 
 
 def test_warm_start_trains_as_a_cold_start(example_job, tmp_path, trl_env) -> None:
-    """The `ptsdk` command (a process of its own, as users run it) with and without its warm start (ptsdk.warm):
-    the warm run's interpreter started before the run did, and it trained the same weights with the same loss."""
-    import os
-    import sys
-
-    job = example_job("sft_lora.yaml", training={"max_steps": 3})
-    runs = {}
-    for name, switch in (("cold", "0"), ("warm", "1")):  # the cold run leaves the record the warm one starts from
-        proc = subprocess.run(
-            [sys.executable, "-m", "ptsdk", "run", str(job), "-b", "trl", "--run-dir", str(tmp_path / name), "-q"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "PTSDK_WARM_START": switch},
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs[name] = json.loads((tmp_path / name / "manifest.json").read_text())
-    assert "warm_start" not in runs["cold"]["attempts"][-1]
-    warm = runs["warm"]["attempts"][-1]["warm_start"]
-    assert warm["lead_s"] > 0 and warm["lead_s"] >= warm["waited_s"]
-    losses = {n: [m["loss"] for m in map(json.loads, (tmp_path / n / "metrics.jsonl").open())] for n in runs}
-    assert len(losses["warm"]) >= 3 and losses["warm"] == losses["cold"]
-    weights = [(tmp_path / n / "model" / "adapter_model.safetensors").read_bytes() for n in runs]
-    assert weights[0] == weights[1]
+    assert_warm_start_matches_cold("trl", example_job("sft_lora.yaml", training={"max_steps": 3}), tmp_path)
