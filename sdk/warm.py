@@ -7,8 +7,11 @@ backend declares :attr:`~ptsdk.plugins.backend.Backend.warm_modules` and ran her
 backend's interpreter first thing, with the environment the backend's first command had last time, and that
 interpreter imports those modules (nothing job-specific: no file of the run is read or written) while ptsdk does
 its work. When the run's first command is then ``{python} SCRIPT.py ARGS...`` with exactly that interpreter and
-exactly that environment (the whole of it: ptsdk's own, the command's variables, PATH), ptsdk hands it over:
-the warm interpreter changes to the run directory and runs the script as ``__main__``, as ``python SCRIPT.py``
+exactly that environment (the whole of it: ptsdk's own, the command's variables, PATH), ptsdk hands it over.
+ptsdk's own variables (``PTSDK_*``: the job's seed, its warm-up, read only by ptsdk's runtime in the script) are
+the exception: the warm interpreter starts without them and gets the run's at the hand-over, so a job with
+another seed starts warm too. At the hand-over the warm interpreter sets them, changes to the run directory
+and runs the script as ``__main__``, as ``python SCRIPT.py``
 would (the same ``sys.argv``, ``sys.path[0]``, ``__file__``, exit codes; its traceback without ptsdk's frames).
 A warm import that failed is left to the script's own import, which fails the same way. Anything else (another
 interpreter or environment, a module command, a job ptsdk rejects, Ctrl-C) stops the warm interpreter unused,
@@ -45,7 +48,8 @@ FOLDER = "warm"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Runs in the backend's interpreter as `python -c BOOTSTRAP ptsdk-warm-start GO_FD READY_FD MODULES`; the command
-# arrives on GO_FD as NUL-separated fields: the run directory, then argv (the script first). Python 3.8+ syntax: it
+# arrives on GO_FD as NUL-separated fields: the run directory, the number N of late variables, N KEY=VALUE, then
+# argv (the script first). Python 3.8+ syntax: it
 # runs in every backend's environment. It imports nothing the script would not (os, sys, time are loaded anyway).
 BOOTSTRAP = r"""
 def _ptsdk_warm_start(go_fd, ready_fd, modules):
@@ -72,7 +76,11 @@ def _ptsdk_warm_start(go_fd, ready_fd, modules):
     os.close(go_fd)
     if not chunks:
         os._exit(0)  # not handed a command
-    cwd, *argv = os.fsdecode(b"".join(chunks)).split("\0")
+    cwd, count, *fields = os.fsdecode(b"".join(chunks)).split("\0")
+    late, argv = fields[: int(count)], fields[int(count) :]
+    for pair in late:  # ptsdk's own variables (PTSDK_*): read by ptsdk's runtime in the script, never earlier
+        key, _, value = pair.partition("=")
+        os.environ[key] = value
     os.chdir(cwd)
     mp = sys.modules.get("multiprocessing.process")
     if mp is not None:  # set when it was imported, as in the script's own directory
@@ -159,6 +167,15 @@ def process_env(command_env: Mapping[str, str], python: str | None, *, unbuffere
     return env
 
 
+#: Variables a warm interpreter gets at the hand-over, not at its start: ptsdk's own (the job's seed, say), read
+#: only by ptsdk's runtime in the script. Everything else is the environment it starts with.
+LATE_PREFIX = "PTSDK_"
+
+
+def _early(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if not k.startswith(LATE_PREFIX)}
+
+
 def is_script(argv: Sequence[str]) -> bool:
     """Whether a command is `PYTHON SCRIPT.py ARGS...`, what a warm interpreter can be handed."""
     return len(argv) >= 2 and argv[1].endswith(".py") and not argv[1].startswith("-")
@@ -198,7 +215,7 @@ def start(backend: str, *, unbuffered: bool) -> None:
     try:
         record = json.loads((home() / FOLDER / f"{backend}.json").read_text())
         python, modules = record["python"], ",".join(record["modules"])
-        env = process_env(record["env"], python, unbuffered=unbuffered)
+        env = _early(process_env(record["env"], python, unbuffered=unbuffered))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return
     if not isinstance(python, str) or not os.path.isabs(python) or _relative_pythonpath(env):
@@ -236,14 +253,16 @@ def take(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> subprocess.P
     if warm is None:
         return None
     try:
-        go = os.fsencode("\0".join([str(Path(cwd).resolve()), *argv[1:]]))
+        late = [f"{k}={v}" for k, v in env.items() if k.startswith(LATE_PREFIX)]
+        fields = [str(Path(cwd).resolve()), str(len(late)), *late, *argv[1:]]
+        go = os.fsencode("\0".join(fields))
         if (
             argv[0] != warm.python
             or not is_script(argv)
             or not (cwd / argv[1]).is_file()
-            or dict(env) != warm.env
+            or _early(env) != warm.env
             or len(go) > MAX_COMMAND
-            or any("\0" in a for a in argv)
+            or any("\0" in f for f in fields)
             or warm.proc.poll() is not None
         ):
             discard()

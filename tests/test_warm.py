@@ -28,6 +28,10 @@ print(json.dumps({
     "spec": repr(__spec__), "package": __package__, "doc": __doc__, "x": os.environ.get("X"),
     "main_keys": sorted(k for k in globals() if k.startswith("__")),
     "unbuffered": os.environ.get("PYTHONUNBUFFERED"),
+    "environ": dict(os.environ),
+    "child_environ": __import__("subprocess").run(
+        [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"], capture_output=True, text=True
+    ).stdout,
 }))
 sys.exit(int(sys.argv[1]))
 """
@@ -101,18 +105,23 @@ def test_a_handed_over_script_runs_as_python_would(home: Path, monkeypatch: pyte
         (home / "real" / "probe.py").write_text(PROBE)
         (run / "link.py").symlink_to(home / "real" / "probe.py")  # sys.path[0] is the target's directory
         script = "link.py"
-    warm.remember("fake", PYTHON, {"X": "1"}, ["warmprobe"])
+    warm.remember("fake", PYTHON, {"X": "1", "PTSDK_SEED": "1"}, ["warmprobe"])
     warm.start("fake", unbuffered=False)
     [pid] = warm_pids(home)
-    env = warm.process_env({"X": "1"}, PYTHON, unbuffered=False)
+    # ptsdk's own variables come at the hand-over: another seed is still the same environment
+    env = warm.process_env({"X": "1", "PTSDK_SEED": "7"}, PYTHON, unbuffered=False)
     argv = [PYTHON, script, "3", "two words"]
     proc = warm.take(argv, env, run)
     assert proc is not None and proc.pid == pid
     out, _ = proc.communicate(timeout=60)
     native = subprocess.run(argv, cwd=run, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == native.returncode == 3
-    assert json.loads(out) == json.loads(native.stdout)
-    assert json.loads(out)["x"] == "1" and json.loads(out)["mp_dir"] == str(run.resolve())
+    seen, expected = json.loads(out), json.loads(native.stdout)
+    for probe in (seen, expected):
+        probe["child_environ"] = json.loads(probe["child_environ"])
+    assert seen == expected
+    assert seen["x"] == "1" and seen["mp_dir"] == str(run.resolve()) and seen["environ"]["PTSDK_SEED"] == "7"
+    assert seen["child_environ"] == seen["environ"] == env
     handed = warm.handed_over()
     assert handed is not None and handed["lead_s"] >= handed["waited_s"] >= 0
     assert warm.handed_over() is None  # read once
