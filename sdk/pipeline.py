@@ -390,7 +390,7 @@ def _run_claimed(
     first = plan.commands[0] if plan.commands and previous is None else None  # a resumed run's env is its own
     if python and backend.warm_modules and first is not None and warm.is_script(first.argv):
         warm.remember(backend.name, python, first.env, backend.warm_modules)  # the next `ptsdk run` starts warm
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     code, status, peak = 1, "failed", 0.0
     try:
         try:
@@ -434,6 +434,8 @@ def _run_claimed(
                     code, status = 1, "failed"
                     info["artifact_problems"] = missing
                 attempt.update(ended_at=now(), status=status, exit_code=code, wall_time_s=round(wall, 2))
+                # ptsdk's own CPU meanwhile (live view, log copy, metrics): what it could take from the framework
+                attempt["ptsdk_cpu_s"] = round(time.process_time() - cpu, 3)
                 handed = warm.handed_over()
                 if handed is not None:  # the first command's interpreter started before `started`
                     attempt["warm_start"] = handed
