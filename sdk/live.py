@@ -92,6 +92,7 @@ class LiveView:
         self._started = time.monotonic()
         self._progress: Any = None
         self._task: Any = None
+        self._shown: tuple[Any, ...] = ()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -108,6 +109,7 @@ class LiveView:
                 TextColumn("{task.fields[metrics]}"),
                 console=Console(file=self.stream),
                 transient=False,
+                auto_refresh=False,  # redrawn when a poll finds news, not 10 times a second: CPU the framework keeps
             )
             self._progress.start()
             self._task = self._progress.add_task(
@@ -145,7 +147,11 @@ class LiveView:
         eta = self._eta(latest)
         if self._progress is not None:
             metrics = " · ".join(metric_parts(latest))
-            self._progress.update(self._task, completed=latest.step, total=self.total, metrics=metrics)
+            shown = (latest.step, self.total, metrics)
+            if shown != self._shown:
+                self._progress.update(self._task, completed=latest.step, total=self.total, metrics=metrics)
+                self._progress.refresh()
+                self._shown = shown
             return
         for rec in train:
             due = rec.step // self.every > self.last_printed // self.every

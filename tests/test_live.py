@@ -73,6 +73,29 @@ def test_terminal_mode_draws_a_bar(tmp_path: Path) -> None:
     assert "4/4" in text and "loss 1.6000" in text
 
 
+def test_terminal_mode_redraws_only_on_news(tmp_path: Path) -> None:
+    """The bar is drawn when a poll finds a new step, not on a timer: CPU the framework keeps."""
+    job = validate_job(minimal_job(training={"max_steps": 4}))
+    backend = FakeBackend()
+    backend.records = [rec(1)]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    view = LiveView(job, backend, tmp_path, out, tty=True)  # type: ignore[arg-type]
+    with view:
+        view.poll()
+        drawn = len(out.getvalue())
+        for _ in range(5):
+            view.poll()
+        assert len(out.getvalue()) == drawn
+        backend.records.append(rec(2))
+        view.poll()
+        assert len(out.getvalue()) > drawn and "2/4" in out.getvalue()
+
+
 def test_progress_line_with_reward() -> None:
     line = progress_line(MetricRecord(step=2, reward=0.5, loss=None), 4, 3.0)
     assert line == "step 2/4 (50%) · reward 0.500 · eta 3s"
