@@ -73,7 +73,7 @@ def note_rank(args: Any) -> None:
 MODEL_SUMMARY = os.path.join("logs", "model.json")
 
 
-def note_model(model: Any, path: str = MODEL_SUMMARY) -> None:
+def note_model(model: Any, path: str = MODEL_SUMMARY) -> dict[str, Any]:
     """What the trainer trains: its parameters, how many of them train, and its bitsandbytes layers by class
     (Linear4bit, Linear8bitLt), so that a quantized base that loaded unquantized shows. peft's LoRA wrappers are
     not counted, only the bitsandbytes layers they wrap. `parameters` counts stored elements: a 4-bit layer packs two
@@ -91,6 +91,7 @@ def note_model(model: Any, path: str = MODEL_SUMMARY) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(summary, f)
+    return summary
 
 
 def write_data_fingerprint(dataset: Any, path: str = FINGERPRINT) -> None:

@@ -18,7 +18,16 @@ import yaml
 from ptsdk.rundir import RunDir
 from ptsdk_unsloth.backend import CONFIG, UnslothBackend
 
-from .conftest import EXAMPLES, assert_loads, backend_env, build_tiny_model, natively_rejected, read_run, trained
+from .conftest import (
+    EXAMPLES,
+    assert_loads,
+    assert_trained_quantized,
+    backend_env,
+    build_tiny_model,
+    natively_rejected,
+    read_run,
+    trained,
+)
 
 pytestmark = pytest.mark.unsloth
 VERSION = UnslothBackend.verified_with["unsloth"]
@@ -112,9 +121,9 @@ def test_sft_qlora_trains_4bit_on_cpu(unsloth_env, unsloth_model, tmp_path) -> N
     run_dir, manifest, metrics = ptsdk_run(data, tmp_path)
     assert manifest["job"]["distributed"]["device"] == "cpu"
     summary = learned(run_dir, manifest, metrics, 6)
-    assert summary["linear4bit_layers"] > 0
+    assert_trained_quantized(run_dir, [m for m in metrics if m["kind"] == "train"], "Linear4bit")
+    assert summary["linear4bit_layers"] == 14
     assert yaml.safe_load((run_dir / CONFIG).read_text())["load_in_4bit"] is True
-    assert (run_dir / "model" / "adapter_model.safetensors").exists()
 
 
 def test_unsloths_parser_checks_what_ptsdk_generates(unsloth_model, tmp_path, unsloth_env) -> None:  # type: ignore[no-untyped-def]

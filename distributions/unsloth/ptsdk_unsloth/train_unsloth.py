@@ -93,12 +93,6 @@ def load_model(script: ScriptArgs, seed: int):
     return model, tokenizer
 
 
-def quantized_layers(model) -> int:
-    """bitsandbytes 4-bit layers in the model: Unsloth's CPU loader falls back to 16-bit weights with only a
-    printed line when 4-bit fails (unsloth_zoo/cpu/loader.py), which a QLoRA job must not take for QLoRA."""
-    return sum(type(m).__name__ == "Linear4bit" for m in model.modules())
-
-
 def load_data(path: str, limit: int | None = None):
     from datasets import load_dataset
 
@@ -117,6 +111,7 @@ def main() -> None:
     from ptsdk_runtime import (  # copied beside this script
         METRICS_LOG,
         jsonl_metrics_callback,
+        note_model,
         note_rank,
         own_the_optimization,
         tracking_callback,
@@ -125,7 +120,9 @@ def main() -> None:
     from trl import SFTTrainer
 
     model, tokenizer = load_model(script, training.seed)
-    quantized = quantized_layers(model)
+    # logs/model.json; Unsloth's CPU loader falls back to 16-bit weights with only a printed line when 4-bit fails
+    # (unsloth_zoo/cpu/loader.py), which a QLoRA job must not take for QLoRA.
+    quantized = note_model(model)["bitsandbytes_layers"].get("Linear4bit", 0)
     if script.load_in_4bit and quantized == 0:
         raise SystemExit("model.quantization: Unsloth loaded 16-bit weights, not 4-bit ones (see its log above)")
     if script.tokenizer_chat_template:
