@@ -301,49 +301,30 @@ def run(
     from ptsdk import warm
 
     echo, view = _streams(quiet, verbose)
-    if job is not None and backend is not None and resume_dir is None and launcher in (None, "local"):
-        warm.start(backend, unbuffered=verbose)  # the framework's interpreter starts while ptsdk checks the job
-    try:
-        _run(job, backend, run_dir, resume_dir, echo, view, launcher, launcher_options, partition, time_limit, account)
-    finally:
-        warm.discard()
+    warm_for = backend if job is not None and resume_dir is None and launcher in (None, "local") else None
+    with warm.warming(warm_for, unbuffered=verbose):  # the framework's interpreter starts while ptsdk checks the job
+        from ptsdk import api
+        from ptsdk.plugins.launcher import parse_options
 
-
-def _run(
-    job: Path | None,
-    backend: str | None,
-    run_dir: Path | None,
-    resume_dir: Path | None,
-    echo: Any,
-    view: Any,
-    launcher: str | None,
-    launcher_options: tuple[str, ...],
-    partition: str | None,
-    time_limit: str | None,
-    account: str | None,
-) -> None:
-    from ptsdk import api
-    from ptsdk.plugins.launcher import parse_options
-
-    options = parse_options(launcher_options)
-    for key, value in (("partition", partition), ("time", time_limit), ("account", account)):
-        if value is not None:
-            if key in options:
-                raise PtsdkError(f"--{key} and --launcher-option {key}: give it once")
-            options[key] = value
-    if options and launcher is None:
-        raise PtsdkError(f"--{next(iter(options))}: name the launcher it is for (--launcher slurm)")
-    if resume_dir is not None:
-        info = api.resume(
-            resume_dir, job, backend=backend, echo=echo, view=view, launcher=launcher, launcher_options=options
-        )
-    else:
-        if job is None or backend is None:
-            raise PtsdkError("ptsdk run needs JOB and --backend (or --resume RUN_DIR)")
-        info = api.run(job, backend, run_dir, echo=echo, view=view, launcher=launcher, launcher_options=options)
-    _summary(info)
-    if info.exit_code != 0:
-        sys.exit(1)
+        options = parse_options(launcher_options)
+        for key, value in (("partition", partition), ("time", time_limit), ("account", account)):
+            if value is not None:
+                if key in options:
+                    raise PtsdkError(f"--{key} and --launcher-option {key}: give it once")
+                options[key] = value
+        if options and launcher is None:
+            raise PtsdkError(f"--{next(iter(options))}: name the launcher it is for (--launcher slurm)")
+        if resume_dir is not None:
+            info = api.resume(
+                resume_dir, job, backend=backend, echo=echo, view=view, launcher=launcher, launcher_options=options
+            )
+        else:
+            if job is None or backend is None:
+                raise PtsdkError("ptsdk run needs JOB and --backend (or --resume RUN_DIR)")
+            info = api.run(job, backend, run_dir, echo=echo, view=view, launcher=launcher, launcher_options=options)
+        _summary(info)
+        if info.exit_code != 0:
+            sys.exit(1)
 
 
 def _streams(quiet: bool, verbose: bool) -> tuple[Any, Any]:

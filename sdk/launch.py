@@ -40,7 +40,7 @@ from typing import IO, Any, Literal, TextIO
 from ptsdk import warm
 from ptsdk.envs import BackendEnv
 from ptsdk.plugins.backend import Command
-from ptsdk.warm import parent_death_signal, process_env
+from ptsdk.warm import process_env, start_process
 
 #: Seconds a stopped command's processes get to exit before SIGKILL.
 STOP_GRACE_S = 15.0
@@ -98,18 +98,7 @@ def run_command(
     proc = warm.take(argv, proc_env, workdir) if local else None
     warm.discard()  # not taken (a container's command, say): it must not idle through the run
     if proc is None:
-        proc = subprocess.Popen(
-            argv,
-            cwd=workdir,
-            env=proc_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            errors="replace",
-            start_new_session=True,  # its own process group: the group is signalled, never ptsdk's
-            preexec_fn=parent_death_signal(),
-        )
+        proc = start_process(argv, workdir, proc_env)
     assert proc.stdout is not None
     group = ProcessGroup(proc)
     watchdog = Watchdog(proc.pid, stop_grace())

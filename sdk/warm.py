@@ -39,7 +39,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 SWITCH = "PTSDK_WARM_START"
@@ -176,6 +177,38 @@ def _early(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not k.startswith(LATE_PREFIX)}
 
 
+def start_process(
+    argv: Sequence[str], cwd: str | Path, env: Mapping[str, str], pass_fds: Sequence[int] = ()
+) -> subprocess.Popen[str]:
+    """A command's process as ptsdk starts every one: output (stdout and stderr together) to a pipe ptsdk copies to
+    the log, in a session of its own (its process group is signalled, never ptsdk's), ended with ptsdk."""
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        errors="replace",
+        pass_fds=pass_fds,
+        start_new_session=True,
+        preexec_fn=parent_death_signal(),
+    )
+
+
+@contextmanager
+def warming(backend: str | None, *, unbuffered: bool) -> Iterator[None]:
+    """`backend`'s interpreter warming up while the block checks its job (nothing for None); stopped at the end of
+    the block unless a command took it."""
+    if backend is not None:
+        start(backend, unbuffered=unbuffered)
+    try:
+        yield
+    finally:
+        discard()
+
+
 def is_script(argv: Sequence[str]) -> bool:
     """Whether a command is `PYTHON SCRIPT.py ARGS...`, what a warm interpreter can be handed."""
     return len(argv) >= 2 and argv[1].endswith(".py") and not argv[1].startswith("-")
@@ -223,19 +256,8 @@ def start(backend: str, *, unbuffered: bool) -> None:
     go_read, go_write = os.pipe()
     ready_read, ready_write = os.pipe()
     try:
-        proc = subprocess.Popen(
-            [python, "-c", BOOTSTRAP, "ptsdk-warm-start", str(go_read), str(ready_write), modules],
-            cwd="/",
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            errors="replace",
-            pass_fds=(go_read, ready_write),
-            start_new_session=True,
-            preexec_fn=parent_death_signal(),
-        )
+        argv = [python, "-c", BOOTSTRAP, "ptsdk-warm-start", str(go_read), str(ready_write), modules]
+        proc = start_process(argv, "/", env, pass_fds=(go_read, ready_write))
     except (OSError, ValueError, TypeError):
         os.close(go_write)
         os.close(ready_read)
