@@ -414,6 +414,8 @@ def _run_claimed(
         finally:
             with signals_deferred():  # the outcome is recorded whole, even under a second signal
                 wall = time.monotonic() - started
+                # ptsdk's own CPU meanwhile (live view, log copy): the most it can have taken from the framework
+                cpu = time.process_time() - cpu
                 records: list[MetricRecord] = []
                 try:
                     records = list(backend.parse_metrics(run_dir))
@@ -434,9 +436,8 @@ def _run_claimed(
                     code, status = 1, "failed"
                     info["artifact_problems"] = missing
                 attempt.update(ended_at=now(), status=status, exit_code=code, wall_time_s=round(wall, 2))
-                # ptsdk's own CPU meanwhile (live view, log copy, metrics): what it could take from the framework
-                attempt["ptsdk_cpu_s"] = round(time.process_time() - cpu, 3)
-                handed = warm.handed_over()
+                attempt["ptsdk_cpu_s"] = round(cpu, 3)
+                handed = warm.handed_over(started)
                 if handed is not None:  # the first command's interpreter started before `started`
                     attempt["warm_start"] = handed
                 info.update(

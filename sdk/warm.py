@@ -1,6 +1,6 @@
 """Warm start: the framework's interpreter starts while ptsdk checks the job.
 
-Before a framework command starts, `ptsdk run` spends about 0.3 s of its own: importing its libraries, reading
+Before a framework command starts, `ptsdk run` spends 0.2-0.3 s of its own: importing its libraries, reading
 and checking the job, translating it, claiming the run directory. Most of a small job's time is the framework
 starting (importing torch alone takes about 2 s), so that 0.3 s shows. The ``ptsdk`` command hides it: when the
 backend declares :attr:`~ptsdk.plugins.backend.Backend.warm_modules` and ran here before, ptsdk starts the
@@ -23,8 +23,8 @@ process's command line show ``python -c``.
 
 Only the ``ptsdk`` command does this (:func:`enable`); ``ptsdk.run()`` and in-process callers never start a
 process before their job is checked. ``PTSDK_WARM_START=0`` turns it off. The manifest's attempt records a
-hand-over as ``warm_start``: how long before it the interpreter started (``lead_s``), whether its imports were
-done by then (``imports_done``) and how long it had waited since (``waited_s``).
+hand-over as ``warm_start`` (:meth:`_Handed.record`): how much earlier the interpreter started (``lead_s``), how
+long its imports took (``imports_s``), whether they were done at the hand-over and how long it had waited.
 
 This module is imported before ptsdk's libraries, so it imports only the standard library.
 """
@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 SWITCH = "PTSDK_WARM_START"
 #: What the last run of a backend started first, per backend: PTSDK_HOME/warm/NAME.json.
@@ -55,6 +56,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BOOTSTRAP = r"""
 def _ptsdk_warm_start(go_fd, ready_fd, modules):
     import os, sys, time
+    begun = time.monotonic()
     go_fd, ready_fd = int(go_fd), int(ready_fd)
     if sys.path and sys.path[0] == "":  # the start-up directory (absent with PYTHONSAFEPATH): not the script's
         del sys.path[0]
@@ -63,9 +65,9 @@ def _ptsdk_warm_start(go_fd, ready_fd, modules):
             __import__(name)
         except Exception:  # the script's own import of it fails the same way, with its own traceback
             break
-    try:
-        os.write(ready_fd, ("%r\n" % time.monotonic()).encode())
-    except OSError:  # ptsdk handed the command over before the imports were done: nobody reads this
+    try:  # how long the imports took, and when they were done (ptsdk reads it once the command ended)
+        os.write(ready_fd, ("%r %r\n" % (begun, time.monotonic())).encode())
+    except OSError:
         pass
     os.close(ready_fd)
     chunks = []
@@ -87,8 +89,9 @@ def _ptsdk_warm_start(go_fd, ready_fd, modules):
     if mp is not None:  # set when it was imported, as in the script's own directory
         mp.ORIGINAL_DIR = os.path.abspath(cwd)
     path = argv[0] if os.path.isabs(argv[0]) else os.path.join(cwd, argv[0])
+    shown = path if sys.version_info >= (3, 9) else argv[0]  # __file__ as given before 3.9, absolute since
     sys.argv = argv
-    if not sys.flags.safe_path:
+    if not getattr(sys.flags, "safe_path", False):  # PYTHONSAFEPATH, 3.11+
         sys.path.insert(0, os.path.dirname(os.path.realpath(path)))
     hook = sys.excepthook
 
@@ -107,14 +110,14 @@ def _ptsdk_warm_start(go_fd, ready_fd, modules):
         sys.stderr.write("%s: can't open file %r: [Errno %d] %s\n" % (sys.executable, path, exc.errno, exc.strerror))
         sys.stderr.flush()
         os._exit(2)
-    code = compile(source, path, "exec", dont_inherit=True)
+    code = compile(source, shown, "exec", dont_inherit=True)
     import builtins, importlib.machinery
     main = sys.modules["__main__"].__dict__
     main.clear()
     main.update(
         __name__="__main__", __doc__=None, __package__=None, __spec__=None, __annotations__={},
-        __builtins__=builtins, __file__=path, __cached__=None,
-        __loader__=importlib.machinery.SourceFileLoader("__main__", path),
+        __builtins__=builtins, __file__=shown, __cached__=None,
+        __loader__=importlib.machinery.SourceFileLoader("__main__", shown),
     )
     exec(code, main)
 _ptsdk_warm_start(*__import__("sys").argv[2:5])  # argv: -c ptsdk-warm-start GO_FD READY_FD MODULES
@@ -124,13 +127,21 @@ MAX_COMMAND = 32 * 1024
 
 _enabled = False
 _warm: _Warm | None = None
-_handed: dict[str, float] | None = None
+_handed: _Handed | None = None
 
 
 class _Warm:
-    def __init__(self, proc: subprocess.Popen[str], env: dict[str, str], go: int, ready: int, python: str) -> None:
-        self.proc, self.env, self.go, self.ready, self.python = proc, env, go, ready, python
-        self.started = time.monotonic()
+    def __init__(
+        self, proc: subprocess.Popen[str], env: dict[str, str], go: int, ready: int, python: str, started: float
+    ) -> None:
+        self.proc, self.env, self.go, self.ready, self.python, self.started = proc, env, go, ready, python, started
+
+    def exited(self) -> bool:
+        """Whether it has exited, without reaping it (its pid, its group's id, stays its own until stop())."""
+        try:
+            return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
 
     def stop(self) -> None:
         for fd in (self.go, self.ready):
@@ -253,19 +264,22 @@ def start(backend: str, *, unbuffered: bool) -> None:
         return
     if not isinstance(python, str) or not os.path.isabs(python) or _relative_pythonpath(env):
         return
-    go_read, go_write = os.pipe()
-    ready_read, ready_write = os.pipe()
+    fds: list[int] = []
     try:
+        go_read, go_write = os.pipe()
+        fds += [go_read, go_write]
+        ready_read, ready_write = os.pipe()
+        fds += [ready_read, ready_write]
         argv = [python, "-c", BOOTSTRAP, "ptsdk-warm-start", str(go_read), str(ready_write), modules]
+        spawned = time.monotonic()
         proc = start_process(argv, "/", env, pass_fds=(go_read, ready_write))
-    except (OSError, ValueError, TypeError):
-        os.close(go_write)
-        os.close(ready_read)
+    except (OSError, ValueError, TypeError):  # out of descriptors, a bad record: no warm start
+        for fd in fds:
+            os.close(fd)
         return
-    finally:
-        os.close(go_read)
-        os.close(ready_write)
-    _warm = _Warm(proc, env, go_write, ready_read, python)
+    os.close(go_read)
+    os.close(ready_write)
+    _warm = _Warm(proc, env, go_write, ready_read, python, spawned)
 
 
 def take(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str] | None:
@@ -285,12 +299,11 @@ def take(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> subprocess.P
             or _early(env) != warm.env
             or len(go) > MAX_COMMAND
             or any("\0" in f for f in fields)
-            or warm.proc.poll() is not None
+            or warm.exited()
         ):
             discard()
             return None
         now = time.monotonic()
-        ready = _read_ready(warm.ready)
         with os.fdopen(warm.go, "wb") as pipe:
             warm.go = -1  # closed with the pipe, whatever happens
             pipe.write(go)
@@ -301,33 +314,48 @@ def take(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> subprocess.P
         discard()
         raise
     _warm = None
-    try:
-        os.close(warm.ready)
-    except OSError:
-        pass
-    _handed = {
-        "lead_s": round(now - warm.started, 3),
-        "imports_done": ready is not None,
-        "waited_s": round(max(0.0, now - ready), 3) if ready is not None else 0.0,
-    }
+    _handed = _Handed(warm.started, now, warm.ready)
     return warm.proc
 
 
-def _read_ready(fd: int) -> float | None:
-    """When the warm imports finished (monotonic clock), None while they go on."""
-    try:
-        if select.select([fd], [], [], 0)[0]:
-            return float(os.read(fd, 64).decode().strip())
-    except (OSError, ValueError):
-        pass
-    return None
+class _Handed:
+    """A hand-over: when the interpreter started and was handed the command (ptsdk's monotonic clock; the warm
+    interpreter's is the same clock), and the pipe it writes its import times to."""
+
+    def __init__(self, spawned: float, handed: float, ready: int) -> None:
+        self.spawned, self.handed, self.ready = spawned, handed, ready
+
+    def record(self, started: float) -> dict[str, Any]:
+        """What the manifest keeps, for an attempt whose clock started at `started`: how long before it the
+        interpreter started (``lead_s``: add it to the attempt's wall time for the command's whole life), how long
+        its imports took (``imports_s``, null if it never said), whether they were done at the hand-over, and how
+        long it had waited for it, imports done (``waited_s``: time in lead_s that it did nothing)."""
+        begun = done = None
+        try:
+            if select.select([self.ready], [], [], 0)[0]:
+                begun, done = (float(x) for x in os.read(self.ready, 128).decode().split())
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                os.close(self.ready)
+            except OSError:
+                pass
+        imports_done = done is not None and done <= self.handed
+        return {
+            "lead_s": round(max(0.0, started - self.spawned), 3),
+            "imports_s": round(done - begun, 3) if done is not None and begun is not None else None,
+            "imports_done": imports_done,
+            "waited_s": round(self.handed - done, 3) if imports_done and done is not None else 0.0,
+        }
 
 
-def handed_over() -> dict[str, float] | None:
-    """The last hand-over's timings (read once: the manifest's attempt records it)."""
+def handed_over(started: float) -> dict[str, Any] | None:
+    """The last hand-over's record (read once, after its command ended: the manifest's attempt keeps it), for an
+    attempt whose clock started at `started` (monotonic)."""
     global _handed
     handed, _handed = _handed, None
-    return handed
+    return handed.record(started) if handed is not None else None
 
 
 def discard() -> None:

@@ -19,6 +19,12 @@ import pytest
 from ptsdk import warm
 
 PYTHON = sys.executable
+#: Other interpreters a backend's environment may run, as far as this machine has them (the bootstrap is 3.8+).
+OTHERS = sorted(
+    str(p)
+    for p in Path("/root/.pyenv/versions").glob("3.*/bin/python")
+    if p.parent.parent.name.split(".")[1].isdigit() and int(p.parent.parent.name.split(".")[1]) >= 8
+)
 PROBE = """\
 import json, os, sys
 import multiprocessing.process
@@ -43,8 +49,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     writes its interpreter's pid to tmp_path/pids/PID, and nothing left warm afterwards."""
     (tmp_path / "mods").mkdir()
     (tmp_path / "mods" / "warmprobe.py").write_text(
-        "import multiprocessing.process, os\n"  # as torch does: it notes the directory it was imported in
+        "import multiprocessing.process, os, time\n"  # as torch does: it notes the directory it was imported in
         f"open(os.path.join({str(tmp_path / 'pids')!r}, str(os.getpid())), 'w').close()\n"
+        "time.sleep(float(os.environ.get('WARMPROBE_SLEEP', '0')))\n"  # a slow import, as torch's (2 s)
     )
     (tmp_path / "pids").mkdir()
     monkeypatch.setenv("PTSDK_HOME", str(tmp_path / "home"))
@@ -54,7 +61,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(warm, "_enabled", True)
     yield tmp_path
     warm.discard()
-    warm.handed_over()
+    warm.handed_over(0.0)
 
 
 def warm_pids(tmp_path: Path, timeout: float = 30) -> list[int]:
@@ -94,8 +101,9 @@ def run_dir_with_probe(tmp_path: Path) -> Path:
     return run
 
 
-@pytest.mark.parametrize("case", ["plain", "safe path", "symlinked script"])
+@pytest.mark.parametrize("case", ["plain", "safe path", "symlinked script", *(f"python {p}" for p in OTHERS)])
 def test_a_handed_over_script_runs_as_python_would(home: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    python = case.split(" ", 1)[1] if case.startswith("python ") else PYTHON
     run = run_dir_with_probe(home)
     script = "probe.py"
     if case == "safe path":
@@ -105,12 +113,13 @@ def test_a_handed_over_script_runs_as_python_would(home: Path, monkeypatch: pyte
         (home / "real" / "probe.py").write_text(PROBE)
         (run / "link.py").symlink_to(home / "real" / "probe.py")  # sys.path[0] is the target's directory
         script = "link.py"
-    warm.remember("fake", PYTHON, {"X": "1", "PTSDK_SEED": "1"}, ["warmprobe"])
+    warm.remember("fake", python, {"X": "1", "PTSDK_SEED": "1"}, ["warmprobe"])
     warm.start("fake", unbuffered=False)
     [pid] = warm_pids(home)
     # ptsdk's own variables come at the hand-over: another seed is still the same environment
-    env = warm.process_env({"X": "1", "PTSDK_SEED": "7"}, PYTHON, unbuffered=False)
-    argv = [PYTHON, script, "3", "two words"]
+    env = warm.process_env({"X": "1", "PTSDK_SEED": "7"}, python, unbuffered=False)
+    argv = [python, script, "3", "two words"]
+    started = time.monotonic()
     proc = warm.take(argv, env, run)
     assert proc is not None and proc.pid == pid
     out, _ = proc.communicate(timeout=60)
@@ -122,9 +131,9 @@ def test_a_handed_over_script_runs_as_python_would(home: Path, monkeypatch: pyte
     assert seen == expected
     assert seen["x"] == "1" and seen["mp_dir"] == str(run.resolve()) and seen["environ"]["PTSDK_SEED"] == "7"
     assert seen["child_environ"] == seen["environ"] == env
-    handed = warm.handed_over()
-    assert handed is not None and handed["lead_s"] >= handed["waited_s"] >= 0
-    assert warm.handed_over() is None  # read once
+    handed = warm.handed_over(started)
+    assert handed is not None and handed["lead_s"] > 0 and 0 <= handed["imports_s"] < 30, handed
+    assert warm.handed_over(started) is None  # read once
 
 
 def test_a_failing_script_prints_its_own_traceback(home: Path) -> None:
@@ -161,7 +170,7 @@ def test_a_script_that_does_not_compile_or_vanished(home: Path, monkeypatch: pyt
     assert out == native.stderr
 
 
-def test_an_interrupt_in_the_hand_over_stops_it(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupt_in_the_hand_over_stops_it(home: Path, slow: None, monkeypatch: pytest.MonkeyPatch) -> None:
     run = run_dir_with_probe(home)
     warm.remember("fake", PYTHON, {}, ["warmprobe"])
     warm.start("fake", unbuffered=False)
@@ -180,7 +189,7 @@ def test_an_interrupt_in_the_hand_over_stops_it(home: Path, monkeypatch: pytest.
     "change",
     ["environment", "interpreter", "module command", "not a script", "unbuffered (-v)"],
 )
-def test_anything_but_an_exact_match_starts_cold(home: Path, change: str) -> None:
+def test_anything_but_an_exact_match_starts_cold(home: Path, slow: None, change: str) -> None:
     run = run_dir_with_probe(home)
     warm.remember("fake", PYTHON, {"X": "1"}, ["warmprobe"])
     warm.start("fake", unbuffered=change == "unbuffered (-v)")
@@ -193,7 +202,13 @@ def test_anything_but_an_exact_match_starts_cold(home: Path, change: str) -> Non
     }.get(change, [PYTHON, "probe.py", "0"])
     assert warm.take(argv, env, run) is None
     assert gone(pid)
-    assert warm.handed_over() is None
+    assert warm.handed_over(0.0) is None
+
+
+@pytest.fixture
+def slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm imports take a minute: only a kill ends the warm interpreter before that."""
+    monkeypatch.setenv("WARMPROBE_SLEEP", "60")
 
 
 def test_a_warm_import_that_fails_is_left_to_the_script(home: Path) -> None:
@@ -212,7 +227,7 @@ def test_a_warm_import_that_fails_is_left_to_the_script(home: Path) -> None:
     assert "ModuleNotFoundError" in out and not list((home / "pids").iterdir())  # the rest is the script's
 
 
-def test_discard_stops_it(home: Path) -> None:
+def test_discard_stops_it(home: Path, slow: None) -> None:
     warm.remember("fake", PYTHON, {}, ["warmprobe"])
     warm.start("fake", unbuffered=False)
     [pid] = warm_pids(home)
@@ -226,6 +241,8 @@ def test_discard_stops_it(home: Path) -> None:
 def test_nothing_starts_when(home: Path, monkeypatch: pytest.MonkeyPatch, why: str) -> None:
     name = "fake" if why != "odd name" else "../fake"
     warm.remember("fake", PYTHON, {}, ["warmprobe"])
+    if why == "odd name":  # where ../fake would lead: refused by name, not for want of a record
+        (home / "home" / "fake.json").write_text((home / "home" / "warm" / "fake.json").read_text())
     if why == "disabled":
         monkeypatch.setattr(warm, "_enabled", False)  # in-process callers: ptsdk.run(), tests, notebooks
     elif why == "switched off":
@@ -249,7 +266,7 @@ def test_an_unwritable_home_only_means_no_warm_start(home: Path) -> None:
     assert warm._warm is None
 
 
-def test_a_rejected_job_stops_the_warm_interpreter(home: Path) -> None:
+def test_a_rejected_job_stops_the_warm_interpreter(home: Path, slow: None) -> None:
     """The real `ptsdk` command: the job is refused (exit 2, no traceback) and the warm interpreter it started
     for trl is gone by the time ptsdk has exited."""
     warm.remember("trl", PYTHON, {}, ["warmprobe"])
@@ -267,8 +284,8 @@ def test_a_rejected_job_stops_the_warm_interpreter(home: Path) -> None:
     assert gone(pid, timeout=2)
 
 
-def test_ptsdk_killed_takes_the_warm_interpreter_with_it(home: Path) -> None:
-    """ptsdk dies (SIGKILL) while its warm interpreter waits: the kernel's parent-death signal ends it."""
+def test_ptsdk_killed_takes_the_warm_interpreter_with_it(home: Path, slow: None) -> None:
+    """ptsdk dies (SIGKILL) while its warm interpreter imports: the kernel's parent-death signal ends it."""
     warm.remember("fake", PYTHON, {}, ["warmprobe"])
     code = textwrap.dedent(
         """

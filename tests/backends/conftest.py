@@ -268,7 +268,7 @@ def assert_warm_start_matches_cold(backend: str, job: Path, tmp_path: Path) -> N
         runs[name] = json.loads((tmp_path / name / "manifest.json").read_text())
     assert "warm_start" not in runs["cold"]["attempts"][-1]
     warm = runs["warm"]["attempts"][-1]["warm_start"]
-    assert warm["lead_s"] > 0 and warm["lead_s"] >= warm["waited_s"]
+    assert warm["lead_s"] > 0 and 0 < warm["imports_s"] < 120, warm  # it did import torch, before or after
     losses = {n: [m["loss"] for m in map(json.loads, (tmp_path / n / "metrics.jsonl").open())] for n in runs}
     assert len(losses["warm"]) >= 2 and losses["warm"] == losses["cold"]
     weights = [(tmp_path / n / "model" / "adapter_model.safetensors").read_bytes() for n in runs]
