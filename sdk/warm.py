@@ -10,9 +10,9 @@ its work. When the run's first command is then ``{python} SCRIPT.py ARGS...`` wi
 exactly that environment (the whole of it: ptsdk's own, the command's variables, PATH), ptsdk hands it over.
 ptsdk's own variables (``PTSDK_*``: the job's seed, its warm-up, read only by ptsdk's runtime in the script) are
 the exception: the warm interpreter starts without them and gets the run's at the hand-over, so a job with
-another seed starts warm too. At the hand-over the warm interpreter sets them, changes to the run directory
-and runs the script as ``__main__``, as ``python SCRIPT.py``
-would (the same ``sys.argv``, ``sys.path[0]``, ``__file__``, exit codes; its traceback without ptsdk's frames).
+another seed starts warm too. At the hand-over the warm interpreter sets them, changes to the run directory and
+runs the script as ``__main__`` as ``python SCRIPT.py`` would (the same ``sys.argv``, ``sys.path``,
+``__file__``, environment, exit codes; its traceback without ptsdk's frames).
 A warm import that failed is left to the script's own import, which fails the same way. Anything else (another
 interpreter or environment, a module command, a job ptsdk rejects, Ctrl-C) stops the warm interpreter unused,
 and the command starts as it always does.
@@ -51,8 +51,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Runs in the backend's interpreter as `python -c BOOTSTRAP ptsdk-warm-start GO_FD READY_FD MODULES`; the command
 # arrives on GO_FD as NUL-separated fields: the run directory, the number N of late variables, N KEY=VALUE, then
-# argv (the script first). Python 3.8+ syntax: it
-# runs in every backend's environment. It imports nothing the script would not (os, sys, time are loaded anyway).
+# argv (the script first). Python 3.8+ (a backend's environment may run another Python than ptsdk's); it imports
+# nothing a script's interpreter has not loaded anyway (os, sys, time) until the hand-over.
 BOOTSTRAP = r"""
 def _ptsdk_warm_start(go_fd, ready_fd, modules):
     import os, sys, time
