@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 import yaml
+from ptsdk import warm
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 1.02
@@ -67,12 +68,11 @@ def framework_time(run_dir: Path) -> tuple[float, float, float | None, str]:
     return command, attempt["ptsdk_cpu_s"], warm["imports_s"], f"warm, {warm['lead_s']:.2f}s ahead"
 
 
-def bare_import(backend: str, env: dict[str, str]) -> list[str] | None:
+def bare_import(backend: str) -> list[str] | None:
     """The command that imports the backend's warm modules alone in its interpreter and prints how long that
     took, from the record the first run left (None: the backend has no warm start)."""
-    home = Path(env.get("PTSDK_HOME", Path.home() / ".cache" / "ptsdk")).expanduser()
     try:
-        record = json.loads((home / "warm" / f"{backend}.json").read_text())
+        record = json.loads((warm.home() / warm.FOLDER / f"{backend}.json").read_text())
     except OSError:
         return None
     imports = "; ".join(f"import {m}" for m in record["modules"])
@@ -125,7 +125,7 @@ def main() -> int:
                 env=env,
             )
             first = timed([*ptsdk, "run", str(job), "-b", args.backend, "--run-dir", str(work / "first")], work, env)
-            bare = bare_import(args.backend, env)
+            bare = bare_import(args.backend)
             rounds: list[dict[str, float]] = []
             for i in range(args.rounds):
                 copy = work / f"native-{i}"

@@ -32,15 +32,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from ptsdk.errors import BackendUnavailable, PtsdkError
+from ptsdk.warm import home as ptsdk_home  # $PTSDK_HOME: stdlib-only there, read before ptsdk's libraries load
 
 if TYPE_CHECKING:
     from ptsdk.plugins.backend import Backend
 
 READY_MARKER = "ptsdk-env.json"
-
-
-def ptsdk_home() -> Path:
-    return Path(os.environ.get("PTSDK_HOME", Path.home() / ".cache" / "ptsdk")).expanduser()
 
 
 def config_path() -> Path:

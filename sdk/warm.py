@@ -166,6 +166,7 @@ def enable() -> None:
 
 
 def home() -> Path:
+    """$PTSDK_HOME (default ~/.cache/ptsdk): managed environments, tool caches, warm-start records."""
     return Path(os.environ.get("PTSDK_HOME", Path.home() / ".cache" / "ptsdk")).expanduser()
 
 
